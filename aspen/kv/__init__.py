@@ -1,0 +1,1 @@
+"""The replicated state machine: keyspace, command table, TTLs, transactions."""

@@ -1,0 +1,1 @@
+"""Sans-I/O Raft core: no trio, no sockets, no clock, no global randomness."""

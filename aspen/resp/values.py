@@ -1,0 +1,81 @@
+"""Reply values, independent of the wire protocol version.
+
+The keyspace returns these; the codec turns them into RESP2 or RESP3 bytes per connection.
+Plain Python values cover the common cases so the hot path allocates no wrappers:
+
+    bytes      -> bulk string          int   -> integer
+    None       -> null (RESP2: $-1)    list  -> array
+    str        -> never used as a reply (ambiguous); use SimpleString or bytes
+"""
+
+from __future__ import annotations
+
+import attrs
+
+
+@attrs.frozen
+class SimpleString:
+    text: str
+
+
+OK = SimpleString("OK")
+QUEUED = SimpleString("QUEUED")
+PONG = SimpleString("PONG")
+
+
+@attrs.frozen
+class Error:
+    """An error reply; `message` includes the code, e.g. "ERR syntax error", "WRONGTYPE ..."."""
+
+    message: str
+
+
+@attrs.frozen
+class NullArray:
+    """RESP2's `*-1` (e.g. an aborted EXEC); RESP3 sends `_`."""
+
+
+NULL_ARRAY = NullArray()
+
+
+@attrs.frozen
+class Double:
+    """RESP3 double; RESP2 sends it as a bulk string."""
+
+    value: float
+
+
+@attrs.frozen
+class Boolean:
+    """RESP3 boolean; RESP2 sends it as the integer 1 or 0."""
+
+    value: bool
+
+
+@attrs.frozen
+class Map:
+    """RESP3 map; RESP2 sends it as a flat array of key, value, key, value."""
+
+    items: list[tuple[object, object]]
+
+
+@attrs.frozen
+class Set:
+    """RESP3 set; RESP2 sends it as an array."""
+
+    items: list[object]
+
+
+@attrs.frozen
+class Verbatim:
+    """RESP3 verbatim string (e.g. INFO, CLIENT LIST); RESP2 sends a bulk string."""
+
+    text: bytes
+    format: str = "txt"
+
+
+@attrs.frozen
+class Push:
+    """RESP3 out-of-band push (pub/sub); RESP2 sends it as an array."""
+
+    items: list[object]

@@ -1,0 +1,1 @@
+"""Deterministic simulator, in-process and multi-process clusters, checkers, benchmarks."""

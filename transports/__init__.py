@@ -1,0 +1,1 @@
+"""Peer transports behind one interface: zmq (default), memory (tests), websocket."""
