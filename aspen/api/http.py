@@ -1,0 +1,184 @@
+"""A small HTTP/1.1 server on trio + h11 for the control plane.
+
+The control plane moves a few small JSON documents (health, metrics, membership changes), so a
+route table over h11 is all it needs; a web framework would be the largest dependency of the node.
+Each connection is one task; keep-alive is honoured; bodies are size-capped before they are read.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+import attrs
+import h11
+import trio
+
+log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 1 << 20
+READ_TIMEOUT_S = 30.0
+READ_CHUNK = 65536
+
+
+@attrs.frozen
+class HttpRequest:
+    method: str
+    path: str
+    query: str
+    headers: Mapping[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        """The body as JSON; an empty body reads as an empty object."""
+        if not self.body.strip():
+            return {}
+        return json.loads(self.body)
+
+
+@attrs.frozen
+class HttpResponse:
+    status: int
+    body: bytes = b""
+    content_type: str = "application/json"
+
+    @classmethod
+    def json(cls, value: Any, status: int = 200) -> HttpResponse:
+        return cls(status, json.dumps(value, sort_keys=True).encode() + b"\n")
+
+    @classmethod
+    def error(cls, status: int, message: str) -> HttpResponse:
+        return cls.json({"error": message}, status)
+
+    @classmethod
+    def text(cls, text: str, status: int = 200, content_type: str = "text/plain") -> HttpResponse:
+        return cls(status, text.encode(), content_type)
+
+
+Handler = Callable[[HttpRequest], Awaitable[HttpResponse]]
+
+
+class BadRequest(Exception):
+    """Raised by a handler for a client mistake; becomes a 400 with the message."""
+
+
+class HttpServer:
+    """Routes `(METHOD, path)` to async handlers; unknown paths 404, wrong methods 405."""
+
+    def __init__(self, routes: Mapping[tuple[str, str], Handler]) -> None:
+        self._routes = dict(routes)
+        self._paths = {path for _, path in self._routes}
+
+    async def serve(
+        self,
+        host: str,
+        port: int,
+        *,
+        task_status: trio.TaskStatus[list[trio.SocketListener]] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        listeners = await trio.open_tcp_listeners(port, host=host)
+        task_status.started(listeners)
+        await trio.serve_listeners(self.handle_connection, listeners)
+
+    async def handle_connection(self, stream: trio.abc.Stream) -> None:
+        conn = h11.Connection(h11.SERVER)
+        try:
+            while True:
+                request = await self._read_request(conn, stream)
+                if request is None:
+                    return
+                response = await self._dispatch(request)
+                await self._send_response(conn, stream, response)
+                if conn.our_state is h11.MUST_CLOSE or conn.their_state is h11.MUST_CLOSE:
+                    return
+                conn.start_next_cycle()
+        except (h11.RemoteProtocolError, _BodyTooLarge) as exc:
+            status = 413 if isinstance(exc, _BodyTooLarge) else 400
+            if conn.our_state in (h11.IDLE, h11.SEND_RESPONSE):
+                # Best effort: the peer may already be gone.
+                with trio.move_on_after(1):
+                    await self._send_response(
+                        conn, stream, HttpResponse.error(status, str(exc) or "bad request")
+                    )
+        except (trio.BrokenResourceError, trio.ClosedResourceError, trio.TooSlowError):
+            pass
+        finally:
+            await trio.aclose_forcefully(stream)
+
+    async def _read_request(
+        self, conn: h11.Connection, stream: trio.abc.Stream
+    ) -> HttpRequest | None:
+        head: h11.Request | None = None
+        body = bytearray()
+        with trio.fail_after(READ_TIMEOUT_S):
+            while True:
+                event = conn.next_event()
+                if event is h11.NEED_DATA:
+                    data = await stream.receive_some(READ_CHUNK)
+                    conn.receive_data(data)
+                    if not data and conn.their_state is h11.IDLE:
+                        return None
+                    continue
+                if isinstance(event, h11.ConnectionClosed):
+                    return None
+                if isinstance(event, h11.Request):
+                    head = event
+                    length = _content_length(event)
+                    if length is not None and length > MAX_BODY_BYTES:
+                        raise _BodyTooLarge(f"body larger than {MAX_BODY_BYTES} bytes")
+                elif isinstance(event, h11.Data):
+                    body += event.data
+                    if len(body) > MAX_BODY_BYTES:
+                        raise _BodyTooLarge(f"body larger than {MAX_BODY_BYTES} bytes")
+                elif isinstance(event, h11.EndOfMessage):
+                    assert head is not None
+                    target = head.target.decode("latin-1")
+                    path, _, query = target.partition("?")
+                    headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in head.headers}
+                    return HttpRequest(
+                        head.method.decode("latin-1"), path, query, headers, bytes(body)
+                    )
+
+    async def _dispatch(self, request: HttpRequest) -> HttpResponse:
+        handler = self._routes.get((request.method, request.path))
+        if handler is None:
+            if request.path in self._paths:
+                return HttpResponse.error(405, f"method {request.method} not allowed")
+            return HttpResponse.error(404, f"no such endpoint: {request.path}")
+        try:
+            return await handler(request)
+        except BadRequest as exc:
+            return HttpResponse.error(400, str(exc))
+        except json.JSONDecodeError as exc:
+            return HttpResponse.error(400, f"body is not valid JSON: {exc}")
+        except Exception:
+            log.exception("control-plane handler %s %s failed", request.method, request.path)
+            return HttpResponse.error(500, "internal error; see the node's log")
+
+    async def _send_response(
+        self, conn: h11.Connection, stream: trio.abc.Stream, response: HttpResponse
+    ) -> None:
+        headers = [
+            ("content-type", response.content_type),
+            ("content-length", str(len(response.body))),
+        ]
+        out = conn.send(h11.Response(status_code=response.status, headers=headers))
+        out = (out or b"") + (conn.send(h11.Data(data=response.body)) or b"")
+        out += conn.send(h11.EndOfMessage()) or b""
+        await stream.send_all(out)
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+def _content_length(request: h11.Request) -> int | None:
+    for name, value in request.headers:
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
