@@ -1,0 +1,142 @@
+"""CURVE keys and the ZAP handler that admits only configured peers.
+
+ZeroMQ's CURVE *fails open*: a CURVE server with no ZAP handler accepts any client key. So the
+ZeroMQ transport starts `run_zap_handler` as a task in its nursery *before* it binds, and the
+handler never returns: if it dies, the exception tears down the transport (and the node).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import trio
+import zmq
+from zmq.utils import z85
+
+from transports.config import NodeId
+from transports.stats import TransportStats
+from transports.zmq_io import close_socket, wait_for
+
+log = logging.getLogger("aspen.transports.curve")
+
+ZAP_ENDPOINT = "inproc://zeromq.zap.01"
+ZAP_DOMAIN = b"aspen"
+_LOG_EVERY = 10.0  # seconds between repeated refusal logs for the same key and address
+
+
+def keygen_main(argv: list[str]) -> int:
+    """``aspen keygen``: write ``NAME.key`` (public) and ``NAME.key_secret`` (mode 0600)."""
+    parser = argparse.ArgumentParser(
+        prog="aspen keygen", description="Write a CURVE keypair for one node's peer transport."
+    )
+    parser.add_argument("--dir", default=".", help="output directory (default: .)")
+    parser.add_argument("--name", default="node", help="file name stem (default: node)")
+    parser.add_argument("--force", action="store_true", help="overwrite existing key files")
+    args = parser.parse_args(argv)
+    out = Path(args.dir)
+    public_path = out / f"{args.name}.key"
+    secret_path = out / f"{args.name}.key_secret"
+    if not args.force:
+        for path in (public_path, secret_path):
+            if path.exists():
+                print(f"aspen keygen: {path} exists (use --force)", file=sys.stderr)
+                return 1
+    public, secret = zmq.curve_keypair()
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        _write(secret_path, b"# aspen CURVE secret key: keep private\n" + secret + b"\n", 0o600)
+        _write(public_path, b"# aspen CURVE public key\n" + public + b"\n", 0o644)
+    except OSError as exc:
+        print(f"aspen keygen: {exc}", file=sys.stderr)
+        return 1
+    print(f"public key: {public_path}\nsecret key: {secret_path}")
+    return 0
+
+
+def _write(path: Path, data: bytes, mode: int) -> None:
+    """Create with the final mode (no window where a secret is world-readable)."""
+    if path.exists():
+        path.unlink()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    try:
+        os.write(fd, data)
+        os.fchmod(fd, mode)  # the umask may have narrowed it; make it exact
+    finally:
+        os.close(fd)
+
+
+def load_key(path: str | os.PathLike[str]) -> bytes:
+    """Read a key file written by `keygen_main` (the first non-comment line, Z85)."""
+    for line in Path(path).read_bytes().splitlines():
+        line = line.strip()
+        if line and not line.startswith(b"#"):
+            if len(line) != 40:
+                break
+            z85.decode(line)  # raises on a bad alphabet
+            return line
+    raise ValueError(f"{path}: no 40-character Z85 key found")
+
+
+async def run_zap_handler(
+    ctx: zmq.Context[zmq.Socket[bytes]],
+    lookup: Callable[[bytes], NodeId | None],
+    stats: TransportStats,
+    *,
+    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Answer ZAP requests (RFC 27): admit a CURVE client iff ``lookup(its Z85 key)`` names a
+    node; the admitted node id becomes the connection's User-Id."""
+    sock = ctx.socket(zmq.REP)
+    sock.setsockopt(zmq.LINGER, 0)
+    last_logged: dict[tuple[bytes, bytes], float] = {}
+    try:
+        sock.bind(ZAP_ENDPOINT)
+        task_status.started()
+        while True:
+            await wait_for(sock, zmq.POLLIN)
+            while True:
+                try:
+                    request = sock.recv_multipart(zmq.NOBLOCK)
+                except zmq.Again:
+                    break
+                sock.send_multipart(_answer(request, lookup, stats, last_logged), zmq.NOBLOCK)
+    finally:
+        close_socket(sock)
+
+
+def _answer(
+    request: list[bytes],
+    lookup: Callable[[bytes], NodeId | None],
+    stats: TransportStats,
+    last_logged: dict[tuple[bytes, bytes], float],
+) -> list[bytes]:
+    if len(request) < 6:
+        stats.auth_refused += 1
+        log.warning("ZAP: malformed request refused")
+        return [b"1.0", request[1] if len(request) > 1 else b"", b"500", b"malformed", b"", b""]
+    version, request_id, _domain, address, _identity, mechanism, *credentials = request
+    node: NodeId | None = None
+    key = b"?"
+    curve_ok = version == b"1.0" and mechanism == b"CURVE" and len(credentials) == 1
+    if curve_ok and len(credentials[0]) == 32:
+        key = z85.encode(credentials[0])
+        node = lookup(key)
+    if node is None:
+        stats.auth_refused += 1
+        now = time.monotonic()
+        if now - last_logged.get((key, address), -_LOG_EVERY) >= _LOG_EVERY:
+            last_logged[(key, address)] = now
+            log.warning(
+                "refused peer connection from %s: %s key %s is not a configured peer",
+                address.decode(errors="replace"),
+                mechanism.decode(errors="replace"),
+                key.decode(errors="replace"),
+            )
+        return [b"1.0", request_id, b"400", b"unknown key", b"", b""]
+    return [b"1.0", request_id, b"200", b"OK", str(node).encode(), b""]

@@ -1,0 +1,196 @@
+"""The default transport: a ZeroMQ mesh driven from trio.
+
+Each node binds one ROUTER on its own address and opens one DEALER per peer, whose identity is
+the node's own id, connected to that peer's ROUTER. Raft messages are one-way, so every message
+travels DEALER -> ROUTER; the ROUTER never sends (it still sets ROUTER_MANDATORY so that it
+could never drop silently). Each DEALER belongs to its peer's sender task and the ROUTER to the
+receive task: one task per socket, so no task ever consumes another's FD edge.
+
+Unreachable peers: DEALERs set IMMEDIATE, so a message is only queued on a completed (and, with
+CURVE, authenticated) connection. When a peer takes nothing for ``send_timeout`` the sender
+marks it unreachable and drops (counted) instead of queueing stale messages; the first
+successful send clears the mark. ZeroMQ reconnects by itself (ROUTER_HANDOVER lets a restarted
+peer take its identity back at once); ZMTP heartbeats notice a peer that stopped answering.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import trio
+import zmq
+
+from transports.base import BATCH, ENVELOPE_OVERHEAD, OutgoingQueue, TransportBase, log
+from transports.config import NodeId, TransportConfig, split_address
+from transports.curve import ZAP_DOMAIN, run_zap_handler
+from transports.envelope import MessageKind
+from transports.lifecycle import running
+from transports.stats import DropReason
+from transports.zmq_io import close_socket, wait_for
+
+_RECONNECT_IVL_MS = 100
+_RECONNECT_IVL_MAX_MS = 1000
+_HEARTBEAT_IVL_MS = 1000
+_HEARTBEAT_TIMEOUT_MS = 5000
+
+
+@asynccontextmanager
+async def open_zmq_transport(config: TransportConfig) -> AsyncIterator[ZmqTransport]:
+    transport = ZmqTransport(config)
+    async with running(transport, transport._open) as t:
+        yield t
+
+
+class ZmqTransport(TransportBase):
+    def __init__(self, config: TransportConfig) -> None:
+        super().__init__(config)
+        self._ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context(io_threads=1)
+        self._router: zmq.Socket[bytes] | None = None
+
+    async def _open(self, nursery: trio.Nursery) -> None:
+        curve = self.config.curve
+        if curve is not None:
+            # Before bind: a CURVE server without a ZAP handler admits every key.
+            await nursery.start(run_zap_handler, self._ctx, self._lookup_key, self._stats)
+        router = self._router = self._ctx.socket(zmq.ROUTER)
+        router.setsockopt(zmq.LINGER, 0)
+        router.setsockopt(zmq.ROUTER_MANDATORY, 1)
+        router.setsockopt(zmq.ROUTER_HANDOVER, 1)
+        router.setsockopt(zmq.RCVHWM, self.config.inbox_size)
+        router.setsockopt(zmq.MAXMSGSIZE, self.config.max_message_size + ENVELOPE_OVERHEAD)
+        router.setsockopt(zmq.HEARTBEAT_IVL, _HEARTBEAT_IVL_MS)
+        router.setsockopt(zmq.HEARTBEAT_TIMEOUT, _HEARTBEAT_TIMEOUT_MS)
+        if curve is not None:
+            router.setsockopt(zmq.ZAP_DOMAIN, ZAP_DOMAIN)
+            router.setsockopt(zmq.CURVE_SERVER, 1)
+            router.setsockopt(zmq.CURVE_SECRETKEY, curve.secret_key)
+        host, port = split_address(self.config.bind)
+        router.bind(f"tcp://{host}:{port or '*'}")
+        endpoint = router.getsockopt(zmq.LAST_ENDPOINT)
+        assert isinstance(endpoint, bytes)
+        self._address = f"{host}:{split_address(endpoint.decode())[1]}"
+        nursery.start_soon(self._receive_loop, router)
+
+    def _lookup_key(self, key: bytes) -> NodeId | None:
+        """Which configured peer owns this CURVE public key (Z85), if any."""
+        for peer, peer_key in self._curve_keys.items():
+            if peer_key == key and peer in self._peers:
+                return peer
+        return None
+
+    # -- receiving -----------------------------------------------------------------------------
+
+    async def _receive_loop(self, router: zmq.Socket[bytes]) -> None:
+        authenticated = self.config.curve is not None
+        while True:
+            for _ in range(BATCH):
+                try:
+                    # Frames (copy=False) carry the User-Id the ZAP handler gave the connection.
+                    frames = router.recv_multipart(zmq.NOBLOCK, copy=not authenticated)
+                except zmq.Again:
+                    break
+                await self._on_frames(frames, authenticated)
+            else:
+                await trio.lowlevel.checkpoint()  # a full batch: let others run, then go on
+                continue
+            await wait_for(router, zmq.POLLIN)
+
+    async def _on_frames(self, frames: list[bytes] | list[zmq.Frame], authenticated: bool) -> None:
+        if len(frames) != 2:
+            self._stats.drop(DropReason.MALFORMED)
+            return
+        identity_frame, data_frame = frames
+        if authenticated:
+            assert isinstance(identity_frame, zmq.Frame) and isinstance(data_frame, zmq.Frame)
+            identity = identity_frame.bytes
+            user_id = data_frame.get("User-Id")
+            data = data_frame.bytes
+        else:
+            assert isinstance(identity_frame, bytes) and isinstance(data_frame, bytes)
+            identity, user_id, data = identity_frame, None, data_frame
+        link_sender = _parse_identity(identity)
+        if link_sender is None:
+            self._stats.drop(DropReason.MALFORMED)
+            return
+        if authenticated and user_id != str(link_sender):
+            # A CURVE-admitted peer claiming another node's identity.
+            self._stats.drop(DropReason.SENDER_MISMATCH)
+            return
+        await self._deliver(data, link_sender)
+
+    # -- sending -------------------------------------------------------------------------------
+
+    async def _run_peer(self, peer: NodeId, address: str, queue: OutgoingQueue) -> None:
+        sock = self._ctx.socket(zmq.DEALER)
+        try:
+            sock.setsockopt(zmq.IDENTITY, str(self.node_id).encode())
+            sock.setsockopt(zmq.LINGER, 0)
+            sock.setsockopt(zmq.IMMEDIATE, 1)
+            sock.setsockopt(zmq.SNDHWM, self.config.queue_size)
+            sock.setsockopt(zmq.RECONNECT_IVL, _RECONNECT_IVL_MS)
+            sock.setsockopt(zmq.RECONNECT_IVL_MAX, _RECONNECT_IVL_MAX_MS)
+            sock.setsockopt(zmq.HEARTBEAT_IVL, _HEARTBEAT_IVL_MS)
+            sock.setsockopt(zmq.HEARTBEAT_TIMEOUT, _HEARTBEAT_TIMEOUT_MS)
+            curve = self.config.curve
+            if curve is not None:
+                sock.setsockopt(zmq.CURVE_SERVERKEY, self._curve_keys[peer])
+                sock.setsockopt(zmq.CURVE_PUBLICKEY, curve.public_key)
+                sock.setsockopt(zmq.CURVE_SECRETKEY, curve.secret_key)
+            sock.connect(f"tcp://{address}")
+            await self._pump(sock, queue)
+        finally:
+            close_socket(sock)
+
+    async def _pump(self, sock: zmq.Socket[bytes], queue: OutgoingQueue) -> None:
+        unreachable = False
+        while True:
+            try:
+                batch = [await queue.receive()]
+            except trio.EndOfChannel:
+                return
+            while len(batch) < BATCH:
+                try:
+                    batch.append(queue.receive_nowait())
+                except (trio.WouldBlock, trio.EndOfChannel):
+                    break
+            for kind, payload in batch:
+                unreachable = await self._send_one(sock, kind, payload, unreachable)
+
+    async def _send_one(
+        self, sock: zmq.Socket[bytes], kind: MessageKind, payload: bytes, unreachable: bool
+    ) -> bool:
+        """Send one message; returns whether the peer is now considered unreachable."""
+        data = self._encode(kind, payload)
+        try:
+            sock.send(data, zmq.NOBLOCK)
+            self._stats.sent += 1
+            return False
+        except zmq.Again:
+            pass
+        if not unreachable:
+            with trio.move_on_after(self.config.send_timeout):
+                while True:
+                    await wait_for(sock, zmq.POLLOUT)
+                    try:
+                        sock.send(data, zmq.NOBLOCK)
+                    except zmq.Again:
+                        continue
+                    self._stats.sent += 1
+                    return False
+            log.info("node %d: peer %s unreachable, dropping", self.node_id, sock.LAST_ENDPOINT)
+        self._stats.drop(DropReason.UNREACHABLE)
+        return True
+
+    def _close(self) -> None:
+        super()._close()
+        if self._router is not None:
+            close_socket(self._router)
+        # Every socket is closed with linger 0 by now, so term() cannot hang.
+        self._ctx.destroy(linger=0)
+
+
+def _parse_identity(identity: bytes) -> NodeId | None:
+    if not identity.isdigit() or identity.startswith(b"0") or len(identity) > 18:
+        return None
+    return int(identity)
