@@ -125,7 +125,8 @@ class RequestParser:
         self._bulk_len = -1  # length of the bulk whose "$n" header was read, else -1
         self._failed: ProtocolError | None = None
         # Before AUTH succeeds Redis accepts only small commands, so an unauthenticated client
-        # cannot make the server buffer much; the server keeps this flag current.
+        # cannot make the server buffer much. While False, `feed` also returns at most one
+        # command: the server runs it, updates this flag, then calls `feed(b"")` for the next.
         self.authenticated = True
 
     @property
@@ -173,6 +174,8 @@ class RequestParser:
                     if end < 0:
                         break
                     pos = end
+                    if not self.authenticated and out:
+                        break  # pre-AUTH: one command at a time, see `authenticated`
                     continue
                 nl = find(b"\r", pos)
                 if nl < 0 or nl + 1 >= n:
@@ -220,6 +223,8 @@ class RequestParser:
                 break
             out.append(argv)
             argv = []
+            if not self.authenticated:
+                break
         self._argv = argv
         self._remaining = remaining
         self._bulk_len = bulk_len

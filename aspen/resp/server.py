@@ -1,0 +1,294 @@
+"""The client-facing RESP server: one trio task per connection.
+
+The server knows sockets, the codec and connection bookkeeping; it knows nothing of commands.
+Each connection gets a handler from a factory the node provides:
+
+    handler.protocol       2 or 3: how replies are encoded (read after every command)
+    handler.should_close   True once the client asked to go (QUIT): write, then close
+    handler.handle(argv)   the reply value, or a `Deferred` whose `wait()` gives it later
+    handler.authenticated  optional: while False the parser applies Redis's pre-AUTH limits
+
+Per read, all complete commands are executed in order and all their replies go out in ONE
+send: a pipeline of N commands costs one write per read, not N. A `Deferred` reply (a write
+waiting for Raft commit, later) is awaited in order, so replies stay in request order while
+the commands behind it were already handed to the handler.
+
+Shutdown (`shutdown()`): stop accepting, let every connection finish the commands it has
+read and write their replies, keep serving bytes that are already on their way (a pipeline
+in flight) until the connection goes quiet for `drain_idle` seconds, then close; whatever
+is still open after `shutdown_grace` seconds is cancelled.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Protocol
+
+import attrs
+import trio
+
+from aspen.resp.codec import (
+    DEFAULT_MAX_ARGV,
+    DEFAULT_MAX_BULK_LEN,
+    INLINE_MAX_SIZE,
+    ProtocolError,
+    RequestParser,
+    encode_into,
+)
+from aspen.resp.values import Error
+
+log = logging.getLogger("aspen.resp")
+
+__all__ = ["Connection", "ConnectionHandler", "Deferred", "RespServer", "ServerOptions"]
+
+_ACCEPT_RETRY_ERRNOS = {errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS}
+_MAX_CLIENTS_REPLY = b"-ERR max number of clients reached\r\n"
+
+
+class ConnectionHandler(Protocol):
+    """What the server drives for one connection (the node adapts a kv Session to this)."""
+
+    @property
+    def protocol(self) -> int: ...
+
+    @property
+    def should_close(self) -> bool: ...
+
+    def handle(self, argv: list[bytes]) -> object: ...
+
+
+class Deferred:
+    """A reply that is not ready yet; the server awaits `wait()` in request order."""
+
+    __slots__ = ("_wait",)
+
+    def __init__(self, wait: Callable[[], Awaitable[object]]) -> None:
+        self._wait = wait
+
+    async def wait(self) -> object:
+        return await self._wait()
+
+
+@attrs.frozen
+class ServerOptions:
+    """Per-server limits and timings (the node builds this from its config)."""
+
+    max_bulk_len: int = DEFAULT_MAX_BULK_LEN
+    max_argv: int = DEFAULT_MAX_ARGV
+    max_inline_len: int = INLINE_MAX_SIZE
+    max_clients: int = 10000
+    idle_timeout: float = 0.0  # close after this long without a request; 0 = never (`timeout`)
+    shutdown_grace: float = 5.0  # hard cap on a graceful shutdown
+    drain_idle: float = 0.05  # during shutdown, close a connection once quiet this long
+    recv_size: int = 64 * 1024
+
+
+@attrs.define(eq=False)
+class Connection:
+    """One client connection's bookkeeping (CLIENT LIST reads it through the node)."""
+
+    client_id: int
+    addr: str
+    laddr: str
+    created: float  # trio.current_time() at accept
+    last_active: float
+    handler: ConnectionHandler | None = None
+    _recv_scope: trio.CancelScope | None = None
+
+
+HandlerFactory = Callable[[Connection], ConnectionHandler]
+
+
+def _addr(sockname: object) -> str:
+    if isinstance(sockname, tuple) and len(sockname) >= 2:
+        host = sockname[0]
+        return f"[{host}]:{sockname[1]}" if ":" in str(host) else f"{host}:{sockname[1]}"
+    return str(sockname)
+
+
+class RespServer:
+    """Accepts TCP clients and serves each with a handler; see the module docstring."""
+
+    def __init__(self, factory: HandlerFactory, options: ServerOptions | None = None) -> None:
+        self.factory = factory
+        self.options = options or ServerOptions()
+        self.connections: dict[int, Connection] = {}
+        self.listeners: list[trio.SocketListener] = []
+        self.stats_connections_received = 0
+        self.stats_commands_processed = 0
+        self.stats_rejected_connections = 0
+        self._next_id = 0
+        self._closing = False
+        self._shutdown = trio.Event()
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    @property
+    def ports(self) -> list[int]:
+        return [listener.socket.getsockname()[1] for listener in self.listeners]
+
+    @property
+    def closing(self) -> bool:
+        return self._closing
+
+    def shutdown(self) -> None:
+        """Begin a graceful shutdown; `serve()` returns when it is complete."""
+        if self._closing:
+            return
+        self._closing = True
+        self._shutdown.set()
+        deadline = trio.current_time() + self.options.drain_idle
+        for conn in self.connections.values():
+            scope = conn._recv_scope
+            if scope is not None:
+                scope.deadline = min(scope.deadline, deadline)
+
+    async def serve(
+        self,
+        host: str,
+        port: int,
+        *,
+        task_status: trio.TaskStatus[list[trio.SocketListener]] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Listen on host:port (port 0: any free port) until `shutdown()` completes."""
+        listeners = await trio.open_tcp_listeners(port, host=host)
+        await self.serve_listeners(listeners, task_status=task_status)
+
+    async def serve_listeners(
+        self,
+        listeners: list[trio.SocketListener],
+        *,
+        task_status: trio.TaskStatus[list[trio.SocketListener]] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        self.listeners = listeners
+        async with trio.open_nursery() as conns:
+            try:
+                async with trio.open_nursery() as accepting:
+                    for listener in listeners:
+                        accepting.start_soon(self._accept_loop, listener, conns)
+                    task_status.started(listeners)
+                    await self._shutdown.wait()
+                    accepting.cancel_scope.cancel()
+            finally:
+                for listener in listeners:
+                    await listener.aclose()
+                # Connections drain on their own; this is the hard cap.
+                conns.cancel_scope.deadline = trio.current_time() + self.options.shutdown_grace
+
+    async def _accept_loop(self, listener: trio.SocketListener, conns: trio.Nursery) -> None:
+        while True:
+            try:
+                stream = await listener.accept()
+            except OSError as exc:
+                if exc.errno in _ACCEPT_RETRY_ERRNOS:
+                    log.warning("accept failed (%s); retrying", exc)
+                    await trio.sleep(0.1)
+                    continue
+                raise
+            conns.start_soon(self._serve_socket, stream)
+
+    async def _serve_socket(self, stream: trio.SocketStream) -> None:
+        try:
+            addr = _addr(stream.socket.getpeername())
+            laddr = _addr(stream.socket.getsockname())
+        except OSError:
+            await stream.aclose()
+            return
+        await self.serve_stream(stream, addr, laddr)
+
+    # -- one connection ------------------------------------------------------------------------
+
+    async def serve_stream(
+        self, stream: trio.abc.Stream, addr: str = "?", laddr: str = "?"
+    ) -> None:
+        """Serve one client on `stream` until it leaves, errs, idles out or we shut down."""
+        self.stats_connections_received += 1
+        async with stream:
+            if len(self.connections) >= self.options.max_clients:
+                self.stats_rejected_connections += 1
+                try:
+                    await stream.send_all(_MAX_CLIENTS_REPLY)
+                except (trio.BrokenResourceError, trio.ClosedResourceError):
+                    pass
+                return
+            self._next_id += 1
+            now = trio.current_time()
+            conn = Connection(self._next_id, addr, laddr, now, now)
+            self.connections[conn.client_id] = conn
+            try:
+                conn.handler = self.factory(conn)
+                await self._serve(conn, conn.handler, stream)
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                pass  # the client went away
+            finally:
+                del self.connections[conn.client_id]
+
+    async def _serve(
+        self, conn: Connection, handler: ConnectionHandler, stream: trio.abc.Stream
+    ) -> None:
+        opts = self.options
+        parser = RequestParser(opts.max_bulk_len, opts.max_argv, opts.max_inline_len)
+        auth_aware = hasattr(handler, "authenticated")
+        if auth_aware:
+            parser.authenticated = bool(handler.authenticated)  # type: ignore[attr-defined]
+        recv = stream.receive_some
+        send = stream.send_all
+        recv_size = opts.recv_size
+        idle_timeout = opts.idle_timeout
+        handle = handler.handle
+        while True:
+            with trio.CancelScope() as scope:
+                if self._closing:
+                    scope.deadline = trio.current_time() + opts.drain_idle
+                elif idle_timeout > 0:
+                    scope.deadline = trio.current_time() + idle_timeout
+                conn._recv_scope = scope
+                data = await recv(recv_size)
+            conn._recv_scope = None
+            if scope.cancelled_caught or not data:
+                return
+            conn.last_active = trio.current_time()
+            error: ProtocolError | None = None
+            try:
+                commands = parser.feed(data)
+            except ProtocolError as exc:
+                commands, error = exc.commands, exc
+            out = bytearray()
+            while commands:
+                for argv in commands:
+                    mark = len(out)
+                    try:
+                        reply = handle(argv)
+                        if type(reply) is Deferred:
+                            reply = await reply.wait()
+                        encode_into(out, reply, handler.protocol)
+                    except Exception as exc:  # a bug must not take the node down
+                        log.exception("command %r failed", argv[:1])
+                        del out[mark:]
+                        encode_into(out, Error(f"ERR internal error: {exc!r}"), 2)
+                    if handler.should_close:
+                        break
+                self.stats_commands_processed += len(commands)
+                commands = []
+                if handler.should_close or error is not None:
+                    break
+                if auth_aware:
+                    # Pre-AUTH the parser stops after each command; continue with the rest
+                    # under the limits that apply after that command.
+                    was_authenticated = parser.authenticated
+                    parser.authenticated = bool(handler.authenticated)  # type: ignore[attr-defined]
+                    if was_authenticated:
+                        break
+                    try:
+                        commands = parser.feed(b"")
+                    except ProtocolError as exc:
+                        commands, error = exc.commands, exc
+            if error is not None:
+                out += error.reply_line()
+            if out:
+                await send(out)
+            if handler.should_close or error is not None:
+                return
+

@@ -1,0 +1,304 @@
+"""The trio RESP server, in process, with a tiny handler instead of the keyspace."""
+
+from __future__ import annotations
+
+import trio
+import trio.testing
+
+from aspen.resp.server import Connection, Deferred, RespServer, ServerOptions
+from aspen.resp.values import OK, PONG, Map
+
+
+class ToyHandler:
+    """PING, ECHO, HELLO, QUIT, AUTH, NIL, SLOW (a Deferred), BOOM (raises)."""
+
+    def __init__(self, conn: Connection, password: bytes | None = None) -> None:
+        self.conn = conn
+        self.protocol = 2
+        self.should_close = False
+        self.password = password
+        self.authenticated = password is None
+        self.seen: list[bytes] = []
+
+    def handle(self, argv: list[bytes]) -> object:
+        name = argv[0].upper()
+        self.seen.append(name)
+        if name == b"PING":
+            return PONG
+        if name == b"ECHO":
+            return argv[1]
+        if name == b"NIL":
+            return None
+        if name == b"HELLO":
+            self.protocol = int(argv[1])
+            return Map([(b"proto", self.protocol)])
+        if name == b"QUIT":
+            self.should_close = True
+            return OK
+        if name == b"AUTH":
+            self.authenticated = argv[1] == self.password
+            return OK
+        if name == b"SLOW":
+
+            async def later() -> object:
+                await trio.sleep(0.02)
+                return b"slow"
+
+            return Deferred(later)
+        if name == b"BOOM":
+            raise RuntimeError("kaboom")
+        return argv
+
+
+class CountingStream(trio.abc.Stream):
+    """Wraps a stream and counts the server's reads and writes."""
+
+    def __init__(self, inner: trio.abc.Stream) -> None:
+        self.inner = inner
+        self.sends = 0
+        self.reads = 0
+
+    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
+        self.sends += 1
+        await self.inner.send_all(data)
+
+    async def wait_send_all_might_not_block(self) -> None:
+        await self.inner.wait_send_all_might_not_block()
+
+    async def receive_some(self, max_bytes: int | None = None) -> bytes | bytearray:
+        data = await self.inner.receive_some(max_bytes)
+        if data:
+            self.reads += 1
+        return data
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+def cmd(*args: bytes) -> bytes:
+    return b"*%d\r\n" % len(args) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in args)
+
+
+async def read_until_eof(stream: trio.abc.Stream) -> bytes:
+    data = b""
+    while chunk := await stream.receive_some():
+        data += chunk
+    return data
+
+
+async def read_exactly(stream: trio.abc.Stream, n: int) -> bytes:
+    data = b""
+    while len(data) < n:
+        chunk = await stream.receive_some()
+        assert chunk, f"EOF after {data!r}"
+        data += chunk
+    return data
+
+
+async def test_pipeline_is_answered_in_order_with_one_write_per_read() -> None:
+    server = RespServer(ToyHandler)
+    client, server_side = trio.testing.memory_stream_pair()
+    counting = CountingStream(server_side)
+    n = 1000
+    request = b"".join(cmd(b"ECHO", b"%d" % i) for i in range(n))
+    expected = b"".join(b"$%d\r\n%d\r\n" % (len(b"%d" % i), i) for i in range(n))
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(server.serve_stream, counting)
+        await client.send_all(request)
+        assert await read_exactly(client, len(expected)) == expected
+        await client.aclose()
+    assert counting.reads >= 1
+    assert counting.sends == counting.reads  # one write per read, whatever the pipeline length
+    assert counting.sends <= n // 50
+
+
+async def test_pipeline_over_tcp_needs_far_fewer_writes_than_commands() -> None:
+    counted: list[CountingStream] = []
+
+    class CountingServer(RespServer):
+        async def serve_stream(
+            self, stream: trio.abc.Stream, addr: str = "?", laddr: str = "?"
+        ) -> None:
+            wrapped = CountingStream(stream)
+            counted.append(wrapped)
+            await super().serve_stream(wrapped, addr, laddr)
+
+    server = CountingServer(ToyHandler)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(server.serve, "127.0.0.1", 0)
+        client = await trio.open_tcp_stream("127.0.0.1", server.ports[0])
+        n = 5000
+        await client.send_all(cmd(b"PING") * n)
+        assert await read_exactly(client, 7 * n) == b"+PONG\r\n" * n
+        await client.aclose()
+        server.shutdown()
+    assert counted[0].sends == counted[0].reads
+    assert counted[0].sends <= n // 20
+
+
+async def test_deferred_replies_keep_request_order() -> None:
+    server = RespServer(ToyHandler)
+    client, server_side = trio.testing.memory_stream_pair()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(server.serve_stream, server_side)
+        await client.send_all(cmd(b"SLOW") + cmd(b"PING") + cmd(b"SLOW") + cmd(b"ECHO", b"x"))
+        expected = b"$4\r\nslow\r\n+PONG\r\n$4\r\nslow\r\n$1\r\nx\r\n"
+        assert await read_exactly(client, len(expected)) == expected
+        await client.aclose()
+
+
+async def test_protocol_error_answers_earlier_commands_then_closes() -> None:
+    handlers: list[ToyHandler] = []
+
+    def factory(conn: Connection) -> ToyHandler:
+        handlers.append(ToyHandler(conn))
+        return handlers[-1]
+
+    server = RespServer(factory)
+    client, server_side = trio.testing.memory_stream_pair()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(server.serve_stream, server_side)
+        await client.send_all(cmd(b"PING") + b"*1\r\n$x\r\n" + cmd(b"PING"))
+        data = await read_until_eof(client)
+    assert data == b"+PONG\r\n-ERR Protocol error: invalid bulk length\r\n"
+    assert handlers[0].seen == [b"PING"]
+    assert server.connections == {}
+
+
+async def test_quit_replies_then_closes_and_runs_nothing_after() -> None:
+    handlers: list[ToyHandler] = []
+
+    def factory(conn: Connection) -> ToyHandler:
+        handlers.append(ToyHandler(conn))
+        return handlers[-1]
+
+    server = RespServer(factory)
+    client, server_side = trio.testing.memory_stream_pair()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(server.serve_stream, server_side)
+        await client.send_all(cmd(b"PING") + cmd(b"QUIT") + cmd(b"PING"))
+        assert await read_until_eof(client) == b"+PONG\r\n+OK\r\n"
+    assert handlers[0].seen == [b"PING", b"QUIT"]
+
+
+async def test_hello_switches_encoding_mid_pipeline() -> None:
+    server = RespServer(ToyHandler)
+    client, server_side = trio.testing.memory_stream_pair()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(server.serve_stream, server_side)
+        await client.send_all(cmd(b"NIL") + cmd(b"HELLO", b"3") + cmd(b"NIL"))
+        expected = b"$-1\r\n%1\r\n$5\r\nproto\r\n:3\r\n_\r\n"
+        assert await read_exactly(client, len(expected)) == expected
+        await client.aclose()
+
+
+async def test_a_failing_command_gets_an_error_and_the_connection_lives_on() -> None:
+    server = RespServer(ToyHandler)
+    client, server_side = trio.testing.memory_stream_pair()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(server.serve_stream, server_side)
+        await client.send_all(cmd(b"BOOM") + cmd(b"PING"))
+        data = await read_exactly(client, 1)
+        while not data.endswith(b"+PONG\r\n"):
+            data += await client.receive_some()
+        assert data.startswith(b"-ERR internal error: RuntimeError('kaboom')\r\n")
+        await client.aclose()
+
+
+async def test_pre_auth_limits_lift_after_auth_within_one_pipeline() -> None:
+    server = RespServer(lambda conn: ToyHandler(conn, password=b"pw"))
+    big = b"x" * 20000
+    client, server_side = trio.testing.memory_stream_pair()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(server.serve_stream, server_side)
+        await client.send_all(cmd(b"AUTH", b"pw") + cmd(b"ECHO", big))
+        expected = b"+OK\r\n$20000\r\n" + big + b"\r\n"
+        assert await read_exactly(client, len(expected)) == expected
+        await client.aclose()
+    client, server_side = trio.testing.memory_stream_pair()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(server.serve_stream, server_side)
+        await client.send_all(cmd(b"PING") + cmd(b"ECHO", big))
+        assert await read_until_eof(client) == (
+            b"+PONG\r\n-ERR Protocol error: unauthenticated bulk length\r\n"
+        )
+
+
+async def test_max_clients_refuses_extra_connections() -> None:
+    server = RespServer(ToyHandler, ServerOptions(max_clients=1))
+    first, first_server = trio.testing.memory_stream_pair()
+    second, second_server = trio.testing.memory_stream_pair()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(server.serve_stream, first_server)
+        await first.send_all(cmd(b"PING"))
+        assert await read_exactly(first, 7) == b"+PONG\r\n"
+        nursery.start_soon(server.serve_stream, second_server)
+        assert await read_until_eof(second) == b"-ERR max number of clients reached\r\n"
+        await first.aclose()
+    assert server.stats_rejected_connections == 1
+
+
+async def test_idle_timeout_closes_quiet_connections() -> None:
+    server = RespServer(ToyHandler, ServerOptions(idle_timeout=0.05))
+    client, server_side = trio.testing.memory_stream_pair()
+    with trio.fail_after(5):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(server.serve_stream, server_side)
+            await client.send_all(cmd(b"PING"))
+            assert await read_until_eof(client) == b"+PONG\r\n"
+
+
+async def test_shutdown_closes_idle_clients_and_drains_a_pipeline_in_flight() -> None:
+    server = RespServer(ToyHandler)
+    n = 20000
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            await nursery.start(server.serve, "127.0.0.1", 0)
+            port = server.ports[0]
+            idle = await trio.open_tcp_stream("127.0.0.1", port)
+            busy = await trio.open_tcp_stream("127.0.0.1", port)
+            await idle.send_all(cmd(b"PING"))
+            assert await read_exactly(idle, 7) == b"+PONG\r\n"
+
+            async def send_pipeline() -> None:
+                await busy.send_all(cmd(b"SLOW") + cmd(b"ECHO", b"payload") * n)
+
+            nursery.start_soon(send_pipeline)
+            await trio.sleep(0.005)  # the SLOW command is in flight when shutdown begins
+            server.shutdown()
+            assert await read_until_eof(idle) == b""
+            expected = b"$4\r\nslow\r\n" + b"$7\r\npayload\r\n" * n
+            assert await read_until_eof(busy) == expected
+    # serve() returned: listeners closed and no connection left behind.
+    assert server.connections == {}
+    with trio.move_on_after(1):
+        try:
+            await trio.open_tcp_stream("127.0.0.1", port)
+        except OSError:
+            pass
+        else:
+            raise AssertionError("still accepting after shutdown")
+
+
+async def test_connections_are_numbered_and_listed() -> None:
+    ids: list[int] = []
+
+    def factory(conn: Connection) -> ToyHandler:
+        ids.append(conn.client_id)
+        return ToyHandler(conn)
+
+    server = RespServer(factory)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(server.serve, "127.0.0.1", 0)
+        a = await trio.open_tcp_stream("127.0.0.1", server.ports[0])
+        b = await trio.open_tcp_stream("127.0.0.1", server.ports[0])
+        for s in (a, b):
+            await s.send_all(cmd(b"PING"))
+            await read_exactly(s, 7)
+        assert sorted(server.connections) == [1, 2]
+        conn = server.connections[1]
+        assert conn.addr.startswith("127.0.0.1:") and conn.laddr.endswith(f":{server.ports[0]}")
+        await a.aclose()
+        await b.aclose()
+        server.shutdown()
+    assert ids == [1, 2]
