@@ -1,1 +1,22 @@
-"""The replicated state machine: keyspace, command table, TTLs, transactions."""
+"""The replicated state machine: keyspace, command table, sessions (see DESIGN.md)."""
+
+from aspen.kv.commands import CommandSpec, lookup
+from aspen.kv.keyspace import Keyspace
+from aspen.kv.local import LocalContext, LocalExecutor
+from aspen.kv.ops import ReadOp, TxnOp, WriteOp, decode
+from aspen.kv.session import ClientInfo, ServerContext, Session
+
+__all__ = [
+    "ClientInfo",
+    "CommandSpec",
+    "Keyspace",
+    "LocalContext",
+    "LocalExecutor",
+    "ReadOp",
+    "ServerContext",
+    "Session",
+    "TxnOp",
+    "WriteOp",
+    "decode",
+    "lookup",
+]

@@ -1,0 +1,768 @@
+"""The command table: what each command is, not how it runs.
+
+One `CommandSpec` per command drives dispatch (a read goes to `ReadOp`, a write to `WriteOp`, a
+connection command stays in the `Session`), arity errors, and the replies to `COMMAND`,
+`COMMAND INFO`, `COMMAND DOCS` and `COMMAND GETKEYS`. Arity follows Redis: the count includes the
+command name and a negative arity means "at least". Key positions are Redis's legacy
+(first_key, last_key, step) triple; last_key -1 means "through the last argument".
+"""
+
+from __future__ import annotations
+
+import enum
+
+import attrs
+
+
+class Route(enum.Enum):
+    """Where a command runs."""
+
+    READ = "read"  # Keyspace.execute via ReadOp (never mutates)
+    WRITE = "write"  # Keyspace.execute via WriteOp (replicated)
+    SESSION = "session"  # answered by the Session (connection state, server facts)
+
+
+@attrs.frozen(slots=True)
+class CommandSpec:
+    name: str
+    arity: int
+    flags: frozenset[str]
+    first_key: int
+    last_key: int
+    step: int
+    route: Route
+    group: str
+    summary: str
+    since: str = "1.0.0"
+    acl: tuple[str, ...] = ()
+    subcommands: tuple[CommandSpec, ...] = ()
+
+    def arity_ok(self, argc: int) -> bool:
+        """True if `argc` arguments (including the name) fit this command's arity."""
+        a = self.arity
+        return argc == a if a >= 0 else argc >= -a
+
+    def key_positions(self, argc: int) -> range:
+        """Indexes of the key arguments in an argv of length `argc`."""
+        if self.first_key == 0:
+            return range(0)
+        last = self.last_key if self.last_key >= 0 else argc + self.last_key
+        return range(self.first_key, last + 1, self.step)
+
+
+_R, _W, _S = Route.READ, Route.WRITE, Route.SESSION
+
+
+def _spec(
+    name: str,
+    arity: int,
+    flags: str,
+    keys: tuple[int, int, int],
+    route: Route,
+    group: str,
+    summary: str,
+    since: str = "1.0.0",
+    subcommands: tuple[CommandSpec, ...] = (),
+) -> CommandSpec:
+    flagset = frozenset(flags.split())
+    acl = _acl_categories(flagset, group, route)
+    return CommandSpec(
+        name,
+        arity,
+        flagset,
+        keys[0],
+        keys[1],
+        keys[2],
+        route,
+        group,
+        summary,
+        since,
+        acl,
+        subcommands,
+    )
+
+
+def _acl_categories(flags: frozenset[str], group: str, route: Route) -> tuple[str, ...]:
+    cats: list[str] = []
+    if group == "generic":
+        cats.append("@keyspace")
+    if route is Route.READ:
+        cats.append("@read")
+    elif route is Route.WRITE:
+        cats.append("@write")
+    if group == "string":
+        cats.append("@string")
+    elif group == "connection":
+        cats.append("@connection")
+    elif group == "transactions":
+        cats.append("@transaction")
+    cats.append("@fast" if "fast" in flags else "@slow")
+    return tuple(cats)
+
+
+_NOKEY = (0, 0, 0)
+_KEY1 = (1, 1, 1)
+_ALLKEYS = (1, -1, 1)
+_CONN = "noscript loading stale fast allow_busy"
+
+_CLIENT_SUBS = (
+    _spec(
+        "client|setname",
+        3,
+        "noscript loading stale",
+        _NOKEY,
+        _S,
+        "connection",
+        "Sets the connection name.",
+        "2.6.9",
+    ),
+    _spec(
+        "client|getname",
+        2,
+        "noscript loading stale",
+        _NOKEY,
+        _S,
+        "connection",
+        "Returns the name of the connection.",
+        "2.6.9",
+    ),
+    _spec(
+        "client|id",
+        2,
+        "noscript loading stale",
+        _NOKEY,
+        _S,
+        "connection",
+        "Returns the unique client ID of the connection.",
+        "5.0.0",
+    ),
+    _spec(
+        "client|info",
+        2,
+        "noscript loading stale",
+        _NOKEY,
+        _S,
+        "connection",
+        "Returns information about the connection.",
+        "6.2.0",
+    ),
+    _spec(
+        "client|list",
+        -2,
+        "admin noscript loading stale",
+        _NOKEY,
+        _S,
+        "connection",
+        "Lists open connections.",
+        "2.4.0",
+    ),
+    _spec(
+        "client|help",
+        2,
+        "loading stale",
+        _NOKEY,
+        _S,
+        "connection",
+        "Returns helpful text about the different subcommands.",
+        "5.0.0",
+    ),
+)
+_CONFIG_SUBS = (
+    _spec(
+        "config|get",
+        -3,
+        "admin noscript loading stale",
+        _NOKEY,
+        _S,
+        "server",
+        "Returns the effective values of configuration parameters.",
+        "2.0.0",
+    ),
+    _spec(
+        "config|help",
+        2,
+        "loading stale",
+        _NOKEY,
+        _S,
+        "server",
+        "Returns helpful text about the different subcommands.",
+        "5.0.0",
+    ),
+)
+_COMMAND_SUBS = (
+    _spec(
+        "command|count",
+        2,
+        "loading stale",
+        _NOKEY,
+        _S,
+        "server",
+        "Returns a count of commands.",
+        "2.8.13",
+    ),
+    _spec(
+        "command|info",
+        -2,
+        "loading stale",
+        _NOKEY,
+        _S,
+        "server",
+        "Returns information about one, multiple or all commands.",
+        "2.8.13",
+    ),
+    _spec(
+        "command|docs",
+        -2,
+        "loading stale",
+        _NOKEY,
+        _S,
+        "server",
+        "Returns documentary information about one, multiple or all commands.",
+        "7.0.0",
+    ),
+    _spec(
+        "command|getkeys",
+        -3,
+        "loading stale",
+        _NOKEY,
+        _S,
+        "server",
+        "Extracts the key names from an arbitrary command.",
+        "2.8.13",
+    ),
+    _spec(
+        "command|list",
+        -2,
+        "loading stale",
+        _NOKEY,
+        _S,
+        "server",
+        "Returns a list of command names.",
+        "7.0.0",
+    ),
+    _spec(
+        "command|help",
+        2,
+        "loading stale",
+        _NOKEY,
+        _S,
+        "server",
+        "Returns helpful text about the different subcommands.",
+        "5.0.0",
+    ),
+)
+
+_TABLE: tuple[CommandSpec, ...] = (
+    # strings
+    _spec("get", 2, "readonly fast", _KEY1, _R, "string", "Returns the string value of a key."),
+    _spec(
+        "set",
+        -3,
+        "write denyoom",
+        _KEY1,
+        _W,
+        "string",
+        "Sets the string value of a key, ignoring its type.",
+    ),
+    _spec(
+        "setnx",
+        3,
+        "write denyoom fast",
+        _KEY1,
+        _W,
+        "string",
+        "Set the string value of a key only when the key doesn't exist.",
+    ),
+    _spec(
+        "setex",
+        4,
+        "write denyoom",
+        _KEY1,
+        _W,
+        "string",
+        "Sets the string value and expiration time of a key.",
+        "2.0.0",
+    ),
+    _spec(
+        "psetex",
+        4,
+        "write denyoom",
+        _KEY1,
+        _W,
+        "string",
+        "Sets the string value and expiration time in milliseconds of a key.",
+        "2.6.0",
+    ),
+    _spec(
+        "getset",
+        3,
+        "write denyoom fast",
+        _KEY1,
+        _W,
+        "string",
+        "Returns the previous string value of a key after setting it to a new value.",
+    ),
+    _spec(
+        "getdel",
+        2,
+        "write fast",
+        _KEY1,
+        _W,
+        "string",
+        "Returns the string value of a key after deleting the key.",
+        "6.2.0",
+    ),
+    _spec(
+        "getex",
+        -2,
+        "write fast",
+        _KEY1,
+        _W,
+        "string",
+        "Returns the string value of a key after setting its expiration time.",
+        "6.2.0",
+    ),
+    _spec(
+        "mget",
+        -2,
+        "readonly fast",
+        _ALLKEYS,
+        _R,
+        "string",
+        "Atomically returns the string values of one or more keys.",
+    ),
+    _spec(
+        "mset",
+        -3,
+        "write denyoom",
+        (1, -1, 2),
+        _W,
+        "string",
+        "Atomically creates or modifies the string values of one or more keys.",
+        "1.0.1",
+    ),
+    _spec(
+        "msetnx",
+        -3,
+        "write denyoom",
+        (1, -1, 2),
+        _W,
+        "string",
+        "Atomically modifies the string values of one or more keys only when all keys don't exist.",
+        "1.0.1",
+    ),
+    _spec(
+        "append",
+        3,
+        "write denyoom fast",
+        _KEY1,
+        _W,
+        "string",
+        "Appends a string to the value of a key. Creates the key if it doesn't exist.",
+        "2.0.0",
+    ),
+    _spec(
+        "strlen",
+        2,
+        "readonly fast",
+        _KEY1,
+        _R,
+        "string",
+        "Returns the length of a string value.",
+        "2.2.0",
+    ),
+    _spec(
+        "getrange",
+        4,
+        "readonly",
+        _KEY1,
+        _R,
+        "string",
+        "Returns a substring of the string stored at a key.",
+        "2.4.0",
+    ),
+    _spec(
+        "setrange",
+        4,
+        "write denyoom",
+        _KEY1,
+        _W,
+        "string",
+        "Overwrites a part of a string value with another by an offset.",
+        "2.2.0",
+    ),
+    _spec(
+        "incr",
+        2,
+        "write denyoom fast",
+        _KEY1,
+        _W,
+        "string",
+        "Increments the integer value of a key by one.",
+    ),
+    _spec(
+        "decr",
+        2,
+        "write denyoom fast",
+        _KEY1,
+        _W,
+        "string",
+        "Decrements the integer value of a key by one.",
+    ),
+    _spec(
+        "incrby",
+        3,
+        "write denyoom fast",
+        _KEY1,
+        _W,
+        "string",
+        "Increments the integer value of a key by a number.",
+    ),
+    _spec(
+        "decrby",
+        3,
+        "write denyoom fast",
+        _KEY1,
+        _W,
+        "string",
+        "Decrements a number from the integer value of a key.",
+    ),
+    _spec(
+        "incrbyfloat",
+        3,
+        "write denyoom fast",
+        _KEY1,
+        _W,
+        "string",
+        "Increment the floating point value of a key by a number.",
+        "2.6.0",
+    ),
+    # keys
+    _spec("del", -2, "write", _ALLKEYS, _W, "generic", "Deletes one or more keys."),
+    _spec(
+        "unlink",
+        -2,
+        "write fast",
+        _ALLKEYS,
+        _W,
+        "generic",
+        "Asynchronously deletes one or more keys.",
+        "4.0.0",
+    ),
+    _spec(
+        "exists",
+        -2,
+        "readonly fast",
+        _ALLKEYS,
+        _R,
+        "generic",
+        "Determines whether one or more keys exist.",
+    ),
+    _spec(
+        "type",
+        2,
+        "readonly fast",
+        _KEY1,
+        _R,
+        "generic",
+        "Determines the type of value stored at a key.",
+    ),
+    _spec(
+        "keys", 2, "readonly", _NOKEY, _R, "generic", "Returns all key names that match a pattern."
+    ),
+    _spec(
+        "scan",
+        -2,
+        "readonly",
+        _NOKEY,
+        _R,
+        "generic",
+        "Iterates over the key names in the database.",
+        "2.8.0",
+    ),
+    _spec(
+        "dbsize",
+        1,
+        "readonly fast",
+        _NOKEY,
+        _R,
+        "server",
+        "Returns the number of keys in the database.",
+    ),
+    _spec(
+        "flushdb", -1, "write", _NOKEY, _W, "server", "Remove all keys from the current database."
+    ),
+    _spec("flushall", -1, "write", _NOKEY, _W, "server", "Removes all keys from all databases."),
+    _spec(
+        "rename",
+        3,
+        "write",
+        (1, 2, 1),
+        _W,
+        "generic",
+        "Renames a key and overwrites the destination.",
+    ),
+    _spec(
+        "renamenx",
+        3,
+        "write fast",
+        (1, 2, 1),
+        _W,
+        "generic",
+        "Renames a key only when the target key name doesn't exist.",
+    ),
+    _spec(
+        "randomkey",
+        1,
+        "readonly",
+        _NOKEY,
+        _R,
+        "generic",
+        "Returns a random key name from the database.",
+    ),
+    _spec(
+        "copy",
+        -3,
+        "write denyoom",
+        (1, 2, 1),
+        _W,
+        "generic",
+        "Copies the value of a key to a new key.",
+        "6.2.0",
+    ),
+    _spec(
+        "touch",
+        -2,
+        "readonly fast",
+        _ALLKEYS,
+        _R,
+        "generic",
+        "Returns the number of existing keys out of those specified after updating the time "
+        "they were last accessed.",
+        "3.2.1",
+    ),
+    # expiry
+    _spec(
+        "expire",
+        -3,
+        "write fast",
+        _KEY1,
+        _W,
+        "generic",
+        "Sets the expiration time of a key in seconds.",
+    ),
+    _spec(
+        "pexpire",
+        -3,
+        "write fast",
+        _KEY1,
+        _W,
+        "generic",
+        "Sets the expiration time of a key in milliseconds.",
+        "2.6.0",
+    ),
+    _spec(
+        "expireat",
+        -3,
+        "write fast",
+        _KEY1,
+        _W,
+        "generic",
+        "Sets the expiration time of a key to a Unix timestamp.",
+        "1.2.0",
+    ),
+    _spec(
+        "pexpireat",
+        -3,
+        "write fast",
+        _KEY1,
+        _W,
+        "generic",
+        "Sets the expiration time of a key to a Unix milliseconds timestamp.",
+        "2.6.0",
+    ),
+    _spec(
+        "ttl",
+        2,
+        "readonly fast",
+        _KEY1,
+        _R,
+        "generic",
+        "Returns the expiration time in seconds of a key.",
+    ),
+    _spec(
+        "pttl",
+        2,
+        "readonly fast",
+        _KEY1,
+        _R,
+        "generic",
+        "Returns the expiration time in milliseconds of a key.",
+        "2.6.0",
+    ),
+    _spec(
+        "expiretime",
+        2,
+        "readonly fast",
+        _KEY1,
+        _R,
+        "generic",
+        "Returns the expiration time of a key as a Unix timestamp.",
+        "7.0.0",
+    ),
+    _spec(
+        "pexpiretime",
+        2,
+        "readonly fast",
+        _KEY1,
+        _R,
+        "generic",
+        "Returns the expiration time of a key as a Unix milliseconds timestamp.",
+        "7.0.0",
+    ),
+    _spec(
+        "persist",
+        2,
+        "write fast",
+        _KEY1,
+        _W,
+        "generic",
+        "Removes the expiration time of a key.",
+        "2.2.0",
+    ),
+    # transactions
+    _spec("multi", 1, _CONN, _NOKEY, _S, "transactions", "Starts a transaction.", "1.2.0"),
+    _spec(
+        "exec",
+        1,
+        "noscript loading stale skip_slowlog",
+        _NOKEY,
+        _S,
+        "transactions",
+        "Executes all commands in a transaction.",
+        "1.2.0",
+    ),
+    _spec("discard", 1, _CONN, _NOKEY, _S, "transactions", "Discards a transaction.", "2.0.0"),
+    _spec(
+        "watch",
+        -2,
+        _CONN,
+        _ALLKEYS,
+        _S,
+        "transactions",
+        "Monitors changes to keys to determine the execution of a transaction.",
+        "2.2.0",
+    ),
+    _spec(
+        "unwatch",
+        1,
+        _CONN,
+        _NOKEY,
+        _S,
+        "transactions",
+        "Forgets about watched keys of a transaction.",
+        "2.2.0",
+    ),
+    # connection / server
+    _spec(
+        "ping", -1, "fast", _NOKEY, _S, "connection", "Returns the server's liveliness response."
+    ),
+    _spec("echo", 2, "loading stale fast", _NOKEY, _S, "connection", "Returns the given string."),
+    _spec(
+        "hello",
+        -1,
+        _CONN + " no_auth",
+        _NOKEY,
+        _S,
+        "connection",
+        "Handshakes with the Redis server.",
+        "6.0.0",
+    ),
+    _spec(
+        "auth", -2, _CONN + " no_auth", _NOKEY, _S, "connection", "Authenticates the connection."
+    ),
+    _spec(
+        "select",
+        2,
+        "loading stale fast",
+        _NOKEY,
+        _S,
+        "connection",
+        "Changes the selected database.",
+    ),
+    _spec("quit", -1, _CONN + " no_auth", _NOKEY, _S, "connection", "Closes the connection."),
+    _spec(
+        "reset", 1, _CONN + " no_auth", _NOKEY, _S, "connection", "Resets the connection.", "6.2.0"
+    ),
+    _spec(
+        "client",
+        -2,
+        "",
+        _NOKEY,
+        _S,
+        "connection",
+        "A container for client connection commands.",
+        "2.4.0",
+        _CLIENT_SUBS,
+    ),
+    _spec(
+        "info",
+        -1,
+        "loading stale",
+        _NOKEY,
+        _S,
+        "server",
+        "Returns information and statistics about the server.",
+    ),
+    _spec(
+        "config",
+        -2,
+        "",
+        _NOKEY,
+        _S,
+        "server",
+        "A container for server configuration commands.",
+        "2.0.0",
+        _CONFIG_SUBS,
+    ),
+    _spec(
+        "time", 1, "loading stale fast", _NOKEY, _S, "server", "Returns the server time.", "2.6.0"
+    ),
+    _spec(
+        "command",
+        -1,
+        "loading stale",
+        _NOKEY,
+        _S,
+        "server",
+        "Returns detailed information about all commands.",
+        "2.8.13",
+        _COMMAND_SUBS,
+    ),
+)
+
+COMMANDS: dict[bytes, CommandSpec] = {}
+"""Lower-case command name -> spec; also holds upper-case aliases for the hot path."""
+
+for _c in _TABLE:
+    COMMANDS[_c.name.encode()] = _c
+    COMMANDS[_c.name.upper().encode()] = _c
+
+ALL_COMMANDS: tuple[CommandSpec, ...] = _TABLE
+
+
+def lookup(name: bytes) -> CommandSpec | None:
+    """The spec for a command name in any letter case, or None if unknown."""
+    spec = COMMANDS.get(name)
+    if spec is None:
+        spec = COMMANDS.get(name.lower())
+    return spec
+
+
+def lookup_subcommand(spec: CommandSpec, sub: bytes) -> CommandSpec | None:
+    """The spec of `spec`'s subcommand `sub` (any case), or None."""
+    want = spec.name + "|" + sub.decode("utf-8", "replace").lower()
+    for s in spec.subcommands:
+        if s.name == want:
+            return s
+    return None

@@ -1,0 +1,408 @@
+"""The deterministic state machine: one Redis database.
+
+Nothing here reads the wall clock or global randomness: time arrives as `now_ms` (in the cluster,
+the leader's time stored in the log entry) and RANDOMKEY's randomness as a `seed`. Given the same
+sequence of `execute` calls every replica ends in the same state, byte for byte (`digest()`).
+
+Representation:
+- `_data`: key -> value. A string is `bytes`; other types register with `register_type` and are
+  instances of their own class (the type tag is the value's class).
+- `_expires`: key -> absolute deadline in ms. A key is expired when `now_ms > deadline` (Redis's
+  rule). Reads treat expired keys as absent and never mutate; writes drop them on touch and
+  `expire_some` drops a bounded number actively.
+- `_versions`: key -> modification counter for WATCH, bumped on every write to the key (set,
+  modify, delete, TTL change). Deleted keys keep their counter (a tombstone) so that
+  delete-then-recreate is still seen; when tombstones pile up they are pruned and `_floor`
+  (the counter at pruning) stands in for all pruned keys, which can only cause extra aborts.
+  A watch token is the version for a live key and `-version - 1` for an absent or expired one,
+  so a key that expires between WATCH and EXEC aborts the transaction, as in Redis 7.
+- `_created`/`_order_*`: a creation sequence number per key, in creation order, so SCAN's
+  cursor (the last sequence number returned) stays valid while keys come and go: a key present
+  for the whole scan is returned exactly once.
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+from collections.abc import Callable
+
+import attrs
+import cbor2
+
+from aspen.kv.ops import Op, ReadOp, TxnOp, WriteOp
+from aspen.resp.values import NULL_ARRAY, Error
+
+
+class CommandError(Exception):
+    """Raised inside a command handler to answer with an error reply (never on a fast path)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.reply = Error(message)
+
+
+WRONGTYPE = "WRONGTYPE Operation against a key holding the wrong kind of value"
+NOT_INTEGER = "ERR value is not an integer or out of range"
+SYNTAX = "ERR syntax error"
+MAX_STRING = 512 * 1024 * 1024
+"""Redis's proto-max-bulk-len default: the largest string APPEND/SETRANGE may build."""
+
+Handler = Callable[["Keyspace", "list[bytes] | tuple[bytes, ...]", int], object]
+
+
+@attrs.frozen
+class ValueType:
+    """How a non-string value type is named, copied and serialised."""
+
+    name: str
+    cls: type
+    copy: Callable[[object], object]
+    dump: Callable[[object], object]  # -> CBOR-able
+    load: Callable[[object], object]
+
+
+_TYPES_BY_CLASS: dict[type, ValueType] = {}
+_TYPES_BY_NAME: dict[str, ValueType] = {}
+
+
+def register_type(vt: ValueType) -> None:
+    """Make a new value type known (hashes, lists, ... are added this way)."""
+    _TYPES_BY_CLASS[vt.cls] = vt
+    _TYPES_BY_NAME[vt.name] = vt
+
+
+def type_name(value: object) -> str:
+    if type(value) is bytes:
+        return "string"
+    return _TYPES_BY_CLASS[type(value)].name
+
+
+_READ_HANDLERS: dict[bytes, Handler] = {}
+_WRITE_HANDLERS: dict[bytes, Handler] = {}
+
+
+def command(name: str, write: bool) -> Callable[[Handler], Handler]:
+    """Register a handler for `name` (both letter cases are registered for the fast path)."""
+
+    def register(fn: Handler) -> Handler:
+        table = _WRITE_HANDLERS if write else _READ_HANDLERS
+        table[name.encode()] = fn
+        table[name.upper().encode()] = fn
+        return fn
+
+    return register
+
+
+_TOMBSTONE_SLACK = 1024
+
+
+class Keyspace:
+    """One database's keys, values, TTLs and WATCH versions."""
+
+    def __init__(self) -> None:
+        self._data: dict[bytes, object] = {}
+        self._expires: dict[bytes, int] = {}
+        self._versions: dict[bytes, int] = {}
+        self._clock = 0
+        self._floor = 0
+        self._created: dict[bytes, int] = {}
+        self._order_keys: list[bytes] = []
+        self._order_seqs: list[int] = []
+        self._seq = 0
+        self.seed = 0
+
+    # ------------------------------------------------------------ executing ops
+
+    def execute(self, op: Op, now_ms: int, seed: int = 0) -> object:
+        """Run one op and return its reply value."""
+        self.seed = seed
+        if type(op) is TxnOp:
+            return self._execute_txn(op, now_ms)
+        argv = op.argv
+        table = _WRITE_HANDLERS if type(op) is WriteOp else _READ_HANDLERS
+        handler = table.get(argv[0])
+        if handler is None:
+            handler = table.get(argv[0].lower())
+            if handler is None:
+                return Error(f"ERR unknown command '{argv[0].decode('utf-8', 'replace')}'")
+        try:
+            return handler(self, argv, now_ms)
+        except CommandError as exc:
+            return exc.reply
+
+    def _execute_txn(self, op: TxnOp, now_ms: int) -> object:
+        for key, token in op.watches:
+            if self.watch_token(key, now_ms) != token:
+                return NULL_ARRAY
+        replies: list[object] = []
+        for argv in op.commands:
+            name = argv[0].lower()
+            if name in _WRITE_HANDLERS:
+                replies.append(self.execute(WriteOp(argv), now_ms, self.seed))
+            else:
+                replies.append(self.execute(ReadOp(argv), now_ms, self.seed))
+        return replies
+
+    # ------------------------------------------------------------ lookups
+
+    def get_read(self, key: bytes, now_ms: int) -> object | None:
+        """The live value of `key`, or None; never mutates."""
+        value = self._data.get(key)
+        if value is not None and self._expires:
+            deadline = self._expires.get(key)
+            if deadline is not None and now_ms > deadline:
+                return None
+        return value
+
+    def get_write(self, key: bytes, now_ms: int) -> object | None:
+        """Like `get_read`, but drops the key if it has expired (writes may mutate)."""
+        value = self._data.get(key)
+        if value is not None and self._expires:
+            deadline = self._expires.get(key)
+            if deadline is not None and now_ms > deadline:
+                self._drop_expired(key)
+                return None
+        return value
+
+    def get_string_read(self, key: bytes, now_ms: int) -> bytes | None:
+        value = self.get_read(key, now_ms)
+        if value is None or type(value) is bytes:
+            return value
+        raise CommandError(WRONGTYPE)
+
+    def get_string_write(self, key: bytes, now_ms: int) -> bytes | None:
+        value = self.get_write(key, now_ms)
+        if value is None or type(value) is bytes:
+            return value
+        raise CommandError(WRONGTYPE)
+
+    def is_live(self, key: bytes, now_ms: int) -> bool:
+        return self.get_read(key, now_ms) is not None
+
+    def deadline(self, key: bytes) -> int | None:
+        return self._expires.get(key)
+
+    def watch_token(self, key: bytes, now_ms: int) -> int:
+        """What WATCH records and EXEC compares; see the module docstring."""
+        version = self._versions.get(key, self._floor)
+        if self.get_read(key, now_ms) is not None:
+            return version
+        return -version - 1
+
+    def version(self, key: bytes) -> int:
+        return self._versions.get(key, self._floor)
+
+    def key_count(self) -> int:
+        """Keys stored, including expired ones not yet dropped (INFO keyspace)."""
+        return len(self._data)
+
+    def expires_count(self) -> int:
+        return len(self._expires)
+
+    def live_count(self, now_ms: int) -> int:
+        """Keys that are not expired at `now_ms` (DBSIZE)."""
+        expired = sum(1 for d in self._expires.values() if now_ms > d) if self._expires else 0
+        return len(self._data) - expired
+
+    def live_keys(self, now_ms: int) -> list[bytes]:
+        """All live keys in creation order."""
+        if not self._expires:
+            return list(self._data)
+        exp = self._expires
+        return [k for k in self._data if not (k in exp and now_ms > exp[k])]
+
+    # ------------------------------------------------------------ mutations
+
+    def _bump(self, key: bytes) -> None:
+        self._clock += 1
+        self._versions[key] = self._clock
+
+    def set_value(self, key: bytes, value: object, keep_ttl: bool = False) -> None:
+        """Store `value` (the caller has already dropped an expired key via get_write)."""
+        data = self._data
+        if key not in data:
+            self._seq += 1
+            self._created[key] = self._seq
+            self._order_keys.append(key)
+            self._order_seqs.append(self._seq)
+            if len(self._order_keys) > 2 * len(data) + 64:
+                self._compact_order()
+        data[key] = value
+        if not keep_ttl and self._expires:
+            self._expires.pop(key, None)
+        self._clock += 1
+        self._versions[key] = self._clock
+
+    def copy_value(self, value: object) -> object:
+        """An independent copy of a value (COPY); strings are immutable and shared."""
+        if type(value) is bytes:
+            return value
+        return _TYPES_BY_CLASS[type(value)].copy(value)
+
+    def touch_value(self, key: bytes, value: object) -> None:
+        """Replace the value of an existing key in place, keeping its TTL."""
+        self._data[key] = value
+        self._clock += 1
+        self._versions[key] = self._clock
+
+    def set_deadline(self, key: bytes, deadline_ms: int | None) -> None:
+        if deadline_ms is None:
+            self._expires.pop(key, None)
+        else:
+            self._expires[key] = deadline_ms
+        self._bump(key)
+
+    def delete(self, key: bytes, now_ms: int) -> bool:
+        """Delete a live key; True if it existed. An expired key is dropped and reported absent."""
+        if self.get_write(key, now_ms) is None:
+            return False
+        self._remove(key)
+        self._bump(key)
+        self._maybe_prune()
+        return True
+
+    def _remove(self, key: bytes) -> None:
+        del self._data[key]
+        self._expires.pop(key, None)
+        del self._created[key]
+
+    def _drop_expired(self, key: bytes) -> None:
+        """Remove an expired key without a version bump: logically it was already gone."""
+        self._remove(key)
+
+    def flush(self, now_ms: int) -> None:
+        for key in self._data:
+            if self.get_read(key, now_ms) is not None:
+                self._bump(key)
+        self._data.clear()
+        self._expires.clear()
+        self._created.clear()
+        self._order_keys.clear()
+        self._order_seqs.clear()
+        self._maybe_prune()
+
+    def expire_some(self, now_ms: int, limit: int) -> list[bytes]:
+        """Drop up to `limit` expired keys (the leader's active expiry); returns them."""
+        victims: list[bytes] = []
+        for key, deadline in self._expires.items():
+            if now_ms > deadline:
+                victims.append(key)
+                if len(victims) >= limit:
+                    break
+        for key in victims:
+            self._drop_expired(key)
+        return victims
+
+    def _maybe_prune(self) -> None:
+        if len(self._versions) > 2 * len(self._data) + _TOMBSTONE_SLACK:
+            self._floor = self._clock
+            data = self._data
+            self._versions = {k: v for k, v in self._versions.items() if k in data}
+
+    def _compact_order(self) -> None:
+        self._order_keys = list(self._created)
+        self._order_seqs = list(self._created.values())
+
+    # ------------------------------------------------------------ iteration
+
+    def scan(
+        self, cursor: int, count: int, now_ms: int, accept: Callable[[bytes, object], bool]
+    ) -> tuple[int, list[bytes]]:
+        """Up to `count` keys after `cursor` that pass `accept`; the next cursor (0 = done)."""
+        keys, seqs, created = self._order_keys, self._order_seqs, self._created
+        i = bisect.bisect_right(seqs, cursor)
+        out: list[bytes] = []
+        seen = 0
+        n = len(keys)
+        last = cursor
+        while i < n and seen < count:
+            key, seq = keys[i], seqs[i]
+            i += 1
+            if created.get(key) != seq:
+                continue  # deleted (or deleted and re-created later)
+            seen += 1
+            last = seq
+            value = self.get_read(key, now_ms)
+            if value is not None and accept(key, value):
+                out.append(key)
+        while i < n and created.get(keys[i]) != seqs[i]:
+            i += 1
+        return (last if i < n else 0), out
+
+    def random_key(self, now_ms: int, seed: int) -> bytes | None:
+        """A pseudo-random live key chosen from `seed` alone (deterministic)."""
+        keys = self._order_keys
+        n = len(keys)
+        if not self._data:
+            return None
+        x = (seed * 6364136223846793005 + 1442695040888963407) & (2**64 - 1)
+        for _ in range(32):
+            x = (x * 6364136223846793005 + 1442695040888963407) & (2**64 - 1)
+            key = keys[(x >> 11) % n]
+            if self._created.get(key) is not None and self.get_read(key, now_ms) is not None:
+                return key
+        live = self.live_keys(now_ms)
+        return live[(x >> 11) % len(live)] if live else None
+
+    # ------------------------------------------------------------ snapshots
+
+    def snapshot(self) -> bytes:
+        """The whole state as CBOR (what a new replica restores from)."""
+        entries = []
+        for key, value in self._data.items():
+            if type(value) is bytes:
+                tag, payload = "string", value
+            else:
+                vt = _TYPES_BY_CLASS[type(value)]
+                tag, payload = vt.name, vt.dump(value)
+            entries.append(
+                [key, tag, payload, self._expires.get(key), self._versions[key], self._created[key]]
+            )
+        tombstones = [[k, v] for k, v in self._versions.items() if k not in self._data]
+        return cbor2.dumps(
+            {
+                "v": 1,
+                "clock": self._clock,
+                "floor": self._floor,
+                "seq": self._seq,
+                "keys": entries,
+                "tombstones": tombstones,
+            }
+        )
+
+    @classmethod
+    def restore(cls, data: bytes) -> Keyspace:
+        obj = cbor2.loads(data)
+        if not isinstance(obj, dict) or obj.get("v") != 1:
+            raise ValueError("not a version 1 keyspace snapshot")
+        ks = cls()
+        ks._clock, ks._floor, ks._seq = obj["clock"], obj["floor"], obj["seq"]
+        versions: dict[bytes, int] = {}
+        for key, tag, payload, deadline, version, created in obj["keys"]:
+            value = payload if tag == "string" else _TYPES_BY_NAME[tag].load(payload)
+            ks._data[key] = value
+            if deadline is not None:
+                ks._expires[key] = deadline
+            versions[key] = version
+            ks._created[key] = created
+        for key, version in obj["tombstones"]:
+            versions[key] = version
+        # Keep the original insertion order of the versions dict irrelevant: order-free use only.
+        ks._versions = versions
+        ks._compact_order()
+        return ks
+
+    def digest(self) -> bytes:
+        """A hash of the whole state, for comparing replicas."""
+        return hashlib.sha256(self._canonical()).digest()
+
+    def _canonical(self) -> bytes:
+        obj = cbor2.loads(self.snapshot())
+        obj["tombstones"] = sorted(obj["tombstones"])
+        return cbor2.dumps(obj)
+
+
+# Register the command handlers (imported for their side effect on the tables above).
+from aspen.kv import generic as _generic  # noqa: E402,F401
+from aspen.kv import strings as _strings  # noqa: E402,F401

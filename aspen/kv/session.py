@@ -1,0 +1,641 @@
+"""One client connection's state, sans-I/O.
+
+The server owns the socket; for every parsed command it calls `handle(argv)`, which returns
+either a reply value (connection commands, errors, QUEUED) or an op (`ReadOp`, `WriteOp`,
+`TxnOp`) for the executor. After the executor ran the op the server calls `finish(op, result)`
+for the reply. Ops are finished in the order they were handed out (a pipelining server may
+hand out several before finishing the first).
+
+    session = Session(client_id, ctx)
+    out = session.handle(argv)
+    reply = session.finish(out, executor.execute(out)) if is_op(out) else out
+    session.protocol      # 2 or 3: how the server encodes replies
+    session.should_close  # True after QUIT: write the reply, then close
+
+`ServerContext` is what a session needs from the node; it is deliberately small:
+
+- `requirepass`: the password of the "default" user, or None (no AUTH needed).
+- `config_get(pattern)`: (name, value) pairs of the settings matching a glob (CONFIG GET).
+- `wall_clock_ms()`: for TIME, and to judge expiry of WATCHed keys at WATCH time.
+- `info_sections()`: server-level INFO facts, section name (lower case) -> (field, value) pairs.
+- `client_list()`: a `ClientInfo` per open connection (CLIENT LIST / CLIENT INFO).
+- `keyspace`: a `KeyspaceView` of the local keyspace: WATCH tokens and INFO keyspace counts.
+  In the cluster this is the local replica: a stale WATCH token can only cause an abort.
+"""
+
+from __future__ import annotations
+
+import collections
+from collections.abc import Callable
+from typing import Protocol
+
+import attrs
+
+from aspen.kv import commands as cmdtable
+from aspen.kv.commands import COMMANDS, CommandSpec, Route
+from aspen.kv.glob import glob_match
+from aspen.kv.introspect import command_docs, command_info
+from aspen.kv.ops import Op, ReadOp, TxnOp, WriteOp
+from aspen.resp.values import (
+    OK,
+    PONG,
+    QUEUED,
+    Error,
+    Map,
+    SimpleString,
+    Verbatim,
+)
+
+SERVER_NAME = "aspen"
+COMPAT_VERSION = "7.0.15"
+"""The Redis version whose behaviour Aspen follows; reported by HELLO and INFO."""
+
+Reply = object
+
+
+class KeyspaceView(Protocol):
+    def watch_token(self, key: bytes, now_ms: int) -> int: ...
+    def key_count(self) -> int: ...
+    def expires_count(self) -> int: ...
+
+
+class ServerContext(Protocol):
+    @property
+    def requirepass(self) -> bytes | None: ...
+    @property
+    def keyspace(self) -> KeyspaceView: ...
+    def config_get(self, pattern: bytes) -> list[tuple[bytes, bytes]]: ...
+    def wall_clock_ms(self) -> int: ...
+    def info_sections(self) -> dict[str, list[tuple[str, str]]]: ...
+    def client_list(self) -> list[ClientInfo]: ...
+
+
+@attrs.frozen
+class ClientInfo:
+    """One line of CLIENT LIST, in Redis's field order (fields Aspen cannot know are fixed)."""
+
+    id: int
+    addr: str = "?"
+    laddr: str = "?"
+    name: bytes = b""
+    age_s: int = 0
+    idle_s: int = 0
+    db: int = 0
+    multi: int = -1
+    cmd: str = "NULL"
+    resp: int = 2
+    user: str = "default"
+
+    def line(self) -> bytes:
+        name = self.name.decode("utf-8", "replace")
+        return (
+            f"id={self.id} addr={self.addr} laddr={self.laddr} fd=-1 name={name} "
+            f"age={self.age_s} idle={self.idle_s} flags={'x' if self.multi >= 0 else 'N'} "
+            f"db={self.db} sub=0 psub=0 ssub=0 multi={self.multi} qbuf=0 qbuf-free=0 "
+            f"argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r "
+            f"cmd={self.cmd} user={self.user} redir=-1 resp={self.resp}"
+        ).encode()
+
+
+# Error texts, exactly as Redis 7.0 words them.
+NOAUTH = Error("NOAUTH Authentication required.")
+WRONGPASS = Error("WRONGPASS invalid username-password pair or user is disabled.")
+SYNTAX = Error("ERR syntax error")
+NOT_INTEGER = Error("ERR value is not an integer or out of range")
+EXECABORT = Error("EXECABORT Transaction discarded because of previous errors.")
+_AUTH_NOPASS = Error(
+    "ERR AUTH <password> called without any password configured for the default user. "
+    "Are you sure your configuration is correct?"
+)
+_HELLO_NOAUTH = Error(
+    "NOAUTH HELLO must be called with the client already authenticated, otherwise the "
+    "HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and "
+    "select the RESP protocol version at the same time"
+)
+_RESET = SimpleString("RESET")
+# Commands that run at once even inside MULTI (Redis's list).
+_NOT_QUEUED = frozenset({"exec", "discard", "multi", "watch", "quit", "reset"})
+
+
+def unknown_command_error(argv: list[bytes]) -> Error:
+    """Redis's text: the name and the first arguments, quoted, capped near 128 characters."""
+    name = argv[0][:128].decode("utf-8", "replace")
+    args = ""
+    for a in argv[1:]:
+        if len(args) >= 128:
+            break
+        args += "'" + a[: 128 - len(args)].decode("utf-8", "replace") + "' "
+    text = f"ERR unknown command '{name}', with args beginning with: {args}"
+    return Error(text.replace("\r", " ").replace("\n", " "))
+
+
+def arity_error(name: str) -> Error:
+    return Error(f"ERR wrong number of arguments for '{name}' command")
+
+
+def _parse_int(raw: bytes) -> int | None:
+    """Redis's strict integer parse (no spaces, no '+', fits in a signed 64-bit int)."""
+    if not raw or len(raw) > 20 or raw[0] == 43 or raw != raw.strip():  # 43 == '+'
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        return None
+    if not -(2**63) <= value < 2**63 or (raw.startswith((b"0", b"-0")) and raw not in (b"0",)):
+        return None
+    return value
+
+
+def _valid_client_name(name: bytes) -> bool:
+    return all(33 <= c <= 126 for c in name)
+
+
+class Session:
+    """Connection state: auth, protocol, name, MULTI queue and WATCHed keys."""
+
+    def __init__(self, client_id: int, ctx: ServerContext) -> None:
+        self.client_id = client_id
+        self.ctx = ctx
+        self.protocol = 2
+        self.should_close = False
+        self.name = b""
+        self.authenticated = not ctx.requirepass
+        self.last_command = "NULL"
+        self._in_multi = False
+        self._multi_dirty = False
+        self._queue: list[tuple[list[bytes], CommandSpec]] = []
+        self._watches: dict[bytes, int] = {}
+        # EXEC plans waiting for their TxnOp's result, in hand-out order.
+        self._exec_plans: collections.deque[list[tuple[list[bytes], CommandSpec]]] = (
+            collections.deque()
+        )
+        self._gate = not self.authenticated  # any reason to leave the fast path
+
+    # ---------------------------------------------------------------- public API
+
+    @property
+    def in_multi(self) -> bool:
+        return self._in_multi
+
+    def handle(self, argv: list[bytes]) -> Reply | Op:
+        """The reply to `argv` now, or an op to run; see the module docstring."""
+        spec = COMMANDS.get(argv[0])
+        if spec is None:
+            spec = cmdtable.lookup(argv[0])
+            if spec is None:
+                return self._reject(unknown_command_error(argv))
+        argc = len(argv)
+        a = spec.arity
+        if (argc != a) if a >= 0 else (argc < -a):
+            return self._reject(arity_error(spec.name))
+        if spec.subcommands:
+            sub = cmdtable.lookup_subcommand(spec, argv[1])
+            if sub is None:
+                return self._reject(
+                    Error(
+                        f"ERR unknown subcommand '{argv[1][:128].decode('utf-8', 'replace')}'."
+                        f" Try {spec.name.upper()} HELP."
+                    )
+                )
+            if not sub.arity_ok(argc):
+                return self._reject(arity_error(sub.name))
+            name = sub.name
+        else:
+            name = spec.name
+        if self._gate:
+            if not self.authenticated and "no_auth" not in spec.flags:
+                return self._reject(NOAUTH)
+            if self._in_multi and spec.name not in _NOT_QUEUED:
+                self._queue.append((argv, spec))
+                return QUEUED
+        self.last_command = name
+        route = spec.route
+        if route is Route.READ:
+            return ReadOp(argv)
+        if route is Route.WRITE:
+            return WriteOp(argv)
+        return self._run_session_command(spec, argv)
+
+    def finish(self, op: Op, result: object) -> Reply:
+        """The reply for `op` given what the executor returned."""
+        if isinstance(op, TxnOp):
+            plan = self._exec_plans.popleft()
+            if not isinstance(result, list):
+                return result  # aborted by WATCH (null array) or an error
+            replies: list[object] = []
+            it = iter(result)
+            for argv, spec in plan:
+                if spec.route is Route.SESSION:
+                    replies.append(self._run_session_command(spec, argv))
+                else:
+                    replies.append(next(it))
+            return replies
+        return result
+
+    def client_info(
+        self, addr: str = "?", laddr: str = "?", age_s: int = 0, idle_s: int = 0
+    ) -> ClientInfo:
+        """This connection as a CLIENT LIST line; the node fills in what only it knows."""
+        return ClientInfo(
+            id=self.client_id,
+            addr=addr,
+            laddr=laddr,
+            name=self.name,
+            age_s=age_s,
+            idle_s=idle_s,
+            multi=len(self._queue) if self._in_multi else -1,
+            cmd=self.last_command,
+            resp=self.protocol,
+        )
+
+    # ---------------------------------------------------------------- internals
+
+    def _reject(self, err: Error) -> Error:
+        """A command refused before running; inside MULTI it dooms the transaction."""
+        if self._in_multi:
+            self._multi_dirty = True
+        return err
+
+    def _update_gate(self) -> None:
+        self._gate = self._in_multi or not self.authenticated
+
+    def _run_session_command(self, spec: CommandSpec, argv: list[bytes]) -> Reply | Op:
+        handler = _SESSION_HANDLERS[spec.name]
+        return handler(self, argv)
+
+    # -- transactions
+
+    def _multi(self, argv: list[bytes]) -> Reply:
+        if self._in_multi:
+            return Error("ERR MULTI calls can not be nested")
+        self._in_multi = True
+        self._multi_dirty = False
+        self._queue = []
+        self._update_gate()
+        return OK
+
+    def _end_multi(self) -> None:
+        self._in_multi = False
+        self._multi_dirty = False
+        self._queue = []
+        self._watches = {}
+        self._update_gate()
+
+    def _exec(self, argv: list[bytes]) -> Reply | Op:
+        if not self._in_multi:
+            return Error("ERR EXEC without MULTI")
+        if self._multi_dirty:
+            self._end_multi()
+            return EXECABORT
+        plan = self._queue
+        watches = tuple(self._watches.items())
+        self._end_multi()
+        commands = tuple(tuple(a) for a, s in plan if s.route is not Route.SESSION)
+        self._exec_plans.append(plan)
+        return TxnOp(commands, watches)
+
+    def _discard(self, argv: list[bytes]) -> Reply:
+        if not self._in_multi:
+            return Error("ERR DISCARD without MULTI")
+        self._end_multi()
+        return OK
+
+    def _watch(self, argv: list[bytes]) -> Reply:
+        if self._in_multi:
+            return Error("ERR WATCH inside MULTI is not allowed")
+        view = self.ctx.keyspace
+        now = self.ctx.wall_clock_ms()
+        for key in argv[1:]:
+            if key not in self._watches:
+                self._watches[key] = view.watch_token(key, now)
+        return OK
+
+    def _unwatch(self, argv: list[bytes]) -> Reply:
+        self._watches = {}
+        return OK
+
+    # -- connection
+
+    def _ping(self, argv: list[bytes]) -> Reply:
+        if len(argv) > 2:
+            return arity_error("ping")
+        return PONG if len(argv) == 1 else argv[1]
+
+    def _echo(self, argv: list[bytes]) -> Reply:
+        return argv[1]
+
+    def _quit(self, argv: list[bytes]) -> Reply:
+        self.should_close = True
+        return OK
+
+    def _select(self, argv: list[bytes]) -> Reply:
+        index = _parse_int(argv[1])
+        if index is None:
+            return NOT_INTEGER
+        if index != 0:
+            return Error("ERR DB index is out of range")
+        return OK
+
+    def _check_password(self, user: bytes, password: bytes) -> bool:
+        required = self.ctx.requirepass
+        if user != b"default":
+            return False
+        return not required or password == required
+
+    def _auth(self, argv: list[bytes]) -> Reply:
+        if len(argv) > 3:
+            return SYNTAX
+        if len(argv) == 2:
+            if not self.ctx.requirepass:
+                return _AUTH_NOPASS
+            user, password = b"default", argv[1]
+        else:
+            user, password = argv[1], argv[2]
+        if not self._check_password(user, password):
+            return WRONGPASS
+        self.authenticated = True
+        self._update_gate()
+        return OK
+
+    def _hello(self, argv: list[bytes]) -> Reply:
+        protocol = self.protocol
+        if len(argv) >= 2:
+            version = _parse_int(argv[1])
+            if version is None:
+                return Error("ERR Protocol version is not an integer or out of range")
+            if version < 2 or version > 3:
+                return Error("NOPROTO unsupported protocol version")
+            protocol = version
+        i = 2
+        auth: tuple[bytes, bytes] | None = None
+        name: bytes | None = None
+        while i < len(argv):
+            opt = argv[i].lower()
+            more = len(argv) - i - 1
+            if opt == b"auth" and more >= 2:
+                auth = (argv[i + 1], argv[i + 2])
+                i += 3
+            elif opt == b"setname" and more >= 1:
+                name = argv[i + 1]
+                i += 2
+            else:
+                return Error(
+                    f"ERR Syntax error in HELLO option '{argv[i].decode('utf-8', 'replace')}'"
+                )
+        if auth is not None:
+            if not self._check_password(*auth):
+                return WRONGPASS
+            self.authenticated = True
+            self._update_gate()
+        if not self.authenticated:
+            return _HELLO_NOAUTH
+        if name is not None:
+            if not _valid_client_name(name):
+                return Error(
+                    "ERR Client names cannot contain spaces, newlines or special characters."
+                )
+            self.name = name
+        self.protocol = protocol
+        return Map(
+            [
+                (b"server", SERVER_NAME.encode()),
+                (b"version", COMPAT_VERSION.encode()),
+                (b"proto", protocol),
+                (b"id", self.client_id),
+                (b"mode", b"standalone"),
+                (b"role", b"master"),
+                (b"modules", []),
+            ]
+        )
+
+    def _reset(self, argv: list[bytes]) -> Reply:
+        self._end_multi()
+        self.protocol = 2
+        self.name = b""
+        self.authenticated = not self.ctx.requirepass
+        self._update_gate()
+        return _RESET
+
+    def _client(self, argv: list[bytes]) -> Reply:
+        sub = argv[1].lower()
+        if sub == b"setname":
+            if not _valid_client_name(argv[2]):
+                return Error(
+                    "ERR Client names cannot contain spaces, newlines or special characters."
+                )
+            self.name = argv[2]
+            return OK
+        if sub == b"getname":
+            return self.name or None
+        if sub == b"id":
+            return self.client_id
+        if sub == b"info":
+            return Verbatim(self._own_info().line() + b"\n")
+        if sub == b"list":
+            return self._client_list(argv)
+        return [SimpleString(line) for line in _CLIENT_HELP]
+
+    def _own_info(self) -> ClientInfo:
+        for info in self.ctx.client_list():
+            if info.id == self.client_id:
+                return info
+        return self.client_info()
+
+    def _client_list(self, argv: list[bytes]) -> Reply:
+        clients = self.ctx.client_list()
+        i = 2
+        while i < len(argv):
+            opt = argv[i].lower()
+            if opt == b"type" and i + 1 < len(argv):
+                kind = argv[i + 1].lower()
+                if kind not in (b"normal", b"master", b"replica", b"pubsub", b"slave"):
+                    return Error(
+                        f"ERR Unknown client type '{argv[i + 1].decode('utf-8', 'replace')}'"
+                    )
+                if kind != b"normal":
+                    clients = []
+                i += 2
+            elif opt == b"id" and i + 1 < len(argv):
+                ids: set[int] = set()
+                for raw in argv[i + 1 :]:
+                    value = _parse_int(raw)
+                    if value is None or value <= 0:
+                        return Error("ERR Invalid client ID")
+                    ids.add(value)
+                clients = [c for c in clients if c.id in ids]
+                i = len(argv)
+            else:
+                return SYNTAX
+        return Verbatim(b"".join(c.line() + b"\n" for c in clients))
+
+    # -- server
+
+    def _time(self, argv: list[bytes]) -> Reply:
+        ms = self.ctx.wall_clock_ms()
+        return [str(ms // 1000).encode(), str((ms % 1000) * 1000).encode()]
+
+    def _config(self, argv: list[bytes]) -> Reply:
+        if argv[1].lower() == b"help":
+            return [SimpleString(line) for line in _CONFIG_HELP]
+        pairs: dict[bytes, bytes] = {}
+        for pattern in argv[2:]:
+            for name, value in self.ctx.config_get(pattern.lower()):
+                pairs.setdefault(name, value)
+        return Map(list(pairs.items()))
+
+    def _info(self, argv: list[bytes]) -> Reply:
+        return Verbatim(
+            render_info(self.ctx, [a.lower().decode("utf-8", "replace") for a in argv[1:]])
+        )
+
+    def _command(self, argv: list[bytes]) -> Reply:
+        if len(argv) == 1:
+            return [command_info(s) for s in cmdtable.ALL_COMMANDS]
+        sub = argv[1].lower()
+        if sub == b"count":
+            return len(cmdtable.ALL_COMMANDS)
+        if sub == b"list":
+            return self._command_list(argv)
+        if sub == b"info":
+            if len(argv) == 2:
+                return [command_info(s) for s in cmdtable.ALL_COMMANDS]
+            return [_info_or_none(name) for name in argv[2:]]
+        if sub == b"docs":
+            specs = (
+                cmdtable.ALL_COMMANDS
+                if len(argv) == 2
+                else [s for s in (cmdtable.lookup(n) for n in argv[2:]) if s is not None]
+            )
+            return Map([(s.name.encode(), command_docs(s)) for s in specs])
+        if sub == b"getkeys":
+            return _getkeys(argv[2:])
+        return [SimpleString(line) for line in _COMMAND_HELP]
+
+    def _command_list(self, argv: list[bytes]) -> Reply:
+        names = [s.name.encode() for s in cmdtable.ALL_COMMANDS]
+        if len(argv) == 2:
+            return names
+        if len(argv) == 5 and argv[2].lower() == b"filterby":
+            kind, value = argv[3].lower(), argv[4]
+            if kind == b"pattern":
+                return [n for n in names if glob_match(value, n, nocase=True)]
+            if kind == b"aclcat":
+                cat = b"@" + value.lower()
+                return [s.name.encode() for s in cmdtable.ALL_COMMANDS if cat.decode() in s.acl]
+            if kind == b"module":
+                return []
+        return SYNTAX
+
+
+def _info_or_none(name: bytes) -> object:
+    spec = cmdtable.lookup(name)
+    return command_info(spec) if spec is not None else None
+
+
+def _getkeys(argv: list[bytes]) -> Reply:
+    spec = cmdtable.lookup(argv[0])
+    if spec is None:
+        return Error("ERR Invalid command specified")
+    if not spec.arity_ok(len(argv)):
+        return Error("ERR Invalid number of arguments specified for command")
+    positions = spec.key_positions(len(argv))
+    if not positions:
+        return Error("ERR The command has no key arguments")
+    return [argv[i] for i in positions if i < len(argv)]
+
+
+def render_info(ctx: ServerContext, wanted: list[str]) -> bytes:
+    """INFO text: Redis's "# Section" blocks of "field:value" lines, CRLF separated."""
+    server = ctx.info_sections()
+    view = ctx.keyspace
+    keys, expires = view.key_count(), view.expires_count()
+    sections: dict[str, list[tuple[str, str]]] = {
+        "server": [("redis_version", COMPAT_VERSION), ("aspen_server", SERVER_NAME)],
+        "clients": [],
+        "memory": [],
+        "stats": [],
+    }
+    for name, fields in server.items():
+        sections.setdefault(name, []).extend(fields)
+    sections["keyspace"] = [("db0", f"keys={keys},expires={expires},avg_ttl=0")] if keys else []
+    defaults = ["server", "clients", "memory", "stats", "keyspace"]
+    if not wanted or "default" in wanted:
+        chosen = defaults + [w for w in wanted if w != "default"]
+    elif "all" in wanted or "everything" in wanted:
+        chosen = list(sections)
+    else:
+        chosen = wanted
+    blocks = []
+    seen: set[str] = set()
+    for name in chosen:
+        if name in seen or name not in sections:
+            continue
+        seen.add(name)
+        lines = [f"# {name.capitalize()}"] + [f"{k}:{v}" for k, v in sections[name]]
+        blocks.append("\r\n".join(lines) + "\r\n")
+    return "\r\n".join(blocks).encode()
+
+
+_CLIENT_HELP = (
+    "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "GETNAME",
+    "    Return the name of the current connection.",
+    "ID",
+    "    Return the ID of the current connection.",
+    "INFO",
+    "    Return information about the current client connection.",
+    "LIST [options ...]",
+    "    Return information about client connections. Options:",
+    "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
+    "      Return clients of specified type.",
+    "    * ID <client-id> [<client-id> ...]",
+    "      Return clients of specified IDs only.",
+    "SETNAME <name>",
+    "    Assign the name <name> to the current connection.",
+    "HELP",
+    "    Print this help.",
+)
+_CONFIG_HELP = (
+    "CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "GET <pattern>",
+    "    Return parameters matching the glob-like <pattern> and their values.",
+    "HELP",
+    "    Print this help.",
+)
+_COMMAND_HELP = (
+    "COMMAND <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "(no subcommand)",
+    "    Return details about all Aspen commands.",
+    "COUNT",
+    "    Return the total number of commands in this server.",
+    "LIST",
+    "    Return a list of all commands in this server.",
+    "INFO [<command-name> ...]",
+    "    Return details about multiple commands.",
+    "DOCS [<command-name> ...]",
+    "    Return documentation details about multiple commands.",
+    "GETKEYS <full-command>",
+    "    Return the keys from a full command.",
+    "HELP",
+    "    Print this help.",
+)
+
+_SESSION_HANDLERS: dict[str, Callable[[Session, list[bytes]], Reply | Op]] = {
+    "multi": Session._multi,
+    "exec": Session._exec,
+    "discard": Session._discard,
+    "watch": Session._watch,
+    "unwatch": Session._unwatch,
+    "ping": Session._ping,
+    "echo": Session._echo,
+    "quit": Session._quit,
+    "select": Session._select,
+    "auth": Session._auth,
+    "hello": Session._hello,
+    "reset": Session._reset,
+    "client": Session._client,
+    "time": Session._time,
+    "config": Session._config,
+    "info": Session._info,
+    "command": Session._command,
+}
