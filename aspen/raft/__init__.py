@@ -1,1 +1,113 @@
-"""Sans-I/O Raft core: no trio, no sockets, no clock, no global randomness."""
+"""Sans-I/O Raft core: no trio, no sockets, no clock, no global randomness.
+
+Public API (stable; the simulator and the node runtime code against it)::
+
+    core = RaftCore(node_id, RaftConfig(), random.Random(seed),
+                    hard_state=..., snapshot=..., entries=..., snapshot_data=...)
+
+Restoring: pass what storage holds — the hard state, the snapshot's meta (and its bytes as
+`snapshot_data`, so the node can ship it to lagging followers after a restart), and the
+entries after the snapshot. The state machine restarts from the snapshot: `applied_index`
+starts at the snapshot index and committed entries after it are handed out again.
+
+Bootstrapping: a brand-new cluster calls `core.bootstrap(Membership(voters=...))` with the SAME
+membership on every initial member (it writes a committed MEMBERSHIP entry at index 1, term 1).
+Nodes added later start empty, without bootstrap; the leader adds them (usually as learners)
+with `change_membership` and replicates the log (or a snapshot) to them. Membership is the
+snapshot's plus the latest MEMBERSHIP entry in the log, committed or not (`core.membership`).
+
+Inputs:
+    core.tick()                         one logical tick (the runtime owns wall time)
+    core.step(msg)                      a message from a peer (stale/misrouted ones are ignored)
+    core.propose(data) -> index         leader only; raises NotLeader(leader_hint), or
+                                        ProposalDropped during a leadership transfer
+    core.read_index(token)              answered later by ready().read_states: ReadState(token,
+                                        index) -> serve once applied >= index; on a follower
+                                        the request is forwarded to the leader.
+                                        ReadState(token, None) means it could not be served
+                                        (no leader, leadership lost, timeout after
+                                        election_tick ticks): fail or retry; every token gets
+                                        exactly one ReadState.
+    core.change_membership(voters, learners) -> index
+                                        leader only; joint consensus when voters change
+                                        (C_old,new, then C_new appended automatically once
+                                        the joint entry commits). ProposalDropped while
+                                        another change is in flight or before the leader's
+                                        first commit of its term.
+    core.transfer_leadership(to)        leader only; aborts after election_tick ticks
+    core.compact(index, data) -> SnapshotMeta
+                                        index <= applied_index; the runtime saves (meta, data)
+                                        and compacts storage itself
+Outputs:
+    core.has_ready() / rd = core.ready() / core.advance(rd)
+        At most one Ready is outstanding: ready() raises if called before advance(), and
+        has_ready() is False meanwhile. tick()/step()/propose() may be called in between.
+        See `Ready` for the order in which the runtime handles its fields.
+    core.role, core.term, core.vote, core.leader_id, core.commit_index, core.applied_index,
+    core.membership, core.hard_state, core.soft_state, core.last_index, core.first_index,
+    core.term_at(i), core.entries(lo, hi), core.snapshot, core.progress(peer)
+
+Test seams (override in test code only; nothing in config reaches them):
+    _may_grant_vote(msg), _may_commit_at(index), _read_requires_quorum_check()
+"""
+
+from aspen.raft.codec import decode_membership, decode_message, encode_membership, encode_message
+from aspen.raft.config import RaftConfig
+from aspen.raft.core import RaftCore
+from aspen.raft.errors import NotLeader, ProposalDropped, RaftDecodeError, RaftError
+from aspen.raft.messages import (
+    MESSAGE_TYPES,
+    AppendEntries,
+    AppendEntriesResponse,
+    Heartbeat,
+    HeartbeatResponse,
+    InstallSnapshot,
+    InstallSnapshotResponse,
+    Message,
+    ReadIndexRequest,
+    ReadIndexResponse,
+    RequestVote,
+    RequestVoteResponse,
+    TimeoutNow,
+)
+from aspen.raft.progress import Progress, ProgressState
+from aspen.raft.ready import ReadState, Ready, Role, SoftState
+from aspen.raft.types import Entry, EntryKind, HardState, Membership, NodeId, SnapshotMeta
+
+__all__ = [
+    "MESSAGE_TYPES",
+    "AppendEntries",
+    "AppendEntriesResponse",
+    "Entry",
+    "EntryKind",
+    "HardState",
+    "Heartbeat",
+    "HeartbeatResponse",
+    "InstallSnapshot",
+    "InstallSnapshotResponse",
+    "Membership",
+    "Message",
+    "NodeId",
+    "NotLeader",
+    "Progress",
+    "ProgressState",
+    "ProposalDropped",
+    "RaftConfig",
+    "RaftCore",
+    "RaftDecodeError",
+    "RaftError",
+    "ReadIndexRequest",
+    "ReadIndexResponse",
+    "ReadState",
+    "Ready",
+    "RequestVote",
+    "RequestVoteResponse",
+    "Role",
+    "SnapshotMeta",
+    "SoftState",
+    "TimeoutNow",
+    "decode_membership",
+    "decode_message",
+    "encode_membership",
+    "encode_message",
+]

@@ -7,6 +7,7 @@ import them so that there is exactly one Entry type between the core, the disk a
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 
 import attrs
 
@@ -39,13 +40,18 @@ class HardState:
     commit: int = 0
 
 
+def _node_set(values: Iterable[NodeId]) -> frozenset[NodeId]:
+    """attrs converter with a concrete type (a bare `frozenset` confuses mypy's attrs plugin)."""
+    return frozenset(values)
+
+
 @attrs.frozen
 class Membership:
     """Voters and learners; `voters_outgoing` is non-empty only during joint consensus."""
 
-    voters: frozenset[NodeId] = attrs.field(factory=frozenset, converter=frozenset)
-    learners: frozenset[NodeId] = attrs.field(factory=frozenset, converter=frozenset)
-    voters_outgoing: frozenset[NodeId] = attrs.field(factory=frozenset, converter=frozenset)
+    voters: frozenset[NodeId] = attrs.field(factory=frozenset, converter=_node_set)
+    learners: frozenset[NodeId] = attrs.field(factory=frozenset, converter=_node_set)
+    voters_outgoing: frozenset[NodeId] = attrs.field(factory=frozenset, converter=_node_set)
 
     @property
     def is_joint(self) -> bool:

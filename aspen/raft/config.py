@@ -1,0 +1,39 @@
+"""Tunables of the Raft core, in logical ticks and counts (the runtime owns wall time)."""
+
+from __future__ import annotations
+
+import attrs
+
+
+def _positive(_inst: object, attr: attrs.Attribute[int], value: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError(f"raft config: {attr.name} must be a positive integer, got {value!r}")
+
+
+@attrs.frozen
+class RaftConfig:
+    """All knobs; defaults suit a 3-7 node cluster ticking every ~100 ms.
+
+    election_tick: a follower campaigns after a random timeout in
+        [election_tick, 2 * election_tick) ticks without hearing from a leader.
+    heartbeat_tick: the leader sends heartbeats every heartbeat_tick ticks.
+    max_inflight: append messages a leader may have unacknowledged per follower.
+    max_entries_per_msg / max_msg_bytes: caps on one AppendEntries (at least one entry is sent).
+    snapshot_chunk_size: bytes of snapshot data per InstallSnapshot message.
+    """
+
+    election_tick: int = attrs.field(default=10, validator=_positive)
+    heartbeat_tick: int = attrs.field(default=1, validator=_positive)
+    pre_vote: bool = True
+    check_quorum: bool = True
+    max_inflight: int = attrs.field(default=256, validator=_positive)
+    max_entries_per_msg: int = attrs.field(default=1024, validator=_positive)
+    max_msg_bytes: int = attrs.field(default=1 << 20, validator=_positive)
+    snapshot_chunk_size: int = attrs.field(default=1 << 20, validator=_positive)
+
+    def __attrs_post_init__(self) -> None:
+        if self.heartbeat_tick >= self.election_tick:
+            raise ValueError(
+                "raft config: heartbeat_tick must be smaller than election_tick "
+                f"({self.heartbeat_tick} >= {self.election_tick})"
+            )

@@ -1,0 +1,220 @@
+"""A tiny in-test network for RaftCore: durable 'disks', message queues, cuts and restarts.
+
+Deliberately simple and synchronous: `settle()` delivers messages until none are left.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Iterable
+
+import attrs
+
+from aspen.raft import (
+    Entry,
+    EntryKind,
+    HardState,
+    Membership,
+    Message,
+    RaftConfig,
+    RaftCore,
+    ReadState,
+    Role,
+    SnapshotMeta,
+    decode_message,
+    encode_message,
+)
+
+CoreFactory = Callable[..., RaftCore]
+
+
+@attrs.define
+class Disk:
+    """What survives a crash: exactly what ready() asked to persist, once advanced."""
+
+    hard_state: HardState = attrs.Factory(HardState)
+    entries: list[Entry] = attrs.Factory(list)
+    snapshot: tuple[SnapshotMeta, bytes] | None = None
+
+    def append(self, entries: list[Entry]) -> None:
+        if not entries:
+            return
+        first = entries[0].index
+        self.entries = [e for e in self.entries if e.index < first]
+        self.entries.extend(entries)
+
+    def install(self, meta: SnapshotMeta, data: bytes) -> None:
+        self.snapshot = (meta, data)
+        self.entries = []
+
+    def compact(self, meta: SnapshotMeta, data: bytes) -> None:
+        self.snapshot = (meta, data)
+        self.entries = [e for e in self.entries if e.index > meta.index]
+
+
+class Cluster:
+    def __init__(
+        self,
+        ids: Iterable[int],
+        *,
+        config: RaftConfig | None = None,
+        seed: int = 0,
+        bootstrap: bool = True,
+        voters: Iterable[int] | None = None,
+        factory: CoreFactory = RaftCore,
+        wire: bool = True,
+    ) -> None:
+        self.config = config or RaftConfig(election_tick=10, heartbeat_tick=1)
+        self.seed = seed
+        self.factory = factory
+        self.wire = wire  # round-trip every message through the codec
+        self.ids = sorted(ids)
+        self.disks: dict[int, Disk] = {i: Disk() for i in self.ids}
+        self.cores: dict[int, RaftCore] = {}
+        self.applied: dict[int, list[Entry]] = {i: [] for i in self.ids}
+        self.sm_base: dict[int, bytes] = {i: b"" for i in self.ids}  # state restored from snapshot
+        self.reads: dict[int, list[ReadState]] = {i: [] for i in self.ids}
+        self.queue: list[Message] = []
+        self.cut: set[tuple[int, int]] = set()
+        self.down: set[int] = set()
+        self.sent: list[Message] = []  # everything that was put on the wire
+        self.filter: Callable[[Message], bool] | None = None  # return False to drop
+        for i in self.ids:
+            self.cores[i] = self.factory(i, self.config, random.Random(seed * 1000 + i))
+        if bootstrap:
+            members = Membership(voters=frozenset(voters if voters is not None else self.ids))
+            for i in members.voters:
+                self.cores[i].bootstrap(members)
+            self.process_all()
+
+    # -- plumbing -----------------------------------------------------------------------------
+
+    def add_node(self, node_id: int) -> RaftCore:
+        self.ids.append(node_id)
+        self.disks[node_id] = Disk()
+        self.applied[node_id] = []
+        self.sm_base[node_id] = b""
+        self.reads[node_id] = []
+        core = self.factory(node_id, self.config, random.Random(self.seed * 1000 + node_id))
+        self.cores[node_id] = core
+        return core
+
+    def process(self, i: int) -> None:
+        core = self.cores[i]
+        disk = self.disks[i]
+        while core.has_ready():
+            rd = core.ready()
+            self._send(rd.messages)
+            if rd.snapshot is not None:
+                disk.install(*rd.snapshot)
+                self.applied[i] = []
+                self.sm_base[i] = rd.snapshot[1]
+            disk.append(rd.entries)
+            if rd.hard_state is not None:
+                disk.hard_state = rd.hard_state
+            self._send(rd.persisted_messages)
+            self.applied[i].extend(rd.committed)
+            self.reads[i].extend(rd.read_states)
+            core.advance(rd)
+
+    def process_all(self) -> None:
+        for i in self.ids:
+            if i not in self.down:
+                self.process(i)
+
+    def _send(self, msgs: list[Message]) -> None:
+        for m in msgs:
+            self.sent.append(m)
+            if self.wire:
+                m = decode_message(encode_message(m))
+            self.queue.append(m)
+
+    def deliver_one(self) -> bool:
+        while self.queue:
+            m = self.queue.pop(0)
+            if (m.src, m.dst) in self.cut or m.dst in self.down or m.src in self.down:
+                continue
+            if m.dst not in self.cores:
+                continue
+            if self.filter is not None and not self.filter(m):
+                continue
+            self.cores[m.dst].step(m)
+            self.process(m.dst)
+            return True
+        return False
+
+    def settle(self, limit: int = 100_000) -> None:
+        self.process_all()
+        for _ in range(limit):
+            if not self.deliver_one():
+                return
+        raise AssertionError("network did not settle")
+
+    def tick(self, ids: Iterable[int] | None = None, n: int = 1) -> None:
+        for _ in range(n):
+            for i in ids if ids is not None else self.ids:
+                if i not in self.down:
+                    self.cores[i].tick()
+            self.settle()
+
+    # -- scenarios ----------------------------------------------------------------------------
+
+    def campaign(self, i: int) -> None:
+        """Tick only node i until it starts an election, then let the network settle."""
+        core = self.cores[i]
+        for _ in range(4 * self.config.election_tick):
+            core.tick()
+            if core.role is not Role.FOLLOWER:
+                break
+        self.settle()
+
+    def elect(self, i: int) -> RaftCore:
+        self.campaign(i)
+        assert self.cores[i].role is Role.LEADER, self.cores[i].role
+        return self.cores[i]
+
+    def leader(self) -> RaftCore | None:
+        leaders = [c for i, c in self.cores.items() if c.role is Role.LEADER and i not in self.down]
+        return max(leaders, key=lambda c: c.term) if leaders else None
+
+    def isolate(self, i: int) -> None:
+        for j in self.ids:
+            if j != i:
+                self.cut.add((i, j))
+                self.cut.add((j, i))
+
+    def heal(self) -> None:
+        self.cut.clear()
+
+    def crash(self, i: int) -> None:
+        self.down.add(i)
+
+    def restart(self, i: int) -> RaftCore:
+        """Rebuild node i from its disk only (whatever was not advanced is lost)."""
+        self.down.discard(i)
+        disk = self.disks[i]
+        snap = disk.snapshot
+        core = self.factory(
+            i,
+            self.config,
+            random.Random(self.seed * 1000 + i + 7),
+            hard_state=disk.hard_state,
+            snapshot=snap[0] if snap else None,
+            snapshot_data=snap[1] if snap else None,
+            entries=list(disk.entries),
+        )
+        self.cores[i] = core
+        self.applied[i] = []
+        self.sm_base[i] = snap[1] if snap else b""
+        self.process(i)
+        return core
+
+    def propose(self, data: bytes) -> int:
+        leader = self.leader()
+        assert leader is not None
+        index = leader.propose(data)
+        self.settle()
+        return index
+
+    def applied_data(self, i: int) -> list[bytes]:
+        return [e.data for e in self.applied[i] if e.kind is EntryKind.NORMAL]
