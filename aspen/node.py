@@ -186,8 +186,11 @@ class Node:
     async def _run(
         self, signals: AsyncIterator[int] | None, task_status: trio.TaskStatus[list[int]]
     ) -> None:
+        n = self.config.node
+        # Bind before starting tasks, so "address in use" surfaces as a plain OSError.
+        listeners = await trio.open_tcp_listeners(n.port, host=n.bind)
         async with trio.open_nursery() as nursery:
-            listeners = await nursery.start(self._serve, nursery.cancel_scope)
+            await nursery.start(self._serve, listeners, nursery.cancel_scope)
             self.ports = [listener.socket.getsockname()[1] for listener in listeners]
             for listener in listeners:
                 host, port = listener.socket.getsockname()[:2]
@@ -200,12 +203,12 @@ class Node:
 
     async def _serve(
         self,
+        listeners: list[trio.SocketListener],
         done: trio.CancelScope,
         *,
         task_status: trio.TaskStatus[list[trio.SocketListener]] = trio.TASK_STATUS_IGNORED,
     ) -> None:
-        n = self.config.node
-        await self.server.serve(n.bind, n.port, task_status=task_status)
+        await self.server.serve_listeners(listeners, task_status=task_status)
         done.cancel()  # the server has drained: stop the node's other tasks
 
     async def _watch_signals(self, signals: AsyncIterator[int]) -> None:
