@@ -79,6 +79,7 @@ class Cluster:
         self.down: set[int] = set()
         self.sent: list[Message] = []  # everything that was put on the wire
         self.filter: Callable[[Message], bool] | None = None  # return False to drop
+        self.transform: Callable[[Message], Message] | None = None  # rewrite in flight
         for i in self.ids:
             self.cores[i] = self.factory(i, self.config, random.Random(seed * 1000 + i))
         if bootstrap:
@@ -138,6 +139,8 @@ class Cluster:
                 continue
             if self.filter is not None and not self.filter(m):
                 continue
+            if self.transform is not None:
+                m = self.transform(m)
             self.cores[m.dst].step(m)
             self.process(m.dst)
             return True
@@ -160,16 +163,16 @@ class Cluster:
     # -- scenarios ----------------------------------------------------------------------------
 
     def campaign(self, i: int) -> None:
-        """Tick only node i until it starts an election, then let the network settle."""
+        """Node i's election timer fires now (as if it ticked to its timeout); settle."""
         core = self.cores[i]
-        for _ in range(4 * self.config.election_tick):
-            core.tick()
-            if core.role is not Role.FOLLOWER:
-                break
+        core._campaign(pre=self.config.pre_vote)
         self.settle()
 
-    def elect(self, i: int) -> RaftCore:
-        self.campaign(i)
+    def elect(self, i: int, attempts: int = 5) -> RaftCore:
+        for _ in range(attempts):
+            self.campaign(i)
+            if self.cores[i].role is Role.LEADER:
+                break
         assert self.cores[i].role is Role.LEADER, self.cores[i].role
         return self.cores[i]
 
