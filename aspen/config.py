@@ -8,7 +8,7 @@
     max_clients = 10000           # Redis maxclients
     timeout = 0                   # close clients idle this many seconds; 0: never
     proto_max_bulk_len = "512mb"  # largest bulk string a client may send (bytes or "64mb")
-    max_argv = 1073741824         # most arguments in one command
+    max_argv = 2147483647         # most arguments in one command (Redis 7.0: INT_MAX)
     shutdown_grace = 5.0          # SIGTERM: seconds to finish in-flight work before closing
 
 Every section is an attrs class whose fields carry a checker in their metadata; `load_config`
@@ -128,9 +128,7 @@ class NodeSettings:
     proto_max_bulk_len: int = _setting(
         512 * 1024 * 1024, _memory(1, 2**63 - 1), "largest bulk string a client may send"
     )
-    max_argv: int = _setting(
-        1024 * 1024 * 1024, _int_range(1, 1024 * 1024 * 1024), "most arguments in one command"
-    )
+    max_argv: int = _setting(2**31 - 1, _int_range(1, 2**31 - 1), "most arguments in one command")
     shutdown_grace: float = _setting(5.0, _seconds, "seconds to drain clients on SIGTERM")
 
 

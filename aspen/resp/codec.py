@@ -41,9 +41,9 @@ __all__ = [
 ]
 
 DEFAULT_MAX_BULK_LEN = 512 * 1024 * 1024  # Redis proto-max-bulk-len
-DEFAULT_MAX_ARGV = 1024 * 1024 * 1024  # Redis refuses multibulk counts above this
+DEFAULT_MAX_ARGV = 2**31 - 1  # Redis 7.0 refuses multibulk counts above INT_MAX
 INLINE_MAX_SIZE = 64 * 1024  # Redis PROTO_INLINE_MAX_SIZE: inline lines and header lines
-_UNAUTH_MAX_ARGV = 1024 * 1024  # Redis's limits before AUTH succeeds
+_UNAUTH_MAX_ARGV = 10  # Redis 7.0's limits before AUTH succeeds (measured on 7.0.15)
 _UNAUTH_MAX_BULK = 16384
 _MAX_INT_DIGITS = 20  # string2ll refuses strings this long or longer (LONG_STR_SIZE - 1)
 

@@ -21,7 +21,7 @@ def test_defaults_match_redis_and_the_readme() -> None:
     assert (node.bind, node.port, node.dir) == ("127.0.0.1", 6379, Path("data"))
     assert node.requirepass is None
     assert node.proto_max_bulk_len == 512 * 1024 * 1024
-    assert node.max_argv == 1024**3
+    assert node.max_argv == 2**31 - 1
 
 
 def test_a_full_file_loads_and_relative_dir_follows_the_file(tmp_path: Path) -> None:
