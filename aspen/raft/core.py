@@ -782,6 +782,8 @@ class RaftCore:
             for token, requester, _ in waiting:
                 self._leader_read(token, requester)
         m = self.membership
+        if self._progress.keys() - self._tracked_nodes():
+            self._sync_progress()  # a removal committed: stop replicating to removed nodes
         if self.membership_index <= self.commit_index:
             if m.is_joint:
                 # C_old,new is committed: move on to C_new (thesis 4.3).
@@ -863,8 +865,17 @@ class RaftCore:
         if self.membership != before and self.role is Role.LEADER:
             self._sync_progress()
 
+    def _tracked_nodes(self) -> frozenset[NodeId]:
+        """Peers the leader replicates to: the latest config's, plus, until it commits, the
+        previous config's (so a node being removed still learns that it was removed)."""
+        nodes = self.membership.all_nodes
+        if self.membership_index > self.commit_index and self._confs:
+            prev = self._confs[-2][1] if len(self._confs) > 1 else self._membership_at(0)
+            nodes |= prev.all_nodes
+        return nodes - {self.id}
+
     def _sync_progress(self) -> None:
-        wanted = self.membership.all_nodes - {self.id}
+        wanted = self._tracked_nodes()
         for peer in list(self._progress):
             if peer not in wanted:
                 del self._progress[peer]
