@@ -1,0 +1,119 @@
+"""The WebSocket transport, for networks where only HTTP(S) passes.
+
+Every node serves WebSockets on its address (resource ``/aspen``); for each peer a sender task
+keeps one client connection open and sends each envelope as one binary message. One connection
+per direction per pair keeps per-pair order. While a peer cannot be reached, its queue is
+drained and counted as ``unreachable`` (the messages would be stale), and the sender retries
+with backoff up to one second.
+
+``max_message_size`` defaults to 64 MiB (trio-websocket's own default is 1 MiB, and a bigger
+message makes it close the connection with code 1009); both ends use config.max_message_size
+plus the envelope overhead. Plain ``ws://`` only: for confidentiality use the ZeroMQ transport
+with CURVE, or put TLS in front.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import trio
+import trio_websocket as tw
+
+from transports.base import ENVELOPE_OVERHEAD, OutgoingQueue, TransportBase, backoff_delays, log
+from transports.config import NodeId, TransportConfig, split_address
+from transports.lifecycle import running
+from transports.stats import DropReason
+
+RESOURCE = "/aspen"
+_CONNECT_TIMEOUT = 2.0
+_DISCONNECT_TIMEOUT = 1.0
+_CONNECTION_ERRORS = (
+    OSError,
+    tw.ConnectionClosed,
+    tw.HandshakeError,
+    tw.ConnectionTimeout,
+    tw.DisconnectionTimeout,
+    trio.BrokenResourceError,
+)
+
+
+@asynccontextmanager
+async def open_websocket_transport(config: TransportConfig) -> AsyncIterator[WebSocketTransport]:
+    transport = WebSocketTransport(config)
+    async with running(transport, transport._open) as t:
+        yield t
+
+
+class WebSocketTransport(TransportBase):
+    def __init__(self, config: TransportConfig) -> None:
+        super().__init__(config)
+        if config.curve is not None:
+            raise ValueError("websocket transport: CURVE is only available on the zmq transport")
+        self._wire_limit = config.max_message_size + ENVELOPE_OVERHEAD
+
+    async def _open(self, nursery: trio.Nursery) -> None:
+        host, port = split_address(self.config.bind)
+        server: tw.WebSocketServer = await nursery.start(
+            lambda task_status: tw.serve_websocket(
+                self._serve,
+                host,
+                port,
+                ssl_context=None,
+                max_message_size=self._wire_limit,
+                connect_timeout=_CONNECT_TIMEOUT,
+                disconnect_timeout=_DISCONNECT_TIMEOUT,
+                task_status=task_status,
+            )
+        )
+        self._address = f"{host}:{server.port}"
+
+    async def _serve(self, request: tw.WebSocketRequest) -> None:
+        if request.path != RESOURCE:
+            await request.reject(404)
+            return
+        ws = await request.accept()
+        link_sender: NodeId | None = None
+        try:
+            while True:
+                data = await ws.get_message()
+                if not isinstance(data, bytes):
+                    self._stats.drop(DropReason.MALFORMED)
+                    continue
+                if link_sender is None:
+                    # The first valid envelope names this connection's sender for good.
+                    message = self._check(data, None)
+                    if message is None:
+                        continue
+                    link_sender = message.sender
+                await self._deliver(data, link_sender)
+        except tw.ConnectionClosed:
+            return
+
+    async def _run_peer(self, peer: NodeId, address: str, queue: OutgoingQueue) -> None:
+        host, port = split_address(address)
+        delays = backoff_delays()
+        attempt = 0
+        while True:
+            try:
+                async with tw.open_websocket(
+                    host,
+                    port,
+                    RESOURCE,
+                    use_ssl=False,
+                    max_message_size=self._wire_limit,
+                    connect_timeout=_CONNECT_TIMEOUT,
+                    disconnect_timeout=_DISCONNECT_TIMEOUT,
+                ) as ws:
+                    attempt = 0
+                    async for kind, payload in queue:
+                        await ws.send_message(self._encode(kind, payload))
+                        self._stats.sent += 1
+                    return  # queue closed: the peer was removed
+            except _CONNECTION_ERRORS as exc:
+                log.debug("node %d: peer %d at %s: %r", self.node_id, peer, address, exc)
+            # Not connected: what waits is stale; drop it, back off, try again.
+            self._drain_as_dropped(queue, DropReason.UNREACHABLE)
+            await trio.sleep(delays[min(attempt, len(delays) - 1)])
+            attempt += 1
+            self._drain_as_dropped(queue, DropReason.UNREACHABLE)
