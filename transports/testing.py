@@ -6,7 +6,7 @@ every other, and lets a test stop and restart a node on its old address.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -72,13 +72,18 @@ class Mesh:
         curve = self._template.curve
         return None if curve is None else curve.peer_keys.get(peer)
 
-    async def warm_up(self, timeout: float = 10.0) -> None:
-        """Return once every link has carried a message (connections are up).
+    async def warm_up(
+        self, timeout: float = 10.0, links: Iterable[tuple[NodeId, NodeId]] | None = None
+    ) -> None:
+        """Return once every link (or those given) has carried a message: connections are up.
 
         Sends `WARMUP` messages; `receive` skips them, including late duplicates.
         """
         nodes = list(self.transports)
-        pending = {(a, b) for a in nodes for b in nodes if a != b}
+        if links is None:
+            links = [(a, b) for a in nodes for b in nodes if a != b]
+        pending = set(links)
+        nodes = sorted({b for _, b in pending})
         with trio.fail_after(timeout):
             async with trio.open_nursery() as nursery:
 

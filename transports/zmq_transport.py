@@ -33,6 +33,7 @@ _RECONNECT_IVL_MS = 100
 _RECONNECT_IVL_MAX_MS = 1000
 _HEARTBEAT_IVL_MS = 1000
 _HEARTBEAT_TIMEOUT_MS = 5000
+_FRESH_SOCKET_AFTER = 3.0  # seconds unreachable before a sender replaces its DEALER
 
 
 @asynccontextmanager
@@ -122,6 +123,32 @@ class ZmqTransport(TransportBase):
     # -- sending -------------------------------------------------------------------------------
 
     async def _run_peer(self, peer: NodeId, address: str, queue: OutgoingQueue) -> None:
+        sock = self._dealer(peer, address)
+        try:
+            unreachable = False
+            last_fresh = trio.current_time()
+            while True:
+                try:
+                    batch = [await queue.receive()]
+                except trio.EndOfChannel:
+                    return
+                while len(batch) < BATCH:
+                    try:
+                        batch.append(queue.receive_nowait())
+                    except (trio.WouldBlock, trio.EndOfChannel):
+                        break
+                for kind, payload in batch:
+                    unreachable = await self._send_one(sock, kind, payload, unreachable)
+                if unreachable and trio.current_time() - last_fresh >= _FRESH_SOCKET_AFTER:
+                    # A DEALER refused by a ZAP handler never retries by itself; a new socket
+                    # does (the peer may have learned our key since). Harmless otherwise.
+                    close_socket(sock)
+                    sock = self._dealer(peer, address)
+                    last_fresh = trio.current_time()
+        finally:
+            close_socket(sock)
+
+    def _dealer(self, peer: NodeId, address: str) -> zmq.Socket[bytes]:
         sock = self._ctx.socket(zmq.DEALER)
         try:
             sock.setsockopt(zmq.IDENTITY, str(self.node_id).encode())
@@ -138,24 +165,10 @@ class ZmqTransport(TransportBase):
                 sock.setsockopt(zmq.CURVE_PUBLICKEY, curve.public_key)
                 sock.setsockopt(zmq.CURVE_SECRETKEY, curve.secret_key)
             sock.connect(f"tcp://{address}")
-            await self._pump(sock, queue)
-        finally:
+        except BaseException:
             close_socket(sock)
-
-    async def _pump(self, sock: zmq.Socket[bytes], queue: OutgoingQueue) -> None:
-        unreachable = False
-        while True:
-            try:
-                batch = [await queue.receive()]
-            except trio.EndOfChannel:
-                return
-            while len(batch) < BATCH:
-                try:
-                    batch.append(queue.receive_nowait())
-                except (trio.WouldBlock, trio.EndOfChannel):
-                    break
-            for kind, payload in batch:
-                unreachable = await self._send_one(sock, kind, payload, unreachable)
+            raise
+        return sock
 
     async def _send_one(
         self, sock: zmq.Socket[bytes], kind: MessageKind, payload: bytes, unreachable: bool

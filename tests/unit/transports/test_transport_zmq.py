@@ -1,0 +1,108 @@
+"""ZeroMQ-specific behaviour: long runs do not hang, unreachable peers, identity checks, idle."""
+
+from __future__ import annotations
+
+import socket
+import time
+
+import cbor2
+import pytest
+import trio
+import zmq
+
+from transports import DropReason, TransportConfig
+from transports.testing import open_mesh
+from transports.zmq_transport import open_zmq_transport
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.slow
+async def test_100k_messages_both_ways_do_not_hang() -> None:
+    """The edge-triggered FD pitfall: long runs, both directions at once, bounded in time."""
+    count = 50_000
+    async with open_mesh("zmq", 2) as mesh:
+        await mesh.warm_up()
+        results: dict[int, list[int]] = {1: [], 2: []}
+
+        async def produce(src: int, dst: int) -> None:
+            for i in range(count):
+                await mesh[src].send(dst, i.to_bytes(4, "big") + b"x" * 96)
+
+        async def consume(node: int, src: int) -> None:
+            while len(results[node]) + mesh[src].stats.dropped_total < count:
+                with trio.move_on_after(2):
+                    _, payload = await mesh.receive(node)
+                    results[node].append(int.from_bytes(payload[:4], "big"))
+
+        with trio.fail_after(90):
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(produce, 1, 2)
+                nursery.start_soon(produce, 2, 1)
+                nursery.start_soon(consume, 2, 1)
+                nursery.start_soon(consume, 1, 2)
+        for node, src in ((2, 1), (1, 2)):
+            got = results[node]
+            assert got == sorted(got)  # per-pair order, whatever was dropped
+            assert len(got) == count - mesh[src].stats.dropped_total
+            assert len(got) > count // 2  # and a local loopback link is not mostly loss
+
+
+async def test_unreachable_peer_is_counted_and_recovers() -> None:
+    address = f"127.0.0.1:{_free_port()}"
+    config = TransportConfig(node_id=1, cluster_id="c", peers={2: address}, send_timeout=0.2)
+    async with open_zmq_transport(config) as t:
+        with trio.fail_after(1):  # queueing never waits for the peer
+            for i in range(5):
+                await t.send(2, b"%d" % i)
+        with trio.fail_after(5):
+            while t.stats.dropped[DropReason.UNREACHABLE] < 5:
+                await trio.sleep(0.05)
+        assert t.stats.sent == 0
+        # The peer comes up on that address: the DEALER connects by itself, delivery starts.
+        peer_config = TransportConfig(node_id=2, cluster_id="c", bind=address, peers={1: t.address})
+        async with open_zmq_transport(peer_config) as peer:
+            with trio.fail_after(10):
+                while True:
+                    await t.send(2, b"up")
+                    with trio.move_on_after(0.1):
+                        assert await peer.receive() == (1, b"up")
+                        break
+            assert t.stats.sent >= 1
+
+
+async def test_link_identity_must_match_envelope_sender() -> None:
+    """A connection whose ZeroMQ identity says node 3 cannot deliver as node 1."""
+    async with open_mesh("zmq", 3) as mesh:
+        await mesh.warm_up()
+        await mesh.stop(3)
+        ctx = zmq.Context()
+        try:
+            sock = ctx.socket(zmq.DEALER)
+            sock.setsockopt(zmq.IDENTITY, b"3")
+            sock.connect(f"tcp://{mesh[2].address}")
+            sock.send(cbor2.dumps([1, 0, "test-cluster", 1, b"forged"]))
+            sock.send(b"extra", zmq.SNDMORE)  # a three-frame message is malformed too
+            sock.send(cbor2.dumps([1, 0, "test-cluster", 3, b"forged"]))
+            sock.close(linger=2000)
+        finally:
+            await trio.to_thread.run_sync(ctx.term)
+        with trio.fail_after(5):
+            while mesh[2].stats.dropped_total < 2:
+                await trio.sleep(0.02)
+        assert mesh[2].stats.dropped == {DropReason.SENDER_MISMATCH: 1, DropReason.MALFORMED: 1}
+
+
+async def test_idle_mesh_does_not_busy_loop() -> None:
+    """Idle, a 3-node mesh only wakes on its wait cap: nowhere near a spinning core."""
+    async with open_mesh("zmq", 3) as mesh:
+        await mesh.warm_up()
+        cpu_before, wall_before = time.process_time(), time.monotonic()
+        await trio.sleep(2)
+        cpu = time.process_time() - cpu_before
+        wall = time.monotonic() - wall_before
+    assert cpu < 0.25 * wall, f"{cpu:.3f}s CPU in {wall:.3f}s idle"
