@@ -20,6 +20,10 @@ class RaftConfig:
     max_inflight: append messages a leader may have unacknowledged per follower.
     max_entries_per_msg / max_msg_bytes: caps on one AppendEntries (at least one entry is sent).
     snapshot_chunk_size: bytes of snapshot data per InstallSnapshot message.
+    pre_vote: campaign only after a pre-vote round shows a win is possible (thesis 9.6).
+    check_quorum: a leader steps down if it has not heard from a quorum within election_tick
+        ticks. Independently of it, followers ignore vote requests for election_tick ticks
+        after hearing from their leader (thesis 4.2.3; leadership transfer overrides this).
     """
 
     election_tick: int = attrs.field(default=10, validator=_positive)

@@ -544,11 +544,13 @@ class RaftCore:
                 self._on_snapshot_response(msg, pr)
 
     def _in_lease(self) -> bool:
-        return (
-            self.config.check_quorum
-            and self.leader_id is not None
-            and self._election_elapsed < self.config.election_tick
-        )
+        """Heard from a leader within the minimum election timeout? Then vote requests are
+        disregarded (thesis 4.2.3): removed or partitioned servers cannot disrupt a healthy
+        leader. A leader's own lease is only trustworthy with CheckQuorum, which makes a leader
+        that lost its quorum step down within an election timeout."""
+        if self.leader_id is None or self._election_elapsed >= self.config.election_tick:
+            return False
+        return self.role is not Role.LEADER or self.config.check_quorum
 
     # -- elections --------------------------------------------------------------------------
 
@@ -638,7 +640,11 @@ class RaftCore:
             self._send(InstallSnapshotResponse(self.id, msg.src, self.term, meta.index, have))
             return
         elif msg.offset < len(buf[1]):
-            return  # a duplicate of a chunk we already hold
+            # a duplicate of a chunk we already hold: re-acknowledge (our last ack may be lost)
+            self._send(
+                InstallSnapshotResponse(self.id, msg.src, self.term, meta.index, len(buf[1]))
+            )
+            return
         buf[1].extend(msg.data)
         if not msg.done:
             self._incoming = buf

@@ -168,8 +168,15 @@ class Cluster:
         core._campaign(pre=self.config.pre_vote)
         self.settle()
 
+    def forget_leader(self, ids: Iterable[int]) -> None:
+        """As if an election timeout passed without a heartbeat on these nodes (so they will
+        consider vote requests again), without ticking them into their own campaign."""
+        for j in ids:
+            self.cores[j]._election_elapsed = self.config.election_tick
+
     def elect(self, i: int, attempts: int = 5) -> RaftCore:
         for _ in range(attempts):
+            self.forget_leader(j for j in self.ids if j != i)
             self.campaign(i)
             if self.cores[i].role is Role.LEADER:
                 break

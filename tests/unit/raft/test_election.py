@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import random
 
+import pytest
+
 from aspen.raft import (
     AppendEntries,
     EntryKind,
@@ -107,6 +109,7 @@ def test_vote_refused_for_stale_log() -> None:
     c.propose(b"a")
     voter = c.cores[2]
     term = voter.term
+    c.forget_leader([2])
     # candidate 3's log claims only the bootstrap entry: older than ours
     voter.step(RequestVote(3, 2, term + 1, 1, 1))
     rd = voter.ready()
@@ -182,8 +185,11 @@ def test_check_quorum_leader_steps_down_when_isolated() -> None:
     assert c.cores[1].leader_id is None
 
 
-def test_check_quorum_lease_ignores_vote_requests() -> None:
-    c = Cluster([1, 2, 3], config=RaftConfig(pre_vote=False, check_quorum=True))
+@pytest.mark.parametrize("check_quorum", [True, False])
+def test_lease_ignores_vote_requests(check_quorum: bool) -> None:
+    """Thesis 4.2.3: within an election timeout of hearing from the leader, a follower ignores
+    vote requests (a removed or partitioned server cannot disrupt the cluster)."""
+    c = Cluster([1, 2, 3], config=RaftConfig(pre_vote=False, check_quorum=check_quorum))
     c.elect(1)
     term = c.cores[2].term
     c.cores[2].step(RequestVote(3, 2, term + 5, 100, term))
