@@ -1,0 +1,5 @@
+import sys
+
+from harness.sim.cli import main
+
+sys.exit(main())

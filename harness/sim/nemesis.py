@@ -1,0 +1,368 @@
+"""The nemesis: alternates fault windows with full heals, and demands progress after each heal.
+
+A run is: warm-up, then [fault window, heal + quiet window]*, then a final quiet stretch.
+At every heal the network is made whole and every crashed node restarts from its disk; a
+client write must then succeed within `liveness_bound_ms` (liveness: "progress resumes
+after every partition heals"). Which faults a run uses depends on its scenario.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from aspen.raft.errors import RaftError
+from aspen.raft.types import Membership
+from harness.sim.invariants import InvariantViolation
+from harness.sim.network import NetParams
+
+if TYPE_CHECKING:
+    from harness.sim.node import SimNode
+    from harness.sim.runner import Simulation
+
+FAULTS: dict[str, tuple[str, ...]] = {
+    "stable": (),
+    "crash": ("crash", "crash_leader", "crash_restart", "crash_persisting", "leader_churn"),
+    "partition": ("partition", "isolate_leader", "one_way_leader", "one_way", "partition",
+                  "pause_leader", "slow_clock"),
+    "membership": ("membership", "membership", "membership", "transfer", "crash_leader",
+                   "isolate_leader"),
+    "flaky": ("flaky", "flaky", "crash_restart"),
+    "mixed": ("crash", "crash_leader", "crash_restart", "crash_persisting", "partition",
+              "isolate_leader", "one_way_leader", "one_way", "flaky", "membership",
+              "membership", "transfer", "pause_leader", "slow_clock", "leader_churn"),
+}
+
+
+def membership_of(node: SimNode) -> Membership | None:
+    core = node.core
+    m = getattr(core, "membership", None)
+    if callable(m):
+        m = m()
+    if isinstance(m, Membership):
+        return m
+    return node.membership
+
+
+class Nemesis:
+    def __init__(self, sim: Simulation) -> None:
+        self.sim = sim
+        p = sim.params
+        self.faults = p.faults if p.faults is not None else FAULTS[p.scenario]
+        self.fault_end = p.duration_ms - p.final_quiet_ms
+        self.calm = sim.net.params
+        self.heal_id = 0
+        self.final_done = False
+        self.churn = False  # crash every new leader shortly after it is elected
+
+    def log(self, what: str) -> None:
+        self.sim.trace.add(self.sim.clock.now, "nemesis", what)
+
+    def start(self) -> None:
+        sim = self.sim
+        self._expect_progress()
+        if self.faults:
+            sim.clock.at(sim.params.warmup_ms, self.episode)
+
+    # -- windows --------------------------------------------------------------------------
+    def episode(self) -> None:
+        sim = self.sim
+        now = sim.clock.now
+        if now >= self.fault_end:
+            return
+        if sim.awaiting_progress is not None:
+            sim.clock.after(50, self.episode)  # progress after the last heal first
+            return
+        rng = sim.rng
+        length = rng.randint(sim.params.fault_min_ms, sim.params.fault_max_ms)
+        length = max(1, min(length, self.fault_end - now))
+        getattr(self, f"_f_{rng.choice(self.faults)}")(length)
+        if rng.random() < sim.params.fault_combo_p:  # faults come in pairs too
+            getattr(self, f"_f_{rng.choice(self.faults)}")(length)
+        sim.clock.after(length, self.heal)
+
+    def heal(self) -> None:
+        sim = self.sim
+        sim.net.heal()
+        sim.net.params = self.calm
+        self.churn = False
+        for n in sim.nodes.values():
+            n.tick_ms = sim.params.tick_ms
+            n.resume()
+        restarted = [n.id for n in sim.nodes.values() if not n.alive]
+        for nid in restarted:
+            sim.nodes[nid].start()
+        self.log("heal: network whole" + (f", restarted {restarted}" if restarted else ""))
+        self._expect_progress()
+        if sim.clock.now < self.fault_end:
+            p = sim.params
+            sim.clock.after(sim.rng.randint(p.quiet_min_ms, p.quiet_max_ms), self.episode)
+        elif not self.final_done:
+            self.final_done = True
+
+    def _expect_progress(self) -> None:
+        sim = self.sim
+        self.heal_id += 1
+        sim.awaiting_progress = sim.clock.now
+        if sim.clock.now + sim.params.liveness_bound_ms <= sim.workload_end:
+            sim.clock.after(sim.params.liveness_bound_ms, self._progress_deadline, self.heal_id)
+
+    def _progress_deadline(self, heal_id: int) -> None:
+        sim = self.sim
+        if heal_id == self.heal_id and sim.awaiting_progress is not None:
+            raise InvariantViolation(
+                "liveness", f"no write succeeded within {sim.params.liveness_bound_ms} ms of "
+                f"a full heal at {sim.awaiting_progress} ms")
+
+    # -- helpers --------------------------------------------------------------------------
+    def _alive(self) -> list[int]:
+        return sorted(i for i, n in self.sim.nodes.items() if n.alive)
+
+    def _members(self) -> list[int]:
+        """Nodes that are (or were) part of the cluster: where faults matter."""
+        sim = self.sim
+        lead = sim.leader()
+        m = membership_of(lead) if lead else None
+        ids = m.all_nodes if m else sim.initial_voters
+        return sorted(ids)
+
+    def _crash(self, nid: int, why: str) -> None:
+        sim = self.sim
+        node = sim.nodes[nid]
+        if not node.alive:
+            return
+        self.log(f"crash n{nid} ({why})")
+        sim.crashes += 1
+        node.crash()
+
+    def _restart(self, nid: int) -> None:
+        node = self.sim.nodes[nid]
+        if not node.alive:
+            self.log(f"restart n{nid}")
+            node.start()
+
+    # -- faults ---------------------------------------------------------------------------
+    def _f_crash(self, length: int) -> None:
+        alive = [i for i in self._members() if self.sim.nodes[i].alive]
+        if alive:
+            self._crash(self.sim.rng.choice(alive), "random node")
+
+    def _f_crash_leader(self, length: int) -> None:
+        sim = self.sim
+        lead = sim.leader()
+        if lead is None:
+            self._f_crash(length)
+            return
+        sim.failover_from = (sim.clock.now, lead.term)
+        self._crash(lead.id, f"leader of term {lead.term}")
+
+    def _f_crash_restart(self, length: int) -> None:
+        sim = self.sim
+        alive = [i for i in self._members() if sim.nodes[i].alive]
+        if not alive:
+            return
+        nid = sim.rng.choice(alive)
+        self._crash(nid, "will restart within the window")
+        sim.clock.after(sim.rng.randint(1, length), self._restart, nid)
+
+    def _f_crash_persisting(self, length: int) -> None:
+        """Crash a node while a Ready is being written (or as soon as one is)."""
+        sim = self.sim
+        busy = [n.id for n in sim.nodes.values() if n.alive and n.persisting]
+        if busy:
+            self._crash(sim.rng.choice(busy), "mid-persist")
+            return
+        deadline = sim.clock.now + length
+        self._wait_persisting(deadline)
+
+    def _wait_persisting(self, deadline: int) -> None:
+        sim = self.sim
+        busy = [n.id for n in sim.nodes.values() if n.alive and n.persisting]
+        if busy:
+            self._crash(sim.rng.choice(busy), "mid-persist")
+        elif sim.clock.now + 1 < deadline:
+            sim.clock.after(1, self._wait_persisting, deadline)
+
+    def _f_partition(self, length: int) -> None:
+        sim = self.sim
+        ids = list(sim.nodes)
+        sim.rng.shuffle(ids)
+        cut = sim.rng.randint(1, len(ids) - 1)
+        groups = [sorted(ids[:cut]), sorted(ids[cut:])]
+        self.log(f"partition {groups[0]} | {groups[1]}")
+        sim.net.partition(groups)
+
+    def _f_isolate_leader(self, length: int) -> None:
+        sim = self.sim
+        lead = sim.leader()
+        if lead is None:
+            self._f_partition(length)
+            return
+        self.log(f"isolate leader n{lead.id} (term {lead.term})")
+        sim.net.isolate(lead.id, sim.nodes)
+
+    def _f_one_way_leader(self, length: int) -> None:
+        """The leader can send but hears nothing back (or the reverse)."""
+        sim = self.sim
+        lead = sim.leader()
+        if lead is None:
+            self._f_one_way(length)
+            return
+        others = [i for i in sim.nodes if i != lead.id]
+        if sim.rng.random() < 0.5:
+            self.log(f"leader n{lead.id} cannot receive")
+            for o in others:
+                sim.net.block_one_way(o, [lead.id])
+        else:
+            self.log(f"leader n{lead.id} cannot send")
+            sim.net.block_one_way(lead.id, others)
+
+    def _f_one_way(self, length: int) -> None:
+        sim = self.sim
+        ids = list(sim.nodes)
+        src = sim.rng.choice(ids)
+        dsts = sim.rng.sample([i for i in ids if i != src], sim.rng.randint(1, len(ids) - 1))
+        self.log(f"n{src} cannot send to {sorted(dsts)}")
+        sim.net.block_one_way(src, dsts)
+
+    def _f_leader_churn(self, length: int) -> None:
+        """New leaders crash moments after their election (before their no-op spreads), and
+        come back soon: the crash schedule behind the Figure 8 anomaly (Raft paper, §5.4.2)."""
+        self.log("leader churn: new leaders will crash right after election")
+        self.churn = True
+        lead = self.sim.leader()
+        if lead is not None:
+            self.on_new_leader(lead, lead.term)
+
+    def on_new_leader(self, node: SimNode, term: int) -> None:
+        sim = self.sim
+        if not self.churn or sim.rng.random() < 0.2:
+            return
+        sim.clock.after(sim.rng.randint(0, 4), self._churn_crash, node.id, term)
+
+    def _churn_crash(self, nid: int, term: int) -> None:
+        sim = self.sim
+        node = sim.nodes[nid]
+        if not self.churn or not node.alive or node.term != term:
+            return
+        self._crash(nid, f"new leader of term {term}")
+        sim.clock.after(sim.rng.randint(5, 150), self._restart, nid)
+
+    def _f_pause_leader(self, length: int) -> None:
+        """Stop the leader's process (a GC pause, SIGSTOP); on waking it sees the queued
+        messages and client requests in an arbitrary order."""
+        sim = self.sim
+        lead = sim.leader()
+        if lead is None:
+            return
+        self.log(f"pause leader n{lead.id} (term {lead.term})")
+        lead.pause()
+        wake = sim.rng.randint(1, length)
+        sim.clock.after(wake, self._resume, lead.id)
+
+    def _resume(self, nid: int) -> None:
+        node = self.sim.nodes[nid]
+        if node.paused:
+            self.log(f"resume n{nid} ({len(node.backlog)} queued inputs)")
+            node.resume()
+
+    def _f_slow_clock(self, length: int) -> None:
+        """One node's clock runs slow (the leader's, more often than not)."""
+        sim = self.sim
+        lead = sim.leader()
+        alive = self._alive()
+        if not alive:
+            return
+        nid = lead.id if lead is not None and sim.rng.random() < 0.7 else sim.rng.choice(alive)
+        factor = sim.rng.choice([2, 3, 5])
+        self.log(f"n{nid}'s clock runs {factor}x slow")
+        sim.nodes[nid].tick_ms = sim.params.tick_ms * factor
+
+    def _f_flaky(self, length: int) -> None:
+        sim = self.sim
+        rng = sim.rng
+        params = NetParams(
+            min_delay_ms=1, max_delay_ms=rng.randint(3, 20), slow_p=rng.choice([0.05, 0.2]),
+            slow_ms=rng.randint(20, 200), drop_p=rng.choice([0.05, 0.2, 0.4]),
+            dup_p=rng.choice([0.02, 0.1, 0.3]))
+        self.log(f"flaky network {params}")
+        sim.net.params = params
+
+    def _f_transfer(self, length: int) -> None:
+        sim = self.sim
+        lead = sim.leader()
+        if lead is None:
+            return
+        m = membership_of(lead)
+        voters = sorted((m.voters if m else sim.initial_voters) - {lead.id})
+        if not voters:
+            return
+        to = sim.rng.choice(voters)
+        self.log(f"transfer leadership n{lead.id} -> n{to}")
+        self._call(lead, lambda: lead.core.transfer_leadership(to))
+        sim.transfers += 1
+
+    def _f_membership(self, length: int) -> None:
+        sim = self.sim
+        lead = sim.leader()
+        if lead is None:
+            return
+        m = membership_of(lead)
+        if m is None or m.is_joint:
+            return
+        rng = sim.rng
+        voters, learners = set(m.voters), set(m.learners)
+        outside = sorted(set(sim.nodes) - voters - learners)
+        moves: list[tuple[str, Callable[[], None]]] = []
+        if outside:
+            x = rng.choice(outside)
+            moves.append((f"add learner n{x}", lambda: learners.add(x)))
+        if learners:
+            y = rng.choice(sorted(learners))
+
+            def promote() -> None:
+                learners.discard(y)
+                voters.add(y)
+
+            moves.append((f"promote learner n{y}", promote))
+            moves.append((f"remove learner n{y}", lambda: learners.discard(y)))
+        if len(voters) > 3:
+            z = rng.choice(sorted(voters))
+            tag = " (the leader)" if z == lead.id else ""
+            moves.append((f"remove voter n{z}{tag}", lambda: voters.discard(z)))
+            moves.append((f"remove the leader n{lead.id}", lambda: voters.discard(lead.id)))
+        if learners and len(voters) >= 3:
+            a, b = rng.choice(sorted(voters)), rng.choice(sorted(learners))
+
+            def replace() -> None:
+                voters.discard(a)
+                learners.discard(b)
+                voters.add(b)
+
+            moves.append((f"replace voter n{a} by n{b} (joint)", replace))
+        if len(voters) >= 3:
+            c = rng.choice(sorted(voters))
+
+            def demote() -> None:
+                voters.discard(c)
+                learners.add(c)
+
+            if len(voters) > 3:
+                moves.append((f"demote voter n{c} to learner", demote))
+        if not moves:
+            return
+        what, move = rng.choice(moves)
+        move()
+        self.log(f"membership: {what} -> voters {sorted(voters)} learners {sorted(learners)}")
+        if self._call(lead, lambda: lead.core.change_membership(frozenset(voters),
+                                                               frozenset(learners))):
+            sim.membership_changes += 1
+
+    def _call(self, node: SimNode, fn: Callable[[], Any]) -> bool:
+        try:
+            fn()
+        except RaftError as e:
+            self.log(f"  refused by n{node.id}: {e!r}")
+            return False
+        node.pump()
+        return True

@@ -1,0 +1,33 @@
+"""Deliberately broken Raft cores, for showing that the simulator's checks can fail.
+
+They live only in test code: each subclasses the real core and overrides one of its
+documented test seams. Nothing in `aspen` can reach them.
+"""
+
+from __future__ import annotations
+
+from aspen.raft.core import RaftCore
+from aspen.raft.messages import RequestVote
+
+
+class DoubleVoteCore(RaftCore):
+    """Grants every real vote request whose log is up to date: votes twice in a term."""
+
+    def _may_grant_vote(self, msg: RequestVote) -> bool:
+        if msg.pre_vote:
+            return super()._may_grant_vote(msg)
+        return self.log.is_up_to_date(msg.last_log_index, msg.last_log_term)
+
+
+class OldTermCommitCore(RaftCore):
+    """Commits entries of earlier terms by counting replicas (the Figure 8 bug, §5.4.2)."""
+
+    def _may_commit_at(self, index: int) -> bool:
+        return True
+
+
+class UnconfirmedReadCore(RaftCore):
+    """Serves ReadIndex reads without a heartbeat round confirming it still leads."""
+
+    def _read_requires_quorum_check(self) -> bool:
+        return False
