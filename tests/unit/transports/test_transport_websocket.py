@@ -1,0 +1,70 @@
+"""WebSocket-specific behaviour: message size limits, frame types, the resource path."""
+
+from __future__ import annotations
+
+import cbor2
+import pytest
+import trio
+import trio_websocket as tw
+
+from transports import DropReason
+from transports.config import DEFAULT_MAX_MESSAGE_SIZE
+from transports.testing import open_mesh
+
+
+def test_default_limit_is_well_above_trio_websockets_1_mib() -> None:
+    assert DEFAULT_MAX_MESSAGE_SIZE >= 64 * 1024 * 1024
+
+
+async def test_big_message_is_delivered_whole() -> None:
+    big = bytes(range(256)) * (5 * 4096)  # 5 MiB, five times trio-websocket's default limit
+    async with open_mesh("websocket", 2) as mesh:
+        await mesh.warm_up()
+        with trio.fail_after(20):
+            await mesh[1].send(2, big)
+            await mesh[1].send(2, b"after")
+            assert await mesh.receive(2) == (1, big)
+            assert await mesh.receive(2) == (1, b"after")
+
+
+async def test_message_above_the_receivers_limit_costs_a_reconnect_not_the_link() -> None:
+    """A peer configured with a smaller limit closes the connection (1009); later messages
+    flow again over a new one."""
+    async with open_mesh("websocket", 0, send_timeout=0.3) as mesh:
+        config = mesh.config_for(1)
+        await mesh.start(1, config)
+        await mesh.start(2, mesh.config_for(2, max_message_size=1024 * 1024))
+        mesh.connect_all()
+        await mesh.warm_up()
+        await mesh[1].send(2, b"x" * (2 * 1024 * 1024))
+        await mesh.warm_up(links=[(1, 2)], timeout=15)
+        with trio.fail_after(10):
+            await mesh[1].send(2, b"small")
+            # Per-pair order: had the big message been delivered, it would come first.
+            assert await mesh.receive(2) == (1, b"small")
+
+
+async def test_text_frames_and_sender_switching_are_dropped() -> None:
+    async with open_mesh("websocket", 3) as mesh:
+        await mesh.warm_up()
+        await mesh.stop(3)
+        host, port = mesh[2].address.split(":")
+        as_3 = cbor2.dumps([1, 0, "test-cluster", 3, b"from 3"])
+        as_1 = cbor2.dumps([1, 0, "test-cluster", 1, b"claims 1"])
+        async with tw.open_websocket(host, int(port), "/aspen", use_ssl=False) as ws:
+            await ws.send_message("text is not an envelope")
+            await ws.send_message(as_3)  # the first valid envelope pins this link to node 3
+            await ws.send_message(as_1)
+        with trio.fail_after(5):
+            assert await mesh.receive(2) == (3, b"from 3")
+            while mesh[2].stats.dropped_total < 2:
+                await trio.sleep(0.02)
+        assert mesh[2].stats.dropped == {DropReason.MALFORMED: 1, DropReason.SENDER_MISMATCH: 1}
+
+
+async def test_other_resource_paths_are_rejected() -> None:
+    async with open_mesh("websocket", 1) as mesh:
+        host, port = mesh[1].address.split(":")
+        with trio.fail_after(5), pytest.raises(tw.ConnectionRejected):
+            async with tw.open_websocket(host, int(port), "/elsewhere", use_ssl=False):
+                pass
