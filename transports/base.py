@@ -62,7 +62,11 @@ class Transport(Protocol):
     async def send(
         self, peer: NodeId, payload: bytes, kind: MessageKind = MessageKind.RAFT
     ) -> None:
-        """Queue ``payload`` for ``peer``; drop and count when that peer's queue is full."""
+        """Queue ``payload`` for ``peer``; drop and count when that peer's queue is full.
+
+        Never waits (it does not even yield unless cancelled): a loop that sends more than
+        ``queue_size`` messages to one peer without yielding will see drops.
+        """
         ...
 
     async def receive(self) -> tuple[NodeId, bytes]:
@@ -71,6 +75,11 @@ class Transport(Protocol):
 
     async def receive_message(self) -> Message:
         """The next message with its kind, for nodes that carry client traffic too."""
+        ...
+
+    async def receive_batch(self, max_messages: int = 256) -> list[Message]:
+        """Wait for one message, then take whatever else is already there (up to a bound):
+        one wakeup per batch instead of per message, for a driver loop that batches."""
         ...
 
     def add_peer(self, peer: NodeId, address: str, curve_key: bytes | None = None) -> None:
@@ -131,8 +140,9 @@ class TransportBase:
     async def send(
         self, peer: NodeId, payload: bytes, kind: MessageKind = MessageKind.RAFT
     ) -> None:
-        # A checkpoint keeps a tight send loop from starving the sender tasks it feeds.
-        await trio.lowlevel.checkpoint()
+        # No full checkpoint: a yield per message costs a scheduler pass per message, and a
+        # driver sending to N peers would pay N of them. Cancellation is still honoured.
+        await trio.lowlevel.checkpoint_if_cancelled()
         if self._closed:
             raise trio.ClosedResourceError("transport is closed")
         p = self._peers.get(peer)
@@ -153,6 +163,15 @@ class TransportBase:
     async def receive(self) -> tuple[NodeId, bytes]:
         message = await self._inbox_out.receive()
         return message.sender, message.payload
+
+    async def receive_batch(self, max_messages: int = 256) -> list[Message]:
+        batch = [await self._inbox_out.receive()]
+        while len(batch) < max_messages:
+            try:
+                batch.append(self._inbox_out.receive_nowait())
+            except (trio.WouldBlock, trio.EndOfChannel):
+                break
+        return batch
 
     def add_peer(self, peer: NodeId, address: str, curve_key: bytes | None = None) -> None:
         if self._nursery is None or self._closed:
@@ -220,6 +239,22 @@ class TransportBase:
         except trio.WouldBlock:
             await self._inbox_in.send(message)
         self._stats.received += 1
+
+    @staticmethod
+    async def _next_batch(queue: OutgoingQueue) -> list[tuple[MessageKind, bytes]]:
+        """Wait for one queued message, then take what else is there (up to `BATCH`): a
+        channel ``receive()`` costs a scheduler pass, so per-message receives cap throughput.
+        Returns [] once the queue is closed and empty."""
+        try:
+            batch = [await queue.receive()]
+        except trio.EndOfChannel:
+            return []
+        while len(batch) < BATCH:
+            try:
+                batch.append(queue.receive_nowait())
+            except (trio.WouldBlock, trio.EndOfChannel):
+                break
+        return batch
 
     def _drain_as_dropped(self, queue: OutgoingQueue, reason: DropReason) -> None:
         """Discard what waits in a queue (the peer is unreachable: these would be stale)."""

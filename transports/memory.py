@@ -15,7 +15,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import random
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Iterator
 from contextlib import asynccontextmanager
 
 import attrs
@@ -23,6 +23,7 @@ import trio
 
 from transports.base import OutgoingQueue, TransportBase
 from transports.config import NodeId, TransportConfig
+from transports.envelope import MessageKind
 from transports.lifecycle import running
 from transports.stats import DropReason
 
@@ -144,29 +145,44 @@ class MemoryTransport(TransportBase):
         last_in_order = 0.0
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._deliver_loop, peer, in_flight, wakeup)
-            async for kind, payload in queue:
-                faults, rng = self.hub.faults, self.hub.rng
-                if self.hub.is_blocked(self.node_id, peer):
-                    self._stats.drop(DropReason.PARTITIONED)
-                    continue
-                if faults.drop_rate and rng.random() < faults.drop_rate:
-                    self._stats.drop(DropReason.FAULT)
-                    continue
-                if len(in_flight) >= self.config.queue_size:
-                    # The receiver is not keeping up: "the wire" is as bounded as the queue.
-                    self._stats.drop(DropReason.QUEUE_FULL)
-                    continue
-                copies = 2 if faults.duplicate_rate and rng.random() < faults.duplicate_rate else 1
-                data = self._encode(kind, payload)
-                now = trio.current_time()
-                for _ in range(copies):
-                    at = now + rng.uniform(faults.min_delay, faults.max_delay)
-                    if faults.reorder_rate and rng.random() < faults.reorder_rate:
-                        at += rng.uniform(0.0, faults.reorder_delay)
-                    else:
-                        at = last_in_order = max(at, last_in_order)
-                    heapq.heappush(in_flight, (at, next(seq), data))
+            while batch := await self._next_batch(queue):
+                for kind, payload in batch:
+                    last_in_order = self._launch(peer, kind, payload, in_flight, seq, last_in_order)
                 wakeup.unpark_all()
+            nursery.cancel_scope.cancel()  # queue closed: the peer was removed
+
+    def _launch(
+        self,
+        peer: NodeId,
+        kind: MessageKind,
+        payload: bytes,
+        in_flight: list[tuple[float, int, bytes]],
+        seq: Iterator[int],
+        last_in_order: float,
+    ) -> float:
+        """Decide one message's fate and schedule its copies; returns the new in-order mark."""
+        faults, rng = self.hub.faults, self.hub.rng
+        if self.hub.is_blocked(self.node_id, peer):
+            self._stats.drop(DropReason.PARTITIONED)
+            return last_in_order
+        if faults.drop_rate and rng.random() < faults.drop_rate:
+            self._stats.drop(DropReason.FAULT)
+            return last_in_order
+        if len(in_flight) >= self.config.queue_size:
+            # The receiver is not keeping up: "the wire" is as bounded as the queue.
+            self._stats.drop(DropReason.QUEUE_FULL)
+            return last_in_order
+        copies = 2 if faults.duplicate_rate and rng.random() < faults.duplicate_rate else 1
+        data = self._encode(kind, payload)
+        now = trio.current_time()
+        for _ in range(copies):
+            at = now + rng.uniform(faults.min_delay, faults.max_delay)
+            if faults.reorder_rate and rng.random() < faults.reorder_rate:
+                at += rng.uniform(0.0, faults.reorder_delay)
+            else:
+                at = last_in_order = max(at, last_in_order)
+            heapq.heappush(in_flight, (at, next(seq), data))
+        return last_in_order
 
     async def _deliver_loop(
         self,

@@ -106,9 +106,10 @@ class WebSocketTransport(TransportBase):
                     disconnect_timeout=_DISCONNECT_TIMEOUT,
                 ) as ws:
                     attempt = 0
-                    async for kind, payload in queue:
-                        await ws.send_message(self._encode(kind, payload))
-                        self._stats.sent += 1
+                    while batch := await self._next_batch(queue):
+                        for kind, payload in batch:
+                            await ws.send_message(self._encode(kind, payload))
+                            self._stats.sent += 1
                     return  # queue closed: the peer was removed
             except _CONNECTION_ERRORS as exc:
                 log.debug("node %d: peer %d at %s: %r", self.node_id, peer, address, exc)

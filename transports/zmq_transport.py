@@ -127,16 +127,7 @@ class ZmqTransport(TransportBase):
         try:
             unreachable = False
             last_fresh = trio.current_time()
-            while True:
-                try:
-                    batch = [await queue.receive()]
-                except trio.EndOfChannel:
-                    return
-                while len(batch) < BATCH:
-                    try:
-                        batch.append(queue.receive_nowait())
-                    except (trio.WouldBlock, trio.EndOfChannel):
-                        break
+            while batch := await self._next_batch(queue):
                 for kind, payload in batch:
                     unreachable = await self._send_one(sock, kind, payload, unreachable)
                 if unreachable and trio.current_time() - last_fresh >= _FRESH_SOCKET_AFTER:

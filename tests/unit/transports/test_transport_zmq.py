@@ -32,6 +32,8 @@ async def test_100k_messages_both_ways_do_not_hang() -> None:
         async def produce(src: int, dst: int) -> None:
             for i in range(count):
                 await mesh[src].send(dst, i.to_bytes(4, "big") + b"x" * 96)
+                if i % 64 == 0:
+                    await trio.lowlevel.checkpoint()  # like a driver loop between batches
 
         async def consume(node: int, src: int) -> None:
             while len(results[node]) + mesh[src].stats.dropped_total < count:
