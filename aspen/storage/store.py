@@ -277,6 +277,12 @@ class LogStore:
         current = self._snapshots[0] if self._snapshots else None
         if current is not None and meta.index < current.index:
             raise ValueError(f"snapshot at {meta.index} is older than the current {current}")
+        if meta.index < self._base[0]:
+            term = self._physical_term(meta.index)
+            if term is not None and term != meta.term:
+                raise ValueError(
+                    f"snapshot {meta} contradicts the compacted log (term {term} at that index)"
+                )
 
     def _commit_snapshot(self, meta: SnapshotMeta, sink: SnapshotSink) -> None:
         with self._op():

@@ -296,3 +296,17 @@ def test_context_manager_closes(harness: Harness) -> None:
         s.append(ents(1, 1, 1))
     with pytest.raises(StorageClosed):
         s.last_index()
+
+
+def test_snapshot_behind_the_compaction_point(harness: Harness) -> None:
+    store = harness.store
+    store.append(ents(1, 20, 1))
+    store.save_snapshot(SnapshotMeta(5, 1, MEMBERS), b"5")
+    store.compact(15)
+    with pytest.raises(ValueError, match="contradicts"):
+        store.save_snapshot(SnapshotMeta(10, 2, MEMBERS), b"impossible in Raft")
+    store.save_snapshot(SnapshotMeta(10, 1, MEMBERS), b"10")  # agrees: the log stays as is
+    assert (store.first_index(), store.last_index()) == (16, 20)
+    store = harness.restart()
+    assert store.load_snapshot() == (SnapshotMeta(10, 1, MEMBERS), b"10")
+    assert (store.first_index(), store.last_index()) == (16, 20)
