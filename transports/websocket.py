@@ -4,7 +4,8 @@ Every node serves WebSockets on its address (resource ``/aspen``); for each peer
 keeps one client connection open and sends each envelope as one binary message. One connection
 per direction per pair keeps per-pair order. While a peer cannot be reached, its queue is
 drained and counted as ``unreachable`` (the messages would be stale), and the sender retries
-with backoff up to one second.
+with backoff up to one second. A peer that takes no bytes for ``send_timeout`` (stopped, or
+not reading) costs its connection: the half-sent message is dropped and the sender reconnects.
 
 ``max_message_size`` defaults to 64 MiB (trio-websocket's own default is 1 MiB, and a bigger
 message makes it close the connection with code 1009); both ends use config.max_message_size
@@ -36,6 +37,10 @@ _CONNECTION_ERRORS = (
     tw.DisconnectionTimeout,
     trio.BrokenResourceError,
 )
+
+
+class _Stalled(Exception):
+    """The peer took no bytes for ``send_timeout``."""
 
 
 @asynccontextmanager
@@ -108,10 +113,15 @@ class WebSocketTransport(TransportBase):
                     attempt = 0
                     while batch := await self._next_batch(queue):
                         for kind, payload in batch:
-                            await ws.send_message(self._encode(kind, payload))
+                            with trio.move_on_after(self.config.send_timeout) as stall:
+                                await ws.send_message(self._encode(kind, payload))
+                            if stall.cancelled_caught:
+                                # A half-sent frame ruins the stream: count it, start over.
+                                self._stats.drop(DropReason.UNREACHABLE)
+                                raise _Stalled
                             self._stats.sent += 1
                     return  # queue closed: the peer was removed
-            except _CONNECTION_ERRORS as exc:
+            except (*_CONNECTION_ERRORS, _Stalled) as exc:
                 log.debug("node %d: peer %d at %s: %r", self.node_id, peer, address, exc)
             # Not connected: what waits is stale; drop it, back off, try again.
             self._drain_as_dropped(queue, DropReason.UNREACHABLE)

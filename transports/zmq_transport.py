@@ -67,10 +67,13 @@ class ZmqTransport(TransportBase):
             router.setsockopt(zmq.CURVE_SERVER, 1)
             router.setsockopt(zmq.CURVE_SECRETKEY, curve.secret_key)
         host, port = split_address(self.config.bind)
-        router.bind(f"tcp://{host}:{port or '*'}")
+        if ":" in host:
+            router.setsockopt(zmq.IPV6, 1)
+        router.bind(f"tcp://{_endpoint_host(host)}:{port or '*'}")
         endpoint = router.getsockopt(zmq.LAST_ENDPOINT)
         assert isinstance(endpoint, bytes)
-        self._address = f"{host}:{split_address(endpoint.decode())[1]}"
+        bound_port = split_address(endpoint.decode())[1]
+        self._address = f"[{host}]:{bound_port}" if ":" in host else f"{host}:{bound_port}"
         nursery.start_soon(self._receive_loop, router)
 
     def _lookup_key(self, key: bytes) -> NodeId | None:
@@ -155,7 +158,10 @@ class ZmqTransport(TransportBase):
                 sock.setsockopt(zmq.CURVE_SERVERKEY, self._curve_keys[peer])
                 sock.setsockopt(zmq.CURVE_PUBLICKEY, curve.public_key)
                 sock.setsockopt(zmq.CURVE_SECRETKEY, curve.secret_key)
-            sock.connect(f"tcp://{address}")
+            host, port = split_address(address)
+            if ":" in host:
+                sock.setsockopt(zmq.IPV6, 1)
+            sock.connect(f"tcp://{_endpoint_host(host)}:{port}")
         except BaseException:
             close_socket(sock)
             raise
@@ -172,6 +178,10 @@ class ZmqTransport(TransportBase):
             return False
         except zmq.Again:
             pass
+        except zmq.ZMQError as exc:  # e.g. EHOSTUNREACH: Raft retransmits, so just count it
+            log.warning("node %d: send failed: %s", self.node_id, exc)
+            self._stats.drop(DropReason.UNREACHABLE)
+            return True
         if not unreachable:
             with trio.move_on_after(self.config.send_timeout):
                 while True:
@@ -198,3 +208,8 @@ def _parse_identity(identity: bytes) -> NodeId | None:
     if not identity.isdigit() or identity.startswith(b"0") or len(identity) > 18:
         return None
     return int(identity)
+
+
+def _endpoint_host(host: str) -> str:
+    """IPv6 literals need brackets in a ZeroMQ endpoint."""
+    return f"[{host}]" if ":" in host else host

@@ -108,3 +108,22 @@ async def test_idle_mesh_does_not_busy_loop() -> None:
         cpu = time.process_time() - cpu_before
         wall = time.monotonic() - wall_before
     assert cpu < 0.25 * wall, f"{cpu:.3f}s CPU in {wall:.3f}s idle"
+
+
+def _has_ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not _has_ipv6_loopback(), reason="this machine has no ::1")
+async def test_ipv6_addresses() -> None:
+    async with open_mesh("zmq", 2, bind="[::1]:0") as mesh:
+        assert mesh[1].address.startswith("[::1]:")
+        await mesh.warm_up()
+        with trio.fail_after(5):
+            await mesh[1].send(2, b"over v6")
+            assert await mesh.receive(2) == (1, b"over v6")
