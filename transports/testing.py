@@ -131,7 +131,8 @@ async def open_mesh(
     **config: Any,
 ) -> AsyncIterator[Mesh]:
     """Nodes 1..N on 127.0.0.1 free ports, all connected (``config`` overrides the defaults)."""
-    template = TransportConfig(node_id=1, cluster_id=cluster_id, bind="127.0.0.1:0", **config)
+    config.setdefault("bind", "127.0.0.1:0")
+    template = TransportConfig(node_id=1, cluster_id=cluster_id, **config)
     async with trio.open_nursery() as nursery:
         mesh = Mesh(kind, nursery, hub if hub is not None else MemoryHub(), template)
         for node in range(1, nodes + 1):
