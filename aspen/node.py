@@ -131,6 +131,8 @@ class Node:
                 ("total_connections_received", str(server.stats_connections_received)),
                 ("total_commands_processed", str(server.stats_commands_processed)),
                 ("rejected_connections", str(server.stats_rejected_connections)),
+                ("total_reads_processed", str(server.stats_reads)),
+                ("total_writes_processed", str(server.stats_writes)),
             ],
             # A standalone node keeps its keyspace in memory only (no AOF, no RDB).
             "persistence": [("loading", "0"), ("aof_enabled", "0")],

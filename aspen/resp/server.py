@@ -21,8 +21,11 @@ is still open after `shutdown_grace` seconds is cancelled.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
+import math
+import socket
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
@@ -95,7 +98,8 @@ class Connection:
     created: float  # trio.current_time() at accept
     last_active: float
     handler: ConnectionHandler | None = None
-    _recv_scope: trio.CancelScope | None = None
+    _scope: trio.CancelScope | None = None  # cancels the connection; see RespServer._drive
+    _waiting: bool = False  # blocked in recv: the only moment a deadline may be set
 
 
 HandlerFactory = Callable[[Connection], ConnectionHandler]
@@ -119,8 +123,11 @@ class RespServer:
         self.stats_connections_received = 0
         self.stats_commands_processed = 0
         self.stats_rejected_connections = 0
+        self.stats_reads = 0  # reads that returned data (Redis: total_reads_processed)
+        self.stats_writes = 0  # reply writes, one per read at most (total_writes_processed)
         self._next_id = 0
         self._closing = False
+        self._hard_deadline = math.inf
         self._shutdown = trio.Event()
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -139,11 +146,12 @@ class RespServer:
             return
         self._closing = True
         self._shutdown.set()
-        deadline = trio.current_time() + self.options.drain_idle
+        now = trio.current_time()
+        self._hard_deadline = now + self.options.shutdown_grace
         for conn in self.connections.values():
-            scope = conn._recv_scope
-            if scope is not None:
-                scope.deadline = min(scope.deadline, deadline)
+            scope = conn._scope
+            if conn._waiting and scope is not None:
+                scope.deadline = min(scope.deadline, now + self.options.drain_idle)
 
     async def serve(
         self,
@@ -175,7 +183,8 @@ class RespServer:
                 for listener in listeners:
                     await listener.aclose()
                 # Connections drain on their own; this is the hard cap.
-                conns.cancel_scope.deadline = trio.current_time() + self.options.shutdown_grace
+                self.shutdown()
+                conns.cancel_scope.deadline = self._hard_deadline
 
     async def _accept_loop(self, listener: trio.SocketListener, conns: trio.Nursery) -> None:
         while True:
@@ -189,106 +198,201 @@ class RespServer:
                 raise
             conns.start_soon(self._serve_socket, stream)
 
+    # -- one connection ------------------------------------------------------------------------
+
+    def _register(self, addr: str, laddr: str) -> Connection | None:
+        self.stats_connections_received += 1
+        if len(self.connections) >= self.options.max_clients:
+            self.stats_rejected_connections += 1
+            return None
+        self._next_id += 1
+        now = trio.current_time()
+        conn = Connection(self._next_id, addr, laddr, now, now)
+        self.connections[conn.client_id] = conn
+        return conn
+
     async def _serve_socket(self, stream: trio.SocketStream) -> None:
+        """The fast path for our own TCP clients: the raw non-blocking socket.
+
+        trio's SocketStream costs a failed recv() before every wait and a checkpoint per
+        call; here a read waits for readiness first (the next request cannot be there before
+        our reply was sent) and a write that fits the socket buffer is one send() call.
+        """
+        tsock = stream.socket
         try:
-            addr = _addr(stream.socket.getpeername())
-            laddr = _addr(stream.socket.getsockname())
+            addr = _addr(tsock.getpeername())
+            laddr = _addr(tsock.getsockname())
         except OSError:
             await stream.aclose()
             return
-        await self.serve_stream(stream, addr, laddr)
+        sock = socket.socket(fileno=tsock.detach())
+        sock.setblocking(False)
+        recv_size = self.options.recv_size
+        wait_readable = trio.lowlevel.wait_readable
+        wait_writable = trio.lowlevel.wait_writable
 
-    # -- one connection ------------------------------------------------------------------------
+        async def recv() -> bytes:
+            while True:
+                await wait_readable(sock)
+                try:
+                    return sock.recv(recv_size)
+                except BlockingIOError:
+                    continue
+                except OSError:
+                    return b""  # reset by the peer: the same as a close
+
+        async def send(data: bytes | bytearray) -> None:
+            try:
+                sent = sock.send(data)
+                if sent == len(data):
+                    return
+                view = memoryview(data)[sent:]
+                while view:
+                    try:
+                        view = view[sock.send(view) :]
+                    except BlockingIOError:
+                        await wait_writable(sock)
+            except OSError as exc:
+                raise trio.BrokenResourceError(str(exc)) from exc
+
+        try:
+            conn = self._register(addr, laddr)
+            if conn is None:
+                with contextlib.suppress(OSError):
+                    sock.send(_MAX_CLIENTS_REPLY)
+                return
+            await self._drive(conn, recv, send)
+        finally:
+            trio.lowlevel.notify_closing(sock)
+            sock.close()
 
     async def serve_stream(
         self, stream: trio.abc.Stream, addr: str = "?", laddr: str = "?"
     ) -> None:
-        """Serve one client on `stream` until it leaves, errs, idles out or we shut down."""
-        self.stats_connections_received += 1
+        """Serve one client on any trio Stream (tests, wrapped or non-TCP streams)."""
         async with stream:
-            if len(self.connections) >= self.options.max_clients:
-                self.stats_rejected_connections += 1
-                try:
+            conn = self._register(addr, laddr)
+            if conn is None:
+                with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
                     await stream.send_all(_MAX_CLIENTS_REPLY)
-                except (trio.BrokenResourceError, trio.ClosedResourceError):
-                    pass
                 return
-            self._next_id += 1
-            now = trio.current_time()
-            conn = Connection(self._next_id, addr, laddr, now, now)
-            self.connections[conn.client_id] = conn
-            try:
-                conn.handler = self.factory(conn)
-                await self._serve(conn, conn.handler, stream)
-            except (trio.BrokenResourceError, trio.ClosedResourceError):
-                pass  # the client went away
-            finally:
-                del self.connections[conn.client_id]
+            recv_size = self.options.recv_size
 
-    async def _serve(
-        self, conn: Connection, handler: ConnectionHandler, stream: trio.abc.Stream
+            async def recv() -> bytes | bytearray:
+                return await stream.receive_some(recv_size)
+
+            await self._drive(conn, recv, stream.send_all)
+
+    async def _drive(
+        self,
+        conn: Connection,
+        recv: Callable[[], Awaitable[bytes | bytearray]],
+        send: Callable[[bytearray], Awaitable[None]],
     ) -> None:
-        opts = self.options
-        parser = RequestParser(opts.max_bulk_len, opts.max_argv, opts.max_inline_len)
-        auth_aware = hasattr(handler, "authenticated")
-        if auth_aware:
-            parser.authenticated = bool(handler.authenticated)  # type: ignore[attr-defined]
-        recv = stream.receive_some
-        send = stream.send_all
-        recv_size = opts.recv_size
-        idle_timeout = opts.idle_timeout
-        handle = handler.handle
-        while True:
-            with trio.CancelScope() as scope:
-                if self._closing:
-                    scope.deadline = trio.current_time() + opts.drain_idle
-                elif idle_timeout > 0:
-                    scope.deadline = trio.current_time() + idle_timeout
-                conn._recv_scope = scope
-                data = await recv(recv_size)
-            conn._recv_scope = None
-            if scope.cancelled_caught or not data:
-                return
-            conn.last_active = trio.current_time()
-            error: ProtocolError | None = None
-            try:
-                commands = parser.feed(data)
-            except ProtocolError as exc:
-                commands, error = exc.commands, exc
-            out = bytearray()
-            while commands:
-                for argv in commands:
-                    mark = len(out)
-                    try:
-                        reply = handle(argv)
-                        if type(reply) is Deferred:
-                            reply = await reply.wait()
-                        encode_into(out, reply, handler.protocol)
-                    except Exception as exc:  # a bug must not take the node down
-                        log.exception("command %r failed", argv[:1])
-                        del out[mark:]
-                        encode_into(out, Error(f"ERR internal error: {exc!r}"), 2)
-                    if handler.should_close:
-                        break
-                self.stats_commands_processed += len(commands)
-                commands = []
-                if handler.should_close or error is not None:
-                    break
-                if auth_aware:
-                    # Pre-AUTH the parser stops after each command; continue with the rest
-                    # under the limits that apply after that command.
-                    was_authenticated = parser.authenticated
-                    parser.authenticated = bool(handler.authenticated)  # type: ignore[attr-defined]
-                    if was_authenticated:
-                        break
-                    try:
-                        commands = parser.feed(b"")
-                    except ProtocolError as exc:
-                        commands, error = exc.commands, exc
-            if error is not None:
-                out += error.reply_line()
-            if out:
-                await send(out)
-            if handler.should_close or error is not None:
-                return
+        """Read, run, reply, until the client leaves, errs, idles out or we shut down.
 
+        Cancellation only ever hits a connection blocked in `recv()` (shutdown and the idle
+        timeout set the deadline of `conn._scope` only then), so replies of commands already
+        read are never lost. If a deadline fired just as data arrived, the batch runs shielded.
+        """
+        opts = self.options
+        idle_timeout = opts.idle_timeout
+        inf = math.inf
+        try:
+            conn.handler = handler = self.factory(conn)
+            batch = _Batch(self, handler, send)
+            with trio.CancelScope() as scope:
+                conn._scope = scope
+                while True:
+                    if self._closing:
+                        scope.deadline = trio.current_time() + opts.drain_idle
+                    elif idle_timeout > 0:
+                        scope.deadline = trio.current_time() + idle_timeout
+                    conn._waiting = True
+                    data = await recv()
+                    conn._waiting = False
+                    if not data:
+                        return
+                    self.stats_reads += 1
+                    if scope.deadline != inf:
+                        scope.deadline = inf
+                    conn.last_active = trio.current_time()
+                    if scope.cancel_called or self._closing:
+                        with trio.CancelScope(shield=True, deadline=self._hard_deadline):
+                            if await batch.run(data) or scope.cancel_called:
+                                return
+                    elif await batch.run(data):
+                        return
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            pass  # the client went away
+        finally:
+            del self.connections[conn.client_id]
+
+
+class _Batch:
+    """Runs everything one read completed and sends all the replies in one write."""
+
+    __slots__ = ("auth_aware", "handle", "handler", "parser", "send", "server")
+
+    def __init__(
+        self,
+        server: RespServer,
+        handler: ConnectionHandler,
+        send: Callable[[bytearray], Awaitable[None]],
+    ) -> None:
+        opts = server.options
+        self.server = server
+        self.handler = handler
+        self.handle = handler.handle
+        self.send = send
+        self.parser = RequestParser(opts.max_bulk_len, opts.max_argv, opts.max_inline_len)
+        self.auth_aware = hasattr(handler, "authenticated")
+        if self.auth_aware:
+            self.parser.authenticated = bool(handler.authenticated)  # type: ignore[attr-defined]
+
+    async def run(self, data: bytes | bytearray) -> bool:
+        """Execute the commands `data` completes and write their replies; True: close now."""
+        handler = self.handler
+        handle = self.handle
+        parser = self.parser
+        error: ProtocolError | None = None
+        try:
+            commands = parser.feed(data)
+        except ProtocolError as exc:
+            commands, error = exc.commands, exc
+        out = bytearray()
+        while commands:
+            for argv in commands:
+                mark = len(out)
+                try:
+                    reply = handle(argv)
+                    if type(reply) is Deferred:
+                        reply = await reply.wait()
+                    encode_into(out, reply, handler.protocol)
+                except Exception as exc:  # a bug must not take the node down
+                    log.exception("command %r failed", argv[:1])
+                    del out[mark:]
+                    encode_into(out, Error(f"ERR internal error: {exc!r}"), 2)
+                if handler.should_close:
+                    break
+            self.server.stats_commands_processed += len(commands)
+            commands = []
+            if handler.should_close or error is not None:
+                break
+            if self.auth_aware:
+                # Pre-AUTH the parser stops after each command; continue with the rest under
+                # the limits that apply after that command.
+                was_authenticated = parser.authenticated
+                parser.authenticated = bool(handler.authenticated)  # type: ignore[attr-defined]
+                if was_authenticated:
+                    break
+                try:
+                    commands = parser.feed(b"")
+                except ProtocolError as exc:
+                    commands, error = exc.commands, exc
+        if error is not None:
+            out += error.reply_line()
+        if out:
+            self.server.stats_writes += 1
+            await self.send(out)
+        return handler.should_close or error is not None
