@@ -1,0 +1,882 @@
+"""ClusterNode: one replicated Redis node — Raft core + storage + transport + keyspace.
+
+One driver task owns the RaftCore. Each pass it drains everything pending (Raft messages,
+ticks, client writes, read requests), then handles one `ready()` in the order ready.py
+documents: send `messages` at once, install a snapshot, persist entries + hard state (one
+fsync, in a worker thread, while the AppendEntries already travel), send
+`persisted_messages`, apply `committed` in order, wake waiters, serve read states, maybe
+snapshot. All client writes of one pass become ONE log entry (a batch): one fsync, one
+AppendEntries per peer.
+
+Writes from any node: the leader puts them straight into its next batch; a follower forwards
+them (CLIENT_REQUEST) and learns the outcome by applying the entry that holds its request id
+(apply is deterministic, so no reply message is needed). Unknown outcomes are retried with the
+same request id; the replicated dedup table (state.py) applies each id at most once.
+
+Reads: linearizable (ReadIndex; the reads of one pass share one read_index call, so one
+heartbeat round), lease (the leader serves locally while a lease confirmed by a quorum holds;
+followers forward to the leader), stale (local at once).
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import logging
+import math
+import random
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import attrs
+import trio
+
+from aspen.cluster import entry as entry_codec
+from aspen.cluster import forward, replies
+from aspen.cluster.entry import ExpireItem, Item, OpItem, PeerItem, RequestId
+from aspen.cluster.errors import (
+    CLUSTERDOWN,
+    WRITE_OUTCOME_UNKNOWN,
+    AlreadyInitialized,
+    ClusterTimeout,
+    NotLeaderError,
+)
+from aspen.cluster.settings import ClusterSettings, ReadConsistency
+from aspen.cluster.state import ReplicatedState
+from aspen.kv.ops import ReadOp, TxnOp, WriteOp
+from aspen.kv.ops import decode as decode_op
+from aspen.raft import (
+    EntryKind,
+    Membership,
+    Message,
+    NotLeader,
+    ProposalDropped,
+    RaftConfig,
+    RaftCore,
+    RaftDecodeError,
+    Ready,
+    Role,
+    decode_message,
+    encode_message,
+)
+from aspen.resp.values import Error
+from aspen.storage import MemoryStorage, Storage, open_storage
+from transports import MemoryHub, MessageKind, TransportConfig, open_transport
+from transports.base import TransportBase
+from transports.config import split_address
+
+log = logging.getLogger("aspen.cluster")
+
+__all__ = ["ClusterNode", "NodeStats"]
+
+
+def wall_clock_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class _Write:
+    """A client write waiting to be applied (the origin's side)."""
+
+    __slots__ = ("done", "event", "leader", "op", "reply", "rid", "sent_at", "submitted", "term")
+
+    def __init__(self, rid: RequestId, op: bytes) -> None:
+        self.rid = rid
+        self.op = op
+        self.event = trio.Event()
+        self.reply: object = None
+        self.done = False
+        self.submitted = False  # reached (or was sent to) a leader at least once
+        self.leader: int | None = None  # where it was last submitted
+        self.term = 0
+        self.sent_at = -math.inf
+
+
+class _ReadIndexWaiter:
+    __slots__ = ("event", "index")
+
+    def __init__(self) -> None:
+        self.event = trio.Event()
+        self.index: int | None = None
+
+
+@attrs.define
+class NodeStats:
+    """Counters for metrics and benchmarks (the control plane exports them)."""
+
+    entries_proposed: int = 0
+    ops_proposed: int = 0
+    max_batch: int = 0
+    writes_forwarded: int = 0
+    writes_retried: int = 0
+    duplicates_suppressed: int = 0
+    read_index_calls: int = 0
+    reads_served: int = 0
+    lease_reads: int = 0
+    fsyncs: int = 0
+    fsync_seconds: float = 0.0
+    snapshots_taken: int = 0
+    snapshots_installed: int = 0
+    batch_sizes: dict[int, int] = attrs.Factory(dict)  # ops per entry -> count (power-of-2 bins)
+
+    def note_batch(self, n: int) -> None:
+        self.entries_proposed += 1
+        self.ops_proposed += n
+        self.max_batch = max(self.max_batch, n)
+        b = 1 << max(n - 1, 0).bit_length()
+        self.batch_sizes[b] = self.batch_sizes.get(b, 0) + 1
+
+
+class ClusterNode:
+    """One node of a replicated Aspen cluster (a standalone node is a one-node group).
+
+    Construct from `ClusterSettings`; `await nursery.start(node.run)` starts everything and
+    returns once the node is up. `hub` is needed for the memory transport; `storage` lets a
+    harness keep a store across restarts; `clock_ms` is the wall clock entries are stamped
+    with (tests pass trio's clock); `incarnation` makes request ids unique across restarts.
+    """
+
+    def __init__(
+        self,
+        settings: ClusterSettings,
+        *,
+        hub: MemoryHub | None = None,
+        storage: Storage | None = None,
+        clock_ms: Callable[[], int] = wall_clock_ms,
+        rng: random.Random | None = None,
+        incarnation: int | None = None,
+    ) -> None:
+        self.settings = settings
+        self.id = settings.node_id
+        self._hub = hub
+        self._given_storage = storage
+        self._clock_ms = clock_ms
+        self._rng = rng if rng is not None else random.Random()
+        self.incarnation = (
+            incarnation if incarnation is not None else time.time_ns() // 1000 & (2**62 - 1)
+        )
+        self.raft_config = RaftConfig(
+            election_tick=settings.election_ticks, heartbeat_tick=settings.heartbeat_ticks
+        )
+        self.stats = NodeStats()
+        self.state = ReplicatedState()
+        self.core: RaftCore | None = None
+        self.storage: Storage | None = None
+        self.transport: TransportBase | None = None
+        self._nursery: trio.Nursery | None = None
+        self._running = trio.Event()
+
+        # driver inputs
+        self._wakeup = trio.Event()
+        self._inbox: list[Message] = []
+        self._pending_ticks = 0
+        self._batch: list[Item] = []
+        self._batch_has_expire = False
+        self._to_submit: list[_Write] = []
+        self._rescan = False
+        self._outbox: list[tuple[int, MessageKind, bytes]] = []
+        self._read_queue: list[_ReadIndexWaiter] = []
+
+        # waiters
+        self._writes: dict[int, _Write] = {}
+        self._seq = 0
+        self._read_tokens: dict[bytes, tuple[list[_ReadIndexWaiter], float, int]] = {}
+        self._token_seq = itertools.count(1)
+        self._applied_waiters: list[tuple[int, int, trio.Event]] = []
+        self._applied_seq = itertools.count()
+        self._forwarded_reads: dict[bytes, tuple[trio.Event, list[object]]] = {}
+        self._read_seed = 0
+        self._lease_until = -math.inf
+        self._lease_term = -1
+        self._last_proposed_ms = 0
+        self._snap_index = 0
+        self._bytes_since_snap = 0
+        self._entries_since_snap = 0
+        self._inline_disk = False
+
+    # =========================================================================================
+    # lifecycle
+    # =========================================================================================
+
+    async def run(
+        self, *, task_status: trio.TaskStatus[ClusterNode] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Open storage and transport, restore state, and run every task until cancelled."""
+        s = self.settings
+        storage = self._given_storage
+        owned = storage is None
+        if storage is None:
+            if s.data_dir is None:
+                storage = open_storage(None, "memory")
+            else:
+                data_dir, backend = s.data_dir, s.storage_backend
+                storage = await trio.to_thread.run_sync(lambda: open_storage(data_dir, backend))
+        self.storage = storage
+        self._inline_disk = isinstance(storage, MemoryStorage)
+        try:
+            await self._restore(storage)
+            peers = {n: a for n, a in s.peers.items() if n != self.id}
+            for n, a in self.state.peers.items():
+                if n != self.id and _valid_address(a):
+                    peers.setdefault(n, a)
+            tconf = TransportConfig(
+                node_id=self.id, cluster_id=s.cluster_id, bind=s.raft_address, peers=peers
+            )
+            async with open_transport(s.transport, tconf, hub=self._hub) as transport:
+                self.transport = transport
+                async with trio.open_nursery() as nursery:
+                    self._nursery = nursery
+                    nursery.start_soon(self._driver)
+                    nursery.start_soon(self._receiver)
+                    nursery.start_soon(self._ticker)
+                    nursery.start_soon(self._expiry_loop)
+                    self._running.set()
+                    task_status.started(self)
+        finally:
+            self._nursery = None
+            self.transport = None
+            if owned:
+                await trio.to_thread.run_sync(
+                    storage.close
+                ) if not self._inline_disk else storage.close()
+
+    async def _restore(self, storage: Storage) -> None:
+        restored = await self._disk(storage.load)
+        snap = await self._disk(storage.load_snapshot)
+        snap_data = None
+        if snap is not None:
+            meta, snap_data = snap
+            self.state = ReplicatedState.restore(snap_data)
+            self._snap_index = meta.index
+        self.core = RaftCore(
+            self.id,
+            self.raft_config,
+            self._rng,
+            hard_state=restored.hard_state,
+            snapshot=restored.snapshot,
+            entries=restored.entries,
+            snapshot_data=snap_data,
+        )
+
+    async def _disk(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Blocking storage work: inline for the memory backend, else in a worker thread."""
+        if self._inline_disk:
+            return fn(*args)
+        return await trio.to_thread.run_sync(fn, *args)
+
+    def _kick(self) -> None:
+        self._wakeup.set()
+
+    # =========================================================================================
+    # the driver
+    # =========================================================================================
+
+    async def _driver(self) -> None:
+        core = self._core
+        while True:
+            await self._wakeup.wait()
+            self._wakeup = trio.Event()
+            self._drain()
+            await self._flush_outbox()
+            while core.has_ready():
+                await self._handle_ready(core.ready())
+                self._drain()
+                await self._flush_outbox()
+
+    @property
+    def _core(self) -> RaftCore:
+        assert self.core is not None, "the node is not running"
+        return self.core
+
+    def _drain(self) -> None:
+        core = self._core
+        msgs, self._inbox = self._inbox, []
+        for msg in msgs:
+            core.step(msg)
+        ticks, self._pending_ticks = self._pending_ticks, 0
+        for _ in range(ticks):
+            core.tick()
+        if ticks:
+            self._rescan = True
+        self._submit_writes()
+        self._propose_batch()
+        self._request_read_index()
+
+    def _submit_writes(self) -> None:
+        core = self._core
+        todo, self._to_submit = self._to_submit, []
+        if self._rescan:
+            self._rescan = False
+            now = trio.current_time()
+            retry_after = self.settings.election_timeout
+            for w in self._writes.values():
+                if w.done or w in todo:
+                    continue
+                if not w.submitted:
+                    todo.append(w)
+                elif core.role is Role.LEADER:
+                    if w.leader != self.id or w.term != core.term:
+                        todo.append(w)
+                        self.stats.writes_retried += 1
+                elif w.leader != core.leader_id or now - w.sent_at >= retry_after:
+                    todo.append(w)
+                    self.stats.writes_retried += 1
+        if not todo:
+            return
+        leader = core.leader_id
+        floor = self._floor()
+        if core.role is Role.LEADER:
+            for w in todo:
+                self._batch.append(OpItem(w.rid, floor, w.op))
+                w.submitted, w.leader, w.term = True, self.id, core.term
+        elif leader is not None and leader != self.id:
+            now = trio.current_time()
+            for w in todo:
+                msg = forward.ForwardWrite(w.rid, floor, w.op)
+                self._outbox.append((leader, MessageKind.CLIENT_REQUEST, forward.encode(msg)))
+                w.submitted, w.leader, w.term, w.sent_at = True, leader, core.term, now
+                self.stats.writes_forwarded += 1
+        # else: no leader known; the rescan after the next tick / leader change picks them up
+
+    def _floor(self) -> int:
+        for seq in self._writes:
+            return seq  # insertion order == seq order: the first key is the oldest pending
+        return self._seq + 1
+
+    def _propose_batch(self) -> None:
+        core = self._core
+        if not self._batch:
+            return
+        if core.role is not Role.LEADER:
+            self._batch = []  # forwarded items are retried by their origins, ours by rescan
+            self._batch_has_expire = False
+            return
+        s = self.settings
+        items = self._batch
+        start = 0
+        while start < len(items):
+            end, size = start, 0
+            while end < len(items) and end - start < s.max_batch_items:
+                item = items[end]
+                size += len(item.op) + 32 if type(item) is OpItem else 32
+                end += 1
+                if size >= s.max_batch_bytes:
+                    break
+            chunk = items[start:end]
+            now = max(self._clock_ms(), self._last_proposed_ms, self.state.last_time_ms)
+            data = entry_codec.encode_items(now, chunk)
+            try:
+                core.propose(data)
+            except ProposalDropped:
+                break  # a transfer is in progress: keep the rest for a later pass
+            except NotLeader:
+                start = len(items)
+                break
+            self._last_proposed_ms = now
+            n_ops = sum(1 for i in chunk if type(i) is OpItem)
+            self.stats.note_batch(n_ops)
+            start = end
+        self._batch = items[start:]
+        self._batch_has_expire = any(type(i) is ExpireItem for i in self._batch)
+
+    def _request_read_index(self) -> None:
+        if not self._read_queue:
+            return
+        waiters, self._read_queue = self._read_queue, []
+        token = b"%d.%d.%d" % (self.id, self.incarnation, next(self._token_seq))
+        self._read_tokens[token] = (waiters, trio.current_time(), self._core.term)
+        self.stats.read_index_calls += 1
+        self._core.read_index(token)
+
+    async def _handle_ready(self, rd: Ready) -> None:
+        core, storage = self._core, self.storage
+        assert storage is not None
+        if rd.soft_state is not None:
+            self._on_soft_state()
+        await self._send_raft(rd.messages)
+        if rd.snapshot is not None:
+            await self._install_snapshot(*rd.snapshot)
+        if rd.entries or rd.hard_state is not None:
+            started = time.perf_counter()
+            await self._disk(storage.append, rd.entries, rd.hard_state)
+            self.stats.fsyncs += 1
+            self.stats.fsync_seconds += time.perf_counter() - started
+        await self._send_raft(rd.persisted_messages)
+        self._apply(rd)
+        core.advance(rd)
+        self._serve_read_states(rd)
+        self._wake_applied()
+        await self._maybe_snapshot()
+
+    async def _send_raft(self, messages: list[Message]) -> None:
+        transport = self.transport
+        if transport is None:
+            return
+        for msg in messages:
+            await transport.send(msg.dst, encode_message(msg), MessageKind.RAFT)
+
+    async def _flush_outbox(self) -> None:
+        transport = self.transport
+        out, self._outbox = self._outbox, []
+        if transport is None:
+            return
+        for peer, kind, payload in out:
+            await transport.send(peer, payload, kind)
+
+    def _on_soft_state(self) -> None:
+        core = self._core
+        self._rescan = True
+        self._lease_until = -math.inf
+        if core.role is Role.LEADER:
+            self._publish_addresses()
+        else:
+            self._batch = []
+            self._batch_has_expire = False
+        self._kick()
+
+    def _publish_addresses(self) -> None:
+        """A new leader records the addresses it knows, so every member (and later learners)
+        can reach every other through the replicated address book."""
+        known: dict[int, str] = {}
+        transport = self.transport
+        if transport is not None:
+            known.update(transport.peers)
+            if _valid_address(transport.address):
+                known[self.id] = transport.address
+        for node, address in sorted(known.items()):
+            if self.state.peers.get(node) != address and _valid_address(address):
+                self._batch.append(PeerItem(node, address))
+
+    # -- applying ---------------------------------------------------------------------------
+
+    def _apply(self, rd: Ready) -> None:
+        state = self.state
+        for e in rd.committed:
+            if e.index <= state.applied_index:
+                continue  # already inside an installed snapshot
+            self._entries_since_snap += 1
+            self._bytes_since_snap += len(e.data) + 24
+            if e.kind is not EntryKind.NORMAL or not e.data:
+                state.skip(e.index)
+                continue
+            try:
+                batch = entry_codec.decode(e.data)
+            except entry_codec.EntryDecodeError:
+                log.error("node %d: undecodable entry %d skipped", self.id, e.index)
+                state.skip(e.index)
+                continue
+            for applied in state.apply_batch(e.index, batch):
+                rid = applied.rid
+                if applied.duplicate:
+                    self.stats.duplicates_suppressed += 1
+                if rid.origin == self.id and rid.incarnation == self.incarnation:
+                    w = self._writes.get(rid.seq)
+                    if w is not None and not w.done:
+                        w.reply, w.done = applied.reply, True
+                        w.event.set()
+            for item in batch.items:
+                if type(item) is PeerItem:
+                    self._learn_peer(item.node_id, item.address)
+
+    def _learn_peer(self, node: int, address: str) -> None:
+        transport = self.transport
+        if transport is None or node == self.id or not _valid_address(address):
+            return
+        if transport.peers.get(node) != address and not (
+            self.settings.transport == "memory" and node in transport.peers
+        ):
+            transport.add_peer(node, address)
+
+    async def _install_snapshot(self, meta: Any, data: bytes) -> None:
+        storage = self.storage
+        assert storage is not None
+        self.state = ReplicatedState.restore(data)
+        await self._disk(storage.save_snapshot, meta, data)
+        self._snap_index = meta.index
+        self._entries_since_snap = self._bytes_since_snap = 0
+        self.stats.snapshots_installed += 1
+        for node, address in self.state.peers.items():
+            self._learn_peer(node, address)
+
+    async def _maybe_snapshot(self) -> None:
+        s = self.settings
+        if (
+            self._entries_since_snap < s.snapshot_entries
+            and self._bytes_since_snap < s.snapshot_log_bytes
+        ):
+            return
+        await self.snapshot_now()
+
+    async def snapshot_now(self) -> int:
+        """Snapshot the state at the applied index and compact the log behind it."""
+        core, storage = self._core, self.storage
+        assert storage is not None
+        index = core.applied_index
+        if index <= self._snap_index or self.state.applied_index != index:
+            return self._snap_index
+        data = self.state.snapshot()
+        meta = core.compact(index, data)
+        self._snap_index = index
+        self._entries_since_snap = self._bytes_since_snap = 0
+        await self._disk(storage.save_snapshot, meta, data)
+        self.stats.snapshots_taken += 1
+        return index
+
+    # -- reads --------------------------------------------------------------------------------
+
+    def _serve_read_states(self, rd: Ready) -> None:
+        core = self._core
+        for rs in rd.read_states:
+            pending = self._read_tokens.pop(rs.token, None)
+            if pending is None:
+                continue
+            waiters, issued_at, term = pending
+            if rs.index is not None and core.role is Role.LEADER and term == core.term:
+                # A quorum acknowledged us after `issued_at`: none of them votes for anyone
+                # else for an election timeout, so we stay the only leader until the lease ends.
+                lease_end = issued_at + self.settings.lease_duration
+                if self._lease_term != term or lease_end > self._lease_until:
+                    self._lease_until, self._lease_term = lease_end, term
+            for w in waiters:
+                w.index = rs.index
+                w.event.set()
+
+    def _wake_applied(self) -> None:
+        applied = self.state.applied_index
+        heap = self._applied_waiters
+        while heap and heap[0][0] <= applied:
+            heapq.heappop(heap)[2].set()
+
+    async def _wait_applied(self, index: int) -> None:
+        if self.state.applied_index >= index:
+            return
+        event = trio.Event()
+        heapq.heappush(self._applied_waiters, (index, next(self._applied_seq), event))
+        await event.wait()
+
+    # =========================================================================================
+    # background tasks
+    # =========================================================================================
+
+    async def _receiver(self) -> None:
+        transport = self.transport
+        assert transport is not None
+        while True:
+            msg = await transport.receive_message()
+            if msg.kind is MessageKind.RAFT:
+                try:
+                    self._inbox.append(decode_message(msg.payload))
+                except RaftDecodeError as exc:
+                    log.warning("node %d: bad raft message from %d: %s", self.id, msg.sender, exc)
+                    continue
+                self._kick()
+            else:
+                try:
+                    fwd = forward.decode(msg.payload)
+                except forward.ForwardDecodeError as exc:
+                    log.warning("node %d: bad client message from %d: %s", self.id, msg.sender, exc)
+                    continue
+                self._on_forwarded(msg.sender, fwd)
+
+    def _on_forwarded(self, sender: int, msg: forward.Forwarded) -> None:
+        core = self._core
+        if type(msg) is forward.ForwardWrite:
+            if core.role is Role.LEADER:
+                self._batch.append(OpItem(msg.rid, msg.floor, msg.op))
+                self._kick()
+            else:
+                reply = forward.Rejected(msg.rid, None, core.leader_id)
+                self._outbox.append((sender, MessageKind.CLIENT_REPLY, forward.encode(reply)))
+                self._kick()
+        elif type(msg) is forward.ForwardRead:
+            assert self._nursery is not None
+            self._nursery.start_soon(self._serve_forwarded_read, sender, msg)
+        elif type(msg) is forward.ReadReply:
+            waiting = self._forwarded_reads.get(msg.token)
+            if waiting is not None:
+                try:
+                    waiting[1].append(replies.decode(msg.reply))
+                except replies.ReplyCodecError:
+                    return
+                waiting[0].set()
+        elif type(msg) is forward.Rejected:
+            if msg.token is not None:
+                waiting = self._forwarded_reads.get(msg.token)
+                if waiting is not None:
+                    waiting[0].set()  # no value: the reader falls back to ReadIndex
+            elif msg.rid is not None and msg.rid.incarnation == self.incarnation:
+                w = self._writes.get(msg.rid.seq)
+                if w is not None and not w.done:
+                    w.sent_at = -math.inf  # re-forward at the next tick, to whoever leads then
+                    w.leader = None
+
+    async def _serve_forwarded_read(self, sender: int, msg: forward.ForwardRead) -> None:
+        transport = self.transport
+        if self._core.role is not Role.LEADER or transport is None:
+            out: forward.Forwarded = forward.Rejected(None, msg.token, self._core.leader_id)
+        else:
+            try:
+                op = decode_op(msg.op)
+            except ValueError:
+                return
+            if type(op) is not ReadOp:
+                return
+            reply = await self._read(op, "lease", allow_forward=False)
+            if reply is CLUSTERDOWN:
+                out = forward.Rejected(None, msg.token, self._core.leader_id)
+            else:
+                out = forward.ReadReply(msg.token, replies.encode(reply))
+        transport = self.transport
+        if transport is not None:
+            await transport.send(sender, forward.encode(out), MessageKind.CLIENT_REPLY)
+
+    async def _ticker(self) -> None:
+        interval = self.settings.tick_interval
+        while True:
+            await trio.sleep(interval)
+            self._pending_ticks += 1
+            self._kick()
+
+    async def _expiry_loop(self) -> None:
+        s = self.settings
+        while True:
+            await trio.sleep(s.expire_interval)
+            core = self._core
+            if (
+                core.role is Role.LEADER
+                and not self._batch_has_expire
+                and self.state.keyspace.expires_count() > 0
+            ):
+                self._batch.append(ExpireItem(s.expire_batch))
+                self._batch_has_expire = True
+                self._kick()
+
+    # =========================================================================================
+    # client API
+    # =========================================================================================
+
+    async def write(self, op: WriteOp | TxnOp) -> object:
+        """Replicate `op` and return its reply (computed when this node applies it).
+
+        `-CLUSTERDOWN no leader` if no leader took it within the request deadline;
+        `-TIMEOUT write outcome unknown ...` if a leader took it but its commit was not seen.
+        """
+        self._seq += 1
+        seq = self._seq
+        w = _Write(RequestId(self.id, self.incarnation, seq), op.encode())
+        self._writes[seq] = w
+        self._to_submit.append(w)
+        self._kick()
+        try:
+            with trio.move_on_after(self.settings.request_timeout):
+                await w.event.wait()
+        finally:
+            del self._writes[seq]
+        if w.done:
+            return w.reply
+        return WRITE_OUTCOME_UNKNOWN if w.submitted else CLUSTERDOWN
+
+    async def read(self, op: ReadOp, consistency: ReadConsistency | None = None) -> object:
+        """Run a read at the given consistency (default: the node's setting)."""
+        return await self._read(op, consistency or self.settings.read_consistency)
+
+    def lease_valid(self) -> bool:
+        core = self.core
+        return (
+            core is not None
+            and core.role is Role.LEADER
+            and self._lease_term == core.term
+            and core.lead_transferee is None
+            and trio.current_time() < self._lease_until
+        )
+
+    def execute_local(self, op: ReadOp) -> object:
+        """Serve a read from the local keyspace (what every read mode ends with)."""
+        now = max(self._clock_ms(), self.state.last_time_ms)
+        self._read_seed += 1
+        self.stats.reads_served += 1
+        return self.state.keyspace.execute(op, now, self._read_seed)
+
+    async def _read(
+        self, op: ReadOp, mode: ReadConsistency, *, allow_forward: bool = True
+    ) -> object:
+        if mode == "stale":
+            return self.execute_local(op)
+        deadline = trio.current_time() + self.settings.request_timeout
+        with trio.move_on_at(deadline):
+            if mode == "lease":
+                if self.lease_valid():
+                    self.stats.lease_reads += 1
+                    await self._wait_applied(self._core.commit_index)
+                    return self.execute_local(op)
+                core = self._core
+                if allow_forward and core.role is not Role.LEADER and core.leader_id is not None:
+                    reply = await self._forward_read(core.leader_id, op)
+                    if reply is not None:
+                        return reply[0]
+            while True:
+                index = await self._read_index()
+                if index is not None:
+                    await self._wait_applied(index)
+                    return self.execute_local(op)
+                await trio.sleep(self.settings.tick_interval)  # no leader yet: try again
+        return CLUSTERDOWN
+
+    async def _read_index(self) -> int | None:
+        waiter = _ReadIndexWaiter()
+        self._read_queue.append(waiter)
+        self._kick()
+        await waiter.event.wait()
+        return waiter.index
+
+    async def _forward_read(self, leader: int, op: ReadOp) -> list[object] | None:
+        transport = self.transport
+        if transport is None:
+            return None
+        token = b"f%d.%d.%d" % (self.id, self.incarnation, next(self._token_seq))
+        event, box = trio.Event(), []
+        self._forwarded_reads[token] = (event, box)
+        try:
+            await transport.send(
+                leader,
+                forward.encode(forward.ForwardRead(token, op.encode())),
+                MessageKind.CLIENT_REQUEST,
+            )
+            with trio.move_on_after(self.settings.election_timeout):
+                await event.wait()
+        finally:
+            del self._forwarded_reads[token]
+        return box or None
+
+    # =========================================================================================
+    # control plane
+    # =========================================================================================
+
+    def init(self, voters: Iterable[int]) -> None:
+        """Make this node the first member of a new cluster with these voters.
+
+        Call it on one node (it then elects itself and brings the others in) or with the same
+        voters on every initial member. Refused on a node that has any Raft state.
+        """
+        core = self._core
+        if core.last_index != 0 or core.term != 0 or core.snapshot is not None:
+            raise AlreadyInitialized(f"node {self.id} already has raft state")
+        core.bootstrap(Membership(voters=frozenset(voters)))
+        self._kick()
+
+    @property
+    def role(self) -> Role:
+        return self._core.role
+
+    @property
+    def leader_id(self) -> int | None:
+        return self._core.leader_id
+
+    def is_leader(self) -> bool:
+        return self.core is not None and self.core.role is Role.LEADER
+
+    def _require_leader(self) -> RaftCore:
+        core = self._core
+        if core.role is not Role.LEADER:
+            raise NotLeaderError(core.leader_id)
+        return core
+
+    async def add_learner(self, node: int, address: str) -> None:
+        """Leader only: record `node`'s address and add it as a learner (waits for commit)."""
+        core = self._require_leader()
+        if node in core.membership.all_nodes:
+            return
+        self._learn_peer(node, address)
+        self._batch.append(PeerItem(node, address))
+        m = core.membership
+        await self._change(m.voters, m.learners | {node})
+
+    async def change_membership(self, voters: Iterable[int]) -> None:
+        """Leader only: move to these voters (joint consensus); learners that become voters
+        are promoted, voters left out are removed. Returns once the final config commits."""
+        core = self._require_leader()
+        target = frozenset(voters)
+        await self._change(target, core.membership.learners - target)
+
+    async def _change(self, voters: frozenset[int], learners: frozenset[int]) -> None:
+        target = Membership(voters=voters, learners=learners)
+        with trio.move_on_after(self.settings.request_timeout) as scope:
+            while True:
+                core = self._require_leader()
+                try:
+                    core.change_membership(voters, learners)
+                    self._kick()
+                    break
+                except ProposalDropped:
+                    await trio.sleep(self.settings.tick_interval)
+            while True:
+                core = self._require_leader()
+                if core.membership == target and core.membership_index <= core.commit_index:
+                    return
+                if (
+                    core.membership != target
+                    and not core.membership.is_joint
+                    and (core.membership_index <= core.commit_index)
+                ):
+                    raise ClusterTimeout("the membership change was superseded")
+                await trio.sleep(self.settings.tick_interval / 4)
+        if scope.cancelled_caught:
+            raise ClusterTimeout("membership change did not commit within the request deadline")
+
+    async def transfer_leader(self, to: int) -> bool:
+        """Leader only: hand leadership to voter `to`; True once it leads (within the deadline)."""
+        core = self._require_leader()
+        if to == self.id:
+            return True
+        self._lease_until = -math.inf  # TimeoutNow bypasses the followers' lease: drop ours
+        core.transfer_leadership(to)
+        self._kick()
+        with trio.move_on_after(self.settings.request_timeout):
+            while self._core.leader_id != to:
+                await trio.sleep(self.settings.tick_interval / 4)
+            return True
+        return False
+
+    def status(self) -> dict[str, Any]:
+        core = self._core
+        m = core.membership
+        peers = {}
+        for peer in sorted(m.all_nodes - {self.id}):
+            pr = core.progress(peer)
+            peers[peer] = None if pr is None else pr.match
+        return {
+            "id": self.id,
+            "role": core.role.value,
+            "term": core.term,
+            "leader": core.leader_id,
+            "commit_index": core.commit_index,
+            "applied_index": self.state.applied_index,
+            "last_index": core.last_index,
+            "snapshot_index": self._snap_index,
+            "membership": {
+                "voters": sorted(m.voters),
+                "learners": sorted(m.learners),
+                "joint": m.is_joint,
+            },
+            "match_index": peers,
+            "read_consistency": self.settings.read_consistency,
+            "lease_valid": self.lease_valid(),
+        }
+
+    def connection_handler(self, session: Any) -> Any:
+        """The RESP server's per-connection handler (same shape as node.py's)."""
+        from aspen.cluster.connection import ClusterConnection
+
+        return ClusterConnection(self, session)
+
+
+def _valid_address(address: str) -> bool:
+    try:
+        split_address(address)
+    except ValueError:
+        return False
+    return True
+
+
+def error_reply(message: str) -> Error:
+    return Error(message)
