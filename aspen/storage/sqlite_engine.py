@@ -38,6 +38,8 @@ class SqliteEngine:
         if str(mode).lower() != "wal":
             raise StorageError(f"sqlite refused WAL mode (got {mode!r}) for {path}")
         self._db.execute("PRAGMA synchronous=FULL")
+        if self._db.execute("PRAGMA synchronous").fetchone()[0] != 2:  # 2 == FULL
+            raise StorageError(f"sqlite refused synchronous=FULL for {path}")
         self._db.executescript(_SCHEMA)
 
     def write(self, batch: WriteBatch) -> None:
