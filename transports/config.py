@@ -87,7 +87,11 @@ class TransportConfig:
     """
 
     node_id: NodeId = attrs.field(validator=_check_node_id)
-    cluster_id: str
+    cluster_id: str = attrs.field(
+        validator=attrs.validators.and_(
+            attrs.validators.instance_of(str), attrs.validators.min_len(1)
+        )
+    )
     bind: str = attrs.field(default="127.0.0.1:0")
     peers: Mapping[NodeId, str] = attrs.field(
         factory=dict, converter=_frozen_mapping, validator=_check_peers

@@ -11,7 +11,7 @@ import trio
 import trio_websocket as tw
 import zmq
 
-from transports import DropReason, MessageKind
+from transports import DropReason, MessageKind, Transport, TransportConfig, open_transport
 from transports.base import TransportBase
 from transports.testing import Mesh, open_mesh
 
@@ -248,3 +248,20 @@ async def test_removed_peer_is_refused_and_not_sent_to(kind: str) -> None:
         await mesh[1].send(2, b"gone")
         assert mesh[1].stats.dropped == {DropReason.UNKNOWN_PEER: 1}
         assert 1 not in mesh[2].peers
+
+
+async def test_every_transport_satisfies_the_protocol(kind: str) -> None:
+    async with open_mesh(kind, 1) as mesh:
+        assert isinstance(mesh[1], Transport)
+        with pytest.raises(ValueError):
+            mesh[1].add_peer(1, "127.0.0.1:1")  # not its own peer
+        with pytest.raises(ValueError):
+            mesh[1].add_peer(2, "no port")
+
+
+def test_factory_rejects_unknown_kinds_and_memory_without_hub() -> None:
+    config = TransportConfig(node_id=1, cluster_id="c")
+    with pytest.raises(ValueError, match="unknown transport"):
+        open_transport("carrier-pigeon", config)
+    with pytest.raises(ValueError, match="hub"):
+        open_transport("memory", config)

@@ -103,6 +103,7 @@ async def test_fuzzed_frames_never_break_a_running_transport(frames: list[bytes]
         ({"bind": "127.0.0.1"}, "host:port"),
         ({"queue_size": 0}, "queue_size"),
         ({"max_message_size": -1}, "max_message_size"),
+        ({"cluster_id": ""}, "cluster_id"),
     ],
 )
 def test_config_errors_name_the_key(changes: dict[str, object], message: str) -> None:

@@ -7,6 +7,8 @@ import random
 import pytest
 import trio
 import trio.testing
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from transports import DropReason, MemoryHub, NetworkFaults
 from transports.testing import Mesh, open_mesh
@@ -118,3 +120,37 @@ def test_fault_knobs_are_validated() -> None:
         NetworkFaults(drop_rate=1.5)
     with pytest.raises(ValueError, match="max_delay"):
         NetworkFaults(min_delay=1.0, max_delay=0.5)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    seed=st.integers(0, 2**32),
+    drop=st.sampled_from([0.0, 0.1, 0.5]),
+    duplicate=st.sampled_from([0.0, 0.2]),
+    reorder=st.sampled_from([0.0, 0.3]),
+    max_delay=st.sampled_from([0.0, 0.02]),
+)
+def test_fault_model_properties(
+    seed: int, drop: float, duplicate: float, reorder: float, max_delay: float
+) -> None:
+    """Whatever the seed: nothing invented; order kept unless reordering; no copies unless
+    duplicating; nothing lost unless dropping; every drop counted."""
+    faults = NetworkFaults(
+        drop_rate=drop, duplicate_rate=duplicate, reorder_rate=reorder, max_delay=max_delay
+    )
+    count = 100
+
+    async def run() -> tuple[list[int], int]:
+        async with open_mesh("memory", 2, hub=MemoryHub(random.Random(seed), faults)) as mesh:
+            got = await _numbers(mesh, 1, 2, count)
+            return got, mesh[1].stats.dropped[DropReason.FAULT]
+
+    got, dropped = trio.run(run, clock=trio.testing.MockClock(autojump_threshold=0))
+    assert set(got) <= set(range(count))
+    assert len(set(got)) + dropped == count
+    if not reorder:
+        assert got == sorted(got)
+    if not duplicate:
+        assert len(got) == len(set(got))
+    if not drop:
+        assert set(got) == set(range(count))
