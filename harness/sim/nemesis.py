@@ -23,14 +23,16 @@ if TYPE_CHECKING:
 FAULTS: dict[str, tuple[str, ...]] = {
     "stable": (),
     "crash": ("crash", "crash_leader", "crash_restart", "crash_persisting", "leader_churn"),
+    "figure8": ("figure8",),
     "partition": ("partition", "isolate_leader", "one_way_leader", "one_way", "partition",
-                  "pause_leader", "slow_clock"),
+                  "pause_leader", "slow_clock", "figure8"),
     "membership": ("membership", "membership", "membership", "transfer", "crash_leader",
                    "isolate_leader"),
     "flaky": ("flaky", "flaky", "crash_restart"),
     "mixed": ("crash", "crash_leader", "crash_restart", "crash_persisting", "partition",
               "isolate_leader", "one_way_leader", "one_way", "flaky", "membership",
-              "membership", "transfer", "pause_leader", "slow_clock", "leader_churn"),
+              "membership", "transfer", "pause_leader", "slow_clock", "leader_churn",
+              "figure8"),
 }
 
 
@@ -54,6 +56,7 @@ class Nemesis:
         self.heal_id = 0
         self.final_done = False
         self.churn = False  # crash every new leader shortly after it is elected
+        self.f8: dict[str, int] | None = None  # progress through the Figure 8 schedule
 
     def log(self, what: str) -> None:
         self.sim.trace.add(self.sim.clock.now, "nemesis", what)
@@ -76,9 +79,14 @@ class Nemesis:
         rng = sim.rng
         length = rng.randint(sim.params.fault_min_ms, sim.params.fault_max_ms)
         length = max(1, min(length, self.fault_end - now))
-        getattr(self, f"_f_{rng.choice(self.faults)}")(length)
-        if rng.random() < sim.params.fault_combo_p:  # faults come in pairs too
-            getattr(self, f"_f_{rng.choice(self.faults)}")(length)
+        fault = rng.choice(self.faults)
+        if fault == "figure8":
+            length = max(1, min(max(length, 1500), self.fault_end - now))
+        getattr(self, f"_f_{fault}")(length)
+        if fault != "figure8" and rng.random() < sim.params.fault_combo_p:
+            second = rng.choice(self.faults)  # faults come in pairs too
+            if second != "figure8":
+                getattr(self, f"_f_{second}")(length)
         sim.clock.after(length, self.heal)
 
     def heal(self) -> None:
@@ -86,6 +94,7 @@ class Nemesis:
         sim.net.heal()
         sim.net.params = self.calm
         self.churn = False
+        self.f8 = None
         for n in sim.nodes.values():
             n.tick_ms = sim.params.tick_ms
             n.resume()
@@ -234,11 +243,47 @@ class Nemesis:
         if lead is not None:
             self.on_new_leader(lead, lead.term)
 
+    def _f_figure8(self, length: int) -> None:
+        """The schedule of the Raft paper's Figure 8, driven by partitions:
+
+        1. isolate leader A (term a): it keeps appending client entries nobody else gets;
+        2. once B is elected (term b > a) without them, isolate B at once, so B's own
+           entry at that index stays on B alone; reconnect A;
+        3. once the next leader C (typically A, holding the old-term entries) advances its
+           commit index, isolate C and reconnect B. B's last term b now beats the others':
+           if C committed an entry of term a by counting replicas, B will overwrite it.
+        """
+        sim = self.sim
+        lead = sim.leader()
+        if lead is None:
+            return
+        self.f8 = {"phase": 1, "a": lead.id, "term": lead.term}
+        self.log(f"figure8 step 1: isolate leader n{lead.id} (term {lead.term})")
+        sim.net.isolate(lead.id, sim.nodes)
+
+    def on_leader_commit(self, node: SimNode, commit: int) -> None:
+        f8 = self.f8
+        if f8 is None or f8["phase"] != 2 or node.term <= f8["term"]:
+            return
+        sim = self.sim
+        f8.update(phase=3, c=node.id)
+        self.log(f"figure8 step 3: n{node.id} (term {node.term}) committed {commit}; isolate "
+                 f"it, reconnect n{f8['b']}")
+        sim.net.heal()
+        sim.net.isolate(node.id, sim.nodes)
+
     def on_new_leader(self, node: SimNode, term: int) -> None:
         sim = self.sim
+        f8 = self.f8
+        if f8 is not None and f8["phase"] == 1 and term > f8["term"] and node.id != f8["a"]:
+            f8.update(phase=2, b=node.id, term=term)
+            self.log(f"figure8 step 2: isolate new leader n{node.id} (term {term}), "
+                     f"reconnect n{f8['a']}")
+            sim.net.heal()
+            sim.net.isolate(node.id, sim.nodes)
         if not self.churn or sim.rng.random() < 0.2:
             return
-        sim.clock.after(sim.rng.randint(0, 4), self._churn_crash, node.id, term)
+        sim.clock.after(sim.rng.randint(0, 25), self._churn_crash, node.id, term)
 
     def _churn_crash(self, nid: int, term: int) -> None:
         sim = self.sim

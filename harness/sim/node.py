@@ -230,6 +230,7 @@ class SimNode:
             prev = d.term_at(first - 1)
             d.append(rd.entries)
             inv.entries_persisted(self.id, rd.entries, prev)
+        commit_before = d.hard_state.commit
         if rd.hard_state is not None:
             hs = rd.hard_state
             old = d.hard_state
@@ -244,6 +245,8 @@ class SimNode:
             d.hard_state = hs
             self.commit = hs.commit
         if self.role is Role.LEADER:
+            if d.hard_state.commit > commit_before:
+                sim.nemesis.on_leader_commit(self, d.hard_state.commit)
             inv.leader_commit_seen(self.term, d.hard_state.commit)
             if inv.needs_completeness_check(self.term):
                 inv.check_leader_completeness(self.id, self.term, d.snap_index, d.term_at)

@@ -26,7 +26,7 @@ from harness.sim.node import READ, SimNode
 from harness.sim.trace import Trace
 from harness.sim.workload import Client, Pending
 
-SCENARIOS = ("stable", "crash", "partition", "membership", "flaky", "mixed")
+SCENARIOS = ("stable", "crash", "partition", "membership", "flaky", "mixed", "figure8")
 
 
 @attrs.define
@@ -63,6 +63,7 @@ class SimParams:
     max_entries_per_msg: int | None = None
     max_checker_steps: int = 3_000_000
     faults: tuple[str, ...] | None = None  # overrides the scenario's list of faults
+    check_votes: bool = True  # vote-safety check (off: let Election Safety catch double votes)
 
     def replay_args(self, seed: int) -> str:
         """Command-line arguments that make `python -m harness.sim` replay this run."""
@@ -159,7 +160,7 @@ class Simulation:
         self.rng = random.Random(seed)
         self.clock = Clock()
         self.trace = trace or Trace()
-        self.invariants = Invariants()
+        self.invariants = Invariants(check_votes=p.check_votes)
         kw: dict[str, int] = {}
         if p.election_tick is not None:
             kw["election_tick"] = p.election_tick
