@@ -103,6 +103,7 @@ class RequestParser:
         "_buf",
         "_bulk_len",
         "_failed",
+        "_need",
         "_remaining",
         "authenticated",
         "max_argv",
@@ -119,7 +120,8 @@ class RequestParser:
         self.max_bulk_len = max_bulk_len
         self.max_argv = max_argv
         self.max_inline_len = max_inline_len
-        self._buf = bytearray()
+        self._buf = bytearray()  # unconsumed bytes (usually empty between reads)
+        self._need = 0  # no progress is possible before _buf holds this many bytes
         self._argv: list[bytes] = []
         self._remaining = 0  # bulks still to read in the current multibulk command
         self._bulk_len = -1  # length of the bulk whose "$n" header was read, else -1
@@ -143,32 +145,49 @@ class RequestParser:
         """Consume `data`; return every command it completes, in order."""
         if self._failed is not None:
             raise ProtocolError(self._failed.message)
-        buf = self._buf
-        buf += data
+        if self._buf:
+            self._buf += data
+            if len(self._buf) < self._need:
+                return []  # e.g. the middle of a large bulk: nothing to parse yet
+            buf = bytes(self._buf)
+        else:
+            # The common case: the read holds whole commands and nothing was left over, so
+            # parse the received bytes themselves; every argument is then one slice.
+            buf = data if type(data) is bytes else bytes(data)
         out: list[list[bytes]] = []
         try:
             pos = self._parse(buf, out)
         except ProtocolError as exc:
             exc.commands = out
             self._failed = exc
-            buf.clear()
+            self._buf = bytearray()
             self._argv = []
             raise
-        if pos:
-            del buf[:pos]
+        self._buf = bytearray(memoryview(buf)[pos:]) if pos < len(buf) else bytearray()
         return out
 
-    def _parse(self, buf: bytearray, out: list[list[bytes]]) -> int:
-        """Parse complete commands from `buf` into `out`; return how many bytes were used."""
+    def _parse(self, buf: bytes, out: list[list[bytes]]) -> int:
+        """Parse complete commands from `buf` into `out`; return how many bytes were used.
+
+        Header lines are looked up in small tables of the valid ones ("*3", "$16"): one
+        slice and one dict probe per argument in the common case; anything else takes the
+        exact (slower) path with Redis's validation and error texts.
+        """
         n = len(buf)
         pos = 0
         find = buf.find
+        bulk_header = _BULK_HEADERS.get
         argv = self._argv
         remaining = self._remaining
         bulk_len = self._bulk_len
-        max_bulk = self.max_bulk_len
-        while pos < n:
+        bulk_limit = self.max_bulk_len
+        if not self.authenticated:
+            bulk_limit = min(bulk_limit, _UNAUTH_MAX_BULK)
+        self._need = 0
+        while True:
             if remaining == 0:
+                if pos >= n:
+                    break
                 if buf[pos] != _STAR:
                     end = self._parse_inline(buf, pos, out)
                     if end < 0:
@@ -182,11 +201,9 @@ class RequestParser:
                     if n - pos > self.max_inline_len:
                         raise ProtocolError("Protocol error: too big mbulk count string")
                     break
-                count = _string2ll(bytes(buf[pos + 1 : nl]))
-                if count is None or count > self.max_argv:
-                    raise ProtocolError("Protocol error: invalid multibulk length")
-                if count > _UNAUTH_MAX_ARGV and not self.authenticated:
-                    raise ProtocolError("Protocol error: unauthenticated multibulk length")
+                count = _MULTIBULK_HEADERS.get(buf[pos:nl])
+                if count is None or count > self.max_argv or not self.authenticated:
+                    count = self._multibulk_count(buf[pos + 1 : nl])
                 pos = nl + 2
                 if count <= 0:
                     continue  # "*0" and "*-1" are empty commands: nothing to run
@@ -195,27 +212,21 @@ class RequestParser:
             # Inside a multibulk command: read bulks until `remaining` reaches zero.
             while remaining:
                 if bulk_len < 0:
-                    if pos >= n:
-                        break
                     nl = find(b"\r", pos)
                     if nl < 0 or nl + 1 >= n:
                         if n - pos > self.max_inline_len:
                             raise ProtocolError("Protocol error: too big bulk count string")
                         break
-                    if buf[pos] != _DOLLAR:
-                        got = chr(buf[pos])  # latin-1: one byte, one char
-                        raise ProtocolError(f"Protocol error: expected '$', got '{got}'")
-                    length = _string2ll(bytes(buf[pos + 1 : nl]))
-                    if length is None or length < 0 or length > max_bulk:
-                        raise ProtocolError("Protocol error: invalid bulk length")
-                    if length > _UNAUTH_MAX_BULK and not self.authenticated:
-                        raise ProtocolError("Protocol error: unauthenticated bulk length")
+                    length = bulk_header(buf[pos:nl])
+                    if length is None or length > bulk_limit:
+                        length = self._bulk_length(buf, pos, nl)
                     bulk_len = length
                     pos = nl + 2
                 end = pos + bulk_len
                 if end + 2 > n:
+                    self._need = end + 2 - pos  # counted from `pos`, where _buf will start
                     break
-                argv.append(bytes(buf[pos:end]))
+                argv.append(buf[pos:end])
                 pos = end + 2  # Redis skips the trailing CRLF without checking it
                 bulk_len = -1
                 remaining -= 1
@@ -230,7 +241,26 @@ class RequestParser:
         self._bulk_len = bulk_len
         return min(pos, n)
 
-    def _parse_inline(self, buf: bytearray, pos: int, out: list[list[bytes]]) -> int:
+    def _multibulk_count(self, raw: bytes) -> int:
+        count = _string2ll(raw)
+        if count is None or count > self.max_argv:
+            raise ProtocolError("Protocol error: invalid multibulk length")
+        if count > _UNAUTH_MAX_ARGV and not self.authenticated:
+            raise ProtocolError("Protocol error: unauthenticated multibulk length")
+        return count
+
+    def _bulk_length(self, buf: bytes, pos: int, nl: int) -> int:
+        if buf[pos] != _DOLLAR:
+            got = chr(buf[pos])  # latin-1: one byte, one char
+            raise ProtocolError(f"Protocol error: expected '$', got '{got}'")
+        length = _string2ll(buf[pos + 1 : nl])
+        if length is None or length < 0 or length > self.max_bulk_len:
+            raise ProtocolError("Protocol error: invalid bulk length")
+        if length > _UNAUTH_MAX_BULK and not self.authenticated:
+            raise ProtocolError("Protocol error: unauthenticated bulk length")
+        return length
+
+    def _parse_inline(self, buf: bytes, pos: int, out: list[list[bytes]]) -> int:
         """Parse one inline command at `pos`; return the position after it, or -1 to wait."""
         nl = buf.find(b"\n", pos)
         if nl < 0:
@@ -238,12 +268,18 @@ class RequestParser:
                 raise ProtocolError("Protocol error: too big inline request")
             return -1
         end = nl - 1 if nl > pos and buf[nl - 1] == 0x0D else nl
-        argv = split_inline(bytes(buf[pos:end]))
+        argv = split_inline(buf[pos:end])
         if argv is None:
             raise ProtocolError("Protocol error: unbalanced quotes in request")
         if argv:
             out.append(argv)
         return nl + 1
+
+
+# Header lines that need no validation: "*1".."*1023" and "$0".."$4095" (their values are
+# Redis-valid integers; limits are still checked by the caller).
+_MULTIBULK_HEADERS = {b"*%d" % i: i for i in range(1, 1024)}
+_BULK_HEADERS = {b"$%d" % i: i for i in range(4096)}  # ~0.5 MB; larger bulks are rarer
 
 
 # -- inline commands (Redis's sdssplitargs) ---------------------------------------------------

@@ -251,3 +251,28 @@ def test_encode_refuses_values_that_are_not_replies() -> None:
         encode("text", 2)
     with pytest.raises(TypeError):
         encode([object()], 3)
+
+
+def test_large_bulk_in_small_chunks_and_the_commands_around_it() -> None:
+    big = bytes(range(256)) * 800  # 204,800 bytes: past the header table, many chunks
+    stream = (
+        b"*1\r\n$4\r\nPING\r\n"
+        + b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$%d\r\n" % len(big) + big + b"\r\n"
+        + b"ECHO tail\r\n"
+    )
+    parser = RequestParser()
+    got: list[list[bytes]] = []
+    for i in range(0, len(stream), 997):
+        got += parser.feed(stream[i : i + 997])
+    assert got == [[b"PING"], [b"SET", b"k", big], [b"ECHO", b"tail"]]
+    assert parser.idle and parser.buffered == 0
+
+
+def test_input_types_and_limits_below_the_header_table() -> None:
+    parser = RequestParser(max_bulk_len=3, max_argv=2)
+    assert parser.feed(bytearray(b"*2\r\n$3\r\nabc\r\n")) == []
+    assert parser.feed(memoryview(b"$0\r\n\r\n")) == [[b"abc", b""]]
+    with pytest.raises(ProtocolError, match="invalid bulk length"):
+        parser.feed(b"*1\r\n$4\r\n")
+    with pytest.raises(ProtocolError, match="invalid multibulk length"):
+        RequestParser(max_argv=2).feed(b"*3\r\n")
