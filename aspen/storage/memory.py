@@ -35,6 +35,8 @@ class MemoryStorage(LogStore):
             yield
         finally:
             self._mem.sync_writes = previous
+        if sync:  # even a call that changed nothing is a sync point, as documented above
+            self._mem.sync()
 
     def append(
         self, entries: Sequence[Entry], hard_state: HardState | None = None, *, sync: bool = True

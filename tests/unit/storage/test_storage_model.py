@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import shutil
 import tempfile
 from pathlib import Path
@@ -67,6 +68,10 @@ class StorageMachine(RuleBasedStateMachine):
         self.model = Model()
         self.dir = Path(tempfile.mkdtemp(prefix="aspen-model-"))
         self.store = self._open()
+        self.kw: dict[str, bool] = {}  # extra arguments to mutating calls (memory: sync)
+
+    def mutated(self) -> None:
+        """Called after every mutating call has been mirrored in the model."""
 
     def _open(self) -> LogStore:
         if self.backend == "memory":
@@ -92,22 +97,25 @@ class StorageMachine(RuleBasedStateMachine):
         start = first + len(entries)
         entries += [Entry(i, term, data=payload(i, term)) for i in range(start, start + n)]
         hs = HardState(term, 1, m.base[0]) if with_hs else None
-        self.store.append(entries, hs)
+        self.store.append(entries, hs, **self.kw)  # type: ignore[call-arg]
         m.append(entries)
         if hs is not None:
             m.hs = hs
+        self.mutated()
 
     @rule(back=st.integers(0, 8))
     def truncate(self, back: int) -> None:
         frm = max(self.model.base[0] + 1, self.model.last + 2 - back)
-        self.store.truncate_suffix(frm)
+        self.store.truncate_suffix(frm, **self.kw)  # type: ignore[call-arg]
         self.model.truncate(frm)
+        self.mutated()
 
     @rule(back=st.integers(0, 8))
     def compact(self, back: int) -> None:
         through = max(self.model.base[0], self.model.last - back)
-        self.store.compact(through)
+        self.store.compact(through, **self.kw)  # type: ignore[call-arg]
         self.model.compact(through)
+        self.mutated()
 
     @rule(back=st.integers(-3, 8), conflict=st.booleans())
     def snapshot(self, back: int, conflict: bool) -> None:
@@ -121,14 +129,16 @@ class StorageMachine(RuleBasedStateMachine):
             term = max(1, m.term(m.last) + 1)
         meta = SnapshotMeta(index, term, MEMBERS)
         data = payload(index, term) * 3
-        self.store.save_snapshot(meta, data)
+        self.store.save_snapshot(meta, data, **self.kw)  # type: ignore[call-arg]
         m.install(meta, data)
+        self.mutated()
 
     @rule(term=st.integers(0, 9), vote=st.none() | st.integers(1, 3), commit=st.integers(0, 50))
     def hard_state(self, term: int, vote: int | None, commit: int) -> None:
         hs = HardState(term, vote, commit)
-        self.store.set_hard_state(hs)
+        self.store.set_hard_state(hs, **self.kw)  # type: ignore[call-arg]
         self.model.hs = hs
+        self.mutated()
 
     @rule()
     def restart(self) -> None:
@@ -150,6 +160,42 @@ class StorageMachine(RuleBasedStateMachine):
         assert (state.base_index, state.base_term, list(state.entries)) == (
             m.base[0], m.base[1], m.log,
         )
+
+
+class MemoryCrashMachine(StorageMachine):
+    """The memory backend's crash model: a crash returns to the state of the last sync."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.durable = copy.deepcopy(self.model)
+        self.kw = {"sync": True}
+
+    def mutated(self) -> None:
+        if self.kw["sync"]:  # a synced call also makes everything before it durable
+            self.durable = copy.deepcopy(self.model)
+
+    @rule(sync=st.booleans())
+    def next_calls_sync(self, sync: bool) -> None:
+        self.kw = {"sync": sync}
+
+    @rule()
+    def sync_all(self) -> None:
+        assert isinstance(self.store, MemoryStorage)
+        self.store.sync()
+        self.durable = copy.deepcopy(self.model)
+
+    @rule()
+    def restart(self) -> None:
+        assert isinstance(self.store, MemoryStorage)
+        self.store.crash()
+        self.model = copy.deepcopy(self.durable)
+
+
+def test_memory_crash_model_matches() -> None:
+    MemoryCrashMachine.TestCase.settings = settings(
+        max_examples=150, stateful_step_count=40, deadline=None
+    )
+    MemoryCrashMachine.TestCase().runTest()
 
 
 def _machine(backend: str) -> type[StorageMachine]:
