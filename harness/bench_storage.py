@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import os
 import shutil
 import statistics
 import tempfile
@@ -54,6 +55,22 @@ def bench_append(
     }
 
 
+def bench_fdatasync(root: Path, seconds: float) -> float:
+    """The disk's floor: 100-byte append + fdatasync per call, no database at all."""
+    path = root / "fsync-floor"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    try:
+        n, start = 0, time.perf_counter()
+        while time.perf_counter() - start < seconds:
+            os.write(fd, b"x" * 100)
+            os.fdatasync(fd)
+            n += 1
+        return n / (time.perf_counter() - start)
+    finally:
+        os.close(fd)
+        path.unlink()
+
+
 def keyspace_blob(keys: int) -> bytes:
     """A CBOR map shaped like a keyspace snapshot: short keys, short string values."""
     return cbor2.dumps({b"key:%09d" % i: b"value-%d" % i for i in range(keys)})
@@ -90,6 +107,11 @@ def _write_streamed(store: LogStore, meta: SnapshotMeta, blob: bytes) -> None:
             w.write(bytes(view[off : off + (1 << 20)]))
 
 
+def load_note() -> str:
+    one, five, _ = os.getloadavg()
+    return f"load average {one:.1f} / {five:.1f}, {os.cpu_count()} cores"
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--seconds", type=float, default=2.0, help="per (backend, batch size)")
@@ -101,6 +123,9 @@ def main() -> None:
     try:
         print(f"append: {args.entry_size}-byte entries + hard state, one fsync per batch, "
               f"{args.seconds:g} s per row, in {root}\n")
+        floor = bench_fdatasync(root, args.seconds)
+        print(f"disk floor: {floor:,.0f} append+fdatasync/s on a plain file "
+              f"({load_note()})\n")
         print("| backend | batch | entries/s | MB/s | batches (fsyncs)/s | p50 ms | p99 ms |")
         print("|---|---:|---:|---:|---:|---:|---:|")
         for backend in BACKENDS:
@@ -118,6 +143,7 @@ def main() -> None:
         print(f"\nsnapshot: {args.keys:,} keys as one CBOR map = {len(blob) / 1e6:.1f} MB "
               f"(cbor2 encode {enc:.2f} s, decode {dec:.2f} s: the keyspace's cost, not "
               "storage's)\n")
+        print(f"({load_note()})\n")
         print("| backend | write MB/s (temp+fsync+rename+dir fsync) | read MB/s (+CRC) | "
               "streamed read MB/s |")
         print("|---|---:|---:|---:|")
