@@ -80,10 +80,14 @@ def _check_z85(name: str, key: bytes) -> None:
 class TransportConfig:
     """Everything a transport needs; frozen, validated on construction.
 
-    ``queue_size`` bounds each peer's outgoing queue (overflow drops and counts);
+    ``queue_size`` bounds each peer's outgoing queue (overflow drops and counts); ZeroMQ's
+    SNDHWM is set to the same value, so keep it at least Raft's in-flight window.
     ``inbox_size`` bounds the received-but-not-yet-consumed messages (a full inbox pushes back
-    on the senders instead of dropping); ``send_timeout`` is how long a sender waits on a peer
-    that takes no more bytes before it calls the peer unreachable and starts dropping.
+    on the senders instead of dropping). ``send_timeout`` is how long a sender waits on a peer
+    that takes no more bytes before calling it unreachable: ZeroMQ then drops (counted) until
+    a send succeeds again; WebSocket drops the connection and reconnects.
+    ``max_message_size`` bounds a payload on every transport (default 64 MiB); bigger sends
+    are dropped and counted, so Raft must chunk snapshots below it.
     """
 
     node_id: NodeId = attrs.field(validator=_check_node_id)
