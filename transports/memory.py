@@ -17,6 +17,7 @@ import itertools
 import random
 from collections.abc import AsyncIterator, Iterable, Iterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import attrs
 import trio
@@ -67,9 +68,24 @@ class MemoryHub:
         self._nodes: dict[NodeId, MemoryTransport] = {}
         self._blocked: set[tuple[NodeId, NodeId]] = set()
 
-    def partition(self, *groups: Iterable[NodeId]) -> None:
-        """Cut every link between different groups, both ways (adds to existing cuts)."""
-        sets = [frozenset(g) for g in groups]
+    def partition(self, *groups: Iterable[Any]) -> None:
+        """Cut every link between different groups, both ways (adds to existing cuts).
+
+        ``partition([1], [2, 3])`` or, as the simulator's network takes it,
+        ``partition([[1], [2, 3]])``.
+        """
+        if len(groups) == 1:
+            inner = tuple(groups[0])
+            if inner and all(isinstance(g, Iterable) for g in inner):
+                groups = inner
+        sets: list[frozenset[NodeId]] = []
+        for group in groups:
+            members = list(group) if isinstance(group, Iterable) else [group]
+            if not all(isinstance(m, int) and not isinstance(m, bool) for m in members):
+                raise TypeError(f"memory hub: partition groups must hold node ids: {group!r}")
+            sets.append(frozenset(members))
+        if len(sets) < 2:
+            raise ValueError("memory hub: a partition needs at least two groups")
         for i, a in enumerate(sets):
             for b in sets[i + 1 :]:
                 for x in a:
@@ -83,6 +99,12 @@ class MemoryHub:
     def block(self, src: NodeId, dst: NodeId) -> None:
         """Cut one direction only: ``src`` can no longer reach ``dst``."""
         self._blocked.add((src, dst))
+
+    def block_one_way(self, src: NodeId, dsts: Iterable[NodeId]) -> None:
+        """``src`` can reach none of ``dsts`` (they still reach it), like the simulator's."""
+        for dst in dsts:
+            if dst != src:
+                self._blocked.add((src, dst))
 
     def heal(self) -> None:
         self._blocked.clear()

@@ -154,3 +154,15 @@ def test_fault_model_properties(
         assert len(got) == len(set(got))
     if not drop:
         assert set(got) == set(range(count))
+
+
+async def test_partition_takes_either_group_style(autojump_clock: trio.testing.MockClock) -> None:
+    async with open_mesh("memory", 3) as mesh:
+        mesh.hub.partition([[1], [2, 3]])  # the simulator's style: one list of groups
+        assert mesh.hub.is_blocked(1, 2) and mesh.hub.is_blocked(3, 1)
+        assert not mesh.hub.is_blocked(2, 3)
+        mesh.hub.heal()
+        mesh.hub.block_one_way(3, [1, 2])
+        assert mesh.hub.is_blocked(3, 1) and not mesh.hub.is_blocked(1, 3)
+        with pytest.raises(ValueError, match="two groups"):
+            mesh.hub.partition([1, 2, 3])
