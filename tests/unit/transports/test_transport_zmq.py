@@ -9,6 +9,8 @@ import cbor2
 import pytest
 import trio
 import zmq
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from transports import DropReason, TransportConfig
 from transports.testing import open_mesh
@@ -127,3 +129,55 @@ async def test_ipv6_addresses() -> None:
         with trio.fail_after(5):
             await mesh[1].send(2, b"over v6")
             assert await mesh.receive(2) == (1, b"over v6")
+
+
+_valid = cbor2.dumps([1, 0, "test-cluster", 3, b"ok"])
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    st.lists(
+        st.lists(
+            st.binary(max_size=64)
+            | st.integers(0, len(_valid)).map(lambda n: _valid[:n])
+            | st.just(_valid),
+            min_size=1,
+            max_size=3,
+        ),
+        min_size=1,
+        max_size=30,
+    )
+)
+async def test_fuzzed_wire_messages_are_each_delivered_or_counted(
+    messages: list[list[bytes]],
+) -> None:
+    """Random multi-frame messages straight onto the ROUTER: each one is either delivered
+    or dropped and counted, and the node keeps working."""
+    async with open_mesh("zmq", 3) as mesh:
+        await mesh.warm_up()
+        await mesh.stop(3)
+        received_before = mesh[2].stats.received
+        before = received_before + mesh[2].stats.dropped_total
+        ctx = zmq.Context()
+        try:
+            sock = ctx.socket(zmq.DEALER)
+            sock.setsockopt(zmq.IDENTITY, b"3")
+            sock.connect(f"tcp://{mesh[2].address}")
+            for frames in messages:
+                sock.send_multipart(frames)
+            sock.close(linger=2000)
+        finally:
+            await trio.to_thread.run_sync(ctx.term)
+        stats = mesh[2].stats
+        with trio.fail_after(5):
+            while stats.received + stats.dropped_total - before < len(messages):
+                await trio.sleep(0.01)
+        delivered = [m for m in messages if m == [_valid]]
+        assert stats.received + stats.dropped_total - before == len(messages)
+        assert stats.received - received_before == len(delivered)
+        for _ in delivered:
+            with trio.fail_after(5):
+                assert await mesh.receive(2) == (3, b"ok")
+        with trio.fail_after(5):
+            await mesh[1].send(2, b"alive")
+            assert await mesh.receive(2) == (1, b"alive")
