@@ -12,14 +12,14 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import trio
 import zmq
 from zmq.utils import z85
 
-from transports.config import NodeId
+from transports.config import CurveConfig, NodeId
 from transports.stats import TransportStats
 from transports.zmq_io import close_socket, wait_for
 
@@ -81,6 +81,23 @@ def load_key(path: str | os.PathLike[str]) -> bytes:
             z85.decode(line)  # raises on a bad alphabet
             return line
     raise ValueError(f"{path}: no 40-character Z85 key found")
+
+
+def load_curve_config(
+    public_key: str | os.PathLike[str],
+    secret_key: str | os.PathLike[str],
+    peer_keys: Mapping[NodeId, str | os.PathLike[str] | bytes],
+) -> CurveConfig:
+    """Build a `CurveConfig` from key files (as `keygen_main` writes them); a peer's key may
+    also be given inline as its 40-character Z85 text."""
+    peers: dict[NodeId, bytes] = {}
+    for peer, key in peer_keys.items():
+        peers[peer] = key if isinstance(key, bytes) else load_key(key)
+    secret = load_key(secret_key)
+    public = load_key(public_key)
+    if zmq.curve_public(secret) != public:
+        raise ValueError(f"{public_key} is not the public half of {secret_key}")
+    return CurveConfig(public, secret, peers)
 
 
 async def run_zap_handler(

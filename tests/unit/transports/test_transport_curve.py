@@ -188,3 +188,16 @@ async def test_zap_handler_failure_is_fatal(monkeypatch: pytest.MonkeyPatch) -> 
             }
             await _raw_send(t.address, b"2", [b"x"], **options)
             await trio.sleep_forever()
+
+
+def test_load_curve_config_from_keygen_files(tmp_path: Path) -> None:
+    for name in ("n1", "n2", "n3"):
+        assert keygen_main(["--dir", str(tmp_path), "--name", name]) == 0
+    n3_public = load_key(tmp_path / "n3.key")
+    config = curve.load_curve_config(
+        tmp_path / "n1.key", tmp_path / "n1.key_secret", {2: tmp_path / "n2.key", 3: n3_public}
+    )
+    assert config.public_key == load_key(tmp_path / "n1.key")
+    assert dict(config.peer_keys) == {2: load_key(tmp_path / "n2.key"), 3: n3_public}
+    with pytest.raises(ValueError, match="public half"):
+        curve.load_curve_config(tmp_path / "n2.key", tmp_path / "n1.key_secret", {})
