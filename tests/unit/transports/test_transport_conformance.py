@@ -11,7 +11,14 @@ import trio
 import trio_websocket as tw
 import zmq
 
-from transports import DropReason, MessageKind, Transport, TransportConfig, open_transport
+from transports import (
+    DropReason,
+    MemoryHub,
+    MessageKind,
+    Transport,
+    TransportConfig,
+    open_transport,
+)
 from transports.base import TransportBase
 from transports.testing import Mesh, open_mesh
 
@@ -265,3 +272,24 @@ def test_factory_rejects_unknown_kinds_and_memory_without_hub() -> None:
         open_transport("carrier-pigeon", config)
     with pytest.raises(ValueError, match="hub"):
         open_transport("memory", config)
+
+
+async def test_peer_removed_then_added_back_talks_again(kind: str) -> None:
+    async with open_mesh(kind, 2) as mesh:
+        await mesh.warm_up()
+        mesh[1].remove_peer(2)
+        mesh[2].remove_peer(1)
+        mesh.connect_all()  # a membership change brings node 2 back
+        await mesh.warm_up()
+        with trio.fail_after(10):
+            await mesh[1].send(2, b"welcome back")
+            assert await mesh.receive(2) == (1, b"welcome back")
+
+
+async def test_errors_in_the_body_come_out_unwrapped(kind: str) -> None:
+    """The transport's nursery must not turn the caller's exception into an ExceptionGroup."""
+    with pytest.raises(KeyError, match="from the body"):
+        async with open_transport(
+            kind, TransportConfig(node_id=1, cluster_id="c"), hub=MemoryHub()
+        ):
+            raise KeyError("from the body")

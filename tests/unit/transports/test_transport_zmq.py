@@ -8,12 +8,14 @@ import time
 import cbor2
 import pytest
 import trio
+import trio.testing
 import zmq
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from transports import DropReason, TransportConfig
 from transports.testing import open_mesh
+from transports.zmq_io import close_socket, wait_for
 from transports.zmq_transport import open_zmq_transport
 
 
@@ -181,3 +183,26 @@ async def test_fuzzed_wire_messages_are_each_delivered_or_counted(
         with trio.fail_after(5):
             await mesh[1].send(2, b"alive")
             assert await mesh.receive(2) == (1, b"alive")
+
+
+async def test_closing_a_socket_wakes_the_task_waiting_on_it() -> None:
+    ctx = zmq.Context()
+    try:
+        sock = ctx.socket(zmq.DEALER)
+        outcome: list[str] = []
+
+        async def waiter() -> None:
+            try:
+                await wait_for(sock, zmq.POLLIN)
+            except trio.ClosedResourceError:
+                outcome.append("woken")
+
+        with trio.fail_after(5):
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(waiter)
+                await trio.testing.wait_all_tasks_blocked()
+                close_socket(sock)
+        assert outcome == ["woken"]
+        assert sock.closed
+    finally:
+        ctx.term()
