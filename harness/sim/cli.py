@@ -54,6 +54,7 @@ class Summary:
         rs = self.results
         failovers = [f for r in rs for f in r.failovers]
         heals = [h for r in rs for h in r.heal_to_progress]
+        commits = [h for r in rs for h in r.heal_to_commit]
         first = [r.first_leader_ms for r in rs if r.first_leader_ms is not None]
         return {
             "ops": sum(r.ops for r in rs),
@@ -67,6 +68,9 @@ class Summary:
             "heal_progress_p50_ms": percentile(heals, 50),
             "heal_progress_p99_ms": percentile(heals, 99),
             "heal_progress_max_ms": max(heals, default=None),
+            "heal_commit_p50_ms": percentile(commits, 50),
+            "heal_commit_p99_ms": percentile(commits, 99),
+            "heal_commit_max_ms": max(commits, default=None),
             "first_leader_p50_ms": percentile(first, 50),
             "first_leader_p99_ms": percentile(first, 99),
             "stable_leader_changes": sum(r.leader_changes_when_stable for r in rs),
@@ -95,8 +99,10 @@ class Summary:
             f"  elections: {f['elections']}  leader crashes -> new leader: {f['failovers']} "
             f"(p50 {f['failover_p50_ms']} ms, p99 {f['failover_p99_ms']} ms, "
             f"max {f['failover_max_ms']} ms)",
-            f"  heals -> next acknowledged write: {f['heals']} (p50 {f['heal_progress_p50_ms']} "
-            f"ms, p99 {f['heal_progress_p99_ms']} ms, max {f['heal_progress_max_ms']} ms)",
+            f"  full heals: {f['heals']}; -> first new commit: p50 {f['heal_commit_p50_ms']} ms, "
+            f"p99 {f['heal_commit_p99_ms']} ms, max {f['heal_commit_max_ms']} ms; -> first "
+            f"acknowledged write issued after it: p50 {f['heal_progress_p50_ms']} ms, "
+            f"p99 {f['heal_progress_p99_ms']} ms, max {f['heal_progress_max_ms']} ms",
             f"  first leader: p50 {f['first_leader_p50_ms']} ms, p99 {f['first_leader_p99_ms']} "
             f"ms; leader changes on stable networks: {f['stable_leader_changes']}",
             f"  crashes: {f['crashes']}  membership changes: {f['membership_changes']}  "

@@ -87,6 +87,7 @@ class Nemesis:
             second = rng.choice(self.faults)  # faults come in pairs too
             if second != "figure8":
                 getattr(self, f"_f_{second}")(length)
+                sim.failover_from = None  # a failover time means "one leader crash" only
         sim.clock.after(length, self.heal)
 
     def heal(self) -> None:
@@ -112,7 +113,7 @@ class Nemesis:
     def _expect_progress(self) -> None:
         sim = self.sim
         self.heal_id += 1
-        sim.awaiting_progress = sim.clock.now
+        sim.expect_progress()
         if sim.clock.now + sim.params.liveness_bound_ms <= sim.workload_end:
             sim.clock.after(sim.params.liveness_bound_ms, self._progress_deadline, self.heal_id)
 

@@ -124,6 +124,7 @@ class SimResult:
     elections: int
     failovers: list[int]  # ms from a leader's crash/isolation to a new leader
     heal_to_progress: list[int]  # ms from a full heal to the next acknowledged write
+    heal_to_commit: list[int]  # ms from a full heal to the first entry committed after it
     first_leader_ms: int | None
     leader_changes_when_stable: int
     messages: int
@@ -184,6 +185,8 @@ class Simulation:
         self.failover_from: tuple[int, int] | None = None
         self.heal_to_progress: list[int] = []
         self.awaiting_progress: int | None = None
+        self.heal_to_commit: list[int] = []
+        self.awaiting_commit: tuple[int, int] | None = None  # (heal time, last index then)
         self.first_leader_ms: int | None = None
         self.leader_changes_when_stable = 0
         self.snapshots = 0
@@ -230,7 +233,17 @@ class Simulation:
             self.awaiting_progress = None
 
     def stats_applied(self, node: SimNode, index: int) -> None:
-        pass
+        waiting = self.awaiting_commit
+        if waiting is not None and index > waiting[1]:
+            self.heal_to_commit.append(self.clock.now - waiting[0])
+            self.awaiting_commit = None
+
+    def expect_progress(self) -> None:
+        """A full heal just happened: entries and client writes must flow again."""
+        now = self.clock.now
+        self.awaiting_progress = now
+        last = max((n.core.last_index for n in self.nodes.values() if n.alive), default=0)
+        self.awaiting_commit = (now, last)
 
     def leader_observed(self, node: SimNode, term: int) -> None:
         """Called whenever a node's Ready shows it leading `term`."""
@@ -283,7 +296,8 @@ class Simulation:
             seed=self.seed, nodes=p.nodes, scenario=p.scenario, ops=len(self.history),
             ops_unknown=sum(1 for o in self.history if o.ret is None),
             elections=self.elections, failovers=self.failovers,
-            heal_to_progress=self.heal_to_progress, first_leader_ms=self.first_leader_ms,
+            heal_to_progress=self.heal_to_progress, heal_to_commit=self.heal_to_commit,
+            first_leader_ms=self.first_leader_ms,
             leader_changes_when_stable=self.leader_changes_when_stable,
             messages=self.net.sent, snapshots=self.snapshots, crashes=self.crashes,
             membership_changes=self.membership_changes, transfers=self.transfers,
@@ -305,6 +319,10 @@ class Simulation:
             raise LivenessViolation(
                 "liveness", f"{self.leader_changes_when_stable} leader changes on a stable "
                 "network (livelock or instability)")
+        if self.awaiting_commit is not None:
+            raise LivenessViolation(
+                "liveness", f"nothing was committed after the heal at {self.awaiting_commit[0]} "
+                "ms, until the end of the run")
         if any(not c.done for c in self.clients):
             raise LivenessViolation("liveness", "a client is still waiting after the run")
         res = check_linearizable(self.history, max_steps_per_key=p.max_checker_steps)
