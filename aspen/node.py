@@ -2,7 +2,7 @@
 
 For now a node is standalone: its keyspace lives in memory and every op runs at once on the
 local executor (`aspen.kv.local`). The cluster runtime will put the Raft driver between the
-session and the executor — `_LocalConnection.handle` is the one place that changes: it will
+session and the executor — `_LocalSession.handle` is the one place that changes: it will
 hand ops to the driver and return a `Deferred` reply that completes at commit.
 
 The node is also the `ServerContext` the kv sessions ask about the server: the password,
@@ -26,7 +26,7 @@ from aspen.config import Config
 from aspen.kv.glob import glob_match
 from aspen.kv.keyspace import Keyspace
 from aspen.kv.local import LocalExecutor
-from aspen.kv.ops import ReadOp, TxnOp, WriteOp
+from aspen.kv.ops import Op, ReadOp, TxnOp, WriteOp
 from aspen.kv.session import ClientInfo, Session
 from aspen.resp.server import Connection, RespServer, ServerOptions
 
@@ -39,32 +39,21 @@ ACTIVE_EXPIRE_INTERVAL = 0.1  # seconds between active-expiry passes (Redis: hz 
 ACTIVE_EXPIRE_BATCH = 200  # most keys dropped per pass, so a pass never stalls clients
 
 
-class _LocalConnection:
-    """Adapts a kv `Session` to the server's handler interface, running ops locally."""
+class _LocalSession(Session):
+    """A kv `Session` that runs its ops at once on the local executor.
 
-    __slots__ = ("_execute", "session")
+    It *is* the server's connection handler: `protocol`, `should_close` and `authenticated`
+    are the session's own attributes, so the per-command path has no adapter in between.
+    """
 
-    def __init__(self, session: Session, execute: Callable[[object], object]) -> None:
-        self.session = session
+    def __init__(self, client_id: int, ctx: Node, execute: Callable[[Op], object]) -> None:
+        super().__init__(client_id, ctx)
         self._execute = execute
 
-    @property
-    def protocol(self) -> int:
-        return self.session.protocol
-
-    @property
-    def should_close(self) -> bool:
-        return self.session.should_close
-
-    @property
-    def authenticated(self) -> bool:
-        return self.session.authenticated
-
     def handle(self, argv: list[bytes]) -> object:
-        session = self.session
-        out = session.handle(argv)
+        out = Session.handle(self, argv)
         if type(out) in _OPS:
-            return session.finish(out, self._execute(out))  # type: ignore[arg-type]
+            return self.finish(out, self._execute(out))  # type: ignore[arg-type]
         return out
 
 
@@ -143,9 +132,9 @@ class Node:
         out = []
         for conn in list(self.server.connections.values()):
             handler = conn.handler
-            if isinstance(handler, _LocalConnection):
+            if isinstance(handler, Session):
                 out.append(
-                    handler.session.client_info(
+                    handler.client_info(
                         addr=conn.addr,
                         laddr=conn.laddr,
                         age_s=int(now - conn.created),
@@ -156,8 +145,8 @@ class Node:
 
     # -- running ---------------------------------------------------------------------------------
 
-    def _new_connection(self, conn: Connection) -> _LocalConnection:
-        return _LocalConnection(Session(conn.client_id, self), self.executor.execute)
+    def _new_connection(self, conn: Connection) -> _LocalSession:
+        return _LocalSession(conn.client_id, self, self.executor.execute)
 
     async def _active_expiry(self) -> None:
         """Drop expired keys in small batches, as Redis's active expire cycle does."""

@@ -40,7 +40,7 @@ from aspen.resp.codec import (
     RequestParser,
     encode_into,
 )
-from aspen.resp.values import Error
+from aspen.resp.values import OK, Error
 
 log = logging.getLogger("aspen.resp")
 
@@ -366,8 +366,17 @@ class _Batch:
                 mark = len(out)
                 try:
                     reply = handle(argv)
-                    if type(reply) is Deferred:
-                        reply = await reply.wait()
+                    if reply is OK:  # the commonest replies, without a call
+                        out += b"+OK\r\n"
+                        if handler.should_close:  # QUIT replies +OK
+                            break
+                        continue
+                    t = type(reply)
+                    if t is bytes:
+                        out += b"$%d\r\n%s\r\n" % (len(reply), reply)  # type: ignore[arg-type]
+                        continue  # bulk replies never end a connection
+                    if t is Deferred:
+                        reply = await reply.wait()  # type: ignore[attr-defined]
                     encode_into(out, reply, handler.protocol)
                 except Exception as exc:  # a bug must not take the node down
                     log.exception("command %r failed", argv[:1])
