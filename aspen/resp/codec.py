@@ -181,7 +181,10 @@ class RequestParser:
         remaining = self._remaining
         bulk_len = self._bulk_len
         bulk_limit = self.max_bulk_len
-        if not self.authenticated:
+        authenticated = self.authenticated
+        # Header-table hits above this count take the exact path (limits, pre-AUTH rules).
+        argv_limit = self.max_argv if authenticated else _UNAUTH_MAX_ARGV
+        if not authenticated:
             bulk_limit = min(bulk_limit, _UNAUTH_MAX_BULK)
         self._need = 0
         while True:
@@ -193,7 +196,7 @@ class RequestParser:
                     if end < 0:
                         break
                     pos = end
-                    if not self.authenticated and out:
+                    if not authenticated and out:
                         break  # pre-AUTH: one command at a time, see `authenticated`
                     continue
                 nl = find(b"\r", pos)
@@ -202,7 +205,7 @@ class RequestParser:
                         raise ProtocolError("Protocol error: too big mbulk count string")
                     break
                 count = _MULTIBULK_HEADERS.get(buf[pos:nl])
-                if count is None or count > self.max_argv or not self.authenticated:
+                if count is None or count > argv_limit:
                     count = self._multibulk_count(buf[pos + 1 : nl])
                 pos = nl + 2
                 if count <= 0:
@@ -234,7 +237,7 @@ class RequestParser:
                 break
             out.append(argv)
             argv = []
-            if not self.authenticated:
+            if not authenticated:
                 break
         self._argv = argv
         self._remaining = remaining
