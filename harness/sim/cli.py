@@ -211,10 +211,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _failure_text(f: SimFailure, lines: int) -> str:
-    trace = "\n".join(f.trace.splitlines()[-lines:])
-    return (f"FAILED seed {f.seed} ({f.params.nodes} nodes, scenario {f.params.scenario}): "
-            f"{f.check}\n  {f.message}\nreplay: {f.replay}\n"
-            f"--- the events that led to it ---\n{trace}")
+    return f.report(lines)
 
 
 def _write_trace(trace: Trace, path: str | None) -> None:

@@ -12,10 +12,10 @@ import random
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from aspen.raft.codec import decode_membership, encode_message
+from aspen.raft.codec import decode_membership
 from aspen.raft.errors import NotLeader, ProposalDropped
 from aspen.raft.ready import Ready, Role
-from aspen.raft.types import Entry, EntryKind, HardState, Membership
+from aspen.raft.types import Entry, EntryKind, Membership
 from harness.sim.durable import DurableLog
 from harness.sim.invariants import InvariantViolation
 from harness.sim.statemachine import Command, RegisterMachine
@@ -345,10 +345,3 @@ class SimNode:
             else:
                 still.append(item)
         self.waiting_reads = still
-
-    # -- helpers for the simulator ----------------------------------------------------------
-    def hard_state(self) -> HardState:
-        return self.durable.hard_state
-
-    def encode(self, msg: Any) -> bytes:
-        return encode_message(msg)

@@ -108,10 +108,14 @@ class SimFailure(Exception):
     def replay(self) -> str:
         return f"python -m harness.sim {self.params.replay_args(self.seed)}"
 
-    def report(self) -> str:
+    def report(self, trace_lines: int = 150) -> str:
+        lines = self.trace.splitlines()
+        header = lines[:1] if lines and lines[0].startswith("(events from") else []
+        body = lines[len(header):][-trace_lines:]
         return (f"FAILED seed {self.seed} ({self.params.nodes} nodes, scenario "
                 f"{self.params.scenario}): {self.check}\n  {self.message}\n"
-                f"replay: {self.replay}\n--- last events ---\n{self.trace}")
+                f"replay: {self.replay}\n--- the events that led to it ---\n"
+                + "\n".join(header + body))
 
 
 @attrs.define
