@@ -204,9 +204,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     seeds = range(args.first_seed, args.first_seed + args.seeds)
     summary = run_many(seeds, make, stop_on_failure=not args.keep_going, progress=progress)
     print(summary.render())
-    for f in summary.failures:
+    for failure in summary.failures:
         print()
-        print(_failure_text(f, args.trace_lines))
+        print(_failure_text(failure, args.trace_lines))
     return 1 if summary.failures else 0
 
 

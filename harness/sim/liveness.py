@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import attrs
 
@@ -29,6 +29,10 @@ def _stats(values: list[int]) -> list[str]:
     """p50, p99 and max, as strings ("-" when there is nothing)."""
     out = [percentile(values, 50), percentile(values, 99), max(values, default=None)]
     return ["-" if v is None else f"{v:.0f}" for v in out]
+
+
+def _always(params: SimParams) -> Callable[[int], SimParams]:
+    return lambda _seed: params
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -48,13 +52,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     for nodes in (3, 5, 7):
         crash = attrs.evolve(base, nodes=nodes, scenario="crash", faults=("crash_leader",),
                              fault_combo_p=0.0)
-        s1 = run_many(range(args.seeds), lambda _s, p=crash: p, stop_on_failure=False)
+        s1 = run_many(range(args.seeds), _always(crash), stop_on_failure=False)
         stable = attrs.evolve(base, nodes=nodes, scenario="stable",
                               duration_ms=args.stable_ms)
-        s2 = run_many(range(max(args.seeds // 4, 1)), lambda _s, p=stable: p,
+        s2 = run_many(range(max(args.seeds // 4, 1)), _always(stable),
                       stop_on_failure=False)
         heal = attrs.evolve(base, nodes=nodes, scenario="partition")
-        s3 = run_many(range(args.seeds), lambda _s, p=heal: p, stop_on_failure=False)
+        s3 = run_many(range(args.seeds), _always(heal), stop_on_failure=False)
         for s in (s1, s2, s3):
             for f in s.failures:
                 failed = True

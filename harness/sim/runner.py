@@ -166,7 +166,7 @@ class Simulation:
         self.clock = Clock()
         self.trace = trace or Trace()
         self.invariants = Invariants(check_votes=p.check_votes)
-        kw: dict[str, int] = {}
+        kw: dict[str, Any] = {}
         if p.election_tick is not None:
             kw["election_tick"] = p.election_tick
         if p.heartbeat_tick is not None:
