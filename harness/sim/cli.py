@@ -76,6 +76,7 @@ class Summary:
             "stable_leader_changes": sum(r.leader_changes_when_stable for r in rs),
             "messages": sum(r.messages for r in rs),
             "snapshots": sum(r.snapshots for r in rs),
+            "installs": sum(r.installs for r in rs),
             "crashes": sum(r.crashes for r in rs),
             "membership_changes": sum(r.membership_changes for r in rs),
             "transfers": sum(r.transfers for r in rs),
@@ -106,7 +107,8 @@ class Summary:
             f"  first leader: p50 {f['first_leader_p50_ms']} ms, p99 {f['first_leader_p99_ms']} "
             f"ms; leader changes on stable networks: {f['stable_leader_changes']}",
             f"  crashes: {f['crashes']}  membership changes: {f['membership_changes']}  "
-            f"transfers: {f['transfers']}  snapshots: {f['snapshots']}  "
+            f"transfers: {f['transfers']}  snapshots: {f['snapshots']} taken, "
+            f"{f['installs']} installed from a leader  "
             f"messages: {f['messages']}  virtual time: {f['virtual_s']:.0f} s",
         ]
         return "\n".join(lines)

@@ -223,6 +223,7 @@ class SimNode:
                     f"{self.sm.applied}")
             self.last_snapshot_index = meta.index
             self.membership = meta.membership
+            sim.installs += 1
             sim.trace.add(sim.clock.now, self.id, f"install snapshot {meta.index}/{meta.term}")
             self._fail_proposals_upto(meta.index)
         if rd.entries:

@@ -61,6 +61,7 @@ class SimParams:
     election_tick: int | None = None  # None: RaftConfig's default
     heartbeat_tick: int | None = None
     max_entries_per_msg: int | None = None
+    snapshot_chunk_size: int = 16  # tiny, so that every InstallSnapshot comes in chunks
     max_checker_steps: int = 3_000_000
     faults: tuple[str, ...] | None = None  # overrides the scenario's list of faults
     check_votes: bool = True  # vote-safety check (off: let Election Safety catch double votes)
@@ -133,6 +134,7 @@ class SimResult:
     leader_changes_when_stable: int
     messages: int
     snapshots: int
+    installs: int  # snapshots received from a leader and installed
     crashes: int
     membership_changes: int
     transfers: int
@@ -173,6 +175,7 @@ class Simulation:
             kw["heartbeat_tick"] = p.heartbeat_tick
         if p.max_entries_per_msg is not None:
             kw["max_entries_per_msg"] = p.max_entries_per_msg
+        kw["snapshot_chunk_size"] = p.snapshot_chunk_size
         self.raft_config = RaftConfig(**kw)
         self.net = Network(self.clock, self.rng, self._deliver, attrs.evolve(p.net))
         factory = core_factory or default_core_factory()
@@ -194,6 +197,7 @@ class Simulation:
         self.first_leader_ms: int | None = None
         self.leader_changes_when_stable = 0
         self.snapshots = 0
+        self.installs = 0
         self.crashes = 0
         self.membership_changes = 0
         self.transfers = 0
@@ -303,7 +307,8 @@ class Simulation:
             heal_to_progress=self.heal_to_progress, heal_to_commit=self.heal_to_commit,
             first_leader_ms=self.first_leader_ms,
             leader_changes_when_stable=self.leader_changes_when_stable,
-            messages=self.net.sent, snapshots=self.snapshots, crashes=self.crashes,
+            messages=self.net.sent, snapshots=self.snapshots, installs=self.installs,
+            crashes=self.crashes,
             membership_changes=self.membership_changes, transfers=self.transfers,
             virtual_ms=self.clock.now, wall_s=time.perf_counter() - started)
 
