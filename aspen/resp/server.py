@@ -325,6 +325,8 @@ class RespServer:
                         return
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             pass  # the client went away
+        except Exception:  # a bug here must cost one connection, not the node
+            log.exception("connection %d failed", conn.client_id)
         finally:
             del self.connections[conn.client_id]
 

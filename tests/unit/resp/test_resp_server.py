@@ -12,8 +12,11 @@ from aspen.resp.values import OK, PONG, Map
 class ToyHandler:
     """PING, ECHO, HELLO, QUIT, AUTH, NIL, SLOW (a Deferred), BOOM (raises)."""
 
-    def __init__(self, conn: Connection, password: bytes | None = None) -> None:
+    def __init__(
+        self, conn: Connection, password: bytes | None = None, server: RespServer | None = None
+    ) -> None:
         self.conn = conn
+        self.server = server
         self.protocol = 2
         self.should_close = False
         self.password = password
@@ -47,6 +50,9 @@ class ToyHandler:
             return Deferred(later)
         if name == b"BOOM":
             raise RuntimeError("kaboom")
+        if name == b"STOP" and self.server is not None:  # shutdown from inside a pipeline
+            self.server.shutdown()
+            return OK
         return argv
 
 
@@ -293,3 +299,60 @@ async def test_connections_are_numbered_and_listed() -> None:
         await b.aclose()
         server.shutdown()
     assert ids == [1, 2]
+
+
+async def test_shutdown_begun_mid_pipeline_still_answers_the_whole_read() -> None:
+    server = RespServer(lambda conn: ToyHandler(conn, server=server))
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            await nursery.start(server.serve, "127.0.0.1", 0)
+            client = await trio.open_tcp_stream("127.0.0.1", server.ports[0])
+            await client.send_all(cmd(b"PING") + cmd(b"STOP") + cmd(b"SLOW") + cmd(b"ECHO", b"z"))
+            reply = await read_until_eof(client)
+    assert reply == b"+PONG\r\n+OK\r\n$4\r\nslow\r\n$1\r\nz\r\n"
+
+
+async def test_tcp_fast_path_idle_timeout_and_max_clients() -> None:
+    server = RespServer(ToyHandler, ServerOptions(idle_timeout=0.1, max_clients=1))
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            await nursery.start(server.serve, "127.0.0.1", 0)
+            first = await trio.open_tcp_stream("127.0.0.1", server.ports[0])
+            await first.send_all(cmd(b"PING"))
+            assert await read_exactly(first, 7) == b"+PONG\r\n"
+            second = await trio.open_tcp_stream("127.0.0.1", server.ports[0])
+            assert await read_until_eof(second) == b"-ERR max number of clients reached\r\n"
+            start = trio.current_time()
+            assert await read_until_eof(first) == b""  # closed for idling
+            assert trio.current_time() - start < 5
+            # The slot is free again once the idle client was closed.
+            third = await trio.open_tcp_stream("127.0.0.1", server.ports[0])
+            await third.send_all(cmd(b"ECHO", b"hi"))
+            assert await read_exactly(third, 8) == b"$2\r\nhi\r\n"
+            await third.aclose()
+            server.shutdown()
+    assert server.stats_rejected_connections == 1
+
+
+async def test_a_failing_handler_factory_closes_only_that_connection() -> None:
+    calls = 0
+
+    def factory(conn: Connection) -> ToyHandler:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise RuntimeError("no handler for you")
+        return ToyHandler(conn)
+
+    server = RespServer(factory)
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            await nursery.start(server.serve, "127.0.0.1", 0)
+            doomed = await trio.open_tcp_stream("127.0.0.1", server.ports[0])
+            assert await read_until_eof(doomed) == b""
+            fine = await trio.open_tcp_stream("127.0.0.1", server.ports[0])
+            await fine.send_all(cmd(b"PING"))
+            assert await read_exactly(fine, 7) == b"+PONG\r\n"
+            await fine.aclose()
+            server.shutdown()
+    assert server.connections == {}
