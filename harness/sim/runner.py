@@ -43,7 +43,7 @@ class SimParams:
     fault_combo_p: float = 0.3  # probability that a fault window has a second fault
     quiet_min_ms: int = 100
     quiet_max_ms: int = 800
-    liveness_bound_ms: int = 3000  # after a full heal, a client write must succeed within this
+    liveness_bound_ms: int = 2000  # after a full heal, a client write must succeed within this
     disk_min_ms: int = 0
     disk_max_ms: int = 2
     snapshot_every: int = 40  # entries applied between state machine snapshots
@@ -54,6 +54,7 @@ class SimParams:
     think_ms: int = 20
     random_target_p: float = 0.3  # a new operation goes to a random node, else the last one
     client_timeout_ms: int = 1000
+    probe_timeout_ms: int = 200  # the health-check client's timeout
     retry_backoff_ms: int = 20
     client_min_delay_ms: int = 1
     client_max_delay_ms: int = 3
@@ -182,6 +183,8 @@ class Simulation:
         self.initial_voters = frozenset(range(1, p.nodes + 1))
         self.nodes = {i: SimNode(self, i, factory) for i in range(1, p.nodes + p.spares + 1)}
         self.clients = [Client(self, c) for c in range(1, p.clients + 1)]
+        self.probe = Client(self, p.clients + 1, probe=True)
+        self.clients.append(self.probe)
         self.history: list[Any] = []
         self.workload_end = p.duration_ms
         self._stamp_ms = -1
@@ -252,6 +255,7 @@ class Simulation:
         self.awaiting_progress = now
         last = max((n.core.last_index for n in self.nodes.values() if n.alive), default=0)
         self.awaiting_commit = (now, last)
+        self.probe.wake()
 
     def leader_observed(self, node: SimNode, term: int) -> None:
         """Called whenever a node's Ready shows it leading `term`."""
@@ -284,7 +288,7 @@ class Simulation:
             boot = Membership(voters=self.initial_voters)
             for i, node in self.nodes.items():
                 node.start(boot if i in self.initial_voters else None)
-            for c in self.clients:
+            for c in self.clients[:-1]:
                 self.clock.after(self.rng.randint(0, 50), c.next_op)
             self.nemesis.start()
             end = p.duration_ms + p.client_timeout_ms + 200
@@ -332,7 +336,7 @@ class Simulation:
             raise LivenessViolation(
                 "liveness", f"nothing was committed after the heal at {self.awaiting_commit[0]} "
                 "ms, until the end of the run")
-        if any(not c.done for c in self.clients):
+        if any(not c.finished for c in self.clients):
             raise LivenessViolation("liveness", "a client is still waiting after the run")
         res = check_linearizable(self.history, max_steps_per_key=p.max_checker_steps)
         if not res.ok:

@@ -36,9 +36,15 @@ class Pending:
 
 
 class Client:
-    def __init__(self, sim: Simulation, client_id: int) -> None:
+    """`probe=True`: the health-check client. It writes only after a full heal, until one
+    write is acknowledged, with a short timeout: it measures how soon the cluster takes
+    writes again, independently of ordinary clients stuck waiting on lost requests."""
+
+    def __init__(self, sim: Simulation, client_id: int, *, probe: bool = False) -> None:
         self.sim = sim
         self.id = client_id
+        self.probe = probe
+        self.idle = probe
         self.seq = 0
         self.op: Pending | None = None
         self.target = sim.rng.choice(sorted(sim.initial_voters))
@@ -51,6 +57,9 @@ class Client:
         if sim.clock.now >= sim.workload_end:
             self.done = True
             return
+        if self.probe and sim.awaiting_progress is None:
+            self.idle = True
+            return
         rng = sim.rng
         p = sim.params
         self.seq += 1
@@ -58,7 +67,10 @@ class Client:
         r = rng.random()
         value: str | None = None
         expected: str | None = None
-        if r < p.read_ratio:
+        if self.probe:
+            kind = WRITE
+            value = f"{self.id}.{self.seq}"
+        elif r < p.read_ratio:
             kind = READ
         elif r < p.read_ratio + p.cas_ratio:
             kind = CAS
@@ -71,7 +83,8 @@ class Client:
             self.target = rng.choice(sorted(sim.nodes))
         self.op = Pending((self.id, self.seq), kind, key, value, expected, sim.stamp(),
                           sim.clock.now)
-        sim.clock.after(p.client_timeout_ms, self._timeout, self.op.req)
+        timeout = p.probe_timeout_ms if self.probe else p.client_timeout_ms
+        sim.clock.after(timeout, self._timeout, self.op.req)
         self._send(self.op.req)
 
     def _send(self, req: tuple[int, int]) -> None:
@@ -124,6 +137,16 @@ class Client:
         self.op = None
         sim = self.sim
         sim.clock.after(sim.rng.randint(0, sim.params.think_ms), self.next_op)
+
+    def wake(self) -> None:
+        """A heal happened: a probe that was idle starts writing."""
+        if self.idle:
+            self.idle = False
+            self.sim.clock.after(0, self.next_op)
+
+    @property
+    def finished(self) -> bool:
+        return self.done or (self.probe and self.idle and self.op is None)
 
     def _record(self, op: Pending, output: Any, ret: float | None) -> None:
         sim = self.sim
