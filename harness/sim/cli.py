@@ -138,7 +138,8 @@ def run_many(seeds: Iterable[int], make_params: Callable[[int], SimParams], *,
     return summary
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def parse(argv: Sequence[str] | None) -> tuple[argparse.Namespace, Callable[[int], SimParams]]:
+    """Parse the command line; returns the arguments and seed -> SimParams."""
     ap = argparse.ArgumentParser(prog="python -m harness.sim", description=__doc__)
     ap.add_argument("--seeds", type=int, default=100, help="how many seeds to run")
     ap.add_argument("--first-seed", type=int, default=0)
@@ -154,6 +155,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--fault-combo-p", type=float, help="chance a fault window has two faults")
     ap.add_argument("--clients", type=int, help="concurrent clients")
     ap.add_argument("--read-ratio", type=float, help="share of reads in the workload")
+    ap.add_argument("--final-quiet-ms", type=int, help="fault-free stretch at the end of a run")
+    ap.add_argument("--max-entries-per-msg", type=int, help="RaftConfig.max_entries_per_msg")
     ap.add_argument("--keep-going", action="store_true", help="do not stop at the first failure")
     ap.add_argument("--trace-lines", type=int, default=100, help="trace lines in a report")
     ap.add_argument("--trace-file", help="with --seed: write the full trace here")
@@ -165,7 +168,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         base = attrs.evolve(base, duration_ms=args.duration_ms)
     if args.ticks is not None:
         base = attrs.evolve(base, duration_ms=args.ticks * base.tick_ms)
-    for name in ("fault_combo_p", "clients", "read_ratio"):
+    for name in ("fault_combo_p", "clients", "read_ratio", "final_quiet_ms",
+                 "max_entries_per_msg"):
         if getattr(args, name) is not None:
             base = attrs.evolve(base, **{name: getattr(args, name)})
     if args.faults:
@@ -179,6 +183,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     def make(seed: int) -> SimParams:
         return params_for_seed(seed, base, nodes=args.nodes, scenario=args.scenario)
 
+    return args, make
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args, make = parse(argv)
     if args.seed is not None:
         params = make(args.seed)
         trace = Trace()

@@ -90,7 +90,8 @@ class SimParams:
 _CLI_FLAGS = {
     "nodes": "--nodes", "scenario": "--scenario", "duration_ms": "--duration-ms",
     "faults": "--faults", "fault_combo_p": "--fault-combo-p", "clients": "--clients",
-    "read_ratio": "--read-ratio",
+    "read_ratio": "--read-ratio", "final_quiet_ms": "--final-quiet-ms",
+    "max_entries_per_msg": "--max-entries-per-msg",
 }
 
 

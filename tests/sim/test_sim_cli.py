@@ -69,3 +69,23 @@ def test_percentile() -> None:
     assert percentile([5], 99) == 5
     assert percentile(list(range(101)), 50) == 50
     assert percentile(list(range(101)), 99) == 99
+
+
+def test_the_replay_command_rebuilds_the_exact_parameters() -> None:
+    import shlex
+
+    from harness.sim import SimParams
+    from harness.sim.cli import parse
+
+    for p in [
+        SimParams(nodes=3, scenario="crash"),
+        SimParams(nodes=7, scenario="figure8", duration_ms=3000, final_quiet_ms=1000,
+                  max_entries_per_msg=1, clients=8),
+        SimParams(nodes=5, scenario="mixed", faults=("isolate_leader", "slow_clock"),
+                  fault_combo_p=1.0, read_ratio=0.5),
+    ]:
+        replay = p.replay_args(17)
+        assert "#" not in replay  # nothing left out of the command
+        args, make = parse(shlex.split(replay))
+        assert args.seed == 17
+        assert make(17) == p
