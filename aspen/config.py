@@ -9,6 +9,7 @@
     timeout = 0                   # close clients idle this many seconds; 0: never
     proto_max_bulk_len = "512mb"  # largest bulk string a client may send (bytes or "64mb")
     max_argv = 2147483647         # most arguments in one command (Redis 7.0: INT_MAX)
+    client_query_buffer_limit = "1gb"  # a client whose partial command outgrows this is closed
     shutdown_grace = 5.0          # SIGTERM: seconds to finish in-flight work before closing
 
 Every section is an attrs class whose fields carry a checker in their metadata; `load_config`
@@ -129,6 +130,9 @@ class NodeSettings:
         512 * 1024 * 1024, _memory(1, 2**63 - 1), "largest bulk string a client may send"
     )
     max_argv: int = _setting(2**31 - 1, _int_range(1, 2**31 - 1), "most arguments in one command")
+    client_query_buffer_limit: int = _setting(
+        1024**3, _memory(1024 * 1024, 2**63 - 1), "largest partial command a client may hold"
+    )
     shutdown_grace: float = _setting(5.0, _seconds, "seconds to drain clients on SIGTERM")
 
 
@@ -160,6 +164,7 @@ class Config:
             ("maxclients", str(n.max_clients)),
             ("timeout", str(int(n.timeout))),
             ("proto-max-bulk-len", str(n.proto_max_bulk_len)),
+            ("client-query-buffer-limit", str(n.client_query_buffer_limit)),
             # Facts rather than settings: a single node has no persistence yet.
             ("appendonly", "no"),
             ("save", ""),

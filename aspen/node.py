@@ -73,6 +73,7 @@ class Node:
                 max_bulk_len=n.proto_max_bulk_len,
                 max_argv=n.max_argv,
                 max_clients=n.max_clients,
+                max_query_buffer=n.client_query_buffer_limit,
                 idle_timeout=n.timeout,
                 shutdown_grace=n.shutdown_grace,
             ),

@@ -100,6 +100,7 @@ class RequestParser:
 
     __slots__ = (
         "_argv",
+        "_argv_bytes",
         "_buf",
         "_bulk_len",
         "_failed",
@@ -123,6 +124,7 @@ class RequestParser:
         self._buf = bytearray()  # unconsumed bytes (usually empty between reads)
         self._need = 0  # no progress is possible before _buf holds this many bytes
         self._argv: list[bytes] = []
+        self._argv_bytes = 0  # payload bytes held in _argv (the partial command's arguments)
         self._remaining = 0  # bulks still to read in the current multibulk command
         self._bulk_len = -1  # length of the bulk whose "$n" header was read, else -1
         self._failed: ProtocolError | None = None
@@ -134,7 +136,7 @@ class RequestParser:
     @property
     def buffered(self) -> int:
         """Bytes received but not yet part of a complete command (a query-buffer figure)."""
-        return len(self._buf) + sum(len(a) for a in self._argv)
+        return len(self._buf) + self._argv_bytes
 
     @property
     def idle(self) -> bool:
@@ -162,6 +164,7 @@ class RequestParser:
             self._failed = exc
             self._buf = bytearray()
             self._argv = []
+            self._argv_bytes = 0
             raise
         self._buf = bytearray(memoryview(buf)[pos:]) if pos < len(buf) else bytearray()
         return out
@@ -178,6 +181,7 @@ class RequestParser:
         find = buf.find
         bulk_header = _BULK_HEADERS.get
         argv = self._argv
+        held = len(argv)  # arguments of a partial command from earlier feeds
         remaining = self._remaining
         bulk_len = self._bulk_len
         bulk_limit = self.max_bulk_len
@@ -234,9 +238,13 @@ class RequestParser:
                 bulk_len = -1
                 remaining -= 1
             if remaining:
+                # Partial command: account for the arguments it gained in this feed.
+                self._argv_bytes += sum(map(len, argv[held:]))
                 break
             out.append(argv)
             argv = []
+            held = 0
+            self._argv_bytes = 0
             if not authenticated:
                 break
         self._argv = argv

@@ -82,6 +82,7 @@ class ServerOptions:
     max_argv: int = DEFAULT_MAX_ARGV
     max_inline_len: int = INLINE_MAX_SIZE
     max_clients: int = 10000
+    max_query_buffer: int = 1024**3  # a partial command larger than this closes the client
     idle_timeout: float = 0.0  # close after this long without a request; 0 = never (`timeout`)
     shutdown_grace: float = 5.0  # hard cap on a graceful shutdown
     drain_idle: float = 0.05  # during shutdown, close a connection once quiet this long
@@ -334,7 +335,8 @@ class RespServer:
 class _Batch:
     """Runs everything one read completed and sends all the replies in one write."""
 
-    __slots__ = ("auth_aware", "handle", "handler", "parser", "send", "server")
+    __slots__ = ("auth_aware", "handle", "handler", "max_query_buffer", "parser", "send",
+                 "server")
 
     def __init__(
         self,
@@ -348,6 +350,7 @@ class _Batch:
         self.handle = handler.handle
         self.send = send
         self.parser = RequestParser(opts.max_bulk_len, opts.max_argv, opts.max_inline_len)
+        self.max_query_buffer = opts.max_query_buffer
         self.auth_aware = hasattr(handler, "authenticated")
         if self.auth_aware:
             self.parser.authenticated = bool(handler.authenticated)  # type: ignore[attr-defined]
@@ -362,6 +365,11 @@ class _Batch:
             commands = parser.feed(data)
         except ProtocolError as exc:
             commands, error = exc.commands, exc
+        if parser.buffered > self.max_query_buffer:
+            # Redis's client-query-buffer-limit: close without a reply, and say why in the log.
+            log.warning("closing client that reached max query buffer length (%d bytes)",
+                        parser.buffered)
+            return True
         out = bytearray()
         while commands:
             for argv in commands:

@@ -276,3 +276,13 @@ def test_input_types_and_limits_below_the_header_table() -> None:
         parser.feed(b"*1\r\n$4\r\n")
     with pytest.raises(ProtocolError, match="invalid multibulk length"):
         RequestParser(max_argv=2).feed(b"*3\r\n")
+
+
+def test_buffered_follows_a_partial_command_across_feeds() -> None:
+    parser = RequestParser()
+    parser.feed(b"*4\r\n$3\r\nSET\r\n$2\r\nab")
+    assert parser.buffered == 3 + 2  # "SET" and the "ab" of a bulk whose header was read
+    parser.feed(b"\r\n$5\r\nhello\r\n")
+    assert parser.buffered == 3 + 2 + 5
+    assert parser.feed(b"$1\r\nx\r\n") == [[b"SET", b"ab", b"hello", b"x"]]
+    assert parser.buffered == 0

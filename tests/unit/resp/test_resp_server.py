@@ -356,3 +356,17 @@ async def test_a_failing_handler_factory_closes_only_that_connection() -> None:
             await fine.aclose()
             server.shutdown()
     assert server.connections == {}
+
+
+async def test_a_client_holding_too_big_a_partial_command_is_closed() -> None:
+    server = RespServer(ToyHandler, ServerOptions(max_query_buffer=1000))
+    client, server_side = trio.testing.memory_stream_pair()
+    with trio.fail_after(5):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(server.serve_stream, server_side)
+            await client.send_all(cmd(b"ECHO", b"a" * 2000))  # complete: fine
+            assert await read_exactly(client, 2009) == b"$2000\r\n" + b"a" * 2000 + b"\r\n"
+            # Four complete 300-byte arguments of a six-argument command: 1200 bytes held.
+            await client.send_all(b"*6\r\n$4\r\nECHO\r\n" + b"$300\r\n" + b"b" * 300 + b"\r\n")
+            await client.send_all((b"$300\r\n" + b"b" * 300 + b"\r\n") * 3)
+            assert await read_until_eof(client) == b""
