@@ -15,6 +15,7 @@ with CURVE, or put TLS in front.
 
 from __future__ import annotations
 
+import enum
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -27,7 +28,7 @@ from transports.lifecycle import running
 from transports.stats import DropReason
 
 RESOURCE = "/aspen"
-_CONNECT_TIMEOUT = 2.0
+_CONNECT_TIMEOUT = 2.0  # TCP connect plus the WebSocket handshake
 _DISCONNECT_TIMEOUT = 1.0
 _CONNECTION_ERRORS = (
     OSError,
@@ -39,8 +40,11 @@ _CONNECTION_ERRORS = (
 )
 
 
-class _Stalled(Exception):
-    """The peer took no bytes for ``send_timeout``."""
+class _Outcome(enum.Enum):
+    REMOVED = "peer removed"
+    FAILED = "could not connect"
+    LOST = "connection lost"
+    STALLED = "peer took no bytes for send_timeout"
 
 
 @asynccontextmanager
@@ -100,31 +104,59 @@ class WebSocketTransport(TransportBase):
         delays = backoff_delays()
         attempt = 0
         while True:
-            try:
-                async with tw.open_websocket(
-                    host,
-                    port,
-                    RESOURCE,
-                    use_ssl=False,
-                    max_message_size=self._wire_limit,
-                    connect_timeout=_CONNECT_TIMEOUT,
-                    disconnect_timeout=_DISCONNECT_TIMEOUT,
-                ) as ws:
-                    attempt = 0
-                    while batch := await self._next_batch(queue):
-                        for kind, payload in batch:
-                            with trio.move_on_after(self.config.send_timeout) as stall:
-                                await ws.send_message(self._encode(kind, payload))
-                            if stall.cancelled_caught:
-                                # A half-sent frame ruins the stream: count it, start over.
-                                self._stats.drop(DropReason.UNREACHABLE)
-                                raise _Stalled
-                            self._stats.sent += 1
-                    return  # queue closed: the peer was removed
-            except (*_CONNECTION_ERRORS, _Stalled) as exc:
-                log.debug("node %d: peer %d at %s: %r", self.node_id, peer, address, exc)
+            outcome = await self._connection(host, port, queue)
+            if outcome is _Outcome.REMOVED:
+                return
+            if outcome is _Outcome.LOST:
+                attempt = 0  # it was up: retry quickly
+            log.debug("node %d: peer %d at %s: %s", self.node_id, peer, address, outcome.value)
             # Not connected: what waits is stale; drop it, back off, try again.
             self._drain_as_dropped(queue, DropReason.UNREACHABLE)
             await trio.sleep(delays[min(attempt, len(delays) - 1)])
             attempt += 1
             self._drain_as_dropped(queue, DropReason.UNREACHABLE)
+
+    async def _connection(self, host: str, port: int, queue: OutgoingQueue) -> _Outcome:
+        """One client connection's life, from connect to loss (or the peer's removal).
+
+        We own the TCP stream and close it ourselves: trio-websocket 0.12 leaves it open when
+        the peer vanishes without a closing handshake (aclose() then returns early). A
+        rejected handshake is raised by the connection's reader task, so it arrives wrapped
+        in the nursery's ExceptionGroup.
+        """
+        outcome = _Outcome.FAILED
+        stream: trio.SocketStream | None = None
+        try:
+            async with trio.open_nursery() as nursery:
+                try:
+                    with trio.fail_after(_CONNECT_TIMEOUT):
+                        stream = await trio.open_tcp_stream(host, port)
+                        ws = await tw.wrap_client_stream(
+                            nursery, stream, host, RESOURCE, max_message_size=self._wire_limit
+                        )
+                    outcome = await self._send_all(ws, queue)
+                except (*_CONNECTION_ERRORS, trio.TooSlowError) as exc:
+                    log.debug("node %d: websocket to %s:%d: %r", self.node_id, host, port, exc)
+                finally:
+                    if stream is not None:
+                        await trio.aclose_forcefully(stream)
+                    nursery.cancel_scope.cancel()  # the connection's reader task
+        except* (*_CONNECTION_ERRORS, trio.TooSlowError) as group:
+            log.debug("node %d: websocket to %s:%d: %r", self.node_id, host, port, group)
+        return outcome
+
+    async def _send_all(self, ws: tw.WebSocketConnection, queue: OutgoingQueue) -> _Outcome:
+        while batch := await self._next_batch(queue):
+            for i, (kind, payload) in enumerate(batch):
+                with trio.move_on_after(self.config.send_timeout) as stall:
+                    try:
+                        await ws.send_message(self._encode(kind, payload))
+                    except _CONNECTION_ERRORS:
+                        self._stats.drop(DropReason.UNREACHABLE, len(batch) - i)
+                        return _Outcome.LOST
+                if stall.cancelled_caught:
+                    # The peer takes no bytes; a half-sent frame ruins the stream anyway.
+                    self._stats.drop(DropReason.UNREACHABLE, len(batch) - i)
+                    return _Outcome.STALLED
+                self._stats.sent += 1
+        return _Outcome.REMOVED

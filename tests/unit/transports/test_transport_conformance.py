@@ -22,8 +22,6 @@ from transports import (
 from transports.base import TransportBase
 from transports.testing import Mesh, open_mesh
 
-pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
-
 
 async def _collect(mesh: Mesh, node: int, count: int) -> list[tuple[int, bytes]]:
     return [await mesh.receive(node) for _ in range(count)]

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import cbor2
-import pytest
 import trio
 import trio_websocket as tw
 
@@ -65,6 +66,36 @@ async def test_text_frames_and_sender_switching_are_dropped() -> None:
 async def test_other_resource_paths_are_rejected() -> None:
     async with open_mesh("websocket", 1) as mesh:
         host, port = mesh[1].address.split(":")
-        with trio.fail_after(5), pytest.raises(tw.ConnectionRejected):
-            async with tw.open_websocket(host, int(port), "/elsewhere", use_ssl=False):
-                pass
+        # Our own stream: trio-websocket's open_websocket leaks its socket on a rejection.
+        stream = await trio.open_tcp_stream(host, int(port))
+        statuses: list[int] = []
+        try:
+            with trio.fail_after(5):
+                try:
+                    async with trio.open_nursery() as nursery:
+                        await tw.wrap_client_stream(nursery, stream, host, "/elsewhere")
+                except* tw.ConnectionRejected as group:
+                    statuses = [e.status_code for e in group.exceptions]  # type: ignore[attr-defined]
+            assert statuses == [404]
+        finally:
+            await trio.aclose_forcefully(stream)
+
+
+async def test_a_peer_address_that_rejects_us_is_unreachable_not_fatal() -> None:
+    """A wrong address (some other WebSocket service) must not crash the node."""
+
+    async def reject_all(request: tw.WebSocketRequest) -> None:
+        await request.reject(403)
+
+    async with trio.open_nursery() as nursery:
+        server: tw.WebSocketServer = await nursery.start(
+            partial(tw.serve_websocket, reject_all, "127.0.0.1", 0, ssl_context=None)
+        )
+        async with open_mesh("websocket", 1) as mesh:
+            mesh[1].add_peer(2, f"127.0.0.1:{server.port}")
+            with trio.fail_after(10):
+                while mesh[1].stats.dropped[DropReason.UNREACHABLE] < 3:
+                    await mesh[1].send(2, b"hello?")
+                    await trio.sleep(0.05)
+            assert mesh[1].stats.sent == 0
+        nursery.cancel_scope.cancel()
