@@ -99,3 +99,34 @@ async def test_a_peer_address_that_rejects_us_is_unreachable_not_fatal() -> None
                     await trio.sleep(0.05)
             assert mesh[1].stats.sent == 0
         nursery.cancel_scope.cancel()
+
+
+async def test_garbage_on_the_port_does_not_kill_the_node() -> None:
+    handshake = (
+        b"GET /aspen HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    blobs = [
+        b"",
+        b"garbage\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+        handshake + b"\xff" * 16,  # a valid upgrade, then an invalid frame
+        b"\x00" * 10_000,
+        b"GET /aspen HTTP/1.1\r\n" + b"X: y\r\n" * 5000,
+    ]
+    async with open_mesh("websocket", 2) as mesh:
+        await mesh.warm_up()
+        host, port = mesh[2].address.split(":")
+        for blob in blobs:
+            stream = await trio.open_tcp_stream(host, int(port))
+            try:
+                await stream.send_all(blob)
+                with trio.move_on_after(0.2):
+                    await stream.receive_some(1000)
+            except trio.BrokenResourceError:
+                pass  # the server hung up on us: fine
+            finally:
+                await stream.aclose()
+        with trio.fail_after(5):
+            await mesh[1].send(2, b"alive")
+            assert await mesh.receive(2) == (1, b"alive")
