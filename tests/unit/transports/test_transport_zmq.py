@@ -206,3 +206,23 @@ async def test_closing_a_socket_wakes_the_task_waiting_on_it() -> None:
         assert sock.closed
     finally:
         ctx.term()
+
+
+async def test_non_zmtp_bytes_on_the_port_do_not_kill_the_node() -> None:
+    async with open_mesh("zmq", 2) as mesh:
+        await mesh.warm_up()
+        host, port = mesh[2].address.split(":")
+        for blob in [b"GET / HTTP/1.1\r\n\r\n", b"\xff" + b"\x00" * 8 + b"\x7f" + b"\x03" * 64]:
+            stream = await trio.open_tcp_stream(host, int(port))
+            try:
+                await stream.send_all(blob)
+                with trio.move_on_after(0.2):
+                    await stream.receive_some(1000)
+            except trio.BrokenResourceError:
+                pass
+            finally:
+                await stream.aclose()
+        with trio.fail_after(5):
+            await mesh[1].send(2, b"alive")
+            assert await mesh.receive(2) == (1, b"alive")
+        assert mesh[2].stats.dropped_total == 0
