@@ -83,6 +83,7 @@ class ServerOptions:
     max_inline_len: int = INLINE_MAX_SIZE
     max_clients: int = 10000
     max_query_buffer: int = 1024**3  # a partial command larger than this closes the client
+    max_output_buffer: int = 1024**3  # unsent replies beyond this pause reading the client
     idle_timeout: float = 0.0  # close after this long without a request; 0 = never (`timeout`)
     shutdown_grace: float = 5.0  # hard cap on a graceful shutdown
     drain_idle: float = 0.05  # during shutdown, close a connection once quiet this long
@@ -182,7 +183,7 @@ class RespServer:
                     accepting.cancel_scope.cancel()
             finally:
                 for listener in listeners:
-                    await listener.aclose()
+                    listener.socket.close()  # synchronous: works even while cancelled
                 # Connections drain on their own; this is the hard cap.
                 self.shutdown()
                 conns.cancel_scope.deadline = self._hard_deadline
@@ -230,7 +231,6 @@ class RespServer:
         sock.setblocking(False)
         recv_size = self.options.recv_size
         wait_readable = trio.lowlevel.wait_readable
-        wait_writable = trio.lowlevel.wait_writable
 
         async def recv() -> bytes:
             while True:
@@ -242,27 +242,16 @@ class RespServer:
                 except OSError:
                     return b""  # reset by the peer: the same as a close
 
-        async def send(data: bytes | bytearray) -> None:
-            try:
-                sent = sock.send(data)
-                if sent == len(data):
-                    return
-                view = memoryview(data)[sent:]
-                while view:
-                    try:
-                        view = view[sock.send(view) :]
-                    except BlockingIOError:
-                        await wait_writable(sock)
-            except OSError as exc:
-                raise trio.BrokenResourceError(str(exc)) from exc
-
         try:
             conn = self._register(addr, laddr)
             if conn is None:
                 with contextlib.suppress(OSError):
                     sock.send(_MAX_CLIENTS_REPLY)
                 return
-            await self._drive(conn, recv, send)
+            async with trio.open_nursery() as nursery:
+                output = _SocketOutput(sock, nursery, self.options.max_output_buffer)
+                await self._drive(conn, recv, output.write)
+                await output.flush()  # e.g. the reply to QUIT behind a backlog
         finally:
             trio.lowlevel.notify_closing(sock)
             sock.close()
@@ -415,3 +404,88 @@ class _Batch:
             self.server.stats_writes += 1
             await self.send(out)
         return handler.should_close or error is not None
+
+
+class _SocketOutput:
+    """Writes replies to a non-blocking socket without ever stalling the reader.
+
+    A write that the socket takes at once costs one send() and nothing else. What it cannot
+    take is queued and sent by a writer task (started only then), while the connection keeps
+    reading and executing requests: a client that writes a long pipeline before reading any
+    reply (redis-py does) would otherwise deadlock with us, both blocked in send. Reading
+    pauses only when `high_water` bytes of replies are waiting.
+    """
+
+    __slots__ = ("_drained", "_flushed", "_offset", "_pending", "broken", "high_water",
+                 "nursery", "sock", "writing")
+
+    def __init__(self, sock: socket.socket, nursery: trio.Nursery, high_water: int) -> None:
+        self.sock = sock
+        self.nursery = nursery
+        self.high_water = high_water
+        self._pending = bytearray()
+        self._offset = 0  # bytes of _pending already sent
+        self.writing = False
+        self.broken = False
+        self._drained: trio.Event | None = None
+        self._flushed: trio.Event | None = None
+
+    @property
+    def backlog(self) -> int:
+        return len(self._pending) - self._offset
+
+    async def write(self, data: bytearray) -> None:
+        if self.broken:
+            raise trio.BrokenResourceError("connection lost")
+        if self.writing:
+            self._pending += data
+        else:
+            try:
+                sent = self.sock.send(data)
+            except BlockingIOError:
+                sent = 0  # the socket buffer is still full of earlier replies
+            except OSError as exc:
+                self.broken = True
+                raise trio.BrokenResourceError(str(exc)) from exc
+            if sent == len(data):
+                return
+            self._pending += memoryview(data)[sent:]
+            self.writing = True
+            self.nursery.start_soon(self._writer)
+        while self.backlog > self.high_water and not self.broken:
+            self._drained = trio.Event()
+            await self._drained.wait()
+        if self.broken:
+            raise trio.BrokenResourceError("connection lost")
+
+    async def flush(self) -> None:
+        """Wait until every queued reply was sent (or the connection broke)."""
+        while self.writing:
+            self._flushed = trio.Event()
+            await self._flushed.wait()
+
+    async def _writer(self) -> None:
+        sock = self.sock
+        try:
+            while self.backlog:
+                await trio.lowlevel.wait_writable(sock)
+                try:
+                    with memoryview(self._pending) as whole, whole[self._offset :] as rest:
+                        self._offset += sock.send(rest)
+                except BlockingIOError:
+                    continue
+                except OSError:
+                    self.broken = True
+                    break
+                if self._offset > len(self._pending) // 2:  # compact, amortised O(n)
+                    del self._pending[: self._offset]
+                    self._offset = 0
+                if self._drained is not None and self.backlog <= self.high_water:
+                    self._drained.set()
+        finally:
+            self._pending = bytearray()
+            self._offset = 0
+            self.writing = False
+            for event in (self._drained, self._flushed):
+                if event is not None:
+                    event.set()

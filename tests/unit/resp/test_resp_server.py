@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import trio
 import trio.testing
 
@@ -370,3 +371,49 @@ async def test_a_client_holding_too_big_a_partial_command_is_closed() -> None:
             await client.send_all(b"*6\r\n$4\r\nECHO\r\n" + b"$300\r\n" + b"b" * 300 + b"\r\n")
             await client.send_all((b"$300\r\n" + b"b" * 300 + b"\r\n") * 3)
             assert await read_until_eof(client) == b""
+
+
+async def test_slow_reader_gets_every_reply_when_the_socket_buffer_fills() -> None:
+    server = RespServer(ToyHandler)
+    payload = b"p" * 200_000
+    n = 30  # ~6 MB of replies: far more than the kernel buffers hold
+    with trio.fail_after(20):
+        async with trio.open_nursery() as nursery:
+            await nursery.start(server.serve, "127.0.0.1", 0)
+            client = await trio.open_tcp_stream("127.0.0.1", server.ports[0])
+            for _ in range(n):  # separate reads on the server, replies pile up unread
+                await client.send_all(cmd(b"ECHO", payload))
+                await trio.sleep(0.005)
+            await trio.sleep(0.2)
+            expected = (b"$200000\r\n" + payload + b"\r\n") * n
+            assert await read_exactly(client, len(expected)) == expected
+            await client.aclose()
+            server.shutdown()
+    assert server.stats_writes >= 2
+
+
+@pytest.mark.parametrize("high_water", [1024**3, 300_000])  # 300 KB: reading pauses too
+async def test_write_everything_then_read_pipelines_do_not_deadlock(high_water: int) -> None:
+    """redis-py's pattern: send the whole pipeline, then read. Requests and replies both far
+    exceed the socket buffers, so the server must keep reading while replies wait."""
+    server = RespServer(ToyHandler, ServerOptions(max_output_buffer=high_water))
+    payload = b"q" * 100_000
+    n = 80  # 8 MB each way
+    expected = (b"$100000\r\n" + payload + b"\r\n") * n
+    received = bytearray()
+    with trio.fail_after(20):
+        async with trio.open_nursery() as nursery:
+            await nursery.start(server.serve, "127.0.0.1", 0)
+            client = await trio.open_tcp_stream("127.0.0.1", server.ports[0])
+
+            async def reader() -> None:
+                await trio.sleep(0.3)  # start reading only after writing for a while
+                received.extend(await read_exactly(client, len(expected)))
+
+            nursery.start_soon(reader)
+            await client.send_all(cmd(b"ECHO", payload) * n)
+            while len(received) < len(expected):
+                await trio.sleep(0.01)
+            await client.aclose()
+            server.shutdown()
+    assert received == expected
