@@ -291,3 +291,14 @@ async def test_errors_in_the_body_come_out_unwrapped(kind: str) -> None:
             kind, TransportConfig(node_id=1, cluster_id="c"), hub=MemoryHub()
         ):
             raise KeyError("from the body")
+
+
+@pytest.mark.parametrize("kind", ["zmq", "websocket"])  # memory binds nothing
+async def test_address_in_use_fails_loudly_and_cleanly(kind: str) -> None:
+    threads_before = threading.active_count()
+    async with open_mesh(kind, 1) as mesh:
+        taken = TransportConfig(node_id=2, cluster_id="c", bind=mesh[1].address)
+        with trio.fail_after(5), pytest.raises((OSError, zmq.ZMQError)):
+            async with open_transport(kind, taken):
+                pass
+    assert threading.active_count() == threads_before
