@@ -2,9 +2,9 @@
 
 Each node opens its own `MemoryTransport` on a shared `MemoryHub`. Messages still go through
 the envelope (so tests exercise the same checks as the wire), and every fault decision draws
-from the hub's `random.Random`: drop, duplicate, delay, reorder, and partitions (symmetric or
-one-way) that `heal()` removes. Delays use trio's clock, so `trio.testing.MockClock` with
-autojump makes them free in tests.
+from a per-link generator seeded from the hub's `random.Random`: drop, duplicate, delay,
+reorder, and partitions (symmetric or one-way) that `heal()` removes. Delays use trio's
+clock, so `trio.testing.MockClock` with autojump makes them free in tests.
 
 A message's fate is decided when its sender task takes it off the queue; partitions are
 checked again at delivery time, so cutting a link also loses what was in flight on it.
@@ -64,6 +64,10 @@ class MemoryHub:
 
     def __init__(self, rng: random.Random | None = None, faults: NetworkFaults | None = None):
         self.rng = rng if rng is not None else random.Random(0)
+        # Each link draws from its own generator, seeded from this one: a link's fate then
+        # depends only on its own traffic, not on how trio happened to interleave senders.
+        self._link_seed = self.rng.getrandbits(64)
+        self._link_rngs: dict[tuple[NodeId, NodeId], random.Random] = {}
         self.faults = faults if faults is not None else NetworkFaults()
         self._nodes: dict[NodeId, MemoryTransport] = {}
         self._blocked: set[tuple[NodeId, NodeId]] = set()
@@ -111,6 +115,13 @@ class MemoryHub:
 
     def is_blocked(self, src: NodeId, dst: NodeId) -> bool:
         return (src, dst) in self._blocked
+
+    def link_rng(self, src: NodeId, dst: NodeId) -> random.Random:
+        """The fault generator of the ``src -> dst`` link (stable across restarts)."""
+        rng = self._link_rngs.get((src, dst))
+        if rng is None:
+            rng = self._link_rngs[(src, dst)] = random.Random(f"{self._link_seed}:{src}:{dst}")
+        return rng
 
     def transport(self, node: NodeId) -> MemoryTransport | None:
         """The live transport of ``node``, if it is up."""
@@ -183,7 +194,7 @@ class MemoryTransport(TransportBase):
         last_in_order: float,
     ) -> float:
         """Decide one message's fate and schedule its copies; returns the new in-order mark."""
-        faults, rng = self.hub.faults, self.hub.rng
+        faults, rng = self.hub.faults, self.hub.link_rng(self.node_id, peer)
         if self.hub.is_blocked(self.node_id, peer):
             self._stats.drop(DropReason.PARTITIONED)
             return last_in_order

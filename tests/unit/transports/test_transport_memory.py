@@ -166,3 +166,20 @@ async def test_partition_takes_either_group_style(autojump_clock: trio.testing.M
         assert mesh.hub.is_blocked(3, 1) and not mesh.hub.is_blocked(1, 3)
         with pytest.raises(ValueError, match="two groups"):
             mesh.hub.partition([1, 2, 3])
+
+
+async def test_a_links_fate_does_not_depend_on_other_links(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """Per-link generators: link 1->2 sees the same faults whether or not 3->2 is busy."""
+    faults = NetworkFaults(drop_rate=0.3, duplicate_rate=0.2)
+    runs = []
+    for busy_neighbour in (False, True):
+        async with open_mesh("memory", 3, hub=MemoryHub(random.Random(5), faults)) as mesh:
+            for i in range(200):
+                await mesh[1].send(2, b"%d" % i)
+                if busy_neighbour:
+                    await mesh[3].send(2, b"noise")
+            got = await _drain(mesh, 2)
+            runs.append([int(p) for sender, p in got if sender == 1])
+    assert runs[0] == runs[1]
