@@ -43,6 +43,7 @@ class SimParams:
     fault_combo_p: float = 0.3  # probability that a fault window has a second fault
     quiet_min_ms: int = 100
     quiet_max_ms: int = 800
+    stable_first_leader_bound_ms: int = 1000  # stable network: a leader within 100 ticks
     liveness_bound_ms: int = 2000  # after a full heal, a client write must succeed within this
     disk_min_ms: int = 0
     disk_max_ms: int = 2
@@ -329,6 +330,10 @@ class Simulation:
         p = self.params
         if self.first_leader_ms is None:
             raise LivenessViolation("liveness", "no leader was ever elected")
+        if p.scenario == "stable" and self.first_leader_ms > p.stable_first_leader_bound_ms:
+            raise LivenessViolation(
+                "liveness", f"first leader only after {self.first_leader_ms} ms on a stable "
+                f"network (bound {p.stable_first_leader_bound_ms} ms)")
         if p.scenario == "stable" and self.leader_changes_when_stable:
             raise LivenessViolation(
                 "liveness", f"{self.leader_changes_when_stable} leader changes on a stable "
