@@ -302,3 +302,15 @@ async def test_address_in_use_fails_loudly_and_cleanly(kind: str) -> None:
             async with open_transport(kind, taken):
                 pass
     assert threading.active_count() == threads_before
+
+
+async def test_multi_megabyte_payload_round_trips(kind: str) -> None:
+    """Snapshot chunks are big: 5 MiB passes every transport (the default limit is 64 MiB)."""
+    big = bytes(range(256)) * (5 * 4096)
+    async with open_mesh(kind, 2) as mesh:
+        await mesh.warm_up()
+        with trio.fail_after(20):
+            await mesh[1].send(2, big)
+            await mesh[1].send(2, b"next")
+            assert await mesh.receive(2) == (1, big)
+            assert await mesh.receive(2) == (1, b"next")
