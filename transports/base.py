@@ -10,6 +10,12 @@ Delivery is best effort and ordered per pair of nodes. `send()` never blocks on 
 the message on that peer's bounded queue, or drops and counts it when the queue is full.
 Received messages wait in a bounded inbox; when the node does not keep up, the receiving side
 stops reading, which pushes back over the wire onto the senders' queues (where drops are counted).
+
+Receiving: `receive()` gives ``(sender, payload)``; `receive_message()` adds the envelope's
+`MessageKind` (Raft, or forwarded client request/reply); `receive_batch()` takes everything
+already waiting in one wakeup, which is what a batching driver loop wants. Membership changes
+call `add_peer()` / `remove_peer()`; a message from a node that is not a current peer is
+dropped (``unknown_sender``), so both ends must know each other.
 """
 
 from __future__ import annotations
