@@ -142,3 +142,19 @@ async def open_mesh(
             yield mesh
         finally:
             nursery.cancel_scope.cancel()
+
+
+async def run_echo_node(kind: str, peer_address: str, cluster_id: str = "test-cluster") -> None:
+    """Node 2 of a two-process test: prints its address, then echoes node 1's messages."""
+    config = TransportConfig(node_id=2, cluster_id=cluster_id, peers={1: peer_address})
+    async with open_transport(kind, config) as transport:
+        print(transport.address, flush=True)
+        while True:
+            _, payload = await transport.receive()
+            await transport.send(1, payload)
+
+
+if __name__ == "__main__":  # python -m transports.testing KIND NODE1_ADDRESS
+    import sys
+
+    trio.run(run_echo_node, sys.argv[1], sys.argv[2])
