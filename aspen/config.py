@@ -10,6 +10,7 @@
     proto_max_bulk_len = "512mb"  # largest bulk string a client may send (bytes or "64mb")
     max_argv = 2147483647         # most arguments in one command (Redis 7.0: INT_MAX)
     client_query_buffer_limit = "1gb"  # a client whose partial command outgrows this is closed
+    max_output_buffer = "1gb"     # unsent replies beyond this pause reading that client
     shutdown_grace = 5.0          # SIGTERM: seconds to finish in-flight work before closing
 
 Every section is an attrs class whose fields carry a checker in their metadata; `load_config`
@@ -132,6 +133,9 @@ class NodeSettings:
     max_argv: int = _setting(2**31 - 1, _int_range(1, 2**31 - 1), "most arguments in one command")
     client_query_buffer_limit: int = _setting(
         1024**3, _memory(1024 * 1024, 2**63 - 1), "largest partial command a client may hold"
+    )
+    max_output_buffer: int = _setting(
+        1024**3, _memory(64 * 1024, 2**63 - 1), "unsent replies that pause reading a client"
     )
     shutdown_grace: float = _setting(5.0, _seconds, "seconds to drain clients on SIGTERM")
 

@@ -74,6 +74,7 @@ class Node:
                 max_argv=n.max_argv,
                 max_clients=n.max_clients,
                 max_query_buffer=n.client_query_buffer_limit,
+                max_output_buffer=n.max_output_buffer,
                 idle_timeout=n.timeout,
                 shutdown_grace=n.shutdown_grace,
             ),

@@ -86,6 +86,17 @@ def test_redis_py_pipeline_without_transaction(r: redis.Redis) -> None:
     assert results[-1] == [str(i + 1).encode() for i in range(0, 1000, 100)]
 
 
+def test_redis_py_big_pipeline_of_large_values_does_not_deadlock(r: redis.Redis) -> None:
+    """redis-py writes the whole pipeline before reading: ~6 MB each way."""
+    value = b"v" * 100_000
+    pipe = r.pipeline(transaction=False)
+    for i in range(60):
+        pipe.set(f"big{i}", value)
+        pipe.get(f"big{i}")
+    results = pipe.execute()
+    assert results == [True, value] * 60
+
+
 def test_redis_py_transaction_is_atomic_and_replies_in_order(r: redis.Redis) -> None:
     with r.pipeline(transaction=True) as pipe:
         pipe.set("a", 1).incrby("a", 41).get("a").delete("a").exists("a")

@@ -39,6 +39,7 @@ proto_max_bulk_len = "64mb"
 max_argv = 1000
 shutdown_grace = 1.5
 client_query_buffer_limit = "2mb"
+max_output_buffer = "512kb"
 """,
     )
     config = load_config(path)
@@ -46,7 +47,7 @@ client_query_buffer_limit = "2mb"
     assert config.node == NodeSettings(
         bind="0.0.0.0", port=7001, dir=tmp_path / "n1", requirepass="s3cret", max_clients=50,
         timeout=30.0, proto_max_bulk_len=64 * 1024 * 1024, max_argv=1000, shutdown_grace=1.5,
-        client_query_buffer_limit=2 * 1024 * 1024,
+        client_query_buffer_limit=2 * 1024 * 1024, max_output_buffer=512 * 1024,
     )
     with pytest.raises(attrs.exceptions.FrozenInstanceError):
         config.node.port = 1  # type: ignore[misc]
