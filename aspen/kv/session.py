@@ -117,14 +117,20 @@ _RESET = SimpleString("RESET")
 _NOT_QUEUED = frozenset({"exec", "discard", "multi", "watch", "quit", "reset"})
 
 
+def _c_string(raw: bytes) -> bytes:
+    """What C's "%s" prints of `raw`: everything before the first NUL byte."""
+    nul = raw.find(b"\x00")
+    return raw if nul < 0 else raw[:nul]
+
+
 def unknown_command_error(argv: list[bytes]) -> Error:
     """Redis's text: the name and the first arguments, quoted, capped near 128 characters."""
-    name = argv[0][:128].decode("utf-8", "replace")
+    name = _c_string(argv[0])[:128].decode("utf-8", "replace")
     args = ""
     for a in argv[1:]:
         if len(args) >= 128:
             break
-        args += "'" + a[: 128 - len(args)].decode("utf-8", "replace") + "' "
+        args += "'" + _c_string(a)[: 128 - len(args)].decode("utf-8", "replace") + "' "
     text = f"ERR unknown command '{name}', with args beginning with: {args}"
     return Error(text.replace("\r", " ").replace("\n", " "))
 

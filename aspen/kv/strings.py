@@ -59,15 +59,15 @@ _EXPIRE_OPTS = {b"ex": (1000, True), b"px": (1, True), b"exat": (1000, False), b
 
 
 def _parse_set_options(
-    argv: Argv, start: int, now_ms: int, name: str, for_set: bool
-) -> tuple[int, int | None]:
-    """Flags and deadline of SET's (for_set) or GETEX's options."""
+    argv: Argv, start: int, for_set: bool
+) -> tuple[int, tuple[bytes, int, bool] | None]:
+    """Flags and raw expiry (value, unit ms, relative) of SET's (for_set) or GETEX's options."""
     flags = 0
     expire: tuple[bytes, int, bool] | None = None
+    kind = b""  # the expiry option given; repeating the same one is allowed (last wins)
     i, n = start, len(argv)
     while i < n:
         opt = argv[i].lower()
-        nxt = i + 1 < n
         if for_set and opt == b"nx" and not flags & _XX:
             flags |= _NX
         elif for_set and opt == b"xx" and not flags & _NX:
@@ -78,17 +78,26 @@ def _parse_set_options(
             flags |= _KEEPTTL
         elif not for_set and opt == b"persist" and expire is None:
             flags |= _PERSIST
-        elif opt in _EXPIRE_OPTS and nxt and expire is None and not flags & (_KEEPTTL | _PERSIST):
+        elif (
+            opt in _EXPIRE_OPTS
+            and i + 1 < n
+            and kind in (b"", opt)
+            and not flags & (_KEEPTTL | _PERSIST)
+        ):
             unit, relative = _EXPIRE_OPTS[opt]
             expire = (argv[i + 1], unit, relative)
+            kind = opt
             i += 1
         else:
             raise CommandError(SYNTAX)
         i += 1
-    deadline = None
-    if expire is not None:
-        deadline = deadline_from(expire[0], expire[1], expire[2], now_ms, name)
-    return flags, deadline
+    return flags, expire
+
+
+def _deadline(expire: tuple[bytes, int, bool] | None, now_ms: int, name: str) -> int | None:
+    if expire is None:
+        return None
+    return deadline_from(expire[0], expire[1], expire[2], now_ms, name)
 
 
 @command("get", write=False)
@@ -113,7 +122,8 @@ def set_(ks: Keyspace, argv: Argv, now: int) -> object:
             ks.get_write(key, now)
         ks.set_value(key, argv[2])
         return OK
-    flags, deadline = _parse_set_options(argv, 3, now, "set", for_set=True)
+    flags, expire = _parse_set_options(argv, 3, for_set=True)
+    deadline = _deadline(expire, now, "set")
     old = ks.get_string_write(key, now) if flags & _GET else ks.get_write(key, now)
     found = old is not None
     if (flags & _NX and found) or (flags & _XX and not found):
@@ -167,11 +177,12 @@ def getdel(ks: Keyspace, argv: Argv, now: int) -> object:
 
 @command("getex", write=True)
 def getex(ks: Keyspace, argv: Argv, now: int) -> object:
-    flags, deadline = _parse_set_options(argv, 2, now, "getex", for_set=False)
+    flags, expire = _parse_set_options(argv, 2, for_set=False)
     key = argv[1]
     value = ks.get_string_write(key, now)
     if value is None:
         return None
+    deadline = _deadline(expire, now, "getex")  # Redis checks the time after the lookup
     if deadline is not None:
         if deadline <= now:  # only EXAT/PXAT can be in the past: the key goes at once
             ks.delete(key, now)
@@ -335,12 +346,10 @@ _NAN_INF = "ERR increment would produce NaN or Infinity"
 @command("incrbyfloat", write=True)
 def incrbyfloat(ks: Keyspace, argv: Argv, now: int) -> object:
     key = argv[1]
-    incr_by = parse_long_double(argv[2])  # Redis parses the increment before the lookup
-    if incr_by is None:
-        raise CommandError(_NOT_FLOAT)
     old = ks.get_string_write(key, now)
     current: Fraction | Inf | None = Fraction(0) if old is None else parse_long_double(old)
-    if current is None:
+    incr_by = parse_long_double(argv[2])
+    if current is None or incr_by is None:
         raise CommandError(_NOT_FLOAT)
     if isinstance(current, Inf) or isinstance(incr_by, Inf):
         raise CommandError(_NAN_INF)

@@ -1,0 +1,233 @@
+"""The differential command sequences, replayed over the wire: redis-server vs `aspen node`.
+
+Both servers are started by the test on free loopback ports. Replies are compared exactly at
+the RESP level (simple string vs bulk string vs error text vs integer vs nil), except where the
+answer is order-free (KEYS, SCAN pages), random (RANDOMKEY) or depends on each server's own
+wall clock (TTL-style replies, compared within a tolerance). Sequences only use TTLs far in
+the future or absolute deadlines in the past, so the two clocks cannot make them flaky.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit" / "kv"))
+from kv_commandgen import command
+
+pytestmark = pytest.mark.slow
+
+REDIS_SERVER = shutil.which("redis-server")
+ASPEN = Path(sys.executable).with_name("aspen")
+
+
+class Err(str):
+    """An error reply (its text)."""
+
+
+class Status(str):
+    """A simple-string reply."""
+
+
+class RespClient:
+    """A minimal blocking RESP2 client: exact reply types, no conveniences."""
+
+    def __init__(self, port: int) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        self.buf = b""
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def call(self, argv: list[bytes]) -> object:
+        out = b"*%d\r\n" % len(argv) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in argv)
+        self.sock.sendall(out)
+        return self._read()
+
+    def _line(self) -> bytes:
+        while b"\r\n" not in self.buf:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("server closed the connection")
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\r\n", 1)
+        return line
+
+    def _exact(self, n: int) -> bytes:
+        while len(self.buf) < n + 2:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("server closed the connection")
+            self.buf += chunk
+        data, self.buf = self.buf[:n], self.buf[n + 2 :]
+        return data
+
+    def _read(self) -> object:
+        line = self._line()
+        kind, rest = line[:1], line[1:]
+        if kind == b"+":
+            return Status(rest.decode())
+        if kind == b"-":
+            return Err(rest.decode())
+        if kind == b":":
+            return int(rest)
+        if kind == b"$":
+            n = int(rest)
+            return None if n < 0 else self._exact(n)
+        if kind == b"*":
+            n = int(rest)
+            return None if n < 0 else [self._read() for _ in range(n)]
+        raise AssertionError(f"unexpected RESP line {line!r}")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_ready(port: int, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server on port {port} exited with {proc.returncode}")
+        with contextlib.suppress(OSError, ConnectionError):
+            client = RespClient(port)
+            try:
+                if client.call([b"PING"]) == "PONG":
+                    return
+            finally:
+                client.close()
+        time.sleep(0.05)
+    raise RuntimeError(f"server on port {port} did not answer PING")
+
+
+@contextlib.contextmanager
+def running(args: list[str], port: int) -> Iterator[int]:
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        wait_ready(port, proc)
+        yield port
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture(scope="module")
+def redis_port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
+    if REDIS_SERVER is None:
+        pytest.fail("redis-server is not installed (the README's test command installs it)")
+    port = free_port()
+    workdir = tmp_path_factory.mktemp("redis")
+    args = [
+        REDIS_SERVER,
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--dir",
+        str(workdir),
+    ]
+    with running(args, port) as p:
+        yield p
+
+
+@pytest.fixture(scope="module")
+def aspen_port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
+    port = free_port()
+    workdir = tmp_path_factory.mktemp("aspen")
+    args = [str(ASPEN), "node", "--port", str(port), "--dir", str(workdir)]
+    with running(args, port) as p:
+        yield p
+
+
+# ----------------------------------------------------------------------- comparison
+
+_CLOCK_TOLERANCE = {b"ttl": 2, b"expiretime": 2, b"pttl": 2000, b"pexpiretime": 2000}
+
+
+def canonical(argv: list[bytes], reply: object) -> object:
+    name = argv[0].lower()
+    if name == b"keys" and isinstance(reply, list):
+        return sorted(reply)  # type: ignore[type-var]
+    if name == b"scan" and isinstance(reply, list):
+        return [reply[0], sorted(reply[1])]
+    if name == b"randomkey" and isinstance(reply, bytes):
+        return "<some key>"
+    return reply
+
+
+def same(argv: list[bytes], a: object, b: object) -> bool:
+    tolerance = _CLOCK_TOLERANCE.get(argv[0].lower())
+    if tolerance is not None and isinstance(a, int) and isinstance(b, int) and a > 0 and b > 0:
+        return abs(a - b) <= tolerance
+    return type(a) is type(b) and canonical(argv, a) == canonical(argv, b)
+
+
+def same_exec(queued: list[list[bytes]], a: object, b: object) -> bool:
+    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b) == len(queued):
+        return all(same(q, x, y) for q, x, y in zip(queued, a, b, strict=True))
+    return type(a) is type(b) and a == b
+
+
+def replay(ports: tuple[int, int], steps: list[tuple[int, list[bytes]]]) -> None:
+    """Run the steps on both servers (two connections each) and compare every reply."""
+    sides = [[RespClient(p), RespClient(p)] for p in ports]
+    try:
+        assert sides[0][0].call([b"FLUSHALL"]) == sides[1][0].call([b"FLUSHALL"]) == "OK"
+        queued: list[list[list[bytes]]] = [[], []]
+        in_multi = [False, False]
+        for client, argv in steps:
+            ref, ours = sides[0][client].call(argv), sides[1][client].call(argv)
+            name = argv[0].lower()
+            if name == b"exec" and in_multi[client]:
+                ok = same_exec(queued[client], ref, ours)
+            else:
+                ok = same(argv, ref, ours)
+            assert ok, f"{argv!r}: redis-server said {ref!r}, aspen said {ours!r}"
+            if name == b"multi" and ref == "OK":
+                in_multi[client], queued[client] = True, []
+            elif name in (b"exec", b"discard") or (
+                in_multi[client] and isinstance(ref, Err) and ref.startswith("EXECABORT")
+            ):
+                in_multi[client], queued[client] = False, []
+            elif in_multi[client] and ref == "QUEUED":
+                queued[client].append(argv)
+    finally:
+        for pair in sides:
+            for c in pair:
+                c.close()
+
+
+steps_strategy = st.lists(st.tuples(st.integers(0, 1), command(wire=True)), max_size=40)
+
+
+@settings(
+    max_examples=int(os.environ.get("ASPEN_WIRE_EXAMPLES", "300")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(steps=steps_strategy)
+def test_same_replies_as_redis_server(
+    redis_port: int, aspen_port: int, steps: list[tuple[int, list[bytes]]]
+) -> None:
+    replay((redis_port, aspen_port), steps)
