@@ -91,6 +91,8 @@ class Cluster:
     # -- plumbing -----------------------------------------------------------------------------
 
     def add_node(self, node_id: int) -> RaftCore:
+        if node_id in self.cores:
+            return self.cores[node_id]
         self.ids.append(node_id)
         self.disks[node_id] = Disk()
         self.applied[node_id] = []

@@ -118,7 +118,13 @@ def run_schedule(seed: int, steps: int, nodes: int = 3) -> Checker:
             if c.down:
                 c.restart(rng.choice(sorted(c.down)))
             elif len(up) > 1:
-                c.crash(rng.choice(up))
+                victim = rng.choice(up)
+                core = c.cores[victim]
+                if rng.random() < 0.5 and core.has_ready():
+                    # torn: the early messages left, the disk write never happened
+                    rd = core.ready()
+                    c._send(rd.messages)
+                c.crash(victim)
         elif r < 0.89:
             if c.cut:
                 c.heal()
@@ -178,6 +184,7 @@ def run_schedule(seed: int, steps: int, nodes: int = 3) -> Checker:
     return chk
 
 
-@pytest.mark.parametrize("seed", range(40))
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", range(24))
 def test_random_schedules_are_safe_and_live(seed: int) -> None:
     run_schedule(seed, steps=2500, nodes=3 if seed % 2 else 5)
