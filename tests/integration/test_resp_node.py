@@ -13,6 +13,8 @@ from collections.abc import Iterator
 
 import pytest
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from harness.bench.servers import ServerProcess, aspen_node, free_port
 
@@ -159,7 +161,9 @@ def test_inline_commands_work(node: ServerProcess) -> None:
 
 def test_requirepass() -> None:
     with aspen_node(config='[node]\nrequirepass = "s3cret"\n') as server:
-        anonymous = redis.Redis(port=server.port)
+        # No retries: redis-py treats auth errors as connection errors and backs off.
+        no_retry = Retry(NoBackoff(), 0)
+        anonymous = redis.Redis(port=server.port, retry=no_retry)
         # redis-py opens with HELLO, which Redis 7 refuses before AUTH with its own NOAUTH text.
         with pytest.raises(redis.AuthenticationError, match="authenticated"):
             anonymous.get("k")
@@ -172,7 +176,7 @@ def test_requirepass() -> None:
             b"+OK\r\n$-1\r\n+OK\r\n"
         )
         with pytest.raises(redis.AuthenticationError, match="invalid username-password"):
-            redis.Redis(port=server.port, password="wrong").ping()
+            redis.Redis(port=server.port, password="wrong", retry=no_retry).ping()
         good = redis.Redis(port=server.port, password="s3cret")
         assert good.set("k", "v") and good.get("k") == b"v"
         assert cli(server.port, "-a", "s3cret", "--no-auth-warning", "GET", "k").strip() == "v"
