@@ -64,7 +64,7 @@ def _run_node(args: argparse.Namespace) -> int:
     try:
         return run_node(config)
     except OSError as exc:  # e.g. the port is taken
-        print(f"aspen node: {exc.strerror or exc}", file=sys.stderr)
+        print(f"aspen node: {exc}", file=sys.stderr)
         return 1
 
 

@@ -217,3 +217,36 @@ def test_format_double_is_printf_17g(value: float) -> None:
     _libc.snprintf(buf, 64, b"%.17g", ctypes.c_double(value))
     assert format_double(value) == buf.value
     assert math.isclose(float(format_double(value)), value) or value == 0
+
+
+@given(streams())
+def test_pre_auth_parsing_hands_out_the_same_commands_one_at_a_time(
+    stream: tuple[bytes, list[list[bytes]]],
+) -> None:
+    raw, expected = stream  # small commands: within Redis's pre-AUTH limits
+    parser = RequestParser()
+    parser.authenticated = False
+    got = parser.feed(raw)
+    assert len(got) <= 1
+    while more := parser.feed(b""):
+        assert len(more) == 1
+        got += more
+    assert got == expected and parser.idle
+
+
+@given(streams(), st.data())
+def test_buffered_never_exceeds_the_unparsed_bytes(
+    stream: tuple[bytes, list[list[bytes]]], data: st.DataObject
+) -> None:
+    raw, _ = stream
+    cuts = sorted(set(data.draw(st.lists(st.integers(0, len(raw)), max_size=8))))
+    parser = RequestParser()
+    fed = consumed = 0
+    start = 0
+    for cut in [*cuts, len(raw)]:
+        for argv in parser.feed(raw[start:cut]):
+            consumed += sum(len(a) for a in argv)
+        fed += cut - start
+        start = cut
+        assert 0 <= parser.buffered <= fed - consumed
+    assert parser.buffered == 0
