@@ -54,7 +54,6 @@ class Nemesis:
         self.fault_end = p.duration_ms - p.final_quiet_ms
         self.calm = sim.net.params
         self.heal_id = 0
-        self.final_done = False
         self.churn = False  # crash every new leader shortly after it is elected
         self.f8: dict[str, int] | None = None  # progress through the Figure 8 schedule
 
@@ -107,8 +106,6 @@ class Nemesis:
         if sim.clock.now < self.fault_end:
             p = sim.params
             sim.clock.after(sim.rng.randint(p.quiet_min_ms, p.quiet_max_ms), self.episode)
-        elif not self.final_done:
-            self.final_done = True
 
     def _expect_progress(self) -> None:
         sim = self.sim

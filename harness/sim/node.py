@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from aspen.raft.codec import decode_membership
 from aspen.raft.errors import NotLeader, ProposalDropped
+from aspen.raft.messages import AppendEntriesResponse, RequestVoteResponse
 from aspen.raft.ready import Ready, Role
 from aspen.raft.types import Entry, EntryKind, Membership
 from harness.sim.durable import DurableLog
@@ -175,6 +176,8 @@ class SimNode:
             rd = self.core.ready()
             self._observe(rd)
             sim = self.sim
+            if rd.hard_state is not None or rd.entries:
+                self._check_no_early_ack(rd)
             for m in rd.messages:
                 sim.send(m)
             disk = sim.disk_delay()
@@ -183,6 +186,25 @@ class SimNode:
                 sim.clock.after(disk, self._persisted, self.incarnation, rd)
                 return
             self._persisted(self.incarnation, rd)
+
+    def _check_no_early_ack(self, rd: Ready) -> None:
+        """Votes and append acks that depend on this Ready must wait until it is durable:
+        sent earlier, a crash could make a node forget a vote or an entry it acknowledged."""
+        hs = rd.hard_state
+        first = rd.entries[0].index if rd.entries else None
+        for m in rd.messages:
+            if (isinstance(m, RequestVoteResponse) and m.granted and not m.pre_vote
+                    and hs is not None and hs.vote == m.dst):
+                raise InvariantViolation(
+                    "persist-before-ack",
+                    f"n{self.id} sends its vote for n{m.dst} (term {m.term}) before the vote "
+                    "is durable")
+            if (isinstance(m, AppendEntriesResponse) and m.success and first is not None
+                    and m.index >= first):
+                raise InvariantViolation(
+                    "persist-before-ack",
+                    f"n{self.id} acknowledges entries up to {m.index} before persisting "
+                    f"entries from {first}")
 
     def _observe(self, rd: Ready) -> None:
         sim = self.sim

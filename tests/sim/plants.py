@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from aspen.raft.core import RaftCore
 from aspen.raft.messages import RequestVote
+from aspen.raft.ready import Ready
 
 
 class DoubleVoteCore(RaftCore):
@@ -31,3 +32,13 @@ class UnconfirmedReadCore(RaftCore):
 
     def _read_requires_quorum_check(self) -> bool:
         return False
+
+
+class EarlyAckCore(RaftCore):
+    """Sends votes and append acks before the Ready holding them is durable."""
+
+    def ready(self) -> Ready:
+        rd = super().ready()
+        rd.messages = rd.messages + rd.persisted_messages
+        rd.persisted_messages = []
+        return rd

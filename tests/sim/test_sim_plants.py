@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from plants import DoubleVoteCore, OldTermCommitCore, UnconfirmedReadCore
+from plants import DoubleVoteCore, EarlyAckCore, OldTermCommitCore, UnconfirmedReadCore
 
 from harness.sim import SimFailure, SimParams, run_seed
 
@@ -65,4 +65,10 @@ def test_a_read_served_without_confirming_leadership_is_caught() -> None:
     assert f.check == "linearizability", f.report()
     assert "not linearizable" in f.message
     assert "could not be linearized was called at" in f.trace
+    assert_real_core_passes(f)
+
+
+def test_acknowledging_before_persisting_is_caught() -> None:
+    f = first_failure(EarlyAckCore, SimParams(nodes=3, scenario="crash", duration_ms=2000), 5)
+    assert f.check == "persist-before-ack", f.report()
     assert_real_core_passes(f)
