@@ -86,7 +86,7 @@ class ServerOptions:
     max_output_buffer: int = 1024**3  # unsent replies beyond this pause reading the client
     idle_timeout: float = 0.0  # close after this long without a request; 0 = never (`timeout`)
     shutdown_grace: float = 5.0  # hard cap on a graceful shutdown
-    drain_idle: float = 0.05  # during shutdown, close a connection once quiet this long
+    drain_idle: float = 0.5  # during shutdown, close a connection once quiet this long
     recv_size: int = 64 * 1024
 
 
