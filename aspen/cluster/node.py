@@ -810,9 +810,10 @@ class ClusterNode:
                 except ProposalDropped:
                     await trio.sleep(self.settings.tick_interval)
             while True:
-                core = self._require_leader()
+                core = self._core
                 if core.membership == target and core.membership_index <= core.commit_index:
-                    return
+                    return  # (a leader that removed itself has stepped down by now)
+                core = self._require_leader()
                 if (
                     core.membership != target
                     and not core.membership.is_joint

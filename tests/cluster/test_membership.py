@@ -1,0 +1,112 @@
+"""Membership changes, snapshot catch-up of new and lagging nodes, leadership transfer."""
+
+from __future__ import annotations
+
+import trio
+
+from aspen.kv.ops import ReadOp
+from aspen.resp.values import OK
+from harness.cluster import InProcessCluster, open_cluster
+
+
+async def _fill(cluster: InProcessCluster, via: int, n: int, prefix: str = "k") -> None:
+    async def put(lo: int) -> None:
+        client = cluster.client(via)
+        for i in range(lo, n, 8):
+            assert await client.cmd("SET", f"{prefix}{i}", i) == OK
+
+    async with trio.open_nursery() as nursery:
+        for lo in range(8):
+            nursery.start_soon(put, lo)
+
+
+async def test_add_learner_promote_then_remove(
+    cluster3: InProcessCluster, autojump_clock: object
+) -> None:
+    leader = await cluster3.wait_leader()
+    await _fill(cluster3, leader.id, 20)
+    node4 = await cluster3.start(4, peers=[1, 2, 3])
+    await leader.add_learner(4, "10.0.0.4:7000")
+    m = leader.status()["membership"]
+    assert m["learners"] == [4] and 4 not in m["voters"]
+    await cluster3.wait_converged()
+    assert node4.state.digest() == leader.state.digest()
+    assert node4.status()["role"] == "follower"
+
+    await leader.change_membership([1, 2, 3, 4])
+    assert leader.status()["membership"] == {"voters": [1, 2, 3, 4], "learners": [], "joint": False}
+
+    victim = next(i for i in (1, 2, 3) if i != leader.id)
+    await leader.change_membership([i for i in (1, 2, 3, 4) if i != victim])
+    await cluster3.stop(victim)
+    assert victim not in leader.status()["membership"]["voters"]
+    # three voters left, all still serving writes through any member
+    survivors = [i for i in (1, 2, 3, 4) if i != victim]
+    for i in survivors:
+        assert await cluster3.client(i).cmd("SET", f"after-{i}", "x") == OK
+    await cluster3.wait_converged(nodes=survivors)
+    assert len(set(cluster3.digests(survivors).values())) == 1
+
+
+async def test_removing_the_leader_hands_over(
+    cluster3: InProcessCluster, autojump_clock: object
+) -> None:
+    leader = await cluster3.wait_leader()
+    others = [i for i in (1, 2, 3) if i != leader.id]
+    await leader.change_membership(others)
+    new = await cluster3.wait_leader(among=others)
+    assert new.id in others
+    assert await cluster3.client(new.id).cmd("SET", "k", "v") == OK
+
+
+async def test_new_learner_catches_up_through_a_snapshot(autojump_clock: object) -> None:
+    async with open_cluster(3, seed=11, snapshot_entries=25) as cluster:
+        leader = await cluster.wait_leader()
+        await _fill(cluster, leader.id, 300)
+        assert leader.stats.snapshots_taken >= 1
+        assert leader.core is not None and leader.core.first_index > 2  # log compacted
+        node4 = await cluster.start(4, peers=[1, 2, 3])
+        await leader.add_learner(4, "10.0.0.4:7000")
+        await cluster.wait_converged()
+        assert node4.stats.snapshots_installed >= 1
+        assert node4.state.digest() == leader.state.digest()
+        assert await node4.read(ReadOp((b"GET", b"k299")), "stale") == b"299"
+
+
+async def test_lagging_follower_catches_up_through_a_snapshot(autojump_clock: object) -> None:
+    async with open_cluster(3, seed=12, snapshot_entries=25) as cluster:
+        leader = await cluster.wait_leader()
+        lagger = next(i for i in (1, 2, 3) if i != leader.id)
+        await cluster.stop(lagger)
+        await _fill(cluster, leader.id, 300)
+        node = await cluster.start(lagger)
+        await cluster.wait_converged()
+        assert node.stats.snapshots_installed >= 1
+        assert node.state.digest() == leader.state.digest()
+
+
+async def test_restart_loads_snapshot_and_replays_the_tail(autojump_clock: object) -> None:
+    async with open_cluster(3, seed=13, snapshot_entries=25) as cluster:
+        leader = await cluster.wait_leader()
+        await _fill(cluster, leader.id, 100)
+        await cluster.wait_converged()
+        node_id = next(i for i in (1, 2, 3) if i != leader.id)
+        before = cluster.nodes[node_id].state.digest()
+        snap_index = cluster.nodes[node_id].status()["snapshot_index"]
+        assert snap_index > 0
+        node = await cluster.restart(node_id)
+        assert node.state.applied_index >= snap_index  # restored from the snapshot at once
+        await cluster.wait_converged()
+        assert node.state.digest() == before
+
+
+async def test_leadership_transfer(cluster_n: InProcessCluster, autojump_clock: object) -> None:
+    cluster = cluster_n
+    leader = await cluster.wait_leader()
+    target = next(n.id for n in cluster.running() if n.id != leader.id)
+    await cluster.client(leader.id).cmd("SET", "t", "1")
+    assert await leader.transfer_leader(target)
+    new = await cluster.wait_leader()
+    assert new.id == target
+    assert await cluster.client(leader.id).cmd("INCR", "t") == 2  # old leader now forwards
+    assert await cluster.client(target).cmd("GET", "t") == b"2"
