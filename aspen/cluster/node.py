@@ -236,9 +236,8 @@ class ClusterNode:
             self._nursery = None
             self.transport = None
             if owned:
-                await trio.to_thread.run_sync(
-                    storage.close
-                ) if not self._inline_disk else storage.close()
+                with trio.CancelScope(shield=True):  # a crash-stop must still free the dir lock
+                    await self._disk(storage.close)
 
     async def _restore(self, storage: Storage) -> None:
         restored = await self._disk(storage.load)
