@@ -37,7 +37,9 @@ Inputs:
     core.transfer_leadership(to)        leader only; aborts after election_tick ticks
     core.compact(index, data) -> SnapshotMeta
                                         index <= applied_index; the runtime saves (meta, data)
-                                        and compacts storage itself
+                                        and compacts storage itself; check
+                                        core.can_compact(index) first (False while a snapshot
+                                        received from the leader awaits its Ready)
 Outputs:
     core.has_ready() / rd = core.ready() / core.advance(rd)
         At most one Ready is outstanding: ready() raises if called before advance(), and

@@ -252,10 +252,17 @@ class RaftCore:
         else:
             self._read_states.append(ReadState(token, None))
 
+    def can_compact(self, index: int) -> bool:
+        """Would `compact(index, ...)` be accepted now? False when `index` is not applied yet,
+        or when the log is already compacted past it — e.g. a snapshot received from the
+        leader is installed in the core but not yet handed out in a Ready (skip compaction
+        then: the incoming snapshot supersedes it)."""
+        return self.log.snap_index <= index <= self.applied_index
+
     def compact(self, index: int, data: bytes) -> SnapshotMeta:
         """The state machine serialized itself at applied `index`: keep (meta, data) for lagging
         followers and drop log entries up to `index`. The runtime saves the snapshot and
-        compacts storage itself."""
+        compacts storage itself. Raises ValueError unless `can_compact(index)`."""
         if index > self.applied_index:
             raise ValueError(f"cannot compact at {index}: only {self.applied_index} is applied")
         if index < self.log.snap_index:

@@ -96,3 +96,23 @@ def test_follower_keeps_matching_suffix_when_snapshot_is_behind_its_log() -> Non
     follower.step(InstallSnapshot(1, 2, leader.term, meta, 0, b"x", True))
     assert follower.last_index == last  # nothing discarded: the prefix already matched
     assert follower.snapshot is None or follower.snapshot.index < meta.index
+
+
+def test_can_compact_false_while_received_snapshot_awaits_ready() -> None:
+    c = Cluster([1, 2, 3])
+    leader = c.elect(1)
+    c.crash(3)
+    for k in range(6):
+        c.propose(b"%d" % k)
+    meta = leader.compact(leader.applied_index, b"s")
+    follower = c.cores[3]
+    c.down.discard(3)
+    applied = follower.applied_index
+    assert follower.can_compact(applied)
+    follower.step(InstallSnapshot(1, 3, leader.term, meta, 0, b"s", True))
+    # the runtime may still be applying an older Ready: compacting there must be refused
+    assert not follower.can_compact(applied)
+    with pytest.raises(ValueError):
+        follower.compact(applied, b"old")
+    c.process(3)
+    assert follower.applied_index == meta.index and follower.can_compact(meta.index)
