@@ -1,0 +1,331 @@
+"""List commands (LPUSH, LRANGE, LPOS, LMOVE, ...), as Redis 7.0 does them.
+
+A list is a `List` (a deque: O(1) at both ends). The blocking forms (BLPOP, BRPOP, BLMOVE)
+need the node to park a connection until a committed write serves it; they are not here yet.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import deque
+
+from aspen.kv.keyspace import SYNTAX, CommandError, Keyspace, ValueType, command, register_type
+from aspen.kv.typed import (
+    Argv,
+    check_count,
+    drop_if_empty,
+    get_read,
+    get_write,
+    int_arg,
+    store,
+    touched,
+)
+from aspen.resp.values import NULL_ARRAY, OK
+
+
+class List(deque[bytes]):
+    """A Redis list (its class is its type tag)."""
+
+
+register_type(
+    ValueType(
+        "list",
+        List,
+        lambda v: List(v),  # type: ignore[call-overload]
+        lambda v: list(v),  # type: ignore[call-overload]
+        lambda p: List(p),  # type: ignore[call-overload]
+    )
+)
+
+
+def _push(ks: Keyspace, argv: Argv, now: int, left: bool, only_existing: bool) -> int:
+    key = argv[1]
+    lst = get_write(ks, key, now, List)
+    if lst is None:
+        if only_existing:
+            return 0
+        lst = List()
+        (lst.extendleft if left else lst.extend)(argv[2:])
+        store(ks, key, lst)
+        return len(lst)
+    (lst.extendleft if left else lst.extend)(argv[2:])
+    touched(ks, key, lst)
+    return len(lst)
+
+
+@command("lpush", write=True)
+def lpush(ks: Keyspace, argv: Argv, now: int) -> object:
+    return _push(ks, argv, now, left=True, only_existing=False)
+
+
+@command("rpush", write=True)
+def rpush(ks: Keyspace, argv: Argv, now: int) -> object:
+    return _push(ks, argv, now, left=False, only_existing=False)
+
+
+@command("lpushx", write=True)
+def lpushx(ks: Keyspace, argv: Argv, now: int) -> object:
+    return _push(ks, argv, now, left=True, only_existing=True)
+
+
+@command("rpushx", write=True)
+def rpushx(ks: Keyspace, argv: Argv, now: int) -> object:
+    return _push(ks, argv, now, left=False, only_existing=True)
+
+
+def _pop(ks: Keyspace, argv: Argv, now: int, left: bool, name: str) -> object:
+    if len(argv) > 3:
+        raise CommandError(f"ERR wrong number of arguments for '{name}' command")
+    count = check_count(argv[2]) if len(argv) == 3 else None
+    key = argv[1]
+    lst = get_write(ks, key, now, List)
+    if lst is None:
+        return None if count is None else NULL_ARRAY
+    pop = lst.popleft if left else lst.pop
+    if count is None:
+        value = pop()
+        drop_if_empty(ks, key, lst, now)
+        return value
+    if count == 0:
+        return []
+    out = [pop() for _ in range(min(count, len(lst)))]
+    drop_if_empty(ks, key, lst, now)
+    return out
+
+
+@command("lpop", write=True)
+def lpop(ks: Keyspace, argv: Argv, now: int) -> object:
+    return _pop(ks, argv, now, left=True, name="lpop")
+
+
+@command("rpop", write=True)
+def rpop(ks: Keyspace, argv: Argv, now: int) -> object:
+    return _pop(ks, argv, now, left=False, name="rpop")
+
+
+@command("llen", write=False)
+def llen(ks: Keyspace, argv: Argv, now: int) -> object:
+    lst = get_read(ks, argv[1], now, List)
+    return 0 if lst is None else len(lst)
+
+
+def _span(start: int, stop: int, n: int) -> tuple[int, int] | None:
+    """Redis's index normalisation for LRANGE/LTRIM: a [start, stop] slice or None if empty."""
+    if start < 0:
+        start += n
+    if stop < 0:
+        stop += n
+    start = max(start, 0)
+    if start > stop or start >= n:
+        return None
+    return start, min(stop, n - 1)
+
+
+@command("lrange", write=False)
+def lrange(ks: Keyspace, argv: Argv, now: int) -> object:
+    start, stop = int_arg(argv[2]), int_arg(argv[3])
+    lst = get_read(ks, argv[1], now, List)
+    if lst is None:
+        return []
+    span = _span(start, stop, len(lst))
+    if span is None:
+        return []
+    lo, hi = span
+    n = len(lst)
+    if lo > n - 1 - hi:  # nearer the tail: walk backwards
+        tail = list(itertools.islice(reversed(lst), n - 1 - hi, n - lo))
+        tail.reverse()
+        return tail
+    return list(itertools.islice(lst, lo, hi + 1))
+
+
+@command("lindex", write=False)
+def lindex(ks: Keyspace, argv: Argv, now: int) -> object:
+    index = int_arg(argv[2])
+    lst = get_read(ks, argv[1], now, List)
+    if lst is None:
+        return None
+    if index < 0:
+        index += len(lst)
+    if not 0 <= index < len(lst):
+        return None
+    return lst[index]
+
+
+@command("lset", write=True)
+def lset(ks: Keyspace, argv: Argv, now: int) -> object:
+    key = argv[1]
+    index = int_arg(argv[2])
+    lst = get_write(ks, key, now, List)
+    if lst is None:
+        raise CommandError("ERR no such key")
+    if index < 0:
+        index += len(lst)
+    if not 0 <= index < len(lst):
+        raise CommandError("ERR index out of range")
+    lst[index] = argv[3]
+    touched(ks, key, lst)
+    return OK
+
+
+@command("linsert", write=True)
+def linsert(ks: Keyspace, argv: Argv, now: int) -> object:
+    where = argv[2].lower()
+    if where not in (b"before", b"after"):
+        raise CommandError(SYNTAX)
+    key, pivot = argv[1], argv[3]
+    lst = get_write(ks, key, now, List)
+    if lst is None:
+        return 0
+    for i, item in enumerate(lst):
+        if item == pivot:
+            lst.insert(i if where == b"before" else i + 1, argv[4])
+            touched(ks, key, lst)
+            return len(lst)
+    return -1
+
+
+@command("lrem", write=True)
+def lrem(ks: Keyspace, argv: Argv, now: int) -> object:
+    key, value = argv[1], argv[3]
+    count = int_arg(argv[2])
+    lst = get_write(ks, key, now, List)
+    if lst is None:
+        return 0
+    items = list(lst) if count >= 0 else list(reversed(lst))
+    limit = abs(count) if count else len(items)
+    kept: list[bytes] = []
+    removed = 0
+    for item in items:
+        if removed < limit and item == value:
+            removed += 1
+        else:
+            kept.append(item)
+    if not removed:
+        return 0
+    if count < 0:
+        kept.reverse()
+    lst.clear()
+    lst.extend(kept)
+    drop_if_empty(ks, key, lst, now)
+    return removed
+
+
+@command("ltrim", write=True)
+def ltrim(ks: Keyspace, argv: Argv, now: int) -> object:
+    key = argv[1]
+    start, stop = int_arg(argv[2]), int_arg(argv[3])
+    lst = get_write(ks, key, now, List)
+    if lst is None:
+        return OK
+    n = len(lst)
+    span = _span(start, stop, n)
+    if span is None:
+        lst.clear()
+    else:
+        lo, hi = span
+        if lo == 0 and hi == n - 1:
+            return OK
+        for _ in range(n - 1 - hi):
+            lst.pop()
+        for _ in range(lo):
+            lst.popleft()
+    drop_if_empty(ks, key, lst, now)
+    return OK
+
+
+_RANK_ZERO = (
+    "ERR RANK can't be zero: use 1 to start from the first match, 2 from the second ... "
+    "or use negative to start from the end of the list"
+)
+
+
+@command("lpos", write=False)
+def lpos(ks: Keyspace, argv: Argv, now: int) -> object:
+    rank, count, maxlen = 1, None, 0
+    i = 3
+    while i < len(argv):
+        opt = argv[i].lower()
+        if i + 1 >= len(argv):
+            raise CommandError(SYNTAX)
+        if opt == b"rank":
+            rank = int_arg(argv[i + 1])
+            if rank == 0:
+                raise CommandError(_RANK_ZERO)
+        elif opt == b"count":
+            count = int_arg(argv[i + 1])
+            if count < 0:
+                raise CommandError("ERR COUNT can't be negative")
+        elif opt == b"maxlen":
+            maxlen = int_arg(argv[i + 1])
+            if maxlen < 0:
+                raise CommandError("ERR MAXLEN can't be negative")
+        else:
+            raise CommandError(SYNTAX)
+        i += 2
+    lst = get_read(ks, argv[1], now, List)
+    if lst is None:
+        return None if count is None else []
+    want = argv[2]
+    n = len(lst)
+    if rank > 0:
+        walk = enumerate(lst)
+        skip = rank - 1
+    else:
+        walk = zip(range(n - 1, -1, -1), reversed(lst), strict=True)
+        skip = -rank - 1
+    limit = count if count else None
+    found: list[int] = []
+    for seen, (index, item) in enumerate(walk):
+        if maxlen and seen >= maxlen:
+            break
+        if item == want:
+            if skip:
+                skip -= 1
+                continue
+            found.append(index)
+            if count is None or (limit is not None and len(found) >= limit):
+                break
+    if count is None:
+        return found[0] if found else None
+    return found
+
+
+def _side(raw: bytes) -> bool:
+    """True for LEFT, False for RIGHT."""
+    side = raw.lower()
+    if side == b"left":
+        return True
+    if side == b"right":
+        return False
+    raise CommandError(SYNTAX)
+
+
+def _move(ks: Keyspace, now: int, src: bytes, dst: bytes, from_left: bool, to_left: bool) -> object:
+    source = get_write(ks, src, now, List)
+    if source is None:
+        return None
+    target = get_write(ks, dst, now, List)
+    value = source.popleft() if from_left else source.pop()
+    if src == dst:
+        (source.appendleft if to_left else source.append)(value)
+        touched(ks, src, source)
+        return value
+    drop_if_empty(ks, src, source, now)
+    if target is None:
+        store(ks, dst, List([value]))
+    else:
+        (target.appendleft if to_left else target.append)(value)
+        touched(ks, dst, target)
+    return value
+
+
+@command("lmove", write=True)
+def lmove(ks: Keyspace, argv: Argv, now: int) -> object:
+    from_left, to_left = _side(argv[3]), _side(argv[4])
+    return _move(ks, now, argv[1], argv[2], from_left, to_left)
+
+
+@command("rpoplpush", write=True)
+def rpoplpush(ks: Keyspace, argv: Argv, now: int) -> object:
+    return _move(ks, now, argv[1], argv[2], from_left=False, to_left=True)
