@@ -405,4 +405,8 @@ class Keyspace:
 
 # Register the command handlers (imported for their side effect on the tables above).
 from aspen.kv import generic as _generic  # noqa: E402,F401
+from aspen.kv import hashes as _hashes  # noqa: E402,F401
+from aspen.kv import lists as _lists  # noqa: E402,F401
+from aspen.kv import sets as _sets  # noqa: E402,F401
 from aspen.kv import strings as _strings  # noqa: E402,F401
+from aspen.kv import zsets as _zsets  # noqa: E402,F401
