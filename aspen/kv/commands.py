@@ -741,6 +741,11 @@ _TABLE: tuple[CommandSpec, ...] = (
     ),
 )
 
+# Hashes, lists, sets and sorted sets live in their own module.
+from aspen.kv.specs_types import TYPE_SPECS  # noqa: E402
+
+_TABLE = _TABLE + TYPE_SPECS
+
 COMMANDS: dict[bytes, CommandSpec] = {}
 """Lower-case command name -> spec; also holds upper-case aliases for the hot path."""
 
