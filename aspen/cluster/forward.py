@@ -1,6 +1,7 @@
 """Node-to-node client traffic on the mesh (CLIENT_REQUEST / CLIENT_REPLY payloads, CBOR).
 
-Writes: a follower forwards `ForwardWrite` to the leader and expects NO reply message: apply is
+Writes: a follower forwards all the writes of one driver pass as ONE `ForwardWrites` message
+(so they land in one leader batch) and expects NO reply message: apply is
 deterministic, so the origin computes the reply itself when it applies the entry holding its
 request id. The leader answers only when it cannot take the write (`Rejected`: not the leader),
 so the origin re-forwards at once instead of waiting for its retry timer.
@@ -25,10 +26,12 @@ class ForwardDecodeError(ValueError):
 
 
 @attrs.frozen
-class ForwardWrite:
-    rid: RequestId
+class ForwardWrites:
+    """Writes for the leader's next batch: (request id, kv op bytes) pairs, and the origin's
+    floor (its lowest outstanding sequence number)."""
+
     floor: int
-    op: bytes
+    writes: tuple[tuple[RequestId, bytes], ...]
 
 
 @attrs.frozen
@@ -45,19 +48,19 @@ class ReadReply:
 
 @attrs.frozen
 class Rejected:
-    """The receiver is not the leader; `rid` (a write) or `token` (a read) names the request."""
+    """The receiver is not the leader; `rids` (writes) or `token` (a read) name the requests."""
 
-    rid: RequestId | None
+    rids: tuple[RequestId, ...]
     token: bytes | None
     leader_hint: int | None
 
 
-Forwarded = ForwardWrite | ForwardRead | ReadReply | Rejected
+Forwarded = ForwardWrites | ForwardRead | ReadReply | Rejected
 
 
 def encode(msg: Forwarded) -> bytes:
-    if type(msg) is ForwardWrite:
-        body: list[object] = [_WRITE, msg.rid.to_wire(), msg.floor, msg.op]
+    if type(msg) is ForwardWrites:
+        body: list[object] = [_WRITE, msg.floor, [[r.to_wire(), op] for r, op in msg.writes]]
     elif type(msg) is ForwardRead:
         body = [_READ, msg.token, msg.op]
     elif type(msg) is ReadReply:
@@ -65,7 +68,7 @@ def encode(msg: Forwarded) -> bytes:
     elif type(msg) is Rejected:
         body = [
             _REJECTED,
-            msg.rid.to_wire() if msg.rid is not None else None,
+            [r.to_wire() for r in msg.rids],
             msg.token,
             msg.leader_hint,
         ]
@@ -83,17 +86,22 @@ def decode(data: bytes) -> Forwarded:
         raise ForwardDecodeError("unknown forwarded message version or shape")
     kind, rest = obj[1], obj[2:]
     try:
-        if kind == _WRITE and len(rest) == 3 and type(rest[1]) is int and type(rest[2]) is bytes:
-            return ForwardWrite(RequestId.from_wire(rest[0]), rest[1], rest[2])
+        if kind == _WRITE and len(rest) == 2 and type(rest[0]) is int:
+            writes = []
+            for pair in rest[1]:
+                if not isinstance(pair, list) or len(pair) != 2 or type(pair[1]) is not bytes:
+                    raise ForwardDecodeError(f"bad forwarded write {pair!r}")
+                writes.append((RequestId.from_wire(pair[0]), pair[1]))
+            return ForwardWrites(rest[0], tuple(writes))
         if kind == _READ and len(rest) == 2 and all(type(v) is bytes for v in rest):
             return ForwardRead(rest[0], rest[1])
         if kind == _READ_REPLY and len(rest) == 2 and all(type(v) is bytes for v in rest):
             return ReadReply(rest[0], rest[1])
         if kind == _REJECTED and len(rest) == 3:
-            rid = RequestId.from_wire(rest[0]) if rest[0] is not None else None
+            rids = tuple(RequestId.from_wire(r) for r in rest[0])
             token = rest[1] if type(rest[1]) is bytes else None
             hint = rest[2] if type(rest[2]) is int else None
-            return Rejected(rid, token, hint)
-    except ValueError as exc:
+            return Rejected(rids, token, hint)
+    except (ValueError, TypeError) as exc:
         raise ForwardDecodeError(str(exc)) from None
     raise ForwardDecodeError(f"bad forwarded message kind {kind!r}")

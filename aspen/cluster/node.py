@@ -274,6 +274,9 @@ class ClusterNode:
         core = self._core
         while True:
             await self._wakeup.wait()
+            # One scheduler round before draining lets every task that is runnable now (clients,
+            # the receiver) add its work: bigger batches for the price of one checkpoint.
+            await trio.lowlevel.checkpoint()
             self._wakeup = trio.Event()
             self._drain()
             await self._flush_outbox()
@@ -331,10 +334,14 @@ class ClusterNode:
         elif leader is not None and leader != self.id:
             now = trio.current_time()
             for w in todo:
-                msg = forward.ForwardWrite(w.rid, floor, w.op)
-                self._outbox.append((leader, MessageKind.CLIENT_REQUEST, forward.encode(msg)))
                 w.submitted, w.leader, w.term, w.sent_at = True, leader, core.term, now
-                self.stats.writes_forwarded += 1
+            self.stats.writes_forwarded += len(todo)
+            step = self.settings.max_batch_items
+            for lo in range(0, len(todo), step):
+                msg = forward.ForwardWrites(
+                    floor, tuple((w.rid, w.op) for w in todo[lo : lo + step])
+                )
+                self._outbox.append((leader, MessageKind.CLIENT_REQUEST, forward.encode(msg)))
         # else: no leader known; the rescan after the next tick / leader change picks them up
 
     def _floor(self) -> int:
@@ -579,12 +586,12 @@ class ClusterNode:
 
     def _on_forwarded(self, sender: int, msg: forward.Forwarded) -> None:
         core = self._core
-        if type(msg) is forward.ForwardWrite:
+        if type(msg) is forward.ForwardWrites:
             if core.role is Role.LEADER:
-                self._batch.append(OpItem(msg.rid, msg.floor, msg.op))
+                self._batch.extend(OpItem(rid, msg.floor, op) for rid, op in msg.writes)
                 self._kick()
             else:
-                reply = forward.Rejected(msg.rid, None, core.leader_id)
+                reply = forward.Rejected(tuple(r for r, _ in msg.writes), None, core.leader_id)
                 self._outbox.append((sender, MessageKind.CLIENT_REPLY, forward.encode(reply)))
                 self._kick()
         elif type(msg) is forward.ForwardRead:
@@ -603,8 +610,8 @@ class ClusterNode:
                 waiting = self._forwarded_reads.get(msg.token)
                 if waiting is not None:
                     waiting[0].set()  # no value: the reader falls back to ReadIndex
-            elif msg.rid is not None and msg.rid.incarnation == self.incarnation:
-                w = self._writes.get(msg.rid.seq)
+            for rid in msg.rids:
+                w = self._writes.get(rid.seq) if rid.incarnation == self.incarnation else None
                 if w is not None and not w.done:
                     w.sent_at = -math.inf  # re-forward at the next tick, to whoever leads then
                     w.leader = None
@@ -612,7 +619,7 @@ class ClusterNode:
     async def _serve_forwarded_read(self, sender: int, msg: forward.ForwardRead) -> None:
         transport = self.transport
         if self._core.role is not Role.LEADER or transport is None:
-            out: forward.Forwarded = forward.Rejected(None, msg.token, self._core.leader_id)
+            out: forward.Forwarded = forward.Rejected((), msg.token, self._core.leader_id)
         else:
             try:
                 op = decode_op(msg.op)
@@ -622,7 +629,7 @@ class ClusterNode:
                 return
             reply = await self._read(op, "lease", allow_forward=False)
             if reply is CLUSTERDOWN:
-                out = forward.Rejected(None, msg.token, self._core.leader_id)
+                out = forward.Rejected((), msg.token, self._core.leader_id)
             else:
                 out = forward.ReadReply(msg.token, replies.encode(reply))
         transport = self.transport

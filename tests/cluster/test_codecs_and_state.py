@@ -63,12 +63,16 @@ def test_entry_decode_refuses_bad_shapes(bad: object) -> None:
 
 
 forwards = st.one_of(
-    st.builds(forward.ForwardWrite, rids, u32, st.binary(max_size=30)),
+    st.builds(
+        forward.ForwardWrites,
+        u32,
+        st.lists(st.tuples(rids, st.binary(max_size=30)), max_size=4).map(tuple),
+    ),
     st.builds(forward.ForwardRead, st.binary(max_size=10), st.binary(max_size=30)),
     st.builds(forward.ReadReply, st.binary(max_size=10), st.binary(max_size=30)),
     st.builds(
         forward.Rejected,
-        st.none() | rids,
+        st.lists(rids, max_size=3).map(tuple),
         st.none() | st.binary(max_size=10),
         st.none() | st.integers(1, 9),
     ),

@@ -1,0 +1,89 @@
+"""SETs/s through a 3-node in-process cluster with many concurrent clients (real clock).
+
+    python -m harness.bench_cluster_inproc [--clients 200] [--seconds 5] [--storage sqlite]
+
+Nodes are the production `ClusterNode`s on the memory transport (no sockets, no RESP codec):
+this measures the runtime itself — batching, Raft, apply — plus the storage backend. Clients
+talk to all three nodes (two thirds of the writes are forwarded by followers). A figure, not a
+test: the machine is shared, so expect noise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import trio
+
+from aspen.resp.values import OK
+from harness.cluster import open_cluster
+
+
+async def _bench(args: argparse.Namespace) -> None:
+    with tempfile.TemporaryDirectory(prefix="aspen-bench-") as tmp:
+        data_dir = Path(tmp) if args.storage == "sqlite" else None
+        async with open_cluster(
+            args.nodes, seed=1, data_dir=data_dir, tick_interval=0.05, request_timeout=10.0
+        ) as cluster:
+            leader = await cluster.wait_leader()
+            latencies: list[float] = []
+            errors = 0
+            done = 0
+            stop_at = trio.current_time() + args.seconds
+
+            async def client(c: int) -> None:
+                nonlocal errors, done
+                conn = cluster.client(1 + c % args.nodes)
+                i = 0
+                value = b"x" * args.value_size
+                while trio.current_time() < stop_at:
+                    start = time.perf_counter()
+                    reply = await conn.cmd(b"SET", b"key:%d:%d" % (c, i % 1000), value)
+                    latencies.append(time.perf_counter() - start)
+                    if reply == OK:
+                        done += 1
+                    else:
+                        errors += 1
+                    i += 1
+
+            before = leader.stats.entries_proposed, leader.stats.ops_proposed
+            fsyncs_before = leader.stats.fsyncs
+            started = time.perf_counter()
+            async with trio.open_nursery() as nursery:
+                for c in range(args.clients):
+                    nursery.start_soon(client, c)
+            elapsed = time.perf_counter() - started
+            entries = leader.stats.entries_proposed - before[0]
+            ops = leader.stats.ops_proposed - before[1]
+            latencies.sort()
+            q = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else [0.0] * 99
+            print(
+                f"{args.nodes} nodes, {args.clients} clients, storage={args.storage}, "
+                f"{args.value_size}-byte values, {elapsed:.1f} s"
+            )
+            print(f"  SETs/s:          {done / elapsed:,.0f}   (errors: {errors})")
+            print(f"  latency ms:      p50 {q[49] * 1e3:.1f}  p99 {q[98] * 1e3:.1f}")
+            print(
+                f"  log entries:     {entries}  ops/entry mean {ops / max(entries, 1):.1f}, "
+                f"max {leader.stats.max_batch}"
+            )
+            print(f"  leader fsyncs:   {leader.stats.fsyncs - fsyncs_before}")
+            hist = "  ".join(f"<={k}:{v}" for k, v in sorted(leader.stats.batch_sizes.items()))
+            print(f"  batch sizes:     {hist}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--nodes", type=int, default=3)
+    parser.add_argument("--clients", type=int, default=200)
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--value-size", type=int, default=16)
+    parser.add_argument("--storage", choices=["memory", "sqlite"], default="sqlite")
+    trio.run(_bench, parser.parse_args())
+
+
+if __name__ == "__main__":
+    main()
