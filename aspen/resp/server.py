@@ -367,16 +367,12 @@ class _Batch:
                     reply = handle(argv)
                     if reply is OK:  # the commonest replies, without a call
                         out += b"+OK\r\n"
-                        if handler.should_close:  # QUIT replies +OK
-                            break
-                        continue
-                    t = type(reply)
-                    if t is bytes:
-                        out += b"$%d\r\n%s\r\n" % (len(reply), reply)  # type: ignore[arg-type]
-                        continue  # bulk replies never end a connection
-                    if t is Deferred:
-                        reply = await reply.wait()  # type: ignore[attr-defined]
-                    encode_into(out, reply, handler.protocol)
+                    elif type(reply) is bytes:
+                        out += b"$%d\r\n%s\r\n" % (len(reply), reply)
+                    else:
+                        if type(reply) is Deferred:
+                            reply = await reply.wait()
+                        encode_into(out, reply, handler.protocol)
                 except Exception as exc:  # a bug must not take the node down
                     log.exception("command %r failed", argv[:1])
                     del out[mark:]
