@@ -171,7 +171,7 @@ class InProcessCluster:
             node.init(init)
         return node
 
-    async def _run(self, running: _Running, task_status: trio.TaskStatus[None]) -> None:
+    async def _run(self, running: _Running, task_status: trio.TaskStatus[ClusterNode]) -> None:
         try:
             with running.scope:
                 await running.node.run(task_status=task_status)

@@ -72,5 +72,5 @@ class ClusterConnection:
         mode = argv[1].decode("utf-8", "replace").lower()
         if mode not in READ_CONSISTENCIES:
             return Error(f"ERR read consistency must be one of {', '.join(READ_CONSISTENCIES)}")
-        self.consistency = mode  # type: ignore[assignment]
+        self.consistency = mode
         return OK

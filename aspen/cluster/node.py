@@ -740,7 +740,7 @@ class ClusterNode:
         if transport is None:
             return None
         token = b"f%d.%d.%d" % (self.id, self.incarnation, next(self._token_seq))
-        event, box = trio.Event(), []
+        event, box = trio.Event(), list[object]()
         self._forwarded_reads[token] = (event, box)
         try:
             await transport.send(

@@ -80,6 +80,7 @@ class ReplicatedState:
     def _apply_op(self, item: OpItem, now: int, seed: int) -> Applied:
         rid = item.rid
         session = self._session(rid)
+        reply: object
         if rid.seq < session.floor or rid.seq in session.replies:
             reply = session.replies.get(rid.seq, DUPLICATE_FORGOTTEN)
             self._advance_floor(session, item.floor)
@@ -87,7 +88,7 @@ class ReplicatedState:
         try:
             op = decode_op(item.op)
         except OpDecodeError as exc:
-            reply: object = Error(f"ERR bad replicated op: {exc}")
+            reply = Error(f"ERR bad replicated op: {exc}")
         else:
             if type(op) is ReadOp:
                 reply = Error("ERR a read cannot be replicated")

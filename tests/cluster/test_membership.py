@@ -60,7 +60,7 @@ async def test_removing_the_leader_hands_over(
 
 
 async def test_new_learner_catches_up_through_a_snapshot(autojump_clock: object) -> None:
-    async with open_cluster(3, seed=11, snapshot_entries=25) as cluster:
+    async with open_cluster(3, seed=11, snapshot_entries=8) as cluster:
         leader = await cluster.wait_leader()
         await _fill(cluster, leader.id, 300)
         assert leader.stats.snapshots_taken >= 1
@@ -74,7 +74,7 @@ async def test_new_learner_catches_up_through_a_snapshot(autojump_clock: object)
 
 
 async def test_lagging_follower_catches_up_through_a_snapshot(autojump_clock: object) -> None:
-    async with open_cluster(3, seed=12, snapshot_entries=25) as cluster:
+    async with open_cluster(3, seed=12, snapshot_entries=8) as cluster:
         leader = await cluster.wait_leader()
         lagger = next(i for i in (1, 2, 3) if i != leader.id)
         await cluster.stop(lagger)
@@ -86,7 +86,7 @@ async def test_lagging_follower_catches_up_through_a_snapshot(autojump_clock: ob
 
 
 async def test_restart_loads_snapshot_and_replays_the_tail(autojump_clock: object) -> None:
-    async with open_cluster(3, seed=13, snapshot_entries=25) as cluster:
+    async with open_cluster(3, seed=13, snapshot_entries=8) as cluster:
         leader = await cluster.wait_leader()
         await _fill(cluster, leader.id, 100)
         await cluster.wait_converged()
