@@ -85,9 +85,14 @@ class RaftLog:
 
     def append(self, entries: Sequence[Entry]) -> None:
         """Append entries that directly follow the last one."""
-        for e in entries:
-            assert e.index == self.last_index() + 1, (e.index, self.last_index())
-            self.entries.append(e)
+        if not entries:
+            return
+        first = self.last_index() + 1
+        assert entries[0].index == first and entries[-1].index == first + len(entries) - 1, (
+            entries[0].index,
+            first,
+        )
+        self.entries.extend(entries)
 
     def merge(self, entries: Sequence[Entry], commit: int) -> int:
         """Merge a leader's entries (prev already matched): skip matching ones, truncate at the

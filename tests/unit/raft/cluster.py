@@ -40,7 +40,8 @@ class Disk:
         if not entries:
             return
         first = entries[0].index
-        self.entries = [e for e in self.entries if e.index < first]
+        while self.entries and self.entries[-1].index >= first:
+            self.entries.pop()
         self.entries.extend(entries)
 
     def install(self, meta: SnapshotMeta, data: bytes) -> None:
