@@ -27,7 +27,7 @@ from aspen.cluster import ClusterNode, ClusterSettings
 from aspen.kv.glob import glob_match
 from aspen.kv.session import ClientInfo, KeyspaceView, Session
 from aspen.raft import Role
-from aspen.resp.server import Deferred
+from aspen.resp.server import Connection, Deferred, RespServer
 from aspen.storage import MemoryStorage, Storage
 from transports import MemoryHub, NetworkFaults
 
@@ -231,6 +231,19 @@ class InProcessCluster:
                 if len(commits) == 1 and applied == commits:
                     return applied.pop()
                 await trio.sleep(0.02)
+
+    async def serve_resp(self, node_id: int) -> int:
+        """Serve node `node_id` to real Redis clients on 127.0.0.1 (a free port, returned).
+
+        Use the real clock for this (sockets do not mix with an autojump clock)."""
+        node = self.nodes[node_id]
+
+        def factory(conn: Connection) -> Any:
+            return node.connection_handler(Session(conn.client_id, _Context(node, self.clock_ms)))
+
+        server = RespServer(factory)
+        listeners = await self._nursery.start(server.serve, "127.0.0.1", 0)
+        return int(listeners[0].socket.getsockname()[1])
 
     def digests(self, nodes: Iterable[int] | None = None) -> dict[int, bytes]:
         ids = list(nodes) if nodes is not None else [n.id for n in self.running()]

@@ -311,8 +311,9 @@ class ClusterNode:
             self._rescan = False
             now = trio.current_time()
             retry_after = self.settings.election_timeout
+            queued = {id(w) for w in todo}
             for w in self._writes.values():
-                if w.done or w in todo:
+                if w.done or id(w) in queued:
                     continue
                 if not w.submitted:
                     todo.append(w)

@@ -130,3 +130,26 @@ async def test_write_to_a_leader_that_loses_quorum_is_reported_unknown(
         reply = await cluster.client(leader.id).cmd("SET", "k", "v")
         assert isinstance(reply, Error)
         assert reply.message.startswith("TIMEOUT write outcome unknown")
+
+
+async def test_a_standalone_node_is_a_one_node_group(autojump_clock: object) -> None:
+    async with open_cluster(1, seed=7) as cluster:
+        node = await cluster.wait_leader()
+        client = cluster.client(1)
+        assert await client.cmd("SET", "k", "v") == OK
+        assert await client.cmd("GET", "k") == b"v"
+        assert node.status()["membership"]["voters"] == [1]
+        assert node.status()["commit_index"] == node.status()["applied_index"] >= 3
+
+
+async def test_init_on_one_node_brings_in_the_others(autojump_clock: object) -> None:
+    async with open_cluster(3, seed=8, bootstrap=False) as cluster:
+        with trio.move_on_after(3):
+            await cluster.wait_leader()
+        assert cluster.leaders() == []  # nothing happens before init
+        cluster.nodes[2].init([1, 2, 3])
+        leader = await cluster.wait_leader()
+        assert await cluster.client(3).cmd("SET", "k", "v") == OK
+        await cluster.wait_converged()
+        assert len(set(cluster.digests().values())) == 1
+        assert leader.status()["membership"]["voters"] == [1, 2, 3]
