@@ -6,8 +6,9 @@
 Runs `redis-benchmark -t set,get -c 50 -n N -P P` for each pipeline depth against, in the same
 run and on free loopback ports: an `aspen node`, redis-server without persistence, and
 redis-server with `appendonly yes, appendfsync always` (one fsync per event-loop pass: the
-durability the Raft log will eventually buy). Prints a Markdown table. Figures are noisy on a
-shared machine: run it twice and keep both if they differ.
+durability the Raft log will eventually buy). Prints a Markdown table with requests/s, median
+latency and the server's CPU time per request. Figures are noisy on a shared machine: the CPU
+time per request is the steadier one; run twice and keep both if they differ.
 """
 
 from __future__ import annotations
@@ -37,19 +38,31 @@ TARGETS: dict[str, Target] = {
 }
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far (Linux /proc)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def run_benchmark(
-    port: int, tests: str, clients: int, requests: int, pipeline: int
-) -> dict[str, tuple[float, float]]:
-    """{test: (requests per second, p50 latency ms)} from redis-benchmark's CSV output."""
+    server: ServerProcess, test: str, clients: int, requests: int, pipeline: int
+) -> tuple[float, float, float]:
+    """(requests per second, p50 latency ms, server CPU microseconds per request) for one test.
+
+    CPU per request is the steadier figure on a shared machine: other processes stretch the
+    wall clock far more than they inflate the server's own CPU time.
+    """
+    before = cpu_seconds(server.pid)
     out = subprocess.run(
-        ["redis-benchmark", "-h", "127.0.0.1", "-p", str(port), "-t", tests,
+        ["redis-benchmark", "-h", "127.0.0.1", "-p", str(server.port), "-t", test,
          "-c", str(clients), "-n", str(requests), "-P", str(pipeline), "--csv"],
         capture_output=True, text=True, timeout=600, check=True,
     )
-    results = {}
+    cpu_us = (cpu_seconds(server.pid) - before) * 1e6 / requests
     for row in csv.DictReader(io.StringIO(out.stdout)):
-        results[row["test"]] = (float(row["rps"]), float(row["p50_latency_ms"]))
-    return results
+        return float(row["rps"]), float(row["p50_latency_ms"]), cpu_us
+    raise RuntimeError(f"no figures from redis-benchmark: {out.stdout!r} {out.stderr!r}")
 
 
 @contextlib.contextmanager
@@ -74,26 +87,27 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     pipelines = args.pipeline or [1, 16]
     tests = [t.upper() for t in args.tests.split(",")]
-    rows: list[tuple[str, int, str, float, float]] = []
+    rows: list[tuple[str, int, str, float, float, float]] = []
     for name in args.targets.split(","):
         label = TARGETS[name][0]
         with started(name) as server:
             for depth in pipelines:
-                figures = run_benchmark(server.port, args.tests, args.clients, args.requests,
-                                        depth)
                 for test in tests:
-                    rps, p50 = figures[test]
-                    rows.append((label, depth, test, rps, p50))
+                    rps, p50, cpu_us = run_benchmark(
+                        server, test.lower(), args.clients, args.requests, depth
+                    )
+                    rows.append((label, depth, test, rps, p50, cpu_us))
                     print(f"{label:36} -P {depth:<3} {test:4} {rps:>10,.0f} req/s  "
-                          f"p50 {p50:.3f} ms", file=sys.stderr, flush=True)
+                          f"p50 {p50:.3f} ms  {cpu_us:6.1f} us CPU/req", file=sys.stderr,
+                          flush=True)
     print()
     print(f"`redis-benchmark -t {args.tests} -c {args.clients} -n {args.requests} -P <P>`, "
           f"{os.cpu_count()} cores, Python {platform.python_version()}:")
     print()
-    print("| server | -P | test | requests/s | p50 ms |")
-    print("|---|---:|---|---:|---:|")
-    for label, depth, test, rps, p50 in rows:
-        print(f"| {label} | {depth} | {test} | {rps:,.0f} | {p50:.3f} |")
+    print("| server | -P | test | requests/s | p50 ms | server CPU us/request |")
+    print("|---|---:|---|---:|---:|---:|")
+    for label, depth, test, rps, p50, cpu_us in rows:
+        print(f"| {label} | {depth} | {test} | {rps:,.0f} | {p50:.3f} | {cpu_us:.1f} |")
     return 0
 
 
