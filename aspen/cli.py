@@ -33,11 +33,31 @@ commands it has received, writes their replies, closes connections and exits 0.
 """
 
 
+def _config_keys() -> str:
+    """The config file's keys with defaults, generated from aspen.config's field metadata."""
+    import attrs
+
+    from aspen.config import NodeSettings
+
+    def toml(value: object) -> str:
+        if value is None:
+            return '""'
+        return str(value) if isinstance(value, int | float) else f'"{value}"'
+
+    fields = attrs.fields(NodeSettings)
+    width = max(len(f"{f.name} = {toml(f.default)}") for f in fields)
+    lines = ["config file (TOML), its [node] table and the defaults:", "  [node]"]
+    for f in fields:
+        lines.append(f"  {f'{f.name} = {toml(f.default)}':<{width}}  # {f.metadata['doc']}")
+    return "\n".join(lines)
+
+
 def _register_node(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "node",
         help="run one node (standalone, in-memory for now)",
         description=_NODE_HELP,
+        epilog=_config_keys(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--config", metavar="FILE", help="TOML config file (see aspen/config.py)")

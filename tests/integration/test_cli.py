@@ -37,3 +37,15 @@ def test_keygen_is_delegated_to_the_transport(tmp_path: Path) -> None:
     lines = (tmp_path / "n1.key").read_bytes().splitlines()
     assert len(lines[-1].strip()) == 40  # a Z85 CURVE public key (after a comment line)
     assert (tmp_path / "n1.key_secret").stat().st_mode & 0o077 == 0
+
+
+def test_node_help_shows_a_config_file_that_loads_to_the_defaults(tmp_path: Path) -> None:
+    import tomllib
+
+    from aspen.config import Config, parse_config
+
+    out = aspen("node", "--help")
+    assert out.returncode == 0
+    text = out.stdout.split("  [node]\n", 1)[1]
+    document = tomllib.loads("[node]\n" + text)
+    assert parse_config(document).node == Config().node
