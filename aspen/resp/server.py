@@ -231,10 +231,11 @@ class RespServer:
         sock.setblocking(False)
         recv_size = self.options.recv_size
         wait_readable = trio.lowlevel.wait_readable
+        fd = sock.fileno()  # trio would call fileno() on every wait
 
         async def recv() -> bytes:
             while True:
-                await wait_readable(sock)
+                await wait_readable(fd)
                 try:
                     return sock.recv(recv_size)
                 except BlockingIOError:
@@ -464,7 +465,7 @@ class _SocketOutput:
         sock = self.sock
         try:
             while self.backlog:
-                await trio.lowlevel.wait_writable(sock)
+                await trio.lowlevel.wait_writable(sock.fileno())
                 try:
                     with memoryview(self._pending) as whole, whole[self._offset :] as rest:
                         self._offset += sock.send(rest)
