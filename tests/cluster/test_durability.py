@@ -101,7 +101,8 @@ async def _ttl_workload(cluster: InProcessCluster, seed: int) -> None:
     rng = random.Random(seed)
 
     async def client(c: int) -> None:
-        conn = cluster.client(1 + c % len(cluster.node_ids))
+        running = [n.id for n in cluster.running()]
+        conn = cluster.client(running[c % len(running)])
         for i in range(60):
             key = f"t{rng.randrange(40)}"
             choice = rng.randrange(6)
@@ -175,3 +176,21 @@ async def test_leader_with_a_slow_clock_never_stamps_time_backwards(
         assert other.state.last_time_ms >= before
         # the key with a TTL did not get resurrected or expired by the bad clock
         assert await other.read(ReadOp((b"EXISTS", b"k")), "linearizable") == 1
+
+
+async def test_ttl_workload_with_snapshot_catch_up_converges(autojump_clock: object) -> None:
+    async with open_cluster(3, seed=27, snapshot_entries=30) as cluster:
+        leader = await cluster.wait_leader()
+        lagger = next(n.id for n in cluster.running() if n.id != leader.id)
+        await cluster.stop(lagger)
+        await _ttl_workload(cluster, 27)
+        await cluster.start(lagger)
+        await _ttl_workload(cluster, 28)
+        assert cluster.nodes[lagger].stats.snapshots_installed >= 1
+        with trio.fail_after(10):
+            while True:
+                await cluster.wait_converged()
+                if all(n.state.keyspace.expires_count() == 0 for n in cluster.running()):
+                    break
+                await trio.sleep(0.1)
+        assert len(set(cluster.digests().values())) == 1
