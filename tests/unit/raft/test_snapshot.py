@@ -116,3 +116,20 @@ def test_can_compact_false_while_received_snapshot_awaits_ready() -> None:
         follower.compact(applied, b"old")
     c.process(3)
     assert follower.applied_index == meta.index and follower.can_compact(meta.index)
+
+
+def test_new_learner_after_compaction_is_seeded_by_snapshot() -> None:
+    c = Cluster([1, 2, 3], config=RaftConfig(snapshot_chunk_size=4))
+    leader = c.elect(1)
+    for k in range(8):
+        c.propose(b"%d" % k)
+    state = b",".join(b"%d" % k for k in range(8))
+    leader.compact(leader.applied_index, state)
+    c.add_node(4)
+    leader.change_membership({1, 2, 3}, {4})
+    c.tick(n=10)
+    learner = c.cores[4]
+    assert learner.snapshot is not None and learner.snapshot.index <= leader.last_index
+    assert learner.membership == Membership(voters={1, 2, 3}, learners={4})
+    assert _state(c, 4) == [b"%d" % k for k in range(8)]
+    assert learner.last_index == leader.last_index
