@@ -871,6 +871,31 @@ class ClusterNode:
             "lease_valid": self.lease_valid(),
         }
 
+    def info_fields(self) -> list[tuple[str, str]]:
+        """The `# Raft` section of INFO, as (field, value) pairs."""
+        st = self.status()
+        stats = self.stats
+        fields = [
+            ("raft_node_id", str(st["id"])),
+            ("raft_role", st["role"]),
+            ("raft_term", str(st["term"])),
+            ("raft_leader", str(st["leader"] or "")),
+            ("raft_commit_index", str(st["commit_index"])),
+            ("raft_applied_index", str(st["applied_index"])),
+            ("raft_last_index", str(st["last_index"])),
+            ("raft_snapshot_index", str(st["snapshot_index"])),
+            ("raft_voters", ",".join(map(str, st["membership"]["voters"]))),
+            ("raft_learners", ",".join(map(str, st["membership"]["learners"]))),
+            ("raft_read_consistency", st["read_consistency"]),
+            ("raft_entries_proposed", str(stats.entries_proposed)),
+            ("raft_ops_proposed", str(stats.ops_proposed)),
+            ("raft_writes_forwarded", str(stats.writes_forwarded)),
+            ("raft_fsyncs", str(stats.fsyncs)),
+        ]
+        for peer, match in st["match_index"].items():
+            fields.append((f"raft_peer_{peer}_match", "" if match is None else str(match)))
+        return fields
+
     def connection_handler(self, session: Any) -> Any:
         """The RESP server's per-connection handler (same shape as node.py's)."""
         from aspen.cluster.connection import ClusterConnection
