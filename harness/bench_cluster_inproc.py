@@ -2,8 +2,10 @@
 
     python -m harness.bench_cluster_inproc [--clients 200] [--seconds 5] [--storage sqlite]
 
-Nodes are the production `ClusterNode`s on the memory transport (no sockets, no RESP codec):
-this measures the runtime itself — batching, Raft, apply — plus the storage backend. Clients
+Nodes are the production `ClusterNode`s on the memory transport (or --transport zmq on
+loopback), clients call the node's connection handler (no RESP sockets): this measures the
+runtime itself — batching, Raft, apply — plus storage. All three nodes share ONE process
+(one CPU): every op is applied three times on that CPU. Clients
 talk to all three nodes (two thirds of the writes are forwarded by followers). A figure, not a
 test: the machine is shared, so expect noise.
 """
@@ -26,7 +28,12 @@ async def _bench(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory(prefix="aspen-bench-") as tmp:
         data_dir = Path(tmp) if args.storage == "sqlite" else None
         async with open_cluster(
-            args.nodes, seed=1, data_dir=data_dir, tick_interval=0.05, request_timeout=10.0
+            args.nodes,
+            seed=1,
+            data_dir=data_dir,
+            tick_interval=0.05,
+            request_timeout=10.0,
+            transport=args.transport,
         ) as cluster:
             leader = await cluster.wait_leader()
             latencies: list[float] = []
@@ -62,6 +69,7 @@ async def _bench(args: argparse.Namespace) -> None:
             q = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else [0.0] * 99
             print(
                 f"{args.nodes} nodes, {args.clients} clients, storage={args.storage}, "
+                f"transport={args.transport}, "
                 f"{args.value_size}-byte values, {elapsed:.1f} s"
             )
             print(f"  SETs/s:          {done / elapsed:,.0f}   (errors: {errors})")
@@ -82,6 +90,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--value-size", type=int, default=16)
     parser.add_argument("--storage", choices=["memory", "sqlite"], default="sqlite")
+    parser.add_argument("--transport", choices=["memory", "zmq", "websocket"], default="memory")
     trio.run(_bench, parser.parse_args())
 
 

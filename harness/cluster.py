@@ -10,11 +10,14 @@ memory hub (seeded faults: `cluster.hub.partition(...)`, `NetworkFaults`) and th
 trio's, so under `trio.testing.MockClock(autojump_threshold=0)` elections and timeouts cost
 no real time. Storage is the memory backend (inline, no worker threads: safe with autojump)
 unless `data_dir` is given (sqlite in a worker thread: use the real clock then).
+`transport="zmq"` (or "websocket") runs the real transport on free loopback ports instead
+(real clock only).
 """
 
 from __future__ import annotations
 
 import random
+import socket
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -116,18 +119,29 @@ class InProcessCluster:
         self.storages: dict[int, Storage] = {}
         self.nodes: dict[int, ClusterNode] = {}
         self._incarnations = 0
+        self._addresses: dict[int, str] = {}
 
     @staticmethod
     def clock_ms() -> int:
         return EPOCH_MS + int(trio.current_time() * 1000)
+
+    def address(self, node_id: int) -> str:
+        """The node's raft address: a fake one on the memory hub, a free loopback port else."""
+        if self._settings.get("transport", "memory") == "memory":
+            return _address(node_id)
+        if node_id not in self._addresses:
+            with socket.socket() as sock:
+                sock.bind(("127.0.0.1", 0))
+                self._addresses[node_id] = f"127.0.0.1:{sock.getsockname()[1]}"
+        return self._addresses[node_id]
 
     def settings_for(self, node_id: int, peers: Iterable[int] | None = None) -> ClusterSettings:
         peer_ids = self.node_ids if peers is None else peers
         fields: dict[str, Any] = dict(
             node_id=node_id,
             cluster_id="harness",
-            raft_address=_address(node_id),
-            peers={p: _address(p) for p in peer_ids if p != node_id},
+            raft_address=self.address(node_id),
+            peers={p: self.address(p) for p in peer_ids if p != node_id},
             transport="memory",
             tick_interval=0.05,
             election_ticks=10,
