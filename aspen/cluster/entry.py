@@ -15,6 +15,7 @@ that origin below it (the origin will never retry those).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import attrs
 import cbor2
@@ -27,8 +28,9 @@ class EntryDecodeError(ValueError):
     """An entry payload that is not a batch of a version we understand."""
 
 
-@attrs.frozen(slots=True)
-class RequestId:
+class RequestId(NamedTuple):
+    """(origin, incarnation, seq); a NamedTuple: built for every op of every applied entry."""
+
     origin: int
     incarnation: int
     seq: int
@@ -38,17 +40,14 @@ class RequestId:
 
     @classmethod
     def from_wire(cls, value: object) -> RequestId:
-        if (
-            not isinstance(value, list)
-            or len(value) != 3
-            or not all(type(v) is int and v >= 0 for v in value)
-        ):
-            raise EntryDecodeError(f"bad request id {value!r}")
-        return cls(value[0], value[1], value[2])
+        if type(value) is list and len(value) == 3:
+            a, b, c = value
+            if type(a) is int and type(b) is int and type(c) is int and min(a, b, c) >= 0:
+                return cls(a, b, c)
+        raise EntryDecodeError(f"bad request id {value!r}")
 
 
-@attrs.frozen(slots=True)
-class OpItem:
+class OpItem(NamedTuple):
     """A client write: `op` is a kv op's encoding (WriteOp or TxnOp)."""
 
     rid: RequestId
@@ -56,15 +55,13 @@ class OpItem:
     op: bytes
 
 
-@attrs.frozen(slots=True)
-class ExpireItem:
+class ExpireItem(NamedTuple):
     """Drop up to `limit` keys whose deadline is before the entry's time."""
 
     limit: int
 
 
-@attrs.frozen(slots=True)
-class PeerItem:
+class PeerItem(NamedTuple):
     """Record (or change) the raft address of a node, so every replica can reach it."""
 
     node_id: int
