@@ -54,7 +54,12 @@ def encode_snapshot_meta(meta: SnapshotMeta) -> bytes:
 def decode_snapshot_meta(raw: bytes) -> SnapshotMeta:
     version, index, term, membership = _load_list(raw, 4, "snapshot meta")
     _check_version(version, "snapshot meta")
-    return SnapshotMeta(index=index, term=term, membership=decode_membership(membership))
+    try:
+        if not (isinstance(index, int) and isinstance(term, int)):
+            raise TypeError(f"index {index!r}, term {term!r}")
+        return SnapshotMeta(index=index, term=term, membership=decode_membership(membership))
+    except (TypeError, ValueError) as e:
+        raise StorageCorrupted(f"malformed snapshot meta: {e}") from e
 
 
 def encode_entry_value(entry: Entry) -> bytes:
