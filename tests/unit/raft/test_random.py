@@ -14,10 +14,12 @@ from aspen.raft import (
     NotLeader,
     ProposalDropped,
     RaftConfig,
+    RaftCore,
+    RequestVote,
     Role,
 )
 
-from .cluster import Cluster
+from .cluster import Cluster, CoreFactory
 
 
 class Checker:
@@ -25,7 +27,8 @@ class Checker:
         self.c = c
         self.leaders: dict[int, int] = {}  # term -> leader id
         self.committed: dict[int, tuple[int, bytes]] = {}  # index -> (term, data)
-        self.commit_seen: dict[int, int] = {}
+        self.read_floor: dict[bytes, int] = {}  # token -> commit index when the read began
+        self.answered: set[bytes] = set()
 
     def check(self) -> None:
         c = self.c
@@ -37,6 +40,13 @@ class Checker:
                 got = self.committed.setdefault(e.index, (e.term, e.data))
                 assert got == (e.term, e.data), f"node {i} applied a different entry {e.index}"
             assert core.commit_index <= core.last_index
+            for rs in c.reads[i]:
+                if rs.token in self.answered:
+                    continue
+                self.answered.add(rs.token)
+                if rs.index is not None:
+                    floor = self.read_floor[rs.token]
+                    assert rs.index >= floor, f"stale read {rs} (committed {floor} before it)"
         # Leader Completeness: every committed entry is in every later leader's log
         for core in c.cores.values():
             if core.role is not Role.LEADER:
@@ -63,7 +73,7 @@ class Checker:
                         break
 
 
-def run_schedule(seed: int, steps: int, nodes: int = 3) -> Checker:
+def run_schedule(seed: int, steps: int, nodes: int = 3, factory: CoreFactory = RaftCore) -> Checker:
     rng = random.Random(seed)
     cfg = RaftConfig(
         election_tick=10,
@@ -74,7 +84,7 @@ def run_schedule(seed: int, steps: int, nodes: int = 3) -> Checker:
         pre_vote=rng.random() < 0.8,
         check_quorum=rng.random() < 0.8,
     )
-    c = Cluster(range(1, nodes + 1), config=cfg, seed=seed)
+    c = Cluster(range(1, nodes + 1), config=cfg, seed=seed, factory=factory)
     spare = nodes + 1
     chk = Checker(c)
     counter = 0
@@ -112,7 +122,11 @@ def run_schedule(seed: int, steps: int, nodes: int = 3) -> Checker:
                 c.process(leader.id)
         elif r < 0.83 and up:
             i = rng.choice(up)
-            c.cores[i].read_index(b"r%d" % counter)
+            counter += 1
+            token = b"r%d" % counter
+            # linearizability: the read must see every write committed before it began
+            chk.read_floor[token] = max(core.commit_index for core in c.cores.values())
+            c.cores[i].read_index(token)
             c.process(i)
         elif r < 0.86:
             if c.down:
@@ -188,3 +202,32 @@ def run_schedule(seed: int, steps: int, nodes: int = 3) -> Checker:
 @pytest.mark.parametrize("seed", range(24))
 def test_random_schedules_are_safe_and_live(seed: int) -> None:
     run_schedule(seed, steps=2500, nodes=3 if seed % 2 else 5)
+
+
+class _ReadWithoutQuorum(RaftCore):
+    def _read_requires_quorum_check(self) -> bool:
+        return False
+
+
+class _VotesTwice(RaftCore):
+    def _may_grant_vote(self, msg: RequestVote) -> bool:
+        return msg.pre_vote or self.log.is_up_to_date(msg.last_log_index, msg.last_log_term)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("plant", "message"),
+    [
+        (_ReadWithoutQuorum, "stale read"),
+        (_VotesTwice, "two leaders"),
+    ],
+)
+def test_checks_catch_planted_bugs(plant: CoreFactory, message: str) -> None:
+    """The checks above can fail: each planted bug is reported within a few seeds."""
+    for seed in range(40):
+        try:
+            run_schedule(seed, steps=2500, nodes=3 if seed % 2 else 5, factory=plant)
+        except AssertionError as exc:
+            if message in str(exc):
+                return
+    pytest.fail(f"planted bug {plant.__name__} not detected in 40 seeds")
