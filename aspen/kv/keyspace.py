@@ -368,6 +368,8 @@ class Keyspace:
                 "seq": self._seq,
                 "keys": entries,
                 "tombstones": tombstones,
+                # expire_some walks _expires in insertion order: replicas must agree on it
+                "expires": list(self._expires),
             }
         )
 
@@ -390,6 +392,8 @@ class Keyspace:
             versions[key] = version
         # Keep the original insertion order of the versions dict irrelevant: order-free use only.
         ks._versions = versions
+        if "expires" in obj:  # keep the order active expiry walks in (absent: older snapshot)
+            ks._expires = {key: ks._expires[key] for key in obj["expires"]}
         ks._compact_order()
         return ks
 
@@ -400,6 +404,7 @@ class Keyspace:
     def _canonical(self) -> bytes:
         obj = cbor2.loads(self.snapshot())
         obj["tombstones"] = sorted(obj["tombstones"])
+        obj.pop("expires", None)
         return cbor2.dumps(obj)
 
 
