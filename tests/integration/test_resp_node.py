@@ -55,7 +55,12 @@ def raw_exchange(port: int, data: bytes, timeout: float = 10) -> bytes:
 
 
 def test_start_line_on_stderr(node: ServerProcess) -> None:
-    assert f"aspen node listening on 127.0.0.1:{node.port}" in node.log()
+    # The port accepts as soon as it listens; the line follows a moment later.
+    line = f"aspen node listening on 127.0.0.1:{node.port}"
+    deadline = time.monotonic() + 10
+    while line not in node.log() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert line in node.log()
 
 
 def test_redis_cli_set_get(node: ServerProcess, r: redis.Redis) -> None:

@@ -59,6 +59,7 @@ def feed_in_chunks(data: bytes, cuts: list[int]) -> list[list[bytes]]:
     return got
 
 
+@settings(deadline=None)  # CPU-bound; the CI machine is shared
 @given(streams(), st.data())
 def test_every_chunking_parses_to_the_same_commands(
     stream: tuple[bytes, list[list[bytes]]], data: st.DataObject
@@ -68,6 +69,7 @@ def test_every_chunking_parses_to_the_same_commands(
     assert feed_in_chunks(raw, cuts) == expected
 
 
+@settings(deadline=None)  # CPU-bound; the CI machine is shared
 @given(streams())
 def test_byte_at_a_time_parses_to_the_same_commands(
     stream: tuple[bytes, list[list[bytes]]],
@@ -76,6 +78,7 @@ def test_byte_at_a_time_parses_to_the_same_commands(
     assert feed_in_chunks(raw, list(range(len(raw)))) == expected
 
 
+@settings(deadline=None)  # CPU-bound; the CI machine is shared
 @given(argvs)
 def test_encoded_argv_round_trips(argv: list[bytes]) -> None:
     """A request is an array of bulk strings: encoding it as a reply gives a parsable request."""
@@ -93,7 +96,7 @@ junk = st.one_of(
 )
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 @given(junk, st.lists(st.integers(0, 300), max_size=5))
 def test_any_bytes_raise_nothing_but_protocol_error(raw: bytes, cuts: list[int]) -> None:
     parser = RequestParser(max_bulk_len=100, max_argv=50, max_inline_len=120)
@@ -108,6 +111,7 @@ def test_any_bytes_raise_nothing_but_protocol_error(raw: bytes, cuts: list[int])
         assert exc.reply_line().endswith(b"\r\n") and exc.reply_line().count(b"\r\n") == 1
 
 
+@settings(deadline=None)  # CPU-bound; the CI machine is shared
 @given(streams(), st.binary(min_size=1, max_size=20))
 def test_error_keeps_the_commands_that_came_before(
     stream: tuple[bytes, list[list[bytes]]], tail: bytes
@@ -134,15 +138,22 @@ scalars = st.one_of(
     st.just(NULL_ARRAY),
     st.builds(Verbatim, st.binary(max_size=20)),
 )
-values = st.recursive(
-    scalars,
-    lambda inner: st.one_of(
-        st.lists(inner, max_size=4),
-        st.builds(Set, st.lists(inner, max_size=4)),
-        st.builds(Map, st.lists(st.tuples(inner, inner), max_size=3)),
-    ),
-    max_leaves=12,
-)
+
+
+def nested(depth: int) -> st.SearchStrategy[object]:
+    """Reply values nested up to `depth` levels of arrays, sets and maps."""
+    if depth == 0:
+        return scalars
+    inner = nested(depth - 1)
+    return st.one_of(
+        scalars,
+        st.lists(inner, max_size=3),
+        st.builds(Set, st.lists(inner, max_size=3)),
+        st.builds(Map, st.lists(st.tuples(inner, inner), max_size=2)),
+    )
+
+
+values = nested(3)
 
 
 def decode_reply(data: bytes, pos: int = 0) -> tuple[object, int]:
@@ -200,6 +211,7 @@ def expected_shape(value: object, protocol: int) -> object:
     return value
 
 
+@settings(deadline=None)  # CPU-bound; the CI machine is shared
 @given(values, st.sampled_from([2, 3]))
 def test_encoded_replies_decode_back(value: object, protocol: int) -> None:
     data = encode(value, protocol)
@@ -211,6 +223,7 @@ def test_encoded_replies_decode_back(value: object, protocol: int) -> None:
 _libc = ctypes.CDLL(ctypes.util.find_library("c"))
 
 
+@settings(deadline=None)  # CPU-bound; the CI machine is shared
 @given(st.floats(allow_nan=False, allow_infinity=False))
 def test_format_double_is_printf_17g(value: float) -> None:
     buf = ctypes.create_string_buffer(64)
@@ -219,6 +232,7 @@ def test_format_double_is_printf_17g(value: float) -> None:
     assert math.isclose(float(format_double(value)), value) or value == 0
 
 
+@settings(deadline=None)  # CPU-bound; the CI machine is shared
 @given(streams())
 def test_pre_auth_parsing_hands_out_the_same_commands_one_at_a_time(
     stream: tuple[bytes, list[list[bytes]]],
@@ -234,6 +248,7 @@ def test_pre_auth_parsing_hands_out_the_same_commands_one_at_a_time(
     assert got == expected and parser.idle
 
 
+@settings(deadline=None)  # CPU-bound; the CI machine is shared
 @given(streams(), st.data())
 def test_buffered_never_exceeds_the_unparsed_bytes(
     stream: tuple[bytes, list[list[bytes]]], data: st.DataObject
