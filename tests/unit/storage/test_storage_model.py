@@ -14,7 +14,8 @@ from hypothesis import settings
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from aspen.raft.types import Entry, HardState, Membership, SnapshotMeta
-from aspen.storage import LogStore, MemoryStorage, open_storage
+from aspen.storage import LogStore, MemoryStorage, StorageCorrupted, open_storage
+from aspen.storage.snapshots import file_name
 
 MEMBERS = Membership(voters={1, 2, 3})
 
@@ -27,6 +28,10 @@ class Model:
         self.log: list[Entry] = []
         self.hs = HardState()
         self.snapshot: tuple[SnapshotMeta, bytes] | None = None
+        # For damage tests: the snapshot before the current one, and whether the log
+        # behind the current one was replaced (then no fallback can be bridged).
+        self.previous: tuple[SnapshotMeta, bytes] | None = None
+        self.replaced = False
 
     @property
     def last(self) -> int:
@@ -51,6 +56,8 @@ class Model:
             self.base = (through, term)
 
     def install(self, meta: SnapshotMeta, data: bytes) -> None:
+        if self.snapshot is None or self.snapshot[0] != meta:
+            self.previous, self.replaced = self.snapshot, False
         self.snapshot = (meta, data)
         if meta.index < self.base[0]:
             return
@@ -58,6 +65,7 @@ class Model:
             self.compact(meta.index)
         else:
             self.base, self.log = (meta.index, meta.term), []
+            self.replaced = True
 
 
 class StorageMachine(RuleBasedStateMachine):
@@ -189,6 +197,49 @@ class MemoryCrashMachine(StorageMachine):
         assert isinstance(self.store, MemoryStorage)
         self.store.crash()
         self.model = copy.deepcopy(self.durable)
+
+
+class SnapshotDamageMachine(StorageMachine):
+    """sqlite plus a rule that damages the current snapshot file and reopens."""
+
+    backend = "sqlite"
+
+    @rule(cut=st.booleans())
+    def damage_current_snapshot(self, cut: bool) -> None:
+        m = self.model
+        if m.snapshot is None:
+            return
+        self.store.close()
+        path = self.dir / "data" / "snapshots" / file_name(m.snapshot[0])
+        original = path.read_bytes()
+        path.write_bytes(original[: len(original) // 2] if cut else original[:-25] + b"X" * 25)
+        if m.previous is None or m.replaced:
+            with pytest.raises(StorageCorrupted):
+                self._open()
+            path.with_name(path.name + ".corrupt").rename(path)
+            path.write_bytes(original)
+            self.store = self._open()
+            return
+        self.store = self._open()
+        state = self.store.load()
+        prev_meta = m.previous[0]
+        assert self.store.load_snapshot() == m.previous
+        assert (state.base_index, state.base_term) == (prev_meta.index, prev_meta.term)
+        # The rows between the two snapshots come back in front of the log.
+        got = list(state.entries)
+        assert got[len(got) - len(m.log) :] == m.log and state.last_index == m.last
+        for e in got:
+            assert e.data == payload(e.index, e.term)
+        m.base, m.log = (prev_meta.index, prev_meta.term), got
+        m.snapshot, m.previous, m.replaced = m.previous, None, False
+
+
+@pytest.mark.slow
+def test_snapshot_damage_falls_back_exactly_when_possible() -> None:
+    SnapshotDamageMachine.TestCase.settings = settings(
+        max_examples=25, stateful_step_count=30, deadline=None
+    )
+    SnapshotDamageMachine.TestCase().runTest()
 
 
 def test_memory_crash_model_matches() -> None:
