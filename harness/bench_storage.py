@@ -36,13 +36,15 @@ def bench_append(
     latencies: list[float] = []
     with open_storage(path, backend) as store:  # type: ignore[arg-type]
         index = 1
-        start = time.perf_counter()
-        while (now := time.perf_counter()) - start < seconds or len(latencies) < 5:
+        elapsed = 0.0  # time inside append() only; building the entries is not storage's
+        while elapsed < seconds or len(latencies) < 5:
             entries = [Entry(i, 1, data=data) for i in range(index, index + batch)]
-            store.append(entries, HardState(1, 1, index - 1))
-            latencies.append(time.perf_counter() - now)
+            hs = HardState(1, 1, index - 1)
+            t = time.perf_counter()
+            store.append(entries, hs)
+            latencies.append(time.perf_counter() - t)
+            elapsed += latencies[-1]
             index += batch
-        elapsed = time.perf_counter() - start
     shutil.rmtree(path)
     n = len(latencies) * batch
     latencies.sort()
@@ -114,7 +116,8 @@ def load_note() -> str:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--seconds", type=float, default=2.0, help="per (backend, batch size)")
+    p.add_argument("--seconds", type=float, default=1.0, help="per (backend, batch, round)")
+    p.add_argument("--rounds", type=int, default=3, help="interleaved repetitions")
     p.add_argument("--entry-size", type=int, default=100, help="bytes of data per entry")
     p.add_argument("--keys", type=int, default=1_000_000, help="keys in the snapshot blob")
     p.add_argument("--dir", type=Path, default=None, help="where to write (default: a tmp dir)")
@@ -122,18 +125,32 @@ def main() -> None:
     root = Path(tempfile.mkdtemp(prefix="aspen-bench-storage-", dir=args.dir))
     try:
         print(f"append: {args.entry_size}-byte entries + hard state, one fsync per batch, "
-              f"{args.seconds:g} s per row, in {root}\n")
+              f"{args.seconds:g} s per measurement, in {root}\n")
         floor = bench_fdatasync(root, args.seconds)
         print(f"disk floor: {floor:,.0f} append+fdatasync/s on a plain file "
               f"({load_note()})\n")
+        print(f"{args.rounds} interleaved rounds (backends alternate, so load spikes hit both); "
+              "median and [min-max] over rounds\n")
         print("| backend | batch | entries/s | MB/s | batches (fsyncs)/s | p50 ms | p99 ms |")
         print("|---|---:|---:|---:|---:|---:|---:|")
+        results: dict[tuple[str, int], list[dict[str, float]]] = {}
+        for _ in range(args.rounds):
+            for batch in BATCH_SIZES:
+                for backend in BACKENDS:
+                    r = bench_append(root, backend, batch, args.entry_size, args.seconds)
+                    results.setdefault((backend, batch), []).append(r)
         for backend in BACKENDS:
             for batch in BATCH_SIZES:
-                r = bench_append(root, backend, batch, args.entry_size, args.seconds)
-                print(f"| {backend} | {batch} | {r['entries_s']:,.0f} | {r['mb_s']:.2f} | "
-                      f"{r['batches_s']:,.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} |",
-                      flush=True)
+                rs = results[(backend, batch)]
+                eps = sorted(r["entries_s"] for r in rs)
+
+                def med(key: str, rs: list[dict[str, float]] = rs) -> float:
+                    return statistics.median(r[key] for r in rs)
+
+                print(f"| {backend} | {batch} | {med('entries_s'):,.0f} "
+                      f"[{eps[0]:,.0f}-{eps[-1]:,.0f}] | {med('mb_s'):.2f} | "
+                      f"{med('batches_s'):,.0f} | {med('p50_ms'):.2f} | {med('p99_ms'):.2f} |")
+        print(f"\n({load_note()})")
         t = time.perf_counter()
         blob = keyspace_blob(args.keys)
         enc = time.perf_counter() - t
