@@ -178,6 +178,7 @@ async def test_leader_with_a_slow_clock_never_stamps_time_backwards(
         assert await other.read(ReadOp((b"EXISTS", b"k")), "linearizable") == 1
 
 
+@pytest.mark.slow
 async def test_ttl_workload_with_snapshot_catch_up_converges(autojump_clock: object) -> None:
     async with open_cluster(3, seed=27, snapshot_entries=30) as cluster:
         leader = await cluster.wait_leader()

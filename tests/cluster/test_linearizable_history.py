@@ -76,6 +76,7 @@ async def _client(
         await trio.sleep(rng.uniform(0.0, 0.03))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", [1, 2])
 async def test_history_under_faults_is_linearizable(seed: int, autojump_clock: object) -> None:
     rng = random.Random(seed)

@@ -47,7 +47,7 @@ def batches(draw: st.DrawFn) -> list[tuple[int, list[Item]]]:
     return out
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=50, deadline=None)
 @given(batches(), st.data())
 def test_snapshot_restore_anywhere_is_indistinguishable(
     log: list[tuple[int, list[Item]]], data: st.DataObject
