@@ -13,7 +13,7 @@ from pathlib import Path
 
 from aspen.raft.types import Entry, EntryKind
 
-from .base import StorageError
+from .base import StorageCorrupted, StorageError
 from .engine import WriteBatch
 
 _SCHEMA = """
@@ -34,13 +34,21 @@ class SqliteEngine:
     def __init__(self, path: Path) -> None:
         # isolation_level=None: we issue BEGIN/COMMIT ourselves, exactly once per batch.
         self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
-        mode = self._db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-        if str(mode).lower() != "wal":
-            raise StorageError(f"sqlite refused WAL mode (got {mode!r}) for {path}")
-        self._db.execute("PRAGMA synchronous=FULL")
-        if self._db.execute("PRAGMA synchronous").fetchone()[0] != 2:  # 2 == FULL
-            raise StorageError(f"sqlite refused synchronous=FULL for {path}")
-        self._db.executescript(_SCHEMA)
+        try:
+            mode = self._db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                raise StorageError(f"sqlite refused WAL mode (got {mode!r}) for {path}")
+            self._db.execute("PRAGMA synchronous=FULL")
+            if self._db.execute("PRAGMA synchronous").fetchone()[0] != 2:  # 2 == FULL
+                raise StorageError(f"sqlite refused synchronous=FULL for {path}")
+            self._db.executescript(_SCHEMA)
+            self._db.execute("SELECT count(*) FROM meta").fetchone()
+        except sqlite3.DatabaseError as e:
+            self._db.close()
+            raise StorageCorrupted(f"{path} is not a readable Aspen log database: {e}") from e
+        except BaseException:
+            self._db.close()
+            raise
 
     def write(self, batch: WriteBatch) -> None:
         if batch.is_empty():

@@ -31,6 +31,8 @@ from aspen.raft.types import Entry, HardState, SnapshotMeta
 from .base import (
     Compacted,
     RestoredState,
+    SnapshotWriter,
+    Storage,
     StorageClosed,
     StorageCorrupted,
     Unavailable,
@@ -425,3 +427,8 @@ class _SnapshotWriter:
 def _position(engine: Engine, key: str) -> tuple[int, int] | None:
     raw = engine.get_meta(key)
     return decode_position(raw) if raw is not None else None
+
+
+def _conforms(store: LogStore, writer: _SnapshotWriter) -> tuple[Storage, SnapshotWriter]:
+    """Never called: makes mypy prove that LogStore is a Storage."""
+    return store, writer

@@ -8,7 +8,7 @@ import pytest
 from conftest import ents
 
 from aspen.raft.types import Entry
-from aspen.storage import lmdb_engine, open_storage
+from aspen.storage import StorageCorrupted, lmdb_engine, open_storage
 from aspen.storage.engine import WriteBatch
 from aspen.storage.sqlite_engine import SqliteEngine
 
@@ -44,3 +44,14 @@ def test_lmdb_grows_its_map_when_full(tmp_path: Path, monkeypatch: pytest.Monkey
         s.append(big[4:])
     with open_storage(tmp_path / "d", "lmdb") as s:
         assert s.entries(1, 9) == big
+
+
+def test_a_damaged_sqlite_file_is_a_clear_error(tmp_path: Path) -> None:
+    with open_storage(tmp_path / "d", "sqlite") as s:
+        s.append(ents(1, 3, 1))
+    (tmp_path / "d" / "log.db").write_bytes(b"this is not a database" * 200)
+    for name in ("log.db-wal", "log.db-shm"):
+        (tmp_path / "d" / name).unlink(missing_ok=True)
+    for _ in range(2):  # the second time proves the failed open released its lock
+        with pytest.raises(StorageCorrupted, match="not a readable Aspen log database"):
+            open_storage(tmp_path / "d", "sqlite")
