@@ -1,6 +1,7 @@
 """SETs/s through a 3-node in-process cluster with many concurrent clients (real clock).
 
     python -m harness.bench_cluster_inproc [--clients 200] [--seconds 5] [--storage sqlite]
+    python -m harness.bench_cluster_inproc --transport zmq --redis-benchmark --clients 50
 
 Nodes are the production `ClusterNode`s on the memory transport (or --transport zmq on
 loopback), clients call the node's connection handler (no RESP sockets): this measures the
@@ -21,7 +22,39 @@ from pathlib import Path
 import trio
 
 from aspen.resp.values import OK
-from harness.cluster import open_cluster
+from harness.cluster import InProcessCluster, open_cluster
+
+
+async def _redis_benchmark(cluster: InProcessCluster, args: argparse.Namespace) -> None:
+    """Real RESP: redis-benchmark (a separate process) against every node's RESP server."""
+    leader = await cluster.wait_leader()
+    for node in cluster.running():
+        port = await cluster.serve_resp(node.id)
+        role = "leader" if node.id == leader.id else "follower"
+        result = await trio.run_process(
+            [
+                "redis-benchmark",
+                "-p",
+                str(port),
+                "-t",
+                "set",
+                "-c",
+                str(args.clients),
+                "-n",
+                str(args.requests),
+                "-d",
+                str(args.value_size),
+                "-q",
+            ],
+            capture_stdout=True,
+            capture_stderr=True,
+        )
+        out = result.stdout.decode().strip().splitlines()
+        print(f"  redis-benchmark via node {node.id} ({role}): {out[-1].strip() if out else '?'}")
+    print(
+        f"  ops/entry mean {leader.stats.ops_proposed / max(leader.stats.entries_proposed, 1):.1f}"
+        f", max {leader.stats.max_batch}"
+    )
 
 
 async def _bench(args: argparse.Namespace) -> None:
@@ -36,6 +69,10 @@ async def _bench(args: argparse.Namespace) -> None:
             transport=args.transport,
         ) as cluster:
             leader = await cluster.wait_leader()
+            if args.redis_benchmark:
+                print(f"{args.nodes} nodes, storage={args.storage}, transport={args.transport}")
+                await _redis_benchmark(cluster, args)
+                return
             latencies: list[float] = []
             errors = 0
             done = 0
@@ -91,6 +128,12 @@ def main() -> None:
     parser.add_argument("--value-size", type=int, default=16)
     parser.add_argument("--storage", choices=["memory", "sqlite"], default="sqlite")
     parser.add_argument("--transport", choices=["memory", "zmq", "websocket"], default="memory")
+    parser.add_argument(
+        "--redis-benchmark",
+        action="store_true",
+        help="drive every node's RESP server with redis-benchmark -t set instead",
+    )
+    parser.add_argument("--requests", type=int, default=20000, help="for --redis-benchmark")
     trio.run(_bench, parser.parse_args())
 
 
