@@ -44,6 +44,7 @@ from aspen.cluster.errors import (
 )
 from aspen.cluster.settings import ClusterSettings, ReadConsistency
 from aspen.cluster.state import ReplicatedState
+from aspen.kv.keyspace import Keyspace
 from aspen.kv.ops import ReadOp, TxnOp, WriteOp
 from aspen.kv.ops import decode as decode_op
 from aspen.raft import (
@@ -256,6 +257,10 @@ class ClusterNode:
             entries=restored.entries,
             snapshot_data=snap_data,
         )
+        voters = self.settings.bootstrap_voters
+        if voters and self.core.last_index == 0 and self.core.term == 0:
+            self.core.bootstrap(Membership(voters=frozenset(voters)))
+            self._kick()
 
     async def _disk(self, fn: Callable[..., Any], *args: Any) -> Any:
         """Blocking storage work: inline for the memory backend, else in a worker thread."""
@@ -770,6 +775,12 @@ class ClusterNode:
             raise AlreadyInitialized(f"node {self.id} already has raft state")
         core.bootstrap(Membership(voters=frozenset(voters)))
         self._kick()
+
+    @property
+    def keyspace(self) -> Keyspace:
+        """The local replica's keyspace (replaced when a snapshot is installed: look it up
+        each time, e.g. for a session's WATCH tokens)."""
+        return self.state.keyspace
 
     @property
     def role(self) -> Role:

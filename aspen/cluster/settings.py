@@ -42,6 +42,9 @@ class ClusterSettings:
     request_timeout: a client command waits at most this long for a leader / a commit.
     snapshot_entries / snapshot_log_bytes: take a snapshot when this many entries (or bytes
         of entries) were applied since the last one.
+    bootstrap_voters: if set and the node has no Raft state yet, `run()` initialises a new
+        cluster with these voters (give every initial member the same list; `(node_id,)` is
+        a standalone node). Ignored once the node has state.
     """
 
     node_id: int
@@ -63,6 +66,7 @@ class ClusterSettings:
     expire_batch: int = attrs.field(default=200, validator=_positive)
     max_batch_items: int = attrs.field(default=4096, validator=_positive)
     max_batch_bytes: int = attrs.field(default=512 << 10, validator=_positive)
+    bootstrap_voters: tuple[int, ...] = attrs.field(default=(), converter=tuple)
 
     def __attrs_post_init__(self) -> None:
         if self.node_id <= 0:
