@@ -157,7 +157,10 @@ class ClusterNode:
             incarnation if incarnation is not None else time.time_ns() // 1000 & (2**62 - 1)
         )
         self.raft_config = RaftConfig(
-            election_tick=settings.election_ticks, heartbeat_tick=settings.heartbeat_ticks
+            election_tick=settings.election_ticks,
+            heartbeat_tick=settings.heartbeat_ticks,
+            max_inflight=settings.max_inflight,
+            snapshot_chunk_size=settings.snapshot_chunk_size,
         )
         self.stats = NodeStats()
         self.state = ReplicatedState()

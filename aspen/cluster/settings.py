@@ -66,6 +66,8 @@ class ClusterSettings:
     expire_batch: int = attrs.field(default=200, validator=_positive)
     max_batch_items: int = attrs.field(default=4096, validator=_positive)
     max_batch_bytes: int = attrs.field(default=512 << 10, validator=_positive)
+    snapshot_chunk_size: int = attrs.field(default=1 << 20, validator=_positive)
+    max_inflight: int = attrs.field(default=256, validator=_positive)
     bootstrap_voters: tuple[int, ...] = attrs.field(default=(), converter=tuple)
 
     def __attrs_post_init__(self) -> None:

@@ -66,7 +66,8 @@ async def test_removing_the_leader_hands_over(
 
 
 async def test_new_learner_catches_up_through_a_snapshot(autojump_clock: object) -> None:
-    async with open_cluster(3, seed=11, snapshot_entries=8) as cluster:
+    # small chunks: the snapshot travels as many InstallSnapshot messages
+    async with open_cluster(3, seed=11, snapshot_entries=8, snapshot_chunk_size=512) as cluster:
         leader = await cluster.wait_leader()
         await _fill(cluster, leader.id, 300)
         assert leader.stats.snapshots_taken >= 1
@@ -75,6 +76,7 @@ async def test_new_learner_catches_up_through_a_snapshot(autojump_clock: object)
         await leader.add_learner(4, "10.0.0.4:7000")
         await cluster.wait_converged()
         assert node4.stats.snapshots_installed >= 1
+        assert len(leader.state.snapshot()) > 10 * 512
         assert node4.state.digest() == leader.state.digest()
         assert await node4.read(ReadOp((b"GET", b"k299")), "stale") == b"299"
 
