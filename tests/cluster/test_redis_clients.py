@@ -11,7 +11,7 @@ from harness.cluster import open_cluster
 
 @pytest.mark.slow
 async def test_redis_py_against_every_node() -> None:
-    async with open_cluster(3, seed=31, tick_interval=0.02) as cluster:
+    async with open_cluster(3, seed=31, tick_interval=0.05) as cluster:
         leader = await cluster.wait_leader()
         ports = {n: await cluster.serve_resp(n) for n in (1, 2, 3)}
         follower = next(n for n in (1, 2, 3) if n != leader.id)
