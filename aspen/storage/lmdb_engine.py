@@ -16,6 +16,7 @@ import lmdb
 
 from aspen.raft.types import Entry
 
+from .base import StorageCorrupted
 from .codec import decode_entry_value, encode_entry_value, entry_term_from_value
 from .engine import WriteBatch
 
@@ -26,10 +27,13 @@ _INITIAL_MAP = 1 << 30
 class LmdbEngine:
     def __init__(self, path: Path) -> None:
         path.mkdir(exist_ok=True)
-        self._env: Any = lmdb.open(
-            str(path), map_size=_INITIAL_MAP, max_dbs=2, sync=True, metasync=True,
-            readahead=False,
-        )
+        try:
+            self._env: Any = lmdb.open(
+                str(path), map_size=_INITIAL_MAP, max_dbs=2, sync=True, metasync=True,
+                readahead=False,
+            )
+        except lmdb.Error as e:
+            raise StorageCorrupted(f"{path} is not a readable Aspen LMDB log: {e}") from e
         # Grow the map to the file's size if an earlier run grew it.
         self._env.set_mapsize(max(_INITIAL_MAP, self._env.info()["map_size"]))
         self._log: Any = self._env.open_db(b"log")

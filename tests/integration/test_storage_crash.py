@@ -245,4 +245,4 @@ def test_sqlite_survives_sigkill_at_random_moments(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_lmdb_survives_sigkill_at_random_moments(tmp_path: Path) -> None:
-    run_kills(tmp_path, "lmdb", kills=25)
+    run_kills(tmp_path, "lmdb", kills=30)

@@ -55,3 +55,12 @@ def test_a_damaged_sqlite_file_is_a_clear_error(tmp_path: Path) -> None:
     for _ in range(2):  # the second time proves the failed open released its lock
         with pytest.raises(StorageCorrupted, match="not a readable Aspen log database"):
             open_storage(tmp_path / "d", "sqlite")
+
+
+def test_a_damaged_lmdb_file_is_a_clear_error(tmp_path: Path) -> None:
+    with open_storage(tmp_path / "d", "lmdb") as s:
+        s.append(ents(1, 3, 1))
+    (tmp_path / "d" / "lmdb" / "data.mdb").write_bytes(b"this is not a database" * 900)
+    for _ in range(2):  # the second time proves the failed open released its lock
+        with pytest.raises(StorageCorrupted, match="not a readable Aspen LMDB log"):
+            open_storage(tmp_path / "d", "lmdb")
