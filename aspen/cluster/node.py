@@ -20,6 +20,7 @@ followers forward to the leader), stale (local at once).
 
 from __future__ import annotations
 
+import bisect
 import heapq
 import itertools
 import logging
@@ -101,6 +102,10 @@ class _ReadIndexWaiter:
         self.index: int | None = None
 
 
+FSYNC_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, math.inf)
+"""Upper bounds (seconds) of the persist-latency histogram buckets."""
+
+
 @attrs.define
 class NodeStats:
     """Counters for metrics and benchmarks (the control plane exports them)."""
@@ -119,6 +124,14 @@ class NodeStats:
     snapshots_taken: int = 0
     snapshots_installed: int = 0
     batch_sizes: dict[int, int] = attrs.Factory(dict)  # ops per entry -> count (power-of-2 bins)
+    fsync_buckets: list[int] = attrs.Factory(lambda: [0] * len(FSYNC_BUCKETS))
+    """Counts of persist calls by duration: fsync_buckets[i] counts those <= FSYNC_BUCKETS[i]
+    (not cumulative; the last bucket is +Inf)."""
+
+    def note_fsync(self, seconds: float) -> None:
+        self.fsyncs += 1
+        self.fsync_seconds += seconds
+        self.fsync_buckets[bisect.bisect_left(FSYNC_BUCKETS, seconds)] += 1
 
     def note_batch(self, n: int) -> None:
         self.entries_proposed += 1
@@ -414,8 +427,7 @@ class ClusterNode:
         if rd.entries or rd.hard_state is not None:
             started = time.perf_counter()
             await self._disk(storage.append, rd.entries, rd.hard_state)
-            self.stats.fsyncs += 1
-            self.stats.fsync_seconds += time.perf_counter() - started
+            self.stats.note_fsync(time.perf_counter() - started)
         await self._send_raft(rd.persisted_messages)
         self._apply(rd)
         core.advance(rd)
@@ -844,6 +856,25 @@ class ClusterNode:
                 await trio.sleep(self.settings.tick_interval / 4)
         if scope.cancelled_caught:
             raise ClusterTimeout("membership change did not commit within the request deadline")
+
+    async def step_down(self, timeout: float | None = None) -> bool:
+        """Before a graceful shutdown: if this node leads, hand leadership to the most
+        up-to-date other voter (clients see no election timeout). True if it no longer leads."""
+        core = self._core
+        if core.role is not Role.LEADER:
+            return True
+        candidates = sorted(core.membership.voters - {self.id})
+        if not candidates:
+            return False  # a one-node group has nobody to hand over to
+
+        def match(peer: int) -> int:
+            pr = core.progress(peer)
+            return -1 if pr is None else pr.match
+
+        best = max(candidates, key=match)
+        with trio.move_on_after(timeout if timeout is not None else self.settings.election_timeout):
+            return await self.transfer_leader(best)
+        return False
 
     async def transfer_leader(self, to: int) -> bool:
         """Leader only: hand leadership to voter `to`; True once it leads (within the deadline)."""

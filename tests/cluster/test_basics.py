@@ -140,6 +140,7 @@ async def test_a_standalone_node_is_a_one_node_group(autojump_clock: object) -> 
         assert await client.cmd("GET", "k") == b"v"
         assert node.status()["membership"]["voters"] == [1]
         assert node.status()["commit_index"] == node.status()["applied_index"] >= 3
+        assert sum(node.stats.fsync_buckets) == node.stats.fsyncs > 0
         info = dict(node.info_fields())
         assert info["raft_role"] == "leader" and info["raft_voters"] == "1"
 

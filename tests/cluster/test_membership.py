@@ -118,3 +118,16 @@ async def test_leadership_transfer(cluster_n: InProcessCluster, autojump_clock: 
     assert new.id == target
     assert await cluster.client(leader.id).cmd("INCR", "t") == 2  # old leader now forwards
     assert await cluster.client(target).cmd("GET", "t") == b"2"
+
+
+async def test_step_down_hands_leadership_to_an_up_to_date_voter(
+    cluster3: InProcessCluster, autojump_clock: object
+) -> None:
+    leader = await cluster3.wait_leader()
+    await _fill(cluster3, leader.id, 16)
+    start = trio.current_time()
+    assert await leader.step_down()
+    new = await cluster3.wait_leader()
+    assert new.id != leader.id
+    assert trio.current_time() - start < cluster3.nodes[new.id].settings.election_timeout
+    assert await cluster3.client(new.id).cmd("GET", "k15") == b"15"
