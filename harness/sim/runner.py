@@ -17,6 +17,7 @@ from aspen.raft.codec import decode_message, encode_message
 from aspen.raft.config import RaftConfig
 from aspen.raft.ready import Role
 from aspen.raft.types import Membership
+from harness.linearizability import Op
 from harness.linearizability import check as check_linearizable
 from harness.sim.clock import Clock
 from harness.sim.invariants import Invariants, InvariantViolation
@@ -187,7 +188,7 @@ class Simulation:
         self.clients = [Client(self, c) for c in range(1, p.clients + 1)]
         self.probe = Client(self, p.clients + 1, probe=True)
         self.clients.append(self.probe)
-        self.history: list[Any] = []
+        self.history: list[Op] = []
         self.workload_end = p.duration_ms
         self._stamp_ms = -1
         self._stamp_n = 0
@@ -198,7 +199,7 @@ class Simulation:
         self.heal_to_progress: list[int] = []
         self.awaiting_progress: int | None = None
         self.heal_to_commit: list[int] = []
-        self.awaiting_commit: tuple[int, int] | None = None  # (heal time, last index then)
+        self.awaiting_commit: tuple[int, int] | None = None  # (heal time, max commit then)
         self.first_leader_ms: int | None = None
         self.leader_changes_when_stable = 0
         self.snapshots = 0
@@ -255,8 +256,10 @@ class Simulation:
         """A full heal just happened: entries and client writes must flow again."""
         now = self.clock.now
         self.awaiting_progress = now
-        last = max((n.core.last_index for n in self.nodes.values() if n.alive), default=0)
-        self.awaiting_commit = (now, last)
+        # progress = some node applies an entry beyond every commit index known now (not
+        # beyond every last index: an isolated leader's uncommitted tail is no yardstick)
+        commit = max((n.commit for n in self.nodes.values() if n.alive), default=0)
+        self.awaiting_commit = (now, commit)
         self.probe.wake()
 
     def leader_observed(self, node: SimNode, term: int) -> None:
