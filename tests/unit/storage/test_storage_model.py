@@ -237,7 +237,7 @@ class SnapshotDamageMachine(StorageMachine):
 @pytest.mark.slow
 def test_snapshot_damage_falls_back_exactly_when_possible() -> None:
     SnapshotDamageMachine.TestCase.settings = settings(
-        max_examples=25, stateful_step_count=30, deadline=None
+        max_examples=20, stateful_step_count=30, deadline=None
     )
     SnapshotDamageMachine.TestCase().runTest()
 
@@ -257,8 +257,8 @@ def _machine(backend: str) -> type[StorageMachine]:
     ("backend", "examples"),
     [
         ("memory", 150),
-        pytest.param("sqlite", 25, marks=pytest.mark.slow),  # fsync-bound
-        pytest.param("lmdb", 25, marks=pytest.mark.slow),
+        pytest.param("sqlite", 20, marks=pytest.mark.slow),  # fsync-bound
+        pytest.param("lmdb", 20, marks=pytest.mark.slow),
     ],
 )
 def test_backend_matches_model(backend: str, examples: int) -> None:
