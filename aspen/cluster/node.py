@@ -313,14 +313,18 @@ class ClusterNode:
 
     def _drain(self) -> None:
         core = self._core
-        msgs, self._inbox = self._inbox, []
-        for msg in msgs:
-            core.step(msg)
+        # Ticks first: they were counted before now, so a message waiting in the inbox is
+        # treated as the newest event. The other order would let ticks that piled up during a
+        # stall count AFTER a leader's heartbeat and shorten the time this follower refuses
+        # votes — which the leader's read lease relies on.
         ticks, self._pending_ticks = self._pending_ticks, 0
         for _ in range(ticks):
             core.tick()
         if ticks:
             self._rescan = True
+        msgs, self._inbox = self._inbox, []
+        for msg in msgs:
+            core.step(msg)
         self._submit_writes()
         self._propose_batch()
         self._request_read_index()
