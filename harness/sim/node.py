@@ -332,8 +332,7 @@ class SimNode:
     def _maybe_snapshot(self) -> None:
         sm = self.sm
         if self.snapshot_every and sm.applied - self.last_snapshot_index >= self.snapshot_every:
-            core_snap = self.core.snapshot
-            if core_snap is not None and core_snap.index >= sm.applied:
+            if not self.core.can_compact(sm.applied):
                 return  # a snapshot from the leader is on its way to us (not handed out yet)
             data = sm.snapshot()
             meta = self.core.compact(sm.applied, data)

@@ -157,7 +157,7 @@ class LinearizabilityViolation(InvariantViolation):
 
 
 def default_core_factory() -> Callable[..., Any]:
-    from aspen.raft.core import RaftCore
+    from aspen.raft import RaftCore
 
     return RaftCore
 

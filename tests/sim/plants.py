@@ -1,14 +1,13 @@
 """Deliberately broken Raft cores, for showing that the simulator's checks can fail.
 
 They live only in test code: each subclasses the real core and overrides one of its
-documented test seams. Nothing in `aspen` can reach them.
+documented test seams (EarlyAckCore overrides `ready()` itself). Nothing in `aspen` can
+reach them.
 """
 
 from __future__ import annotations
 
-from aspen.raft.core import RaftCore
-from aspen.raft.messages import RequestVote
-from aspen.raft.ready import Ready
+from aspen.raft import RaftCore, Ready, RequestVote
 
 
 class DoubleVoteCore(RaftCore):
