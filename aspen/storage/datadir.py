@@ -20,6 +20,7 @@ FORMAT_NAME = "aspen-storage"
 FORMAT_VERSION = 1
 FORMAT_FILE = "FORMAT"
 LOCK_FILE = "LOCK"
+_TMP_FORMAT = f".tmp-{FORMAT_FILE}"  # write_file_atomically's temporary name
 
 
 def _marker(engine: str) -> str:
@@ -48,7 +49,8 @@ class DataDir:
         """True when the marker is present and ours; raise when the directory is foreign."""
         marker = self.path / FORMAT_FILE
         if not marker.exists():
-            others = sorted(p.name for p in self.path.iterdir() if p.name != LOCK_FILE)
+            ours = {LOCK_FILE, _TMP_FORMAT}  # what an open interrupted before the marker leaves
+            others = sorted(p.name for p in self.path.iterdir() if p.name not in ours)
             if others:
                 raise IncompatibleFormat(
                     f"{self.path} is not an Aspen data directory (no {FORMAT_FILE} file, but "

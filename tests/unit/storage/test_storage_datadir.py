@@ -109,3 +109,14 @@ def test_factory_argument_errors(tmp_path: Path) -> None:
         open_storage(None, "sqlite")
     with pytest.raises(ValueError, match="unknown storage backend"):
         open_storage(tmp_path / "x", "rocksdb")  # type: ignore[arg-type]
+
+
+def test_an_init_interrupted_before_the_marker_was_renamed_is_finished(tmp_path: Path) -> None:
+    data = tmp_path / "d"
+    data.mkdir()
+    (data / "LOCK").write_text("12345\n")
+    (data / ".tmp-FORMAT").write_text("aspen-sto")  # killed mid-write
+    with open_storage(data, "sqlite") as s:
+        s.append(ents(1, 1, 1))
+    assert (data / "FORMAT").read_text() == "aspen-storage 1 sqlite\n"
+    assert not (data / ".tmp-FORMAT").exists()
