@@ -310,3 +310,35 @@ def test_snapshot_behind_the_compaction_point(harness: Harness) -> None:
     store = harness.restart()
     assert store.load_snapshot() == (SnapshotMeta(10, 1, MEMBERS), b"10")
     assert (store.first_index(), store.last_index()) == (16, 20)
+
+
+def test_snapshot_streams_while_appends_continue_in_another_thread(harness: Harness) -> None:
+    """The node streams a snapshot off the driver thread while batches keep being persisted."""
+    import threading
+
+    store = harness.store
+    assert store.open_snapshot() is None
+    store.append(ents(1, 10, 1))
+    writer = store.begin_snapshot(SnapshotMeta(10, 1, MEMBERS))
+    errors: list[BaseException] = []
+
+    def appender() -> None:
+        try:
+            for i in range(11, 41):
+                store.append(ents(i, i, 1), HardState(1, 1, i - 1))
+        except BaseException as e:
+            errors.append(e)
+
+    t = threading.Thread(target=appender)
+    t.start()
+    for i in range(30):
+        writer.write(bytes([i]) * 10_000)
+    t.join()
+    writer.commit()
+    assert errors == []
+    store = harness.restart()
+    assert (store.first_index(), store.last_index()) == (11, 40)
+    assert store.entries(11, 41) == ents(11, 40, 1)
+    assert store.hard_state() == HardState(1, 1, 39)
+    loaded = store.load_snapshot()
+    assert loaded is not None and loaded[1] == b"".join(bytes([i]) * 10_000 for i in range(30))
