@@ -196,3 +196,24 @@ async def test_ttl_workload_with_snapshot_catch_up_converges(autojump_clock: obj
                     break
                 await trio.sleep(0.1)
         assert len(set(cluster.digests().values())) == 1
+
+
+async def test_dedup_table_stays_bounded_by_outstanding_requests(autojump_clock: object) -> None:
+    async with open_cluster(3, seed=29) as cluster:
+        leader = await cluster.wait_leader()
+        follower = next(n.id for n in cluster.running() if n.id != leader.id)
+
+        async def writer(w: int) -> None:
+            client = cluster.client(follower)
+            for i in range(50):
+                assert await client.cmd("SET", f"d{w}", i) == OK
+
+        async with trio.open_nursery() as nursery:
+            for w in range(10):
+                nursery.start_soon(writer, w)
+        await cluster.client(follower).cmd("SET", "last", "1")  # carries the final floor
+        await cluster.wait_converged()
+        for node in cluster.running():
+            sessions = [s for (origin, _), s in node.state.sessions.items() if origin == follower]
+            assert len(sessions) == 1
+            assert len(sessions[0].replies) <= 10  # 501 writes, at most 10 ever outstanding
