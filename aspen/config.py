@@ -12,6 +12,35 @@
     client_query_buffer_limit = "1gb"  # a client whose partial command outgrows this is closed
     max_output_buffer = "1gb"     # unsent replies beyond this pause reading that client
     shutdown_grace = 5.0          # SIGTERM: seconds to finish in-flight work before closing
+    id = 1                        # this node's Raft id (a positive integer, unique in the cluster)
+
+    [raft]                        # the replication group (see docs/getting-started.md)
+    cluster_id = "aspen"          # every member must agree; messages from others are refused
+    listen = "127.0.0.1:0"        # address of this node's peer transport
+    transport = "zmq"             # zmq | websocket
+    storage = "sqlite"            # sqlite | lmdb (under [node] dir)
+    tick_ms = 100                 # one Raft tick
+    election_ticks = 10           # election timeout (randomised up to twice this)
+    heartbeat_ticks = 1
+    request_timeout = 5.0         # seconds a client command waits for a leader/commit
+    read_consistency = "linearizable"   # linearizable | lease | stale
+    snapshot_entries = 20000      # snapshot after this many applied entries ...
+    snapshot_log_bytes = "64mb"   # ... or this many bytes of them
+    bootstrap = [1, 2, 3]         # initial voters; empty: wait for POST /init (or ASPEN.INIT)
+
+    [http]
+    listen = "127.0.0.1:8001"     # control plane (health, metrics, init, ...); "": off
+
+    [peers]                       # the other members: id -> raft address, or a table
+    2 = "127.0.0.1:7002"
+    3 = { raft = "127.0.0.1:7003", http = "127.0.0.1:8003", resp = "127.0.0.1:6381" }
+
+    [security]
+    curve_public_key = "n1.key"           # CURVE encryption of the peer mesh (zmq only);
+    curve_secret_key = "n1.key_secret"    # all three keys or none
+    curve_peer_keys = { 2 = "n2.key", 3 = "n3.key" }   # a file, or the 40-char Z85 text
+
+A node without peers and without `bootstrap` is a standalone one-node Raft group (durable).
 
 Every section is an attrs class whose fields carry a checker in their metadata; `load_config`
 walks the sections generically, so a later section ([cluster], [raft], [http], [transport],
@@ -29,7 +58,17 @@ from typing import Any
 
 import attrs
 
-__all__ = ["Config", "ConfigError", "NodeSettings", "load_config", "parse_config"]
+__all__ = [
+    "Config",
+    "ConfigError",
+    "HttpSettings",
+    "NodeSettings",
+    "Peer",
+    "RaftSettings",
+    "SecuritySettings",
+    "load_config",
+    "parse_config",
+]
 
 
 class ConfigError(ValueError):
@@ -138,6 +177,117 @@ class NodeSettings:
         1024**3, _memory(64 * 1024, 2**63 - 1), "unsent replies that pause reading a client"
     )
     shutdown_grace: float = _setting(5.0, _seconds, "seconds to drain clients on SIGTERM")
+    id: int = _setting(1, _int_range(1, 2**63 - 1, "must be a positive integer"),
+                       "this node's Raft id, unique in the cluster")
+
+
+def _address(allow_empty: bool) -> Checker:
+    def check(value: Any) -> str:
+        if allow_empty and value == "":
+            return ""
+        if isinstance(value, str):
+            host, sep, port = value.rpartition(":")
+            if sep and host.strip("[]") and port.isdigit() and int(port) <= 65535:
+                return value
+        extra = ' (or "" to turn it off)' if allow_empty else ""
+        raise _Invalid(f'must be "host:port"{extra}')
+
+    return check
+
+
+def _choice(*options: str) -> Checker:
+    def check(value: Any) -> str:
+        if value not in options:
+            raise _Invalid("must be one of " + ", ".join(f'"{o}"' for o in options))
+        return str(value)
+
+    return check
+
+
+def _positive_number(value: Any) -> float:
+    if not (_is_int(value) or isinstance(value, float)) or not 0 < value < 10**9:
+        raise _Invalid("must be a number > 0")
+    return float(value)
+
+
+def _node_ids(value: Any) -> tuple[int, ...]:
+    if not isinstance(value, list) or not all(_is_int(v) and v > 0 for v in value):
+        raise _Invalid("must be a list of positive node ids")
+    if len(set(value)) != len(value):
+        raise _Invalid("must not repeat a node id")
+    return tuple(sorted(value))
+
+
+def _optional_path(value: Any) -> Path | None:
+    if not isinstance(value, str):
+        raise _Invalid("must be a path string")
+    return Path(value) if value else None
+
+
+def _key_table(value: Any) -> Mapping[int, str]:
+    if not isinstance(value, Mapping):
+        raise _Invalid("must be a table of node id = key file (or Z85 key)")
+    out: dict[int, str] = {}
+    for k, v in value.items():
+        if not str(k).isdigit() or int(k) <= 0:
+            raise _Invalid(f"key {k!r} must be a positive node id")
+        if not isinstance(v, str) or not v:
+            raise _Invalid(f"node {k}: must be a key file path or a 40-character Z85 key")
+        out[int(k)] = v
+    return out
+
+
+@attrs.frozen
+class RaftSettings:
+    """[raft]: the replication group this node belongs to and how it behaves."""
+
+    cluster_id: str = _setting("aspen", _nonempty_str, "cluster name; members must agree")
+    listen: str = _setting("127.0.0.1:0", _address(False), "peer transport address (host:port)")
+    transport: str = _setting("zmq", _choice("zmq", "websocket"), "peer transport")
+    storage: str = _setting("sqlite", _choice("sqlite", "lmdb"), "on-disk log backend")
+    tick_ms: int = _setting(100, _int_range(1, 60_000), "one Raft tick, in ms")
+    election_ticks: int = _setting(10, _int_range(2, 10_000), "election timeout in ticks")
+    heartbeat_ticks: int = _setting(1, _int_range(1, 10_000), "heartbeat interval in ticks")
+    request_timeout: float = _setting(5.0, _positive_number,
+                                      "seconds a command waits for a leader / commit")
+    read_consistency: str = _setting(
+        "linearizable", _choice("linearizable", "lease", "stale"), "default read mode"
+    )
+    snapshot_entries: int = _setting(20_000, _int_range(1, 2**62),
+                                     "snapshot after this many applied entries")
+    snapshot_log_bytes: int = _setting(64 << 20, _memory(1, 2**62),
+                                       "... or after this many bytes of entries")
+    bootstrap: tuple[int, ...] = _setting((), _node_ids,
+                                          "initial voters; []: wait for /init")
+
+
+@attrs.frozen
+class HttpSettings:
+    """[http]: the control plane (health, metrics, init, membership, write, read)."""
+
+    listen: str = _setting("", _address(True), 'control-plane address (host:port); "": off')
+
+
+@attrs.frozen
+class SecuritySettings:
+    """[security]: client password and CURVE encryption of the peer mesh."""
+
+    requirepass: str | None = _setting(None, _optional_password,
+                                       "password clients must AUTH (same as node.requirepass)")
+    curve_public_key: Path | None = _setting(None, _optional_path, "this node's CURVE public key")  # noqa: RUF009
+    curve_secret_key: Path | None = _setting(None, _optional_path, "this node's CURVE secret key")  # noqa: RUF009
+    curve_peer_keys: Mapping[int, str] = _setting(
+        attrs.Factory(dict), _key_table, "peer id = public key file or Z85 text"
+    )
+
+
+@attrs.frozen
+class Peer:
+    """One other member: its raft address, and (optionally) where it serves HTTP and RESP."""
+
+    raft: str
+    http: str = ""
+    resp: str = ""
 
 
 @attrs.frozen
@@ -145,7 +295,59 @@ class Config:
     """The whole configuration of one node."""
 
     node: NodeSettings = NodeSettings()
+    raft: RaftSettings = RaftSettings()
+    http: HttpSettings = HttpSettings()
+    security: SecuritySettings = SecuritySettings()
+    peers: Mapping[int, Peer] = attrs.Factory(dict)
     source: Path | None = None  # the file it came from, if any
+
+    @property
+    def standalone(self) -> bool:
+        """No peers and no bootstrap list: a one-node Raft group that initialises itself."""
+        return not self.peers and not self.raft.bootstrap
+
+    def bootstrap_voters(self) -> tuple[int, ...]:
+        return (self.node.id,) if self.standalone else self.raft.bootstrap
+
+    def curve(self) -> Any:
+        """The transport's CurveConfig (keys read from their files), or None."""
+        sec = self.security
+        if sec.curve_public_key is None:
+            return None
+        from transports.curve import load_curve_config
+
+        assert sec.curve_secret_key is not None
+        try:
+            return load_curve_config(sec.curve_public_key, sec.curve_secret_key,
+                                     sec.curve_peer_keys)
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"security: {exc}") from None
+
+    def cluster_settings(self) -> Any:
+        """The runtime's ClusterSettings for this node (aspen.cluster.ClusterSettings)."""
+        from aspen.cluster import ClusterSettings
+
+        r = self.raft
+        try:
+            return ClusterSettings(
+                node_id=self.node.id,
+                cluster_id=r.cluster_id,
+                raft_address=r.listen,
+                peers={i: p.raft for i, p in self.peers.items()},
+                data_dir=self.node.dir,
+                storage_backend=r.storage,  # type: ignore[arg-type]
+                transport=r.transport,  # type: ignore[arg-type]
+                tick_interval=r.tick_ms / 1000,
+                election_ticks=r.election_ticks,
+                heartbeat_ticks=r.heartbeat_ticks,
+                read_consistency=r.read_consistency,  # type: ignore[arg-type]
+                request_timeout=r.request_timeout,
+                snapshot_entries=r.snapshot_entries,
+                snapshot_log_bytes=r.snapshot_log_bytes,
+                bootstrap_voters=self.bootstrap_voters(),  # type: ignore[arg-type]
+            )
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
 
     def with_overrides(self, **node_fields: Any) -> Config:
         """Apply command-line overrides (already typed) to [node], validating them the same way."""
@@ -169,15 +371,23 @@ class Config:
             ("timeout", str(int(n.timeout))),
             ("proto-max-bulk-len", str(n.proto_max_bulk_len)),
             ("client-query-buffer-limit", str(n.client_query_buffer_limit)),
-            # Facts rather than settings: a single node has no persistence yet.
-            ("appendonly", "no"),
+            # Facts rather than settings: every write is in the fsynced Raft log before its
+            # reply (like appendfsync always), and there is one database.
+            ("appendonly", "yes"),
+            ("appendfsync", "always"),
             ("save", ""),
             ("databases", "1"),
         ]
         return [(k.encode(), v.encode()) for k, v in pairs]
 
 
-_SECTIONS: dict[str, type] = {"node": NodeSettings}
+_SECTIONS: dict[str, type] = {
+    "node": NodeSettings,
+    "raft": RaftSettings,
+    "http": HttpSettings,
+    "security": SecuritySettings,
+}
+_PEER_KEYS = ("raft", "http", "resp")
 
 
 def _show(value: object) -> str:
@@ -209,18 +419,100 @@ def _load_section(name: str, cls: type, table: Any) -> Any:
     return cls(**values)
 
 
+def _load_peers(table: Any, own_id: int) -> dict[int, Peer]:
+    if not isinstance(table, Mapping):
+        raise ConfigError(f"peers: must be a table ([peers]), got {_show(table)}")
+    address = _address(False)
+    optional = _address(True)
+    peers: dict[int, Peer] = {}
+    for key, value in table.items():
+        where = f"peers.{key}"
+        if not str(key).isdigit() or int(key) <= 0:
+            raise ConfigError(f"{where}: a peer's key must be its positive node id")
+        node_id = int(key)
+        if node_id == own_id:
+            raise ConfigError(f"{where}: node {node_id} is this node (node.id); list only others")
+        entry = {"raft": value} if isinstance(value, str) else value
+        if not isinstance(entry, Mapping):
+            raise ConfigError(f'{where}: must be "host:port" or a table with raft, http, resp, '
+                              f"got {_show(value)}")
+        unknown = sorted(set(entry) - set(_PEER_KEYS))
+        if unknown:
+            raise ConfigError(f"{where}.{unknown[0]}: unknown key (known keys: http, raft, resp)")
+        if "raft" not in entry:
+            raise ConfigError(f"{where}.raft: missing (the peer's raft address, host:port)")
+        fields: dict[str, str] = {}
+        for name in _PEER_KEYS:
+            if name in entry:
+                check = address if name == "raft" else optional
+                try:
+                    fields[name] = check(entry[name])
+                except _Invalid as exc:
+                    raise ConfigError(f"{where}.{name}: {exc}, got {_show(entry[name])}") from None
+        peers[node_id] = Peer(**fields)
+    return peers
+
+
+def _relative(base_dir: Path | None, path: Path | None) -> Path | None:
+    if path is None or base_dir is None or path.is_absolute():
+        return path
+    return base_dir / path
+
+
 def parse_config(data: Mapping[str, Any], base_dir: Path | None = None) -> Config:
-    """Validate an already-parsed TOML document; relative `dir` is taken from `base_dir`."""
-    unknown = sorted(set(data) - set(_SECTIONS))
+    """Validate an already-parsed TOML document; relative paths are taken from `base_dir`."""
+    known_sections = [*_SECTIONS, "peers"]
+    unknown = sorted(set(data) - set(known_sections))
     if unknown:
-        known = ", ".join(f"[{s}]" for s in _SECTIONS)
+        known = ", ".join(f"[{s}]" for s in known_sections)
         raise ConfigError(f"{unknown[0]}: unknown section (known sections: {known})")
     sections = {name: _load_section(name, cls, data.get(name, {})) for name, cls in
                 _SECTIONS.items()}
     node: NodeSettings = sections["node"]
+    raft: RaftSettings = sections["raft"]
+    sec: SecuritySettings = sections["security"]
+    peers = _load_peers(data.get("peers", {}), node.id)
     if base_dir is not None and not node.dir.is_absolute():
         node = attrs.evolve(node, dir=base_dir / node.dir)
-    return Config(node=node)
+    if sec.requirepass is not None:
+        if node.requirepass is not None and node.requirepass != sec.requirepass:
+            raise ConfigError("security.requirepass: differs from node.requirepass (set one)")
+        node = attrs.evolve(node, requirepass=sec.requirepass)
+    curve = [sec.curve_public_key, sec.curve_secret_key]
+    if any(p is not None for p in curve) and not all(p is not None for p in curve):
+        missing = "curve_secret_key" if sec.curve_secret_key is None else "curve_public_key"
+        raise ConfigError(f"security.{missing}: missing (CURVE needs both of this node's keys)")
+    if sec.curve_public_key is None and sec.curve_peer_keys:
+        raise ConfigError("security.curve_peer_keys: set, but this node has no CURVE keys")
+    if sec.curve_public_key is not None:
+        if raft.transport != "zmq":
+            raise ConfigError(f"security.curve_public_key: CURVE needs raft.transport = \"zmq\", "
+                              f'got "{raft.transport}"')
+        lacking = sorted(set(peers) - set(sec.curve_peer_keys))
+        if lacking:
+            raise ConfigError(f"security.curve_peer_keys: no key for peer {lacking[0]}")
+        peer_keys = {
+            i: (str(_relative(base_dir, Path(k))) if len(k) != 40 else k)
+            for i, k in sec.curve_peer_keys.items()
+        }
+        sec = attrs.evolve(
+            sec,
+            curve_public_key=_relative(base_dir, sec.curve_public_key),
+            curve_secret_key=_relative(base_dir, sec.curve_secret_key),
+            curve_peer_keys=peer_keys,
+        )
+    if raft.heartbeat_ticks >= raft.election_ticks:
+        raise ConfigError(
+            f"raft.heartbeat_ticks: must be smaller than raft.election_ticks "
+            f"({raft.election_ticks}), got {raft.heartbeat_ticks}"
+        )
+    if raft.bootstrap and node.id not in raft.bootstrap and not peers:
+        raise ConfigError(f"raft.bootstrap: lists {list(raft.bootstrap)} but not this node "
+                          f"({node.id}) and there are no [peers]")
+    missing_peers = sorted(set(raft.bootstrap) - set(peers) - {node.id})
+    if missing_peers:
+        raise ConfigError(f"raft.bootstrap: node {missing_peers[0]} is not in [peers]")
+    return Config(node=node, raft=raft, http=sections["http"], security=sec, peers=peers)
 
 
 def load_config(path: str | Path) -> Config:

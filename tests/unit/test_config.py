@@ -63,7 +63,8 @@ PORT = "node.port: must be an integer 1-65535 (or 0: any free port), got "
         ("[node]\nport = 70000", PORT + "70000"),
         ("[node]\nport = true", PORT + "true"),
         ("[node]\nprot = 1", "node.prot: unknown key (known keys: "),
-        ("[nodes]\nport = 1", "nodes: unknown section (known sections: [node])"),
+        ("[nodes]\nport = 1",
+         "nodes: unknown section (known sections: [node], [raft], [http], [security], [peers])"),
         ("node = 3", "node: must be a table ([node]), got 3"),
         ('[node]\nbind = ""', 'node.bind: must be a non-empty string, got ""'),
         ("[node]\ntimeout = -1", "node.timeout: must be a number of seconds >= 0, got -1"),
@@ -115,5 +116,5 @@ def test_redis_settings_use_redis_names() -> None:
     assert settings[b"requirepass"] == b"pw"
     assert settings[b"maxclients"] == b"7"
     assert settings[b"proto-max-bulk-len"] == b"536870912"
-    assert settings[b"appendonly"] == b"no"
+    assert settings[b"appendonly"] == b"yes"  # the Raft log is fsynced before a reply
     assert Path(settings[b"dir"].decode()).is_absolute()
