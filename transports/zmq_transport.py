@@ -10,7 +10,7 @@ Unreachable peers: DEALERs set IMMEDIATE, so a message is only queued on a compl
 CURVE, authenticated) connection. When a peer takes nothing for ``send_timeout`` the sender
 marks it unreachable and drops (counted) instead of queueing stale messages; the first
 successful send clears the mark. ZeroMQ reconnects by itself (ROUTER_HANDOVER lets a restarted
-peer take its identity back at once); ZMTP heartbeats notice a peer that stopped answering.
+peer take its identity back at once); TCP keepalive notices a host that vanished.
 """
 
 from __future__ import annotations
@@ -31,8 +31,15 @@ from transports.zmq_io import close_socket, wait_for
 
 _RECONNECT_IVL_MS = 100
 _RECONNECT_IVL_MAX_MS = 1000
-_HEARTBEAT_IVL_MS = 1000
-_HEARTBEAT_TIMEOUT_MS = 5000
+# No ZMTP heartbeats: with libzmq 4.3.5 a heartbeat timer firing while a connection's input
+# is stopped by a full pipe (our backpressure) aborts the process with
+# "Assertion failed: !_io_error (src/stream_engine_base.cpp:310)" (seen in
+# test_100k_messages_both_ways_do_not_hang). TCP keepalive finds vanished hosts instead, and
+# send_timeout handles peers that are up but take nothing.
+_KEEPALIVE_IDLE_S = 5
+_ROUTER_RCVHWM = 1_000_000
+_KEEPALIVE_INTVL_S = 2
+_KEEPALIVE_CNT = 3
 _FRESH_SOCKET_AFTER = 3.0  # seconds unreachable before a sender replaces its DEALER
 
 
@@ -58,10 +65,15 @@ class ZmqTransport(TransportBase):
         router.setsockopt(zmq.LINGER, 0)
         router.setsockopt(zmq.ROUTER_MANDATORY, 1)
         router.setsockopt(zmq.ROUTER_HANDOVER, 1)
-        router.setsockopt(zmq.RCVHWM, self.config.inbox_size)
+        # Large, so that ZeroMQ in practice never stops reading a connection: libzmq 4.3.5
+        # can tear a connection down when its input restarts after a full pipe, silently
+        # losing everything buffered (tens of thousands of messages, seen in
+        # test_100k_messages_both_ways_do_not_hang with RCVHWM = inbox_size). A full inbox
+        # still pushes back (the receive task waits); what waits meanwhile sits in this pipe,
+        # bounded in practice by what peers send without answers (Raft's in-flight window).
+        router.setsockopt(zmq.RCVHWM, _ROUTER_RCVHWM)
         router.setsockopt(zmq.MAXMSGSIZE, self.config.max_message_size + ENVELOPE_OVERHEAD)
-        router.setsockopt(zmq.HEARTBEAT_IVL, _HEARTBEAT_IVL_MS)
-        router.setsockopt(zmq.HEARTBEAT_TIMEOUT, _HEARTBEAT_TIMEOUT_MS)
+        _keepalive(router)
         if curve is not None:
             router.setsockopt(zmq.ZAP_DOMAIN, ZAP_DOMAIN)
             router.setsockopt(zmq.CURVE_SERVER, 1)
@@ -151,8 +163,7 @@ class ZmqTransport(TransportBase):
             sock.setsockopt(zmq.SNDHWM, self.config.queue_size)
             sock.setsockopt(zmq.RECONNECT_IVL, _RECONNECT_IVL_MS)
             sock.setsockopt(zmq.RECONNECT_IVL_MAX, _RECONNECT_IVL_MAX_MS)
-            sock.setsockopt(zmq.HEARTBEAT_IVL, _HEARTBEAT_IVL_MS)
-            sock.setsockopt(zmq.HEARTBEAT_TIMEOUT, _HEARTBEAT_TIMEOUT_MS)
+            _keepalive(sock)
             curve = self.config.curve
             if curve is not None:
                 sock.setsockopt(zmq.CURVE_SERVERKEY, self._curve_keys[peer])
@@ -213,3 +224,10 @@ def _parse_identity(identity: bytes) -> NodeId | None:
 def _endpoint_host(host: str) -> str:
     """IPv6 literals need brackets in a ZeroMQ endpoint."""
     return f"[{host}]" if ":" in host else host
+
+
+def _keepalive(sock: zmq.Socket[bytes]) -> None:
+    sock.setsockopt(zmq.TCP_KEEPALIVE, 1)
+    sock.setsockopt(zmq.TCP_KEEPALIVE_IDLE, _KEEPALIVE_IDLE_S)
+    sock.setsockopt(zmq.TCP_KEEPALIVE_INTVL, _KEEPALIVE_INTVL_S)
+    sock.setsockopt(zmq.TCP_KEEPALIVE_CNT, _KEEPALIVE_CNT)

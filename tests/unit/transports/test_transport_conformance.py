@@ -123,8 +123,10 @@ async def test_dead_or_stuck_peer_does_not_block_the_others(kind: str, dead_mode
                     await mesh[1].send(2, b"%d" % i)
                 with trio.fail_after(5):  # and node 2 hears at once
                     assert await mesh.receive(2) == (1, b"%d" % i)
-        # 1000 messages x 10 kB could not all fit anywhere: the overflow was counted.
-        assert mesh[1].stats.dropped_total > 0
+        # 1000 messages x 10 kB could not all fit anywhere: the overflow was counted. (Except
+        # a live zmq peer's ROUTER pipe, which is deliberately huge: see zmq_transport.)
+        if dead_mode == "stopped" or kind != "zmq":
+            assert mesh[1].stats.dropped_total > 0
         assert set(mesh[1].stats.dropped) <= {DropReason.QUEUE_FULL, DropReason.UNREACHABLE}
 
 
