@@ -204,6 +204,8 @@ def hincrbyfloat(ks: Keyspace, argv: Argv, now: int) -> object:
     incr = parse_long_double(argv[3])
     if incr is None:
         raise CommandError("ERR value is not a valid float")
+    if isinstance(incr, Inf):
+        raise CommandError("ERR value is NaN or Infinity")
     h = get_write(ks, key, now, Hash)
     old = None if h is None else h.get(field)
     current: Fraction | Inf | None = Fraction(0) if old is None else parse_long_double(old)
@@ -221,17 +223,19 @@ def hincrbyfloat(ks: Keyspace, argv: Argv, now: int) -> object:
 
 @command("hrandfield", write=False)
 def hrandfield(ks: Keyspace, argv: Argv, now: int) -> object:
-    if len(argv) > 4 or (len(argv) == 4 and argv[3].lower() != b"withvalues"):
-        raise CommandError(SYNTAX)
-    h = get_read(ks, argv[1], now, Hash)
-    r = rng(ks)
     if len(argv) == 2:
+        h = get_read(ks, argv[1], now, Hash)
         if h is None:
             return None
-        return _nth_key(h, r.randrange(len(h)))
+        return _nth_key(h, rng(ks).randrange(len(h)))
     count = int_arg(argv[2])
+    check_random_count(count)
+    if len(argv) > 4 or (len(argv) == 4 and argv[3].lower() != b"withvalues"):
+        raise CommandError(SYNTAX)
     with_values = len(argv) == 4
     check_random_count(count, with_values)
+    h = get_read(ks, argv[1], now, Hash)
+    r = rng(ks)
     if h is None or count == 0:
         return []
     fields = list(h)

@@ -141,10 +141,10 @@ def lrange(ks: Keyspace, argv: Argv, now: int) -> object:
 
 @command("lindex", write=False)
 def lindex(ks: Keyspace, argv: Argv, now: int) -> object:
-    index = int_arg(argv[2])
-    lst = get_read(ks, argv[1], now, List)
+    lst = get_read(ks, argv[1], now, List)  # Redis looks the key up first
     if lst is None:
         return None
+    index = int_arg(argv[2])
     if index < 0:
         index += len(lst)
     if not 0 <= index < len(lst):
@@ -155,10 +155,10 @@ def lindex(ks: Keyspace, argv: Argv, now: int) -> object:
 @command("lset", write=True)
 def lset(ks: Keyspace, argv: Argv, now: int) -> object:
     key = argv[1]
-    index = int_arg(argv[2])
-    lst = get_write(ks, key, now, List)
+    lst = get_write(ks, key, now, List)  # Redis looks the key up first
     if lst is None:
         raise CommandError("ERR no such key")
+    index = int_arg(argv[2])
     if index < 0:
         index += len(lst)
     if not 0 <= index < len(lst):
@@ -253,11 +253,11 @@ def lpos(ks: Keyspace, argv: Argv, now: int) -> object:
             if rank == 0:
                 raise CommandError(_RANK_ZERO)
         elif opt == b"count":
-            count = int_arg(argv[i + 1])
+            count = int_arg(argv[i + 1], "ERR COUNT can't be negative")
             if count < 0:
                 raise CommandError("ERR COUNT can't be negative")
         elif opt == b"maxlen":
-            maxlen = int_arg(argv[i + 1])
+            maxlen = int_arg(argv[i + 1], "ERR MAXLEN can't be negative")
             if maxlen < 0:
                 raise CommandError("ERR MAXLEN can't be negative")
         else:

@@ -197,10 +197,11 @@ def random_members(members: list[bytes], count: int, r: random.Random) -> list[b
 @command("smove", write=True)
 def smove(ks: Keyspace, argv: Argv, now: int) -> object:
     src, dst, member = argv[1], argv[2], argv[3]
+    if ks.get_write(src, now) is None:
+        return 0  # Redis answers 0 before it looks at either type
     source = get_write(ks, src, now, RSet)
     target = get_write(ks, dst, now, RSet)
-    if source is None:
-        return 0
+    assert source is not None
     if src == dst:
         return int(member in source)
     if not source.discard(member):
@@ -286,7 +287,7 @@ def sdiffstore(ks: Keyspace, argv: Argv, now: int) -> object:
 
 @command("sintercard", write=False)
 def sintercard(ks: Keyspace, argv: Argv, now: int) -> object:
-    numkeys = int_arg(argv[1])
+    numkeys = int_arg(argv[1], "ERR numkeys should be greater than 0")
     if numkeys <= 0:
         raise CommandError("ERR numkeys should be greater than 0")
     if numkeys > len(argv) - 2:
