@@ -277,6 +277,18 @@ class ClusterNode:
         if voters and self.core.last_index == 0 and self.core.term == 0:
             self.core.bootstrap(Membership(voters=frozenset(voters)))
             self._kick()
+        self._campaign_if_alone()
+
+    def _campaign_if_alone(self) -> None:
+        """The only voter need not wait an election timeout: fast-forward its logical clock
+        (timing never affects Raft's safety, and nobody else can be elected)."""
+        core = self._core
+        if core.membership.voters == {self.id} and core.role is not Role.LEADER:
+            for _ in range(2 * self.settings.election_ticks):
+                core.tick()
+                if core.role is Role.LEADER:
+                    break
+            self._kick()
 
     async def _disk(self, fn: Callable[..., Any], *args: Any) -> Any:
         """Blocking storage work: inline for the memory backend, else in a worker thread."""
@@ -793,6 +805,7 @@ class ClusterNode:
         if core.last_index != 0 or core.term != 0 or core.snapshot is not None:
             raise AlreadyInitialized(f"node {self.id} already has raft state")
         core.bootstrap(Membership(voters=frozenset(voters)))
+        self._campaign_if_alone()
         self._kick()
 
     @property
