@@ -286,7 +286,7 @@ class ClusterNode:
         if core.membership.voters == {self.id} and core.role is not Role.LEADER:
             for _ in range(2 * self.settings.election_ticks):
                 core.tick()
-                if core.role is Role.LEADER:
+                if core.leader_id == self.id:
                     break
             self._kick()
 
