@@ -45,6 +45,9 @@ Outputs:
         At most one Ready is outstanding: ready() raises if called before advance(), and
         has_ready() is False meanwhile. tick()/step()/propose() may be called in between.
         See `Ready` for the order in which the runtime handles its fields.
+    core.lease_remaining() -> int       ticks this leader may serve reads locally
+                                        (read_consistency = "lease"; needs CheckQuorum; the
+                                        runtime subtracts its clock-drift margin)
     core.role, core.term, core.vote, core.leader_id, core.commit_index, core.applied_index,
     core.membership, core.hard_state, core.soft_state, core.last_index, core.first_index,
     core.term_at(i), core.entries(lo, hi), core.snapshot, core.progress(peer)

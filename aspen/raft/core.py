@@ -94,6 +94,11 @@ class RaftCore:
         # ReadIndex bookkeeping (leader side, then follower side)
         self._read_round = 0
         self._open_round: int | None = None
+        self._round_ticks: dict[int, int] = {}  # heartbeat round -> tick it was sent at
+        self._timeout_now_sent = False  # a transfer target may campaign through leases
+        # A restarted node forgot which leader it followed: it honours a lease it may have
+        # granted before the crash by ignoring vote requests for one election timeout.
+        self._restart_lease = hard_state.term > 0
         self._read_acks: dict[NodeId, int] = {}
         self._pending_reads: list[_PendingRead] = []
         self._reads_awaiting_commit: list[tuple[bytes, NodeId, int]] = []
@@ -237,7 +242,7 @@ class RaftCore:
         self._transferee = to
         self._transfer_elapsed = 0
         if self._progress[to].match == self.log.last_index():
-            self._send(TimeoutNow(self.id, to, self.term))
+            self._send_timeout_now(to)
         else:
             self._replicate_to(to, allow_empty=True)
 
@@ -373,6 +378,8 @@ class RaftCore:
 
     def tick(self) -> None:
         self._ticks += 1
+        if self._ticks >= self.config.election_tick:
+            self._restart_lease = False
         if self.role is Role.LEADER:
             self._tick_leader()
         else:
@@ -401,6 +408,9 @@ class RaftCore:
             if self._transfer_elapsed >= self.config.election_tick:
                 self._transferee = None
         self._expire_leader_reads()
+        horizon = self._ticks - 2 * self.config.election_tick
+        while self._round_ticks and next(iter(self._round_ticks.values())) < horizon:
+            del self._round_ticks[next(iter(self._round_ticks))]
         if self._heartbeat_elapsed >= self.config.heartbeat_tick:
             self._heartbeat_elapsed = 0
             self._broadcast_heartbeat()
@@ -432,6 +442,8 @@ class RaftCore:
         self._transferee = None
         self._read_acks = {}
         self._open_round = None
+        self._round_ticks = {}
+        self._timeout_now_sent = False
 
     def _set_leader(self, leader: NodeId | None) -> None:
         if leader != self.leader_id:
@@ -555,6 +567,8 @@ class RaftCore:
         disregarded (thesis 4.2.3): removed or partitioned servers cannot disrupt a healthy
         leader. A leader's own lease is only trustworthy with CheckQuorum, which makes a leader
         that lost its quorum step down within an election timeout."""
+        if self._restart_lease and self.role is not Role.LEADER:
+            return True
         if self.leader_id is None or self._election_elapsed >= self.config.election_tick:
             return False
         return self.role is not Role.LEADER or self.config.check_quorum
@@ -740,7 +754,7 @@ class RaftCore:
                 if self.role is not Role.LEADER:
                     return
                 if msg.src == self._transferee and pr.match == self.log.last_index():
-                    self._send(TimeoutNow(self.id, msg.src, self.term))
+                    self._send_timeout_now(msg.src)
             self._replicate_to(msg.src, allow_empty=False)
             return
         # rejected: ignore stale rejections, else back off using the follower's hint
@@ -812,7 +826,7 @@ class RaftCore:
                     default=None,
                 )
                 if best is not None and self._progress[best].match == self.log.last_index():
-                    self._send(TimeoutNow(self.id, best, self.term))
+                    self._send_timeout_now(best)
                 self._become_follower(self.term, None)
 
     def _quorum_active(self) -> bool:
@@ -820,12 +834,52 @@ class RaftCore:
         active[self.id] = 1
         return joint_index(self.membership, active) >= 1
 
+    def _send_timeout_now(self, to: NodeId) -> None:
+        self._timeout_now_sent = True
+        self._send(TimeoutNow(self.id, to, self.term))
+
     def _broadcast_heartbeat(self) -> None:
-        context = self._read_round if self._pending_reads else 0
+        """Every heartbeat broadcast is a confirmation round: it serves ReadIndex (reads that
+        arrive before it leaves may join it) and measures the leader lease."""
+        if self._open_round is None:
+            self._open_round = self._new_round()
         for peer in sorted(self._progress):
             pr = self._progress[peer]
             commit = min(pr.match, self.commit_index)
-            self._send(Heartbeat(self.id, peer, self.term, commit, context))
+            self._send(Heartbeat(self.id, peer, self.term, commit, self._open_round))
+
+    def _new_round(self) -> int:
+        self._read_round += 1
+        self._round_ticks[self._read_round] = self._ticks
+        return self._read_round
+
+    def _confirmed_round(self) -> int:
+        """The newest heartbeat round acknowledged by a quorum (our own ack included)."""
+        acks = {peer: self._read_acks.get(peer, 0) for peer in self._progress}
+        acks[self.id] = self._read_round
+        return joint_index(self.membership, acks)
+
+    def lease_remaining(self) -> int:
+        """Ticks for which this leader may serve reads from its own state without a quorum
+        round (read_consistency = "lease"); 0 if it holds no lease.
+
+        A quorum acknowledged a heartbeat sent at tick T; each of them ignores vote requests
+        for election_tick ticks after receiving it, so no other leader can exist before
+        T + election_tick (minus one tick on each side for tick granularity). Requires
+        CheckQuorum; void for the rest of the term once a TimeoutNow was sent. The runtime
+        must subtract its own margin for clock drift between nodes.
+        """
+        if (
+            self.role is not Role.LEADER
+            or not self.config.check_quorum
+            or self._timeout_now_sent
+            or self._transferee is not None
+        ):
+            return 0
+        sent = self._round_ticks.get(self._confirmed_round())
+        if sent is None:
+            return 0
+        return max(0, sent + self.config.election_tick - 2 - self._ticks)
 
     # -- snapshots, leader side -------------------------------------------------------------
 
@@ -908,8 +962,7 @@ class RaftCore:
             self._answer_read(token, requester, self.commit_index)
             return
         if self._open_round is None:
-            self._read_round += 1
-            self._open_round = self._read_round
+            self._open_round = self._new_round()
             for peer in sorted(self._progress):
                 pr = self._progress[peer]
                 commit = min(pr.match, self.commit_index)
@@ -922,9 +975,7 @@ class RaftCore:
     def _release_confirmed_reads(self) -> None:
         if not self._pending_reads:
             return
-        acks = {peer: self._read_acks.get(peer, 0) for peer in self._progress}
-        acks[self.id] = self._read_round
-        confirmed = joint_index(self.membership, acks)
+        confirmed = self._confirmed_round()
         keep: list[_PendingRead] = []
         for read in self._pending_reads:
             if read.round <= confirmed:

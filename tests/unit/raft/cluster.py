@@ -176,6 +176,7 @@ class Cluster:
         consider vote requests again), without ticking them into their own campaign."""
         for j in ids:
             self.cores[j]._election_elapsed = self.config.election_tick
+            self.cores[j]._restart_lease = False
 
     def elect(self, i: int, attempts: int = 5) -> RaftCore:
         for _ in range(attempts):

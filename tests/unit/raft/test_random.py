@@ -47,6 +47,12 @@ class Checker:
                 if rs.index is not None:
                     floor = self.read_floor[rs.token]
                     assert rs.index >= floor, f"stale read {rs} (committed {floor} before it)"
+        # Leader lease: while a leader holds one, nobody leads a later term
+        leaders = [x for j, x in c.cores.items() if x.role is Role.LEADER and j not in c.down]
+        for x in leaders:
+            if x.lease_remaining() > 0:
+                newer = [y.id for y in leaders if y.term > x.term]
+                assert not newer, f"lease of {x.id} (term {x.term}) broken by leaders {newer}"
         # Leader Completeness: every committed entry is in every later leader's log
         for core in c.cores.values():
             if core.role is not Role.LEADER:

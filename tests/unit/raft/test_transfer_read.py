@@ -9,9 +9,11 @@ from aspen.raft import (
     Heartbeat,
     NotLeader,
     ProposalDropped,
+    RaftConfig,
     RaftCore,
     ReadIndexRequest,
     ReadState,
+    RequestVote,
     Role,
     TimeoutNow,
 )
@@ -172,3 +174,46 @@ def test_planted_read_seam_serves_without_quorum() -> None:
     leader.read_index(b"r")
     c.process(1)
     assert c.reads[1] == [ReadState(b"r", leader.commit_index)]
+
+
+def test_leader_lease_follows_quorum_heartbeats() -> None:
+    c = Cluster([1, 2, 3])
+    leader = c.elect(1)
+    assert c.cores[2].lease_remaining() == 0
+    c.tick(n=2)
+    et = c.config.election_tick
+    assert 0 < leader.lease_remaining() <= et - 2
+    # cut off from both followers the lease runs out (before any follower would vote again)
+    c.isolate(1)
+    for _ in range(et):
+        c.tick([1])
+    assert leader.lease_remaining() == 0
+
+
+def test_lease_void_after_timeout_now() -> None:
+    c = Cluster([1, 2, 3])
+    leader = c.elect(1)
+    c.tick(n=2)
+    assert leader.lease_remaining() > 0
+    c.filter = lambda m: not isinstance(m, TimeoutNow) or m.src != 1
+    leader.transfer_leadership(2)
+    c.settle()
+    assert leader.lease_remaining() == 0
+    c.tick([1, 3], n=c.config.election_tick)  # transfer aborted, TimeoutNow may still arrive
+    assert leader.role is Role.LEADER and leader.lead_transferee is None
+    assert leader.lease_remaining() == 0
+
+
+def test_restarted_follower_ignores_votes_for_one_election_timeout() -> None:
+    cfg = RaftConfig(pre_vote=False)
+    c = Cluster([1, 2, 3], config=cfg)
+    leader = c.elect(1)
+    c.tick(n=2)
+    restarted = c.restart(3)
+    term = restarted.term
+    restarted.step(RequestVote(2, 3, term + 1, leader.last_index, leader.term))
+    assert restarted.term == term  # ignored: it may have promised a lease before crashing
+    for _ in range(cfg.election_tick):
+        restarted.tick()
+    restarted.step(RequestVote(2, 3, restarted.term + 1, leader.last_index, leader.term))
+    assert restarted.term > term
