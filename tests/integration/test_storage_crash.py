@@ -194,12 +194,18 @@ def run_kills(tmp_path: Path, backend: str, kills: int) -> None:
                 stdout=out, cwd=REPO,
             )
         try:
-            t0 = time.monotonic()
-            while not read_report(report)[2]:
-                assert proc.poll() is None, f"writer died on its own; seed={seed}"
-                assert time.monotonic() - t0 < 30, f"writer never became ready; seed={seed}"
-                time.sleep(0.01)
-            time.sleep(rng.uniform(0.0, 0.3))
+            if rng.random() < 0.15:
+                # Sometimes kill it while it opens: recovery (finishing a snapshot install,
+                # pruning files) must itself survive being interrupted.
+                time.sleep(rng.uniform(0.0, 0.5))
+                stats["killed before ready"] += not read_report(report)[2]
+            else:
+                t0 = time.monotonic()
+                while not read_report(report)[2]:
+                    assert proc.poll() is None, f"writer died on its own; seed={seed}"
+                    assert time.monotonic() - t0 < 30, f"writer never became ready; seed={seed}"
+                    time.sleep(0.01)
+                time.sleep(rng.uniform(0.0, 0.3))
         finally:
             proc.send_signal(signal.SIGKILL)
             proc.wait(10)
