@@ -23,7 +23,9 @@ class RaftConfig:
     pre_vote: campaign only after a pre-vote round shows a win is possible (thesis 9.6).
     check_quorum: a leader steps down if it has not heard from a quorum within election_tick
         ticks. Independently of it, followers ignore vote requests for election_tick ticks
-        after hearing from their leader (thesis 4.2.3; leadership transfer overrides this).
+        after hearing from their leader (thesis 4.2.3; leadership transfer overrides this),
+        and a node restarted with state ignores them for its first election_tick ticks (it
+        may have granted a lease before it crashed).
     """
 
     election_tick: int = attrs.field(default=10, validator=_positive)
