@@ -52,6 +52,14 @@ Outputs:
     core.membership, core.hard_state, core.soft_state, core.last_index, core.first_index,
     core.term_at(i), core.entries(lo, hi), core.snapshot, core.progress(peer)
 
+Notes for runtimes:
+    - read tokens should be unique per outstanding read (a follower matches answers by token);
+    - a node removed from the membership stops campaigning once it holds the entry removing
+      it; one that missed it (down at the time) keeps sending pre-votes that the cluster
+      ignores: shut removed nodes down;
+    - without `snapshot_data` on restore, a leader cannot seed followers whose entries were
+      compacted until its next compact().
+
 Test seams (override in test code only; nothing in config reaches them):
     _may_grant_vote(msg), _may_commit_at(index), _read_requires_quorum_check()
 """
