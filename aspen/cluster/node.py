@@ -724,6 +724,9 @@ class ClusterNode:
         return await self._read(op, consistency or self.settings.read_consistency)
 
     def lease_valid(self) -> bool:
+        """May this leader serve a read locally? Both leases must hold: ours in real time
+        (from a quorum-confirmed ReadIndex round; immune to a slow ticker on this node) and
+        the core's in ticks."""
         core = self.core
         return (
             core is not None
@@ -731,6 +734,8 @@ class ClusterNode:
             and self._lease_term == core.term
             and core.lead_transferee is None
             and trio.current_time() < self._lease_until
+            # the core's own (tick-based) lease: also void after a TimeoutNow, whoever sent it
+            and core.lease_remaining() > 0
         )
 
     def execute_local(self, op: ReadOp) -> object:
