@@ -87,6 +87,9 @@ _STRTOD = re.compile(
 )
 
 
+_PLAIN = re.compile(rb"-?\d{1,15}(?:\.\d{1,15})?")
+
+
 def strtod(raw: bytes) -> tuple[float, int, bool]:
     """C's strtod on `raw`: (value, bytes consumed, range error)."""
     m = _STRTOD.match(raw)
@@ -122,6 +125,8 @@ def _hex_mantissa_nonzero(body: bytes) -> bool:
 
 def parse_double(raw: bytes) -> float | None:
     """Redis's `string2d` (ZADD scores, increments, weights): strict; no NaN; no range errors."""
+    if _PLAIN.fullmatch(raw) is not None:
+        return float(raw)  # the common case, exact in both parsers
     if not raw or raw[:1].isspace():
         return None
     value, used, erange = strtod(raw)
