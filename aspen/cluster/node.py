@@ -236,8 +236,14 @@ class ClusterNode:
             for n, a in self.state.peers.items():
                 if n != self.id and _valid_address(a):
                     peers.setdefault(n, a)
+            if s.curve is not None:  # a peer without a known public key cannot be admitted
+                peers = {n: a for n, a in peers.items() if n in s.curve.peer_keys}
             tconf = TransportConfig(
-                node_id=self.id, cluster_id=s.cluster_id, bind=s.raft_address, peers=peers
+                node_id=self.id,
+                cluster_id=s.cluster_id,
+                bind=s.raft_address,
+                peers=peers,
+                curve=s.curve,
             )
             async with open_transport(s.transport, tconf, hub=self._hub) as transport:
                 self.transport = transport
@@ -521,14 +527,17 @@ class ClusterNode:
                 if type(item) is PeerItem:
                     self._learn_peer(item.node_id, item.address)
 
-    def _learn_peer(self, node: int, address: str) -> None:
+    def _learn_peer(self, node: int, address: str, curve_key: bytes | None = None) -> None:
         transport = self.transport
         if transport is None or node == self.id or not _valid_address(address):
             return
         if transport.peers.get(node) != address and not (
             self.settings.transport == "memory" and node in transport.peers
         ):
-            transport.add_peer(node, address)
+            try:
+                transport.add_peer(node, address, curve_key)
+            except ValueError as exc:  # e.g. CURVE on and no public key known for it
+                log.warning("node %d: cannot add peer %d at %s: %s", self.id, node, address, exc)
 
     async def _install_snapshot(self, meta: Any, data: bytes) -> None:
         storage = self.storage
@@ -836,12 +845,15 @@ class ClusterNode:
             raise NotLeaderError(core.leader_id)
         return core
 
-    async def add_learner(self, node: int, address: str) -> None:
-        """Leader only: record `node`'s address and add it as a learner (waits for commit)."""
+    async def add_learner(self, node: int, address: str, curve_key: bytes | None = None) -> None:
+        """Leader only: record `node`'s address and add it as a learner (waits for commit).
+
+        With CURVE on, `curve_key` is the learner's public key (other members need it in
+        their own config to talk to it should they lead)."""
         core = self._require_leader()
         if node in core.membership.all_nodes:
             return
-        self._learn_peer(node, address)
+        self._learn_peer(node, address, curve_key)
         self._batch.append(PeerItem(node, address))
         m = core.membership
         await self._change(m.voters, m.learners | {node})

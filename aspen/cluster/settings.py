@@ -9,6 +9,8 @@ from typing import Any, Literal
 
 import attrs
 
+from transports.config import CurveConfig
+
 ReadConsistency = Literal["linearizable", "lease", "stale"]
 READ_CONSISTENCIES: tuple[ReadConsistency, ...] = ("linearizable", "lease", "stale")
 
@@ -69,6 +71,8 @@ class ClusterSettings:
     snapshot_chunk_size: int = attrs.field(default=1 << 20, validator=_positive)
     max_inflight: int = attrs.field(default=256, validator=_positive)
     bootstrap_voters: tuple[int, ...] = attrs.field(default=(), converter=tuple)
+    curve: CurveConfig | None = None
+    """CURVE keys for the mesh (zmq): passed to the transport as they are."""
 
     def __attrs_post_init__(self) -> None:
         if self.node_id <= 0:
