@@ -223,7 +223,7 @@ class ClusterNode:
         storage = self._given_storage
         owned = storage is None
         if storage is None:
-            if s.data_dir is None:
+            if s.data_dir is None or s.storage_backend == "memory":
                 storage = open_storage(None, "memory")
             else:
                 data_dir, backend = s.data_dir, s.storage_backend
