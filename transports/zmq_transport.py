@@ -10,7 +10,8 @@ Unreachable peers: DEALERs set IMMEDIATE, so a message is only queued on a compl
 CURVE, authenticated) connection. When a peer takes nothing for ``send_timeout`` the sender
 marks it unreachable and drops (counted) instead of queueing stale messages; the first
 successful send clears the mark. ZeroMQ reconnects by itself (ROUTER_HANDOVER lets a restarted
-peer take its identity back at once); TCP keepalive notices a host that vanished.
+peer take its identity back at once); DEALER heartbeats and TCP keepalive notice a peer that
+vanished or froze.
 """
 
 from __future__ import annotations
@@ -31,11 +32,14 @@ from transports.zmq_io import close_socket, wait_for
 
 _RECONNECT_IVL_MS = 100
 _RECONNECT_IVL_MAX_MS = 1000
-# No ZMTP heartbeats: with libzmq 4.3.5 a heartbeat timer firing while a connection's input
-# is stopped by a full pipe (our backpressure) aborts the process with
-# "Assertion failed: !_io_error (src/stream_engine_base.cpp:310)" (seen in
-# test_100k_messages_both_ways_do_not_hang). TCP keepalive finds vanished hosts instead, and
-# send_timeout handles peers that are up but take nothing.
+# ZMTP heartbeats on the DEALERs only. With libzmq 4.3.5 a heartbeat timer firing on a
+# connection whose input is stopped by a full pipe aborts the process ("Assertion failed:
+# !_io_error (src/stream_engine_base.cpp:310)", seen in test_100k_messages_both_ways_do_not_hang
+# when the ROUTER had heartbeats). A DEALER receives nothing, so its input never stops; its
+# PINGs (answered by the peer's ZeroMQ I/O thread) find a peer that is gone, frozen, or whose
+# identity another connection took over, and the DEALER reconnects.
+_HEARTBEAT_IVL_MS = 1000
+_HEARTBEAT_TIMEOUT_MS = 5000
 _KEEPALIVE_IDLE_S = 5
 _ROUTER_RCVHWM = 1_000_000
 _KEEPALIVE_INTVL_S = 2
@@ -164,6 +168,8 @@ class ZmqTransport(TransportBase):
             sock.setsockopt(zmq.RECONNECT_IVL, _RECONNECT_IVL_MS)
             sock.setsockopt(zmq.RECONNECT_IVL_MAX, _RECONNECT_IVL_MAX_MS)
             _keepalive(sock)
+            sock.setsockopt(zmq.HEARTBEAT_IVL, _HEARTBEAT_IVL_MS)
+            sock.setsockopt(zmq.HEARTBEAT_TIMEOUT, _HEARTBEAT_TIMEOUT_MS)
             curve = self.config.curve
             if curve is not None:
                 sock.setsockopt(zmq.CURVE_SERVERKEY, self._curve_keys[peer])
