@@ -296,7 +296,7 @@ def sintercard(ks: Keyspace, argv: Argv, now: int) -> object:
     i = 2 + numkeys
     while i < len(argv):
         if argv[i].lower() == b"limit" and i + 1 < len(argv):
-            limit = int_arg(argv[i + 1])
+            limit = int_arg(argv[i + 1], "ERR LIMIT can't be negative")
             if limit < 0:
                 raise CommandError("ERR LIMIT can't be negative")
             i += 2

@@ -57,6 +57,7 @@ class ZSet:
 
     def set(self, member: bytes, score: float) -> bool:
         """Set `member`'s score; True if it was added."""
+        score += 0.0  # -0 becomes 0: Redis's compact encoding stores "0" (d2string)
         old = self.scores.get(member)
         if old is not None:
             if old == score:  # Redis keeps the old score (0.0 vs -0.0 included)
@@ -82,7 +83,7 @@ class ZSet:
 
     @classmethod
     def from_scores(cls, scores: dict[bytes, float]) -> ZSet:
-        return cls.from_sorted(sorted((s, m) for m, s in scores.items()))
+        return cls.from_sorted(sorted((s + 0.0, m) for m, s in scores.items()))
 
     def copy(self) -> ZSet:
         return ZSet.from_sorted(list(self.order.items()))
