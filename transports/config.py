@@ -84,8 +84,9 @@ class TransportConfig:
     SNDHWM is set to the same value, so keep it at least Raft's in-flight window.
     ``inbox_size`` bounds the received-but-not-yet-consumed messages (a full inbox pushes back
     on the senders instead of dropping; on ZeroMQ the receiving ROUTER's own pipe, up to a
-    million messages, fills first: see zmq_transport for the libzmq bug that forces this). ``send_timeout`` is how long a sender waits on a peer
-    that takes no more bytes before calling it unreachable: ZeroMQ then drops (counted) until
+    million messages, fills first: see zmq_transport for the libzmq bug that forces this).
+    ``send_timeout`` is how long a sender waits on a peer that takes no more bytes before
+    calling it unreachable: ZeroMQ then drops (counted) until
     a send succeeds again; WebSocket drops the connection and reconnects.
     ``max_message_size`` bounds a payload on every transport (default 64 MiB); bigger sends
     are dropped and counted, so Raft must chunk snapshots below it.
