@@ -217,3 +217,22 @@ async def test_dedup_table_stays_bounded_by_outstanding_requests(autojump_clock:
             sessions = [s for (origin, _), s in node.state.sessions.items() if origin == follower]
             assert len(sessions) == 1
             assert len(sessions[0].replies) <= 10  # 501 writes, at most 10 ever outstanding
+
+
+async def test_active_expiry_drops_keys_and_then_the_log_goes_quiet(
+    autojump_clock: object,
+) -> None:
+    async with open_cluster(3, seed=30) as cluster:
+        leader = await cluster.wait_leader()
+        client = cluster.client(leader.id)
+        for i in range(50):
+            await client.cmd("SET", f"e{i}", i, "PX", 100)
+        await client.cmd("SET", "keep", "1")
+        await trio.sleep(1.0)  # nobody reads: only active expiry can drop them
+        await cluster.wait_converged()
+        for node in cluster.running():
+            assert node.state.keyspace.key_count() == 1
+            assert node.state.keyspace.expires_count() == 0
+        last = leader.status()["last_index"]
+        await trio.sleep(2.0)
+        assert leader.status()["last_index"] == last  # an idle cluster appends nothing
