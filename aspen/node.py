@@ -1,12 +1,17 @@
-"""One Aspen node: the trio supervisor that wires the keyspace to the RESP server.
+"""One Aspen node: the trio supervisor that wires the cluster runtime to its servers.
 
-For now a node is standalone: its keyspace lives in memory and every op runs at once on the
-local executor (`aspen.kv.local`). The cluster runtime will put the Raft driver between the
-session and the executor — `_LocalSession.handle` is the one place that changes: it will
-hand ops to the driver and return a `Deferred` reply that completes at commit.
+Every node is a member of a Raft group (`aspen.cluster.ClusterNode`): a node without peers
+is a one-node group that initialises itself, so a standalone node and a cluster member run
+the same code path and both keep every acknowledged write in the fsynced Raft log.
 
-The node is also the `ServerContext` the kv sessions ask about the server: the password,
-CONFIG GET, INFO facts, CLIENT LIST and the wall clock.
+The node supervises, in one nursery: the cluster runtime (driver, transport, ticker,
+expiry), the RESP server (each connection: `_AdminConnection` -> the runtime's
+`ClusterConnection` -> a kv `Session`) and the HTTP control plane (`aspen.api.control`).
+It is also the `ServerContext` the kv sessions ask about the server: the password,
+CONFIG GET, INFO facts (with a `# Raft` section), CLIENT LIST and the wall clock.
+
+SIGTERM/SIGINT: hand leadership to another voter (no election pause for clients), stop
+accepting clients, drain the commands received, close, stop the runtime, exit 0.
 """
 
 from __future__ import annotations
@@ -17,56 +22,158 @@ import os
 import signal
 import sys
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
+from typing import Any
 
 import trio
 
 from aspen import __version__
+from aspen.api.control import ControlError, ControlPlane
+from aspen.api.http import HttpServer
+from aspen.cluster import ClusterNode
 from aspen.config import Config
 from aspen.kv.glob import glob_match
 from aspen.kv.keyspace import Keyspace
-from aspen.kv.local import LocalExecutor
-from aspen.kv.ops import Op, ReadOp, TxnOp, WriteOp
-from aspen.kv.session import ClientInfo, Session
-from aspen.resp.server import Connection, RespServer, ServerOptions
+from aspen.kv.session import NOAUTH, ClientInfo, Session
+from aspen.resp.server import Connection, Deferred, RespServer, ServerOptions
+from aspen.resp.values import OK, Error
 
 log = logging.getLogger("aspen.node")
 
-__all__ = ["Node", "run_node"]
+__all__ = ["ADMIN_COMMANDS", "Node", "run_node"]
 
-_OPS = (ReadOp, WriteOp, TxnOp)
-ACTIVE_EXPIRE_INTERVAL = 0.1  # seconds between active-expiry passes (Redis: hz 10)
-ACTIVE_EXPIRE_BATCH = 200  # most keys dropped per pass, so a pass never stalls clients
+# name -> (arity as in Redis's command table: negative = at least), usage
+ADMIN_COMMANDS: dict[bytes, tuple[int, str]] = {
+    b"aspen.init": (-1, "ASPEN.INIT [voter-id ...]"),
+    b"aspen.add-learner": (3, "ASPEN.ADD-LEARNER id raft-host:port"),
+    b"aspen.change-membership": (-2, "ASPEN.CHANGE-MEMBERSHIP voter-id [voter-id ...]"),
+    b"aspen.transfer-leader": (2, "ASPEN.TRANSFER-LEADER id"),
+    b"aspen.status": (1, "ASPEN.STATUS"),
+}
 
 
-class _LocalSession(Session):
-    """A kv `Session` that runs its ops at once on the local executor.
+class _AdminConnection:
+    """The ASPEN.* admin commands in front of the runtime's per-connection handler."""
 
-    It *is* the server's connection handler: `protocol`, `should_close` and `authenticated`
-    are the session's own attributes, so the per-command path has no adapter in between.
-    """
+    __slots__ = ("_inner", "_node")
 
-    def __init__(self, client_id: int, ctx: Node, execute: Callable[[Op], object]) -> None:
-        super().__init__(client_id, ctx)
-        self._execute = execute
+    def __init__(self, node: Node, inner: Any) -> None:
+        self._node = node
+        self._inner = inner
+
+    @property
+    def session(self) -> Session:
+        return self._inner.session  # type: ignore[no-any-return]
+
+    @property
+    def protocol(self) -> int:
+        return int(self._inner.protocol)
+
+    @property
+    def should_close(self) -> bool:
+        return bool(self._inner.should_close)
+
+    @property
+    def authenticated(self) -> bool:
+        return bool(self._inner.authenticated)
 
     def handle(self, argv: list[bytes]) -> object:
-        out = Session.handle(self, argv)
-        if type(out) in _OPS:
-            return self.finish(out, self._execute(out))  # type: ignore[arg-type]
-        return out
+        name = argv[0].lower()
+        if not name.startswith(b"aspen.") or name not in ADMIN_COMMANDS:
+            return self._inner.handle(argv)
+        if not self._inner.authenticated:
+            return NOAUTH
+        arity, usage = ADMIN_COMMANDS[name]
+        if (len(argv) != arity) if arity >= 0 else (len(argv) < -arity):
+            return Error(f"ERR wrong number of arguments for '{name.decode()}' command "
+                         f"(usage: {usage})")
+        try:
+            ids = [_node_id(a) for a in argv[1:]] if name != b"aspen.add-learner" else []
+        except ValueError as exc:
+            return Error(f"ERR {exc}")
+        control = self._node.control
+        if name == b"aspen.status":
+            return _status_reply(control.status())
+        if name == b"aspen.init":
+            try:
+                control.init(ids or None)
+            except ControlError as exc:
+                return Error(f"ERR {exc}")
+            return OK
+        if name == b"aspen.add-learner":
+            try:
+                learner = _node_id(argv[1])
+            except ValueError as exc:
+                return Error(f"ERR {exc}")
+            address = argv[2].decode("utf-8", "replace")
+            return _deferred(lambda: control.add_learner(learner, address))
+        if name == b"aspen.change-membership":
+            return _deferred(lambda: control.change_membership(ids))
+        return _deferred(lambda: control.transfer_leader(ids[0]))
+
+
+def _node_id(arg: bytes) -> int:
+    if not arg.isdigit() or int(arg) <= 0:
+        shown = arg.decode(errors="replace")
+        raise ValueError(f"node id must be a positive integer, got '{shown}'")
+    return int(arg)
+
+
+def _deferred(op: Callable[[], Coroutine[Any, Any, object]]) -> Deferred:
+    async def run() -> object:
+        try:
+            await op()
+        except ControlError as exc:
+            return Error(f"ERR {exc}")
+        return OK
+
+    return Deferred(run)
+
+
+def _status_reply(st: dict[str, Any]) -> list[bytes]:
+    """ASPEN.STATUS: a flat field/value list (redis-cli prints it one per line)."""
+    m = st["membership"]
+    pairs = [
+        ("id", st["id"]), ("role", st["role"]), ("term", st["term"]),
+        ("leader", st["leader"] or ""), ("commit_index", st["commit_index"]),
+        ("applied_index", st["applied_index"]), ("last_index", st["last_index"]),
+        ("snapshot_index", st["snapshot_index"]),
+        ("voters", ",".join(map(str, m["voters"]))),
+        ("learners", ",".join(map(str, m["learners"]))),
+        ("read_consistency", st["read_consistency"]),
+    ]
+    for peer, match in st["match_index"].items():
+        pairs.append((f"peer_{peer}_match", "" if match is None else match))
+    out: list[bytes] = []
+    for k, v in pairs:
+        out += [k.encode(), str(v).encode()]
+    return out
+
+
+class _TrustedContext:
+    """The ServerContext of control-plane sessions: the HTTP layer checked the password."""
+
+    def __init__(self, node: Node) -> None:
+        self._node = node
+
+    requirepass = None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._node, name)
 
 
 class Node:
-    """A standalone node: keyspace + local executor + RESP server, and the ServerContext."""
+    """One node: cluster runtime + RESP server + HTTP control plane, and the ServerContext."""
 
     def __init__(self, config: Config, clock: Callable[[], float] = time.time) -> None:
         self.config = config
         self._clock = clock
         n = config.node
         self._requirepass = n.requirepass.encode() if n.requirepass else None
-        self.keyspace = Keyspace()
-        self.executor = LocalExecutor(self.keyspace, self.wall_clock_ms)
+        self.cluster = ClusterNode(config.cluster_settings())
+        self.control = ControlPlane(
+            self.cluster, config, lambda: Session(0, _TrustedContext(self))
+        )
         self.server = RespServer(
             self._new_connection,
             ServerOptions(
@@ -81,12 +188,18 @@ class Node:
         )
         self.started_at = clock()
         self.ports: list[int] = []
+        self.http_port: int | None = None
+        self.raft_address: str | None = None
 
     # -- ServerContext ---------------------------------------------------------------------------
 
     @property
     def requirepass(self) -> bytes | None:
         return self._requirepass
+
+    @property
+    def keyspace(self) -> Keyspace:
+        return self.cluster.keyspace  # looked up each time: a snapshot install replaces it
 
     def wall_clock_ms(self) -> int:
         return int(self._clock() * 1000)
@@ -104,7 +217,7 @@ class Node:
         return {
             "server": [
                 ("aspen_version", __version__),
-                ("redis_mode", "standalone"),
+                ("redis_mode", "standalone" if self.config.standalone else "cluster"),
                 ("os", f"{os.uname().sysname} {os.uname().release} {os.uname().machine}"),
                 ("process_id", str(os.getpid())),
                 ("tcp_port", str(self.ports[0] if self.ports else self.config.node.port)),
@@ -125,8 +238,9 @@ class Node:
                 ("total_reads_processed", str(server.stats_reads)),
                 ("total_writes_processed", str(server.stats_writes)),
             ],
-            # A standalone node keeps its keyspace in memory only (no AOF, no RDB).
-            "persistence": [("loading", "0"), ("aof_enabled", "0")],
+            # Every acknowledged write is in the fsynced Raft log (like appendfsync always).
+            "persistence": [("loading", "0"), ("aof_enabled", "1")],
+            "raft": self.cluster.info_fields() if self.cluster.core is not None else [],
         }
 
     def client_list(self) -> list[ClientInfo]:
@@ -134,6 +248,8 @@ class Node:
         out = []
         for conn in list(self.server.connections.values()):
             handler = conn.handler
+            if isinstance(handler, _AdminConnection):
+                handler = handler.session
             if isinstance(handler, Session):
                 out.append(
                     handler.client_info(
@@ -147,14 +263,9 @@ class Node:
 
     # -- running ---------------------------------------------------------------------------------
 
-    def _new_connection(self, conn: Connection) -> _LocalSession:
-        return _LocalSession(conn.client_id, self, self.executor.execute)
-
-    async def _active_expiry(self) -> None:
-        """Drop expired keys in small batches, as Redis's active expire cycle does."""
-        while True:
-            await trio.sleep(ACTIVE_EXPIRE_INTERVAL)
-            self.executor.expire_some(ACTIVE_EXPIRE_BATCH)
+    def _new_connection(self, conn: Connection) -> _AdminConnection:
+        session = Session(conn.client_id, self)
+        return _AdminConnection(self, self.cluster.connection_handler(session))
 
     async def run(
         self,
@@ -182,17 +293,36 @@ class Node:
         n = self.config.node
         # Bind before starting tasks, so "address in use" surfaces as a plain OSError.
         listeners = await trio.open_tcp_listeners(n.port, host=n.bind)
-        async with trio.open_nursery() as nursery:
-            await nursery.start(self._serve, listeners, nursery.cancel_scope)
-            self.ports = [listener.socket.getsockname()[1] for listener in listeners]
-            for listener in listeners:
-                host, port = listener.socket.getsockname()[:2]
-                print(f"aspen node listening on {_hostport(host, port)}", file=sys.stderr,
+        http_listeners: list[trio.SocketListener] = []
+        if self.config.http.listen:
+            host, _, port = self.config.http.listen.rpartition(":")
+            http_listeners = await trio.open_tcp_listeners(int(port), host=host.strip("[]"))
+        async with trio.open_nursery() as outer:
+            await outer.start(self.cluster.run)
+            transport = self.cluster.transport
+            self.raft_address = getattr(transport, "address", None)
+            async with trio.open_nursery() as nursery:
+                await nursery.start(self._serve, listeners, nursery.cancel_scope)
+                self.ports = [listener.socket.getsockname()[1] for listener in listeners]
+                if http_listeners:
+                    http = HttpServer(self.control.routes())
+                    nursery.start_soon(trio.serve_listeners, http.handle_connection,
+                                       http_listeners)
+                    self.http_port = http_listeners[0].socket.getsockname()[1]
+                for listener in listeners:
+                    host, port = listener.socket.getsockname()[:2]
+                    print(f"aspen node listening on {_hostport(host, port)}", file=sys.stderr,
+                          flush=True)
+                for listener in http_listeners:
+                    host, port = listener.socket.getsockname()[:2]
+                    print(f"aspen node http on {_hostport(host, port)}", file=sys.stderr,
+                          flush=True)
+                print(f"aspen node {n.id} raft on {self.raft_address}", file=sys.stderr,
                       flush=True)
-            nursery.start_soon(self._active_expiry)
-            if signals is not None:
-                nursery.start_soon(self._watch_signals, signals)
-            task_status.started(self.ports)
+                if signals is not None:
+                    nursery.start_soon(self._watch_signals, signals)
+                task_status.started(self.ports)
+            outer.cancel_scope.cancel()  # clients are drained: stop the runtime (storage closes)
 
     async def _serve(
         self,
@@ -208,6 +338,9 @@ class Node:
         async for signum in signals:
             name = signal.Signals(signum).name
             print(f"aspen node: {name}, shutting down", file=sys.stderr, flush=True)
+            if self.cluster.is_leader():
+                with trio.move_on_after(2):
+                    await self.cluster.step_down()
             self.server.shutdown()
 
 
@@ -225,5 +358,16 @@ def _rss_bytes() -> int:
 
 def run_node(config: Config) -> int:
     """Run a node in this process until it is told to stop; the exit status."""
+    if config.security.curve_public_key is not None:
+        # The runtime builds its TransportConfig without keys (see the report / getting-started):
+        # refuse rather than run an unencrypted mesh the operator asked to encrypt.
+        config.curve()  # at least report bad key files precisely
+        from aspen.cluster import ClusterSettings
+
+        if "curve" not in {f.name for f in __import__("attrs").fields(ClusterSettings)}:
+            print("aspen node: [security] CURVE keys are configured, but this build's cluster "
+                  "runtime cannot pass them to the transport yet; refusing to run an "
+                  "unencrypted mesh", file=sys.stderr)
+            return 2
     trio.run(Node(config).run)
     return 0

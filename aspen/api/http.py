@@ -117,7 +117,7 @@ class HttpServer:
                 event = conn.next_event()
                 if event is h11.NEED_DATA:
                     data = await stream.receive_some(READ_CHUNK)
-                    conn.receive_data(data)
+                    conn.receive_data(bytes(data))
                     if not data and conn.their_state is h11.IDLE:
                         return None
                     continue
