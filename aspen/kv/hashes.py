@@ -264,7 +264,7 @@ def hscan(ks: Keyspace, argv: Argv, now: int) -> object:
     h = get_read(ks, argv[1], now, Hash)
     if h is None:
         return [b"0", []]
-    cursor, page = scanning.page_of(h, len(h), args)
+    cursor, page = scanning.page_of(reversed(h), len(h), args)
     out: list[bytes] = []
     for field in page:
         out.append(field)

@@ -1,11 +1,15 @@
 """HSCAN / SSCAN / ZSCAN: argument parsing and deterministic cursors.
 
 A collection of at most `SMALL` elements is returned whole with cursor 0 (what Redis does for
-its compact encodings). A larger one is walked in its own deterministic order (insertion
-order for hashes, array order for sets, rank for sorted sets) and the cursor is the position
-reached. Elements present for the whole scan and not moved by concurrent deletions are
-returned once; a deletion before the cursor can make a later element be skipped (documented
-in docs/compatibility.md).
+its compact encodings). A larger one is walked from its last position to its first in an
+order that only changes by removal or by appending: insertion order for hashes and for
+sorted sets (their member dict), array order for sets. The cursor is the position reached.
+
+Walking backwards keeps Redis's guarantee: an element present for the whole scan is returned.
+Appends land behind the cursor (new elements may be missed, as Redis allows); a removal only
+moves already-visited elements across the cursor (hash and sorted-set entries shift down by
+one, a set moves its last member into the hole), so they may come back twice, as Redis allows,
+but no unvisited element ever moves past the cursor.
 """
 
 from __future__ import annotations
@@ -58,14 +62,29 @@ def parse(argv: Sequence[bytes]) -> ScanArgs:
     return ScanArgs(cursor, count, match)
 
 
-def page_of(items: Iterable[bytes], size: int, args: ScanArgs) -> tuple[bytes, list[bytes]]:
-    """The next page of `items` (a deterministic order of `size` elements) and its cursor."""
+def page_of(
+    backwards: Iterable[bytes],
+    size: int,
+    args: ScanArgs,
+    small: Iterable[bytes] | None = None,
+) -> tuple[bytes, list[bytes]]:
+    """The next page and its cursor; `backwards` yields the `size` elements last to first.
+
+    A small collection is returned whole, in `small`'s order if given (Redis's listpack
+    order: by rank for sorted sets), else first to last.
+    """
     if size <= SMALL:
-        start, stop = 0, size
+        if small is not None:
+            page = list(small)
+        else:
+            page = list(backwards)
+            page.reverse()
+        nxt = 0
     else:
-        start, stop = args.cursor, args.cursor + args.count
-    page = list(itertools.islice(items, start, stop))
-    nxt = stop if size > SMALL and stop < size else 0
+        pos = size if args.cursor == 0 else min(args.cursor, size)
+        lo = max(pos - args.count, 0)
+        page = list(itertools.islice(backwards, size - pos, size - lo))
+        nxt = lo
     match = args.match
     if match is not None:
         page = [x for x in page if match(x)]

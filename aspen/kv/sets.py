@@ -311,5 +311,5 @@ def sscan(ks: Keyspace, argv: Argv, now: int) -> object:
     s = get_read(ks, argv[1], now, RSet)
     if s is None:
         return [b"0", []]
-    cursor, page = scanning.page_of(s.members, len(s), args)
+    cursor, page = scanning.page_of(reversed(s.members), len(s), args)
     return [cursor, page]

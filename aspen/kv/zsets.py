@@ -86,18 +86,25 @@ class ZSet:
         return cls.from_sorted(sorted((s + 0.0, m) for m, s in scores.items()))
 
     def copy(self) -> ZSet:
-        return ZSet.from_sorted(list(self.order.items()))
+        z = ZSet()
+        z.scores = dict(self.scores)  # same member order: ZSCAN walks it
+        z.order = SortedPairs.from_sorted(list(self.order.items()))
+        return z
 
 
 def _dump(value: object) -> object:
+    """Members in their dict order (which ZSCAN walks), so a restored replica scans alike."""
     assert isinstance(value, ZSet)
-    return [x for s, m in value.order.items() for x in (m, s)]
+    return [x for m, s in value.scores.items() for x in (m, s)]
 
 
 def _load(payload: object) -> object:
     assert isinstance(payload, list)
     it = iter(payload)
-    return ZSet.from_sorted([(float(s), m) for m, s in zip(it, it, strict=True)])
+    z = ZSet()
+    z.scores = {m: float(s) for m, s in zip(it, it, strict=True)}
+    z.order = SortedPairs.from_sorted(sorted((s, m) for m, s in z.scores.items()))
+    return z
 
 
 register_type(ValueType("zset", ZSet, lambda v: v.copy(), _dump, _load))  # type: ignore[attr-defined]
@@ -661,7 +668,9 @@ def zscan(ks: Keyspace, argv: Argv, now: int) -> object:
     z = get_read(ks, argv[1], now, ZSet)
     if z is None:
         return [b"0", []]
-    cursor, page = scanning.page_of((m for _, m in z.order.items()), len(z), args)
+    cursor, page = scanning.page_of(
+        reversed(z.scores), len(z), args, (m for _, m in z.order.items())
+    )
     out: list[bytes] = []
     for m in page:
         out.append(m)
