@@ -52,3 +52,23 @@ def test_same_seed_same_run() -> None:
     t3 = Trace()
     run_seed(12, params, trace=t3)
     assert t3.events != t1.events
+
+
+def test_same_seed_same_run_across_processes_and_hash_seeds(tmp_path: object) -> None:
+    """No dependence on set/dict iteration of hashed strings: another process with another
+    PYTHONHASHSEED replays the seed identically (that is what a replay command does)."""
+    import os
+    import pathlib
+    import subprocess
+    import sys
+
+    traces = []
+    for hash_seed in ("1", "2"):
+        path = pathlib.Path(str(tmp_path)) / f"trace{hash_seed}.txt"
+        env = {**os.environ, "PYTHONHASHSEED": hash_seed}
+        subprocess.run([sys.executable, "-m", "harness.sim", "--seed", "21", "--duration-ms",
+                        "2000", "--trace-file", str(path)], check=True, env=env,
+                       capture_output=True, timeout=120)
+        traces.append(path.read_text())
+    assert traces[0] == traces[1]
+    assert "LEADER of term" in traces[0]
