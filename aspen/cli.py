@@ -1,10 +1,11 @@
 """The `aspen` command.
 
     aspen node [--config FILE] [--bind ADDR] [--port N] [--dir PATH]   run one node
+    aspen up [--base-port 6379] [--nodes 3] [--dir .aspen]            a local cluster
+    aspen status [--http ADDR | --config FILE]                        print the cluster
     aspen keygen ...                                                 CURVE keys for the mesh
 
-Each subcommand is a `(register, run)` pair in `_SUBCOMMANDS`; `up` and `status` (the local
-cluster and its view) slot in the same way once the cluster runtime exists. Heavy imports
+Each subcommand is a `(register, run)` pair in `_SUBCOMMANDS`. Heavy imports
 happen inside the runners, so `aspen --help` stays fast and a broken optional module breaks
 only its own subcommand.
 """
@@ -15,21 +16,22 @@ import argparse
 import importlib
 import sys
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from aspen import __version__
 
 _NODE_HELP = """\
 Run one Aspen node serving the Redis protocol (RESP2/RESP3) to any Redis client.
 
-Without --config it listens on 127.0.0.1:6379 and uses ./data as its data directory
-(created if missing). Command-line options override the config file.
+Without --config it is a standalone node: a one-node Raft group listening on
+127.0.0.1:6379 with its fsynced log and snapshots under ./data (created if missing); every
+acknowledged write survives a restart. With --config (a TOML file with [raft], [http],
+[peers], [security]; see docs/getting-started.md) it is one member of a cluster.
+Command-line options override the config file.
 
-Today a node is standalone and keeps its keyspace in memory only: nothing is written to the
-data directory yet and all keys are lost when the node stops. Durability (a replicated,
-fsynced Raft log and snapshots) arrives with the cluster runtime.
-
-SIGTERM or SIGINT shuts down gracefully: the node stops accepting clients, finishes the
-commands it has received, writes their replies, closes connections and exits 0.
+SIGTERM or SIGINT shuts down gracefully: a leader hands leadership to another voter, the
+node stops accepting clients, finishes the commands it has received, writes their replies,
+closes connections and exits 0.
 """
 
 
@@ -46,7 +48,8 @@ def _config_keys() -> str:
 
     fields = attrs.fields(NodeSettings)
     width = max(len(f"{f.name} = {toml(f.default)}") for f in fields)
-    lines = ["config file (TOML), its [node] table and the defaults:", "  [node]"]
+    lines = ["config file (TOML), its [node] table and the defaults (the [raft], [http], "
+             "[peers] and [security] tables: docs/getting-started.md):", "  [node]"]
     for f in fields:
         lines.append(f"  {f'{f.name} = {toml(f.default)}':<{width}}  # {f.metadata['doc']}")
     return "\n".join(lines)
@@ -55,7 +58,7 @@ def _config_keys() -> str:
 def _register_node(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "node",
-        help="run one node (standalone, in-memory for now)",
+        help="run one node (standalone, or a cluster member with --config)",
         description=_NODE_HELP,
         epilog=_config_keys(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -110,9 +113,172 @@ def _run_keygen(args: argparse.Namespace) -> int:
     return keygen_main(list(args.rest))
 
 
+def _register_up(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "up",
+        help="run a local cluster (3 daemons) until Ctrl-C",
+        description="Generate configs under DIR (default ./.aspen), start one `aspen node` "
+        "daemon per member, bootstrap them as one cluster and print how to connect. Data "
+        "persists in DIR/nN: running `aspen up` again brings the same cluster back. Ctrl-C "
+        "stops every daemon gracefully.",
+    )
+    p.add_argument("--base-port", type=int, default=6379, metavar="N",
+                   help="RESP ports are N, N+1, ... (HTTP: N+1000+i, raft: N+2000+i)")
+    p.add_argument("--nodes", type=int, default=3, metavar="K", help="cluster size (3)")
+    p.add_argument("--dir", default=".aspen", metavar="PATH", help="configs and data (.aspen)")
+    p.add_argument("--tick-ms", type=int, default=100, metavar="MS", help="Raft tick (100)")
+
+
+def _run_up(args: argparse.Namespace) -> int:
+    return run_up(args.base_port, args.nodes, args.dir, args.tick_ms)
+
+
+def up_members(base_port: int, n: int) -> list[Any]:
+    from aspen.config import LocalMember
+
+    return [LocalMember(i, base_port + i - 1, base_port + 1000 + i - 1, base_port + 2000 + i - 1)
+            for i in range(1, n + 1)]
+
+
+def run_up(base_port: int, n: int, directory: str, tick_ms: int) -> int:
+    """`aspen up`: n child daemons; Ctrl-C (or SIGTERM) stops them all and exits 0."""
+    import signal
+    import subprocess
+    import time
+    from pathlib import Path
+
+    from aspen.config import render_local_config
+
+    if not 1 <= n <= 9 or not 1 <= base_port <= 65535 - 2000 - n:
+        print("aspen up: --nodes must be 1-9 and --base-port leave room for +2000+nodes",
+              file=sys.stderr)
+        return 2
+    root = Path(directory).resolve()
+    root.mkdir(parents=True, exist_ok=True)
+    members = up_members(base_port, n)
+    for m in members:
+        (root / f"n{m.id}.toml").write_text(
+            render_local_config(m, members, f"n{m.id}", raft={"tick_ms": tick_ms})
+        )
+    stopping = False
+
+    def on_signal(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    procs: dict[int, subprocess.Popen[bytes]] = {}
+    try:
+        for m in members:
+            log = (root / f"n{m.id}.log").open("ab")
+            procs[m.id] = subprocess.Popen(
+                [sys.executable, "-m", "aspen.cli", "node", "--config",
+                 str(root / f"n{m.id}.toml")],
+                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                start_new_session=True,  # Ctrl-C reaches us only; we stop the children in order
+            )
+            log.close()
+        leader = _wait_up(members, procs, lambda: stopping)
+        if leader is None:
+            return 0 if stopping else 1
+        first = members[0]
+        print(f"aspen: a {n}-node cluster is up (leader: node {leader}); configs, data and logs "
+              f"in {root}")
+        for m in members:
+            print(f"  node {m.id}: redis-cli -p {m.resp}    http://127.0.0.1:{m.http}/status")
+        print(f"try:  redis-cli -p {first.resp} SET hello world   then   "
+              f"redis-cli -p {members[-1].resp} GET hello")
+        print(f"      aspen status --http 127.0.0.1:{first.http}")
+        print("Ctrl-C stops the cluster.", flush=True)
+        while not stopping:
+            time.sleep(0.2)
+            for i, p in list(procs.items()):
+                if p.poll() is not None and not stopping:
+                    print(f"aspen up: node {i} exited with {p.returncode}; see {root}/n{i}.log",
+                          file=sys.stderr, flush=True)
+                    del procs[i]
+            if not procs:
+                return 1
+        print("aspen up: stopping the cluster", flush=True)
+        return 0
+    finally:
+        _stop_children(list(procs.values()))
+
+
+def _wait_up(members: list[Any], procs: dict[int, Any], stopping: Callable[[], bool]) -> int | None:
+    """Wait (at most 60 s) for every node to answer and a leader to be known."""
+    import json
+    import time
+    import urllib.error
+    import urllib.request
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not stopping():
+        for i, p in procs.items():
+            if p.poll() is not None:
+                print(f"aspen up: node {i} exited with {p.returncode} while starting",
+                      file=sys.stderr)
+                return None
+        leaders = set()
+        try:
+            for m in members:
+                url = f"http://127.0.0.1:{m.http}/health"
+                try:
+                    with urllib.request.urlopen(url, timeout=1) as resp:
+                        leaders.add(json.loads(resp.read())["leader"])
+                except urllib.error.HTTPError:
+                    leaders.add(None)
+        except OSError:
+            leaders.add(None)
+        if len(leaders) == 1 and None not in leaders:
+            return int(leaders.pop())
+        time.sleep(0.2)
+    if not stopping():
+        print("aspen up: the cluster did not come up within 60 s (see the logs)", file=sys.stderr)
+    return None
+
+
+def _stop_children(procs: list[Any]) -> None:
+    import signal
+    import subprocess
+
+    for p in procs:
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+    for p in procs:
+        try:
+            p.wait(15)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait(5)
+
+
+def _register_status(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "status",
+        help="print the cluster: ids, roles, term, leader, commit/applied index, lag",
+        description="Ask a node's HTTP control plane (and the peers it knows) for their "
+        "Raft status and print one line per node.",
+    )
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--http", metavar="ADDR", help="a node's HTTP address (127.0.0.1:7379)")
+    g.add_argument("--config", metavar="FILE", help="a node's config file (uses [http] listen)")
+    p.add_argument("--password", metavar="PW", help="the cluster's requirepass, if any")
+    p.add_argument("--json", action="store_true", help="print the raw status documents")
+
+
+def _run_status(args: argparse.Namespace) -> int:
+    from aspen.api.status import run_status
+
+    return run_status(args.http, args.config, args.password, args.json)
+
+
 Register = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
 _SUBCOMMANDS: dict[str, tuple[Register, Callable[[argparse.Namespace], int]]] = {
     "node": (_register_node, _run_node),
+    "up": (_register_up, _run_up),
+    "status": (_register_status, _run_status),
     "keygen": (_register_keygen, _run_keygen),
 }
 

@@ -215,6 +215,8 @@ class ControlPlane:
             lag[peer] = None if match is None else max(st["last_index"] - match, 0)
         st["lag"] = lag
         st["resp"] = self.config.node.port
+        # where the others serve HTTP (from [peers]): `aspen status` asks each of them
+        st["peer_http"] = {str(i): p.http for i, p in self.config.peers.items() if p.http}
         return st
 
     async def execute(self, argv: list[bytes], consistency: str | None, write: bool) -> object:
