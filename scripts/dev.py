@@ -73,7 +73,7 @@ def ensure_redis() -> None:
 
 def cmd_run(args: list[str]) -> int:
     ensure_venv("test")
-    argv = [str(BIN / "aspen"), "node", *args]
+    argv = [str(BIN / "aspen"), "up", *args]
     say(" ".join(argv))
     try:
         return subprocess.call(argv, cwd=ROOT)
