@@ -75,6 +75,39 @@ def in_process(n: int) -> list[tuple[str, float]]:
     return rows
 
 
+def _probes(ks: Keyspace, size: int, r: random.Random, probes: int) -> dict[str, float]:
+    """Microseconds per op of the read and update commands on a filled sorted set."""
+    fig: dict[str, float] = {}
+    execute = ks.execute
+    members = [b"m%d" % r.randrange(size) for _ in range(probes)]
+    ranks = [b"%d" % r.randrange(size - 10) for _ in range(probes)]
+    cases: list[tuple[str, Callable[[int], ReadOp | WriteOp]]] = [
+        ("ZSCORE", lambda i: ReadOp([b"zscore", b"z", members[i]])),
+        ("ZRANK", lambda i: ReadOp([b"zrank", b"z", members[i]])),
+        (
+            "ZRANGE r r+9",
+            lambda i: ReadOp([b"zrange", b"z", ranks[i], b"%d" % (int(ranks[i]) + 9)]),
+        ),
+        (
+            "ZRANGEBYSCORE s +inf LIMIT 0 10",
+            lambda i: ReadOp(
+                [b"zrangebyscore", b"z", ranks[i] + b"00", b"+inf", b"limit", b"0", b"10"]
+            ),
+        ),
+        (
+            "ZADD (existing, new score)",
+            lambda i: WriteOp([b"zadd", b"z", ranks[i], members[i]]),
+        ),
+    ]
+    for name, make in cases:
+        ops = [make(i) for i in range(probes)]
+        start = time.perf_counter()
+        for i, op in enumerate(ops):
+            execute(op, 0, i)
+        fig[name] = (time.perf_counter() - start) / probes * 1e6
+    return fig
+
+
 def zset_scaling(sizes: list[int], probes: int = 20000) -> list[tuple[int, dict[str, float]]]:
     out: list[tuple[int, dict[str, float]]] = []
     r = random.Random(1)
@@ -87,36 +120,7 @@ def zset_scaling(sizes: list[int], probes: int = 20000) -> list[tuple[int, dict[
             score = r.randrange(10**9)
             execute(WriteOp([b"zadd", b"z", b"%d" % score, b"m%d" % i]), 0, i)
         fig["ZADD (new member)"] = (time.perf_counter() - start) / size * 1e6
-        members = [b"m%d" % r.randrange(size) for _ in range(probes)]
-        ranks = [b"%d" % r.randrange(size - 10) for _ in range(probes)]
-        cases: list[tuple[str, Callable[[int], ReadOp | WriteOp]]] = [
-            ("ZSCORE", lambda i, members=members: ReadOp([b"zscore", b"z", members[i]])),
-            ("ZRANK", lambda i, members=members: ReadOp([b"zrank", b"z", members[i]])),
-            (
-                "ZRANGE r r+9",
-                lambda i, ranks=ranks: ReadOp(
-                    [b"zrange", b"z", ranks[i], b"%d" % (int(ranks[i]) + 9)]
-                ),
-            ),
-            (
-                "ZRANGEBYSCORE s +inf LIMIT 0 10",
-                lambda i, ranks=ranks: ReadOp(
-                    [b"zrangebyscore", b"z", ranks[i] + b"00", b"+inf", b"limit", b"0", b"10"]
-                ),
-            ),
-            (
-                "ZADD (existing, new score)",
-                lambda i, ranks=ranks, members=members: WriteOp(
-                    [b"zadd", b"z", ranks[i], members[i]]
-                ),
-            ),
-        ]
-        for name, make in cases:
-            ops = [make(i) for i in range(probes)]
-            start = time.perf_counter()
-            for i, op in enumerate(ops):
-                execute(op, 0, i)
-            fig[name] = (time.perf_counter() - start) / probes * 1e6
+        fig.update(_probes(ks, size, r, probes))
         out.append((size, fig))
     return out
 

@@ -50,7 +50,12 @@ def _load(payload: object) -> object:
     return Hash(zip(it, it, strict=True))
 
 
-register_type(ValueType("hash", Hash, lambda v: Hash(v), _dump, _load))  # type: ignore[arg-type]
+def _copy(value: object) -> object:
+    assert isinstance(value, Hash)
+    return Hash(value)
+
+
+register_type(ValueType("hash", Hash, _copy, _dump, _load))
 
 
 def _arity(name: str) -> CommandError:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 from collections import deque
+from collections.abc import Iterator
 
 from aspen.kv.keyspace import SYNTAX, CommandError, Keyspace, ValueType, command, register_type
 from aspen.kv.typed import (
@@ -268,6 +269,7 @@ def lpos(ks: Keyspace, argv: Argv, now: int) -> object:
         return None if count is None else []
     want = argv[2]
     n = len(lst)
+    walk: Iterator[tuple[int, bytes]]
     if rank > 0:
         walk = enumerate(lst)
         skip = rank - 1

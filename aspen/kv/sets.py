@@ -160,10 +160,10 @@ def spop(ks: Keyspace, argv: Argv, now: int) -> object:
     if count >= len(s):
         out = list(s.members)
         ks.delete(key, now)
-        return Set(out)
+        return Set([*out])
     out = [s.pop_at(r.randrange(len(s))) for _ in range(count)]
     touched(ks, key, s)
-    return Set(out)
+    return Set([*out])
 
 
 @command("srandmember", write=False)
@@ -252,17 +252,17 @@ def _diff(sets: list[RSet | None]) -> list[bytes]:
 
 @command("sinter", write=False)
 def sinter(ks: Keyspace, argv: Argv, now: int) -> object:
-    return Set(_inter(_load_sets(ks, argv[1:], now, False)))
+    return Set([*_inter(_load_sets(ks, argv[1:], now, False))])
 
 
 @command("sunion", write=False)
 def sunion(ks: Keyspace, argv: Argv, now: int) -> object:
-    return Set(_union(_load_sets(ks, argv[1:], now, False)))
+    return Set([*_union(_load_sets(ks, argv[1:], now, False))])
 
 
 @command("sdiff", write=False)
 def sdiff(ks: Keyspace, argv: Argv, now: int) -> object:
-    return Set(_diff(_load_sets(ks, argv[1:], now, False)))
+    return Set([*_diff(_load_sets(ks, argv[1:], now, False))])
 
 
 def _store(ks: Keyspace, argv: Argv, now: int, members: list[bytes]) -> int:

@@ -186,10 +186,11 @@ class SortedPairs:
         """
         maxes = self._maxes
         find = bisect.bisect_right if right else bisect.bisect_left
-        i = find(maxes, value, key=key)  # type: ignore[arg-type]
+        i: int = find(maxes, value, key=key)  # type: ignore[call-overload]
         if i == len(maxes):
             return self._len
-        return self._offset(i) + find(self._lists[i], value, key=key)  # type: ignore[arg-type]
+        j: int = find(self._lists[i], value, key=key)  # type: ignore[call-overload]
+        return self._offset(i) + j
 
     def islice(self, start: int, stop: int) -> Iterator[Item]:
         """Items with ranks in [start, stop), ascending."""

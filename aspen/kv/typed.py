@@ -26,14 +26,14 @@ NOT_FLOAT = "ERR value is not a valid float"
 def get_read(ks: Keyspace, key: bytes, now: int, cls: type[T]) -> T | None:
     value = ks.get_read(key, now)
     if value is None or type(value) is cls:
-        return value  # type: ignore[return-value]
+        return value
     raise CommandError(WRONGTYPE)
 
 
 def get_write(ks: Keyspace, key: bytes, now: int, cls: type[T]) -> T | None:
     value = ks.get_write(key, now)
     if value is None or type(value) is cls:
-        return value  # type: ignore[return-value]
+        return value
     raise CommandError(WRONGTYPE)
 
 
