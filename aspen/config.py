@@ -319,9 +319,13 @@ class Config:
         from transports.curve import load_curve_config
 
         assert sec.curve_secret_key is not None
+        # a 40-character value that is not a file is the key itself (Z85 text)
+        peers: dict[int, str | bytes] = {
+            i: k.encode() if len(k) == 40 and not Path(k).exists() else k
+            for i, k in sec.curve_peer_keys.items()
+        }
         try:
-            return load_curve_config(sec.curve_public_key, sec.curve_secret_key,
-                                     sec.curve_peer_keys)
+            return load_curve_config(sec.curve_public_key, sec.curve_secret_key, peers)
         except (OSError, ValueError) as exc:
             raise ConfigError(f"security: {exc}") from None
 
