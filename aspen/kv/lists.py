@@ -225,8 +225,6 @@ def ltrim(ks: Keyspace, argv: Argv, now: int) -> object:
         lst.clear()
     else:
         lo, hi = span
-        if lo == 0 and hi == n - 1:
-            return OK
         for _ in range(n - 1 - hi):
             lst.pop()
         for _ in range(lo):

@@ -210,7 +210,7 @@ def smove(ks: Keyspace, argv: Argv, now: int) -> object:
     if target is None:
         store(ks, dst, RSet([member]))
     elif target.add(member):
-        touched(ks, dst, target)
+        touched(ks, dst, target)  # Redis signals the destination only if it gained the member
     return 1
 
 

@@ -138,6 +138,8 @@ def test_every_write_bumps_the_watch_version_and_noops_do_not() -> None:
         ["zadd", "z", "5", "a"],
         ["zremrangebyrank", "z", "0", "0"],
         ["zpopmax", "z"],
+        ["ltrim", "l", "0", "-1"],  # Redis signals LTRIM even when nothing goes
+        ["hset", "h", "f1", "other"],  # ... and HSET of an unchanged value
     ):
         key = argv[1].encode()
         before = ks.watch_token(key, NOW)
@@ -155,6 +157,12 @@ def test_every_write_bumps_the_watch_version_and_noops_do_not() -> None:
         before = ks.watch_token(key, NOW)
         run(ks, *argv)
         assert ks.watch_token(key, NOW) == before, argv
+    # SMOVE to a set that already holds the member changes only the source (as Redis signals).
+    run(ks, "sadd", "s", "y")
+    source, target = ks.watch_token(b"s", NOW), ks.watch_token(b"s9", NOW)
+    assert run(ks, "smove", "s", "s9", "y") == 1
+    assert ks.watch_token(b"s", NOW) != source
+    assert ks.watch_token(b"s9", NOW) == target
 
 
 def test_emptied_aggregates_delete_their_key() -> None:
