@@ -10,6 +10,9 @@ import zmq
 from hypothesis import given
 from hypothesis import strategies as st
 
+# Import the runtime (and the real `transports` package) at collection time: once pytest has
+# put tests/unit on sys.path, a lazy `import transports` finds tests/unit/transports instead.
+import aspen.cluster  # noqa: F401
 from aspen.config import (
     Config,
     ConfigError,
