@@ -79,6 +79,8 @@ def _run_node(args: argparse.Namespace) -> int:
         config = config.with_overrides(
             bind=args.bind, port=args.port, dir=str(Path(args.dir)) if args.dir else None
         )
+        config.cluster_settings()  # the runtime's own checks, reported the same way
+        config.curve()  # key files readable and matching
     except ConfigError as exc:
         print(f"aspen node: config error: {exc}", file=sys.stderr)
         return 2
