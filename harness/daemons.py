@@ -284,8 +284,11 @@ class DaemonCluster:
 
     def wait_applied(self, index: int, nodes: Iterable[int], timeout: float = 20.0) -> None:
         for i in nodes:
-            wait_until(f"node {i} to apply index {index}",
-                       lambda i=i: self.status(i)["applied_index"] >= index, timeout)
+
+            def applied(node: int = i) -> bool:
+                return bool(self.status(node)["applied_index"] >= index)
+
+            wait_until(f"node {i} to apply index {index}", applied, timeout)
 
     def log_tail(self, i: int, lines: int = 30) -> str:
         path = self.dir / f"n{i}.log"
