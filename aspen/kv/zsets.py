@@ -396,7 +396,7 @@ def parse_range(argv: Argv, first: int, by: By | None, rev: bool | None, store: 
     while j < len(argv):
         opt = argv[j].lower()
         left = len(argv) - j - 1
-        if opt == b"withscores":
+        if opt == b"withscores" and not store:  # ZRANGESTORE: a syntax error, where it stands
             with_scores = True
         elif opt == b"limit" and left >= 2:
             offset, limit = int_arg(argv[j + 1]), int_arg(argv[j + 2])
@@ -418,8 +418,6 @@ def parse_range(argv: Argv, first: int, by: By | None, rev: bool | None, store: 
         )
     if with_scores and by is By.LEX:
         raise CommandError("ERR syntax error, WITHSCORES not supported in combination with BYLEX")
-    if with_scores and store:
-        raise CommandError(SYNTAX)
     return RangeQuery(by, rev, argv[first], argv[first + 1], offset, limit, with_scores)
 
 

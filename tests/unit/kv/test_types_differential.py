@@ -188,12 +188,14 @@ class Aspen:
     def __init__(self) -> None:
         self.keyspace = Keyspace()
         self.executor = LocalExecutor(self.keyspace, lambda: NOW)
-        self.session = Session(1, LocalContext(self.keyspace, clock=lambda: NOW))
+        ctx = LocalContext(self.keyspace, clock=lambda: NOW)
+        self.sessions = [Session(1, ctx), Session(2, ctx)]
 
-    def call(self, argv: list[bytes]) -> object:
-        out = self.session.handle(argv)
+    def call(self, argv: list[bytes], client: int = 0) -> object:
+        session = self.sessions[client]
+        out = session.handle(argv)
         if isinstance(out, (ReadOp, WriteOp, TxnOp)):
-            out = self.session.finish(out, self.executor.execute(out))
+            out = session.finish(out, self.executor.execute(out))
         return parse_bytes(encode(out, 2))
 
 
@@ -384,6 +386,7 @@ class WireMachine(Machine):
     def __init__(self) -> None:
         super().__init__()
         self.client = RespClient(self.port)
+        self.watcher = RespClient(self.port)
         assert self.client.call([b"FLUSHALL"]) == "OK"
 
     def oracle(self, argv: list[bytes]) -> object:
@@ -391,6 +394,26 @@ class WireMachine(Machine):
 
     def teardown(self) -> None:
         self.client.close()
+        self.watcher.close()
+
+    @rule(argv=type_command(), extra=st.sampled_from(ALL_KEYS))
+    def watched(self, argv: list[bytes], extra: bytes) -> None:
+        """WATCH the command's keys from a second client: does EXEC abort on both sides?"""
+        keys = [a for a in argv[1:] if a in ALL_KEYS] or [extra]
+        outcomes = []
+        for call in (
+            lambda a, c: self.aspen.call(a, c),
+            lambda a, c: (self.client if c == 0 else self.watcher).call(a),
+        ):
+            assert call([b"watch", *keys], 1) == "OK"
+            ours = call(argv, 0)
+            assert call([b"multi"], 1) == "OK"
+            call([b"ping"], 1)
+            outcomes.append((ours, call([b"exec"], 1)))
+        self.history.append((argv, outcomes[0], outcomes[1]))
+        (ours, our_exec), (theirs, their_exec) = outcomes
+        assert canonical(argv, ours) == canonical(argv, theirs), (argv, ours, theirs)
+        assert our_exec == their_exec, (argv, keys, our_exec, their_exec)
 
 
 def _without_rank_limit(argv: list[bytes]) -> list[bytes]:
