@@ -187,3 +187,18 @@ def test_a_full_cluster_restart_keeps_every_acknowledged_write(cluster: DaemonCl
 
 def test_redis_cli_is_installed() -> None:
     assert shutil.which("redis-cli"), "the multi-process tests drive a real redis-cli"
+
+
+def test_a_websocket_cluster_replicates_and_survives_its_leader(tmp_path: Path) -> None:
+    with DaemonCluster(3, tmp_path, raft={"transport": "websocket"}) as c:
+        c.start_all()
+        leader = c.wait_leader()
+        others = [i for i in c.voters if i != leader]
+        assert c.client(others[0]).set("ws", "1") is True
+        assert all(c.client(i).get("ws") == b"1" for i in c.voters)
+        c.kill(leader)
+        new = c.wait_leader(among=others, timeout=20)
+        assert c.client(new).incr("ws") == 2
+        c.start(leader)
+        with c.client(leader, socket_timeout=15) as r:
+            assert r.get("ws") == b"2"
