@@ -202,3 +202,15 @@ def test_a_websocket_cluster_replicates_and_survives_its_leader(tmp_path: Path) 
         c.start(leader)
         with c.client(leader, socket_timeout=15) as r:
             assert r.get("ws") == b"2"
+
+
+def test_sigterm_on_the_leader_hands_over_and_exits_0(cluster: DaemonCluster) -> None:
+    leader = cluster.wait_leader()
+    assert cluster.client(leader).set("before", "stop") is True
+    assert cluster.stop(leader) == 0
+    others = [i for i in cluster.voters if i != leader]
+    # leadership was transferred before exit: the others agree on a leader at once, no
+    # election timeout to wait for (generous bound for a loaded machine)
+    new = cluster.wait_leader(among=others, timeout=5)
+    assert new in others
+    assert cluster.client(new).get("before") == b"stop"
