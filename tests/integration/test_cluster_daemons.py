@@ -209,8 +209,7 @@ def test_sigterm_on_the_leader_hands_over_and_exits_0(cluster: DaemonCluster) ->
     assert cluster.client(leader).set("before", "stop") is True
     assert cluster.stop(leader) == 0
     others = [i for i in cluster.voters if i != leader]
-    # leadership was transferred before exit: the others agree on a leader at once, no
-    # election timeout to wait for (generous bound for a loaded machine)
+    # (the handover itself is not timed here: an election would also pass this bound)
     new = cluster.wait_leader(among=others, timeout=5)
     assert new in others
     assert cluster.client(new).get("before") == b"stop"
