@@ -351,6 +351,7 @@ class Config:
                 snapshot_entries=r.snapshot_entries,
                 snapshot_log_bytes=r.snapshot_log_bytes,
                 bootstrap_voters=self.bootstrap_voters(),  # type: ignore[arg-type]
+                curve=self.curve(),
             )
         except ValueError as exc:
             raise ConfigError(str(exc)) from None

@@ -358,16 +358,5 @@ def _rss_bytes() -> int:
 
 def run_node(config: Config) -> int:
     """Run a node in this process until it is told to stop; the exit status."""
-    if config.security.curve_public_key is not None:
-        # The runtime builds its TransportConfig without keys (see the report / getting-started):
-        # refuse rather than run an unencrypted mesh the operator asked to encrypt.
-        config.curve()  # at least report bad key files precisely
-        from aspen.cluster import ClusterSettings
-
-        if "curve" not in {f.name for f in __import__("attrs").fields(ClusterSettings)}:
-            print("aspen node: [security] CURVE keys are configured, but this build's cluster "
-                  "runtime cannot pass them to the transport yet; refusing to run an "
-                  "unencrypted mesh", file=sys.stderr)
-            return 2
     trio.run(Node(config).run)
     return 0

@@ -184,8 +184,13 @@ class ControlPlane:
             split_address(address)
         except ValueError:
             raise ControlError(400, f'"address": must be host:port, got {address!r}') from None
+        curve = self.node.settings.curve
+        key = curve.peer_keys.get(node_id) if curve is not None else None
+        if curve is not None and key is None:
+            raise ControlError(400, f"CURVE is on: list node {node_id}'s public key in "
+                                    "security.curve_peer_keys (of every member) first")
         await self._leader_op(
-            lambda: self.node.add_learner(node_id, address),
+            lambda: self.node.add_learner(node_id, address, key),
             "/add-learner", {"id": node_id, "address": address},
         )
         return self.status()["membership"]  # type: ignore[no-any-return]

@@ -213,3 +213,36 @@ def test_sigterm_on_the_leader_hands_over_and_exits_0(cluster: DaemonCluster) ->
     new = cluster.wait_leader(among=others, timeout=5)
     assert new in others
     assert cluster.client(new).get("before") == b"stop"
+
+
+def test_a_curve_encrypted_cluster_replicates_and_refuses_an_unknown_key(tmp_path: Path) -> None:
+    import zmq
+
+    with DaemonCluster(3, tmp_path) as c:
+        keys = {i: zmq.curve_keypair() for i in c.members}
+        for i, (pub, sec) in keys.items():
+            (tmp_path / f"n{i}.key").write_bytes(pub + b"\n")
+            (tmp_path / f"n{i}.key_secret").write_bytes(sec + b"\n")
+        for i in c.members:
+            peers = ", ".join(f'{j} = "n{j}.key"' for j in c.members if j != i)
+            with c.config_path(i).open("a") as f:
+                f.write(f'\n[security]\ncurve_public_key = "n{i}.key"\n'
+                        f'curve_secret_key = "n{i}.key_secret"\ncurve_peer_keys = {{ {peers} }}\n')
+        c.start_all()
+        leader = c.wait_leader()
+        follower = next(i for i in c.voters if i != leader)
+        assert c.client(follower).set("secret", "s") is True
+        assert all(c.client(i).get("secret") == b"s" for i in c.voters)
+        # node 3 restarts with a fresh keypair the others do not know: it is refused, so it
+        # can neither vote nor receive the log, while 1 and 2 keep serving
+        c.kill(3)
+        pub, sec = zmq.curve_keypair()
+        (tmp_path / "n3.key").write_bytes(pub + b"\n")
+        (tmp_path / "n3.key_secret").write_bytes(sec + b"\n")
+        c.start(3)
+        lead = c.wait_leader(among=[1, 2])
+        assert c.client(lead).set("after", "rekey") is True
+        with c.client(3, socket_timeout=10) as r:
+            r.execute_command("ASPEN.CONSISTENCY", "stale")
+            time.sleep(1.0)
+            assert r.get("after") is None  # never replicated to the unknown key
