@@ -184,7 +184,9 @@ def string_commands(wire: bool, base_ms: int) -> st.SearchStrategy[list[bytes]]:
                 lambda kv: [x for pair in kv for x in pair]
             ),
         ),
-        _cmd(lit("mset"), keys, values, keys),
+        # MSET with an odd count: inside MULTI fakeredis refuses it at queue time (Redis
+        # queues it and fails at EXEC), so only the wire test sends it.
+        *([_cmd(lit("mset"), keys, values, keys)] if wire else []),
         _cmd(lit("append"), keys, values),
         _cmd(lit("strlen"), keys),
         _cmd(lit("getrange"), keys, ints, ints),
