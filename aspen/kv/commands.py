@@ -739,6 +739,18 @@ _TABLE: tuple[CommandSpec, ...] = (
         "2.8.13",
         _COMMAND_SUBS,
     ),
+    # Aspen's cluster commands: answered by the node (aspen/node.py, aspen/cluster/connection.py)
+    # before the session sees them; listed here so COMMAND and arity know them.
+    _spec("aspen.status", 1, "loading stale", _NOKEY, _S, "server", "Returns the Raft status.",
+          "0.1.0"),
+    _spec("aspen.init", -1, "", _NOKEY, _S, "server", "Initialises a new cluster.", "0.1.0"),
+    _spec("aspen.add-learner", 3, "", _NOKEY, _S, "server", "Adds a learner node.", "0.1.0"),
+    _spec("aspen.change-membership", -2, "", _NOKEY, _S, "server",
+          "Changes the voters (joint consensus).", "0.1.0"),
+    _spec("aspen.transfer-leader", 2, "", _NOKEY, _S, "server", "Hands leadership to a voter.",
+          "0.1.0"),
+    _spec("aspen.consistency", -1, _CONN, _NOKEY, _S, "connection",
+          "Gets or sets the connection's read consistency.", "0.1.0"),
 )
 
 # Hashes, lists, sets and sorted sets live in their own module.
