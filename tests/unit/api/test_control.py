@@ -154,6 +154,8 @@ async def test_resp_admin_commands_and_info(node: Node) -> None:
         assert r.execute_command("ASPEN.TRANSFER-LEADER", "1") == b"OK"
         assert r.execute_command("ASPEN.CHANGE-MEMBERSHIP", "1") == b"OK"
         assert r.set("a", "1") and r.get("a") == b"1"
+        info = r.execute_command("COMMAND", "INFO", "aspen.transfer-leader", "aspen.status")
+        assert info["aspen.transfer-leader"]["arity"] == 2 and info["aspen.status"]["arity"] == 1
 
     await trio.to_thread.run_sync(run)
 
