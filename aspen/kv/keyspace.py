@@ -117,7 +117,7 @@ class Keyspace:
     def execute(self, op: Op, now_ms: int, seed: int = 0) -> object:
         """Run one op and return its reply value."""
         self.seed = seed
-        if type(op) is TxnOp:
+        if isinstance(op, TxnOp):
             return self._execute_txn(op, now_ms)
         argv = op.argv
         table = _WRITE_HANDLERS if type(op) is WriteOp else _READ_HANDLERS
@@ -351,6 +351,7 @@ class Keyspace:
         """The whole state as CBOR (what a new replica restores from)."""
         entries = []
         for key, value in self._data.items():
+            payload: object
             if type(value) is bytes:
                 tag, payload = "string", value
             else:
