@@ -29,6 +29,7 @@ If the node has a `requirepass`, every route except /health and /metrics needs t
 
 from __future__ import annotations
 
+import contextvars
 import json
 import urllib.error
 import urllib.request
@@ -65,6 +66,11 @@ if TYPE_CHECKING:
     from aspen.config import Config
 
 __all__ = ["ControlError", "ControlPlane", "to_json"]
+
+PROXIED_HEADER = "x-aspen-proxied"
+_proxied: contextvars.ContextVar[bool] = contextvars.ContextVar("aspen_proxied", default=False)
+"""Set while serving a request another node proxied here: never proxy it again (two nodes
+that each believe the other leads must not bounce a request between them)."""
 
 
 class ControlError(Exception):
@@ -247,7 +253,7 @@ class ControlPlane:
         except NotLeaderError as exc:
             leader = exc.leader_hint
             peer = self.config.peers.get(leader) if leader is not None else None
-            if peer is None or not peer.http:
+            if peer is None or not peer.http or _proxied.get():
                 where = "no leader is known" if leader is None else f"the leader is node {leader}"
                 raise ControlError(421, f"not the leader: {where}; retry there") from None
             return await _proxy(peer.http, path, body, self.config.node.requirepass)
@@ -280,10 +286,13 @@ class ControlPlane:
                 if given != f"Bearer {password}":
                     return HttpResponse.error(401, "authentication required: "
                                                    "Authorization: Bearer <requirepass>")
+            token = _proxied.set(PROXIED_HEADER in request.headers)
             try:
                 return await handler(request)
             except ControlError as exc:
                 return HttpResponse.error(exc.status, str(exc))
+            finally:
+                _proxied.reset(token)
 
         return guarded
 
@@ -348,7 +357,7 @@ async def _proxy(address: str, path: str, body: dict[str, Any], password: str | 
     def call() -> tuple[int, Any]:
         req = urllib.request.Request(
             f"http://{address}{path}", data=json.dumps(body).encode(), method="POST",
-            headers={"content-type": "application/json",
+            headers={"content-type": "application/json", PROXIED_HEADER: "1",
                      **({"authorization": f"Bearer {password}"} if password else {})},
         )
         try:

@@ -3,10 +3,13 @@ redis-py, with kill -9, SIGSTOP/SIGCONT and full restarts (harness/daemons.py)."
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -60,6 +63,15 @@ def test_every_node_answers_redis_cli_redis_py_and_http(cluster: DaemonCluster) 
     assert (code, body) == (200, {"result": "v"})
     code, body = http_json(cluster.http(leader), "/read", {"command": ["SET", "x", "1"]})
     assert code == 400 and "use /write" in body["error"]
+    # a leader-only operation on a follower is proxied to the leader once, never twice
+    code, body = http_json(cluster.http(follower), "/transfer-leader", {"to": leader})
+    assert (code, body) == (200, {"leader": leader})
+    req = urllib.request.Request(f"http://{cluster.http(follower)}/transfer-leader",
+                                 data=json.dumps({"to": leader}).encode(), method="POST",
+                                 headers={"x-aspen-proxied": "1"})
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(req, timeout=10)
+    assert err.value.code == 421 and f"the leader is node {leader}" in err.value.read().decode()
     with cluster.client(leader) as c:
         text = http_json(cluster.http(leader), "/metrics")[1]
         assert isinstance(text, str) and f'aspen_raft_is_leader{{node="{leader}"}} 1.0' in text
