@@ -205,7 +205,7 @@ def zincrby(ks: Keyspace, argv: Argv, now: int) -> object:
     z.set(member, score)
     if fresh:
         store(ks, key, z)
-    else:
+    elif cur is None or score != cur:  # Redis signals only an added or changed member
         touched(ks, key, z)
     return Double(score)
 

@@ -152,6 +152,7 @@ def test_every_write_bumps_the_watch_version_and_noops_do_not() -> None:
         ["zrem", "z", "missing"],
         ["linsert", "l", "before", "missing", "x"],
         ["sadd", "s", "z"],
+        ["zincrby", "z", "0", "c"],  # an unchanged score is no modification in Redis
     ):
         key = argv[1].encode()
         before = ks.watch_token(key, NOW)
