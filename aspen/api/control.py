@@ -202,6 +202,13 @@ class ControlPlane:
         return self.status()["membership"]  # type: ignore[no-any-return]
 
     async def change_membership(self, voters: list[int]) -> dict[str, Any]:
+        core = self.node.core
+        if core is not None and core.role.value == "leader":
+            # (a follower's view may lag: it proxies, and the leader checks)
+            strangers = sorted(set(voters) - core.membership.all_nodes)
+            if strangers:
+                raise ControlError(400, f"node {strangers[0]} is not a member: add it as a "
+                                        "learner first (it must catch up before it votes)")
         await self._leader_op(
             lambda: self.node.change_membership(voters), "/change-membership", {"voters": voters}
         )

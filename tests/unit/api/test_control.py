@@ -12,9 +12,12 @@ from typing import Any
 import pytest
 import redis
 import trio
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from prometheus_client.parser import text_string_to_metric_families
 
 import aspen.cluster  # noqa: F401  (see test_config_cluster.py)
+from aspen.api.http import HttpRequest, HttpServer
 from aspen.config import parse_config
 from aspen.node import Node
 
@@ -94,6 +97,7 @@ BAD = [
     ("/change-membership", b'{"voters": []}', '"voters": must be a non-empty list'),
     ("/change-membership", b'{"voters": [1, 1]}', '"voters": repeats a node id'),
     ("/change-membership", b'{"voters": ["1"]}', '"voters": must be a non-empty list'),
+    ("/change-membership", b'{"voters": [1, 5]}', "node 5 is not a member: add it as a learner"),
     ("/transfer-leader", b'{"to": 9}', "node 9 is not a voter"),
     ("/init", b'{"voters": [2, 3]}', "voters [2, 3] must include this node (1)"),
     ("/init", b'{"voters": [1, 5]}', "node 5 has no address"),
@@ -188,3 +192,27 @@ async def test_password_protects_everything_but_health_and_metrics(tmp_path: Pat
 
         await trio.to_thread.run_sync(resp)
         n.server.shutdown()
+
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers(-3, 10) | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner,
+                                                                max_size=4),
+    max_leaves=10,
+)
+_KEYS = ["command", "key", "value", "consistency", "voters", "id", "address", "to"]
+_bodies = st.dictionaries(st.sampled_from(_KEYS), _json, max_size=4) | _json
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@given(path=st.sampled_from(["/write", "/read", "/add-learner", "/change-membership",
+                             "/transfer-leader", "/init"]), body=_bodies)
+async def test_random_bodies_get_an_answer_never_a_500(node: Node, path: str, body: Any) -> None:
+    server = HttpServer(node.control.routes())
+    request = HttpRequest("POST", path, "", {}, json.dumps(body).encode())
+    with trio.fail_after(10):
+        response = await server._dispatch(request)
+    assert response.status < 500, (path, body, response.body)
+    # the one-node group is intact whatever was sent
+    assert node.cluster.status()["membership"]["voters"] == [1]
+    assert node.cluster.is_leader()
