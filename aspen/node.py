@@ -358,5 +358,20 @@ def _rss_bytes() -> int:
 
 def run_node(config: Config) -> int:
     """Run a node in this process until it is told to stop; the exit status."""
-    trio.run(Node(config).run)
+    import zmq
+
+    from aspen.storage import StorageError
+
+    try:
+        trio.run(Node(config).run)
+    except BaseException as exc:
+        # A start-up failure arrives wrapped in nursery exception groups: report its one cause
+        # in a line (data dir in use, port taken, damaged storage), not as a traceback.
+        cause: BaseException = exc
+        while isinstance(cause, BaseExceptionGroup) and len(cause.exceptions) == 1:
+            cause = cause.exceptions[0]
+        if isinstance(cause, StorageError | OSError | zmq.ZMQError):
+            print(f"aspen node: {type(cause).__name__}: {cause}", file=sys.stderr)
+            return 1
+        raise
     return 0

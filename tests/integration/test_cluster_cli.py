@@ -106,6 +106,11 @@ def test_a_standalone_node_is_durable_and_bad_configs_exit_2(tmp_path: Path) -> 
         wait_until("the node to answer again", r.ping, 20)
         assert r.get("durable") == b"yes" and r.get("n") == b"5"
         assert (tmp_path / "data").is_dir()
+        # a second node on the same data directory is refused in one line, exit 1
+        (other,) = free_ports(1)
+        out = aspen("node", "--port", str(other), cwd=tmp_path)
+        assert out.returncode == 1 and "in use by another Aspen process" in out.stderr
+        assert "Traceback" not in out.stderr
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(20) == 0
     finally:
