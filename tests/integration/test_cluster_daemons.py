@@ -76,6 +76,9 @@ def test_every_node_answers_redis_cli_redis_py_and_http(cluster: DaemonCluster) 
         text = http_json(cluster.http(leader), "/metrics")[1]
         assert isinstance(text, str) and f'aspen_raft_is_leader{{node="{leader}"}} 1.0' in text
         assert "aspen_fsync_seconds_bucket" in text and c.ping()
+        for peer in cluster.voters:
+            if peer != leader:  # the leader exports every follower's match index
+                assert f'aspen_raft_peer_match_index{{node="{leader}",peer="{peer}"}}' in text
 
 
 class Writers:
