@@ -38,24 +38,34 @@ def free_base_port(n: int = 3) -> int:
     raise RuntimeError("no free port range")
 
 
-def test_aspen_up_runs_a_cluster_status_prints_it_and_ctrl_c_stops_it(tmp_path: Path) -> None:
-    base = free_base_port()
+def start_up(tmp_path: Path, base: int) -> tuple[subprocess.Popen[str], str]:
+    """Run `aspen up` and wait for its banner (it prints once the cluster has a leader)."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "aspen.cli", "up", "--base-port", str(base), "--tick-ms", "50"],
         cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
+    lines: list[str] = []
+
+    def banner() -> bool:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        lines.append(line)
+        assert line or proc.poll() is None, "".join(lines)
+        return "Ctrl-C stops the cluster" in line
+
     try:
-        lines: list[str] = []
-
-        def banner() -> bool:
-            assert proc.stdout is not None
-            line = proc.stdout.readline()
-            lines.append(line)
-            assert line or proc.poll() is None, "".join(lines)
-            return "Ctrl-C stops the cluster" in line
-
         wait_until("aspen up's banner", banner, 60)
-        text = "".join(lines)
+    except BaseException:
+        proc.kill()
+        proc.wait(10)
+        raise
+    return proc, "".join(lines)
+
+
+def test_aspen_up_runs_a_cluster_status_prints_it_and_ctrl_c_stops_it(tmp_path: Path) -> None:
+    base = free_base_port()
+    proc, text = start_up(tmp_path, base)
+    try:
         assert f"redis-cli -p {base}" in text and f"redis-cli -p {base + 2}" in text
         assert (tmp_path / ".aspen" / "n3.toml").exists()
         assert redis.Redis(port=base, socket_timeout=10).set("up", "yes")
@@ -75,6 +85,11 @@ def test_aspen_up_runs_a_cluster_status_prints_it_and_ctrl_c_stops_it(tmp_path: 
         for i in range(3):
             with socket.socket() as s, pytest.raises(OSError):
                 s.connect(("127.0.0.1", base + i))
+        # `aspen up` again: the same cluster comes back with its data
+        proc, _ = start_up(tmp_path, base)
+        assert redis.Redis(port=base + 1, socket_timeout=10).get("up") == b"yes"
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(30) == 0
     finally:
         if proc.poll() is None:
             proc.kill()
