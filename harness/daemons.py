@@ -126,14 +126,8 @@ class DaemonCluster:
             # Spares know every member (transports refuse unknown senders) but start without
             # a bootstrap list: they join through add-learner.
             members = list(self.members.values())
-            text = render_local_config(me, members, f"n{i}",
-                                       bootstrap=bootstrap and i <= n, raft=raft_opts)
-            if bootstrap and i <= n:
-                # bootstrap lists only the initial voters
-                text = text.replace(
-                    "bootstrap = [" + ", ".join(str(m) for m in self.members) + "]",
-                    "bootstrap = [" + ", ".join(map(str, self.voters)) + "]",
-                )
+            text = render_local_config(me, members, f"n{i}", bootstrap=bootstrap and i <= n,
+                                       raft=raft_opts, voters=self.voters)
             (self.dir / f"n{i}.toml").write_text(text)
         self.procs: dict[int, subprocess.Popen[bytes]] = {}
         self.paused: set[int] = set()

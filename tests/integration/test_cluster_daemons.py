@@ -261,3 +261,30 @@ def test_a_curve_encrypted_cluster_replicates_and_refuses_an_unknown_key(tmp_pat
             r.execute_command("ASPEN.CONSISTENCY", "stale")
             time.sleep(1.0)
             assert r.get("after") is None  # never replicated to the unknown key
+
+
+def test_grow_by_resp_admin_commands_sent_to_a_follower(tmp_path: Path) -> None:
+    with DaemonCluster(3, tmp_path, spares=1) as c:
+        c.start_all()
+        leader = c.wait_leader()
+        follower = next(i for i in c.voters if i != leader)
+        with c.client(follower) as r:
+            for i in range(50):
+                r.set(f"old{i}", i)
+        c.start(4)  # empty, no bootstrap list: it waits to be added
+        with c.client(follower, socket_timeout=20) as r:
+            # a follower proxies these leader-only commands to the leader's control plane
+            assert r.execute_command("ASPEN.ADD-LEARNER", "4", c.raft_address(4)) == b"OK"
+            assert r.execute_command("ASPEN.CHANGE-MEMBERSHIP", "1", "2", "3", "4") == b"OK"
+
+        def four_voters() -> bool:
+            status = c.client(follower).execute_command("ASPEN.STATUS")
+            fields = {k.decode(): v.decode() for k, v in zip(status[::2], status[1::2],
+                                                              strict=True)}
+            return fields["voters"] == "1,2,3,4" and fields["learners"] == ""
+
+        wait_until("the follower to see 4 voters and no learner", four_voters, 10)
+        with c.client(4, socket_timeout=15) as r:
+            assert r.get("old49") == b"49"  # caught up with the log written before it joined
+            assert r.execute_command("ASPEN.TRANSFER-LEADER", "4") == b"OK"
+        assert c.wait_leader() == 4
