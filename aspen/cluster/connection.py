@@ -2,7 +2,15 @@
 
 Same shape as node.py's `_LocalConnection`: the kv `Session` classifies each command; reads and
 writes go to the `ClusterNode` and come back as `Deferred` replies (the server awaits them in
-request order). One connection-level command is handled here, before the session sees it:
+request order).
+
+Pipelined writes share one log entry: a write is submitted to the node when the server hands it
+over, not when its reply is awaited, so a pipeline of N SETs costs one commit, not N. Anything
+that is not a plain write while writes are in flight becomes a lazy `Deferred` that runs only
+after them (the server awaits replies in order): a read, WATCH or stale GET therefore always sees
+the connection's earlier writes, and nothing runs ahead of them.
+
+One connection-level command is handled here, before the session sees it:
 
     ASPEN.CONSISTENCY                         -> the connection's read consistency
     ASPEN.CONSISTENCY linearizable|lease|stale -> +OK (this connection only)
@@ -13,6 +21,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from aspen.cluster.settings import READ_CONSISTENCIES, ReadConsistency
+from aspen.kv.commands import Route, lookup
 from aspen.kv.ops import ReadOp, TxnOp, WriteOp
 from aspen.kv.session import Session
 from aspen.resp.server import Deferred
@@ -25,12 +34,13 @@ CONSISTENCY_COMMAND = b"aspen.consistency"
 
 
 class ClusterConnection:
-    __slots__ = ("consistency", "node", "session")
+    __slots__ = ("consistency", "node", "session", "writes_in_flight")
 
     def __init__(self, node: ClusterNode, session: Session) -> None:
         self.node = node
         self.session = session
         self.consistency: ReadConsistency = node.settings.read_consistency
+        self.writes_in_flight = 0
 
     @property
     def protocol(self) -> int:
@@ -45,6 +55,25 @@ class ClusterConnection:
         return self.session.authenticated
 
     def handle(self, argv: list[bytes]) -> object:
+        if self.writes_in_flight and not self._plain_write(argv):
+            return Deferred(lambda: self._handle_later(argv))
+        return self._handle_now(argv)
+
+    def _plain_write(self, argv: list[bytes]) -> bool:
+        """True if `argv` may be submitted behind in-flight writes (log order keeps it right)."""
+        session = self.session
+        if session.in_multi or not session.authenticated:
+            return False
+        spec = lookup(argv[0])
+        return spec is not None and spec.route is Route.WRITE
+
+    async def _handle_later(self, argv: list[bytes]) -> object:
+        reply = self._handle_now(argv)
+        if type(reply) is Deferred:
+            reply = await reply.wait()
+        return reply
+
+    def _handle_now(self, argv: list[bytes]) -> object:
         session = self.session
         if argv[0].lower() == CONSISTENCY_COMMAND and session.authenticated:
             return self._consistency(argv)
@@ -55,14 +84,32 @@ class ClusterConnection:
                 return session.finish(out, self.node.execute_local(out))  # type: ignore[arg-type]
             return Deferred(lambda: self._read(out))  # type: ignore[arg-type]
         if t is WriteOp or t is TxnOp:
-            return Deferred(lambda: self._write(out))  # type: ignore[arg-type]
+            return self._submit(out)  # type: ignore[arg-type]
         return out
+
+    def _submit(self, op: WriteOp | TxnOp) -> Deferred:
+        node = self.node
+        pending = node.submit_write(op)
+        self.writes_in_flight += 1
+        open_ = [True]  # settled exactly once, by the reply or by abandon
+
+        def settle() -> None:
+            if open_[0]:
+                open_[0] = False
+                self.writes_in_flight -= 1
+                node.forget_write(pending)
+
+        async def reply() -> object:
+            try:
+                result = await node.wait_write(pending)
+            finally:
+                settle()
+            return self.session.finish(op, result)
+
+        return Deferred(reply, settle)
 
     async def _read(self, op: ReadOp) -> object:
         return self.session.finish(op, await self.node.read(op, self.consistency))
-
-    async def _write(self, op: WriteOp | TxnOp) -> object:
-        return self.session.finish(op, await self.node.write(op))
 
     def _consistency(self, argv: list[bytes]) -> object:
         if len(argv) == 1:

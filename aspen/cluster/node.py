@@ -713,20 +713,35 @@ class ClusterNode:
         `-CLUSTERDOWN no leader` if no leader took it within the request deadline;
         `-TIMEOUT write outcome unknown ...` if a leader took it but its commit was not seen.
         """
+        return await self.wait_write(self.submit_write(op))
+
+    def submit_write(self, op: WriteOp | TxnOp) -> _Write:
+        """Queue `op` for the next proposal batch now; `wait_write` gives its reply.
+
+        Split from `write` so that a connection can submit every write of a pipeline before
+        waiting for the first: they then share one log entry instead of one commit each.
+        Every submitted write must be passed to `wait_write` or `forget_write`.
+        """
         self._seq += 1
-        seq = self._seq
-        w = _Write(RequestId(self.id, self.incarnation, seq), op.encode())
-        self._writes[seq] = w
+        w = _Write(RequestId(self.id, self.incarnation, self._seq), op.encode())
+        self._writes[self._seq] = w
         self._to_submit.append(w)
         self._kick()
+        return w
+
+    async def wait_write(self, w: _Write) -> object:
         try:
             with trio.move_on_after(self.settings.request_timeout):
                 await w.event.wait()
         finally:
-            del self._writes[seq]
+            self.forget_write(w)
         if w.done:
             return w.reply
         return WRITE_OUTCOME_UNKNOWN if w.submitted else CLUSTERDOWN
+
+    def forget_write(self, w: _Write) -> None:
+        """Stop tracking `w` (its client is gone); it may still apply, once."""
+        self._writes.pop(w.rid.seq, None)
 
     async def read(self, op: ReadOp, consistency: ReadConsistency | None = None) -> object:
         """Run a read at the given consistency (default: the node's setting)."""

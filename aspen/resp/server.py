@@ -10,8 +10,10 @@ Each connection gets a handler from a factory the node provides:
 
 Per read, all complete commands are executed in order and all their replies go out in ONE
 send: a pipeline of N commands costs one write per read, not N. A `Deferred` reply (a write
-waiting for Raft commit, later) is awaited in order, so replies stay in request order while
-the commands behind it were already handed to the handler.
+waiting for Raft commit) does not stop the loop: the commands behind it are handed to the
+handler too, and the deferred replies are awaited afterwards, in request order. A handler that
+must not run a command before an earlier one completes returns a lazy `Deferred` for it (one
+that does its work inside `wait()`); the server then awaits everything before it first.
 
 Shutdown (`shutdown()`): stop accepting, let every connection finish the commands it has
 read and write their replies, keep serving bytes that are already on their way (a pipeline
@@ -63,15 +65,34 @@ class ConnectionHandler(Protocol):
 
 
 class Deferred:
-    """A reply that is not ready yet; the server awaits `wait()` in request order."""
+    """A reply that is not ready yet; the server awaits `wait()` in request order.
 
-    __slots__ = ("_wait",)
+    A lazy Deferred (the default) does its work inside `wait()`, so the server awaits it before
+    handing the next command over. A started one (`abandon` given) was already set in motion by
+    `handle()`; the server keeps handing over commands behind it and awaits it later, or calls
+    `abandon()` instead if the connection dies first, so the handler can let go of it.
+    """
 
-    def __init__(self, wait: Callable[[], Awaitable[object]]) -> None:
+    __slots__ = ("_abandon", "_wait")
+
+    def __init__(
+        self,
+        wait: Callable[[], Awaitable[object]],
+        abandon: Callable[[], None] | None = None,
+    ) -> None:
         self._wait = wait
+        self._abandon = abandon
+
+    @property
+    def started(self) -> bool:
+        return self._abandon is not None
 
     async def wait(self) -> object:
         return await self._wait()
+
+    def abandon(self) -> None:
+        if self._abandon is not None:
+            self._abandon()
 
 
 @attrs.frozen
@@ -361,46 +382,78 @@ class _Batch:
                         parser.buffered)
             return True
         out = bytearray()
-        while commands:
-            for argv in commands:
-                mark = len(out)
-                try:
-                    reply = handle(argv)
-                    if reply is OK:  # the commonest replies, without a call
-                        out += b"+OK\r\n"
-                    elif type(reply) is bytes:
-                        out += b"$%d\r\n%s\r\n" % (len(reply), reply)
-                    else:
-                        if type(reply) is Deferred:
-                            reply = await reply.wait()
-                        encode_into(out, reply, handler.protocol)
-                except Exception as exc:  # a bug must not take the node down
-                    log.exception("command %r failed", argv[:1])
-                    del out[mark:]
-                    encode_into(out, Error(f"ERR internal error: {exc!r}"), 2)
-                if handler.should_close:
+        pending: list[tuple[list[bytes], object]] = []  # replies behind a Deferred, in order
+        try:
+            while commands:
+                for argv in commands:
+                    mark = len(out)
+                    try:
+                        reply = handle(argv)
+                        if pending or type(reply) is Deferred:
+                            pending.append((argv, reply))
+                            if type(reply) is Deferred and not reply.started:
+                                # Lazy: nothing after it may run before it has.
+                                await self._settle(pending, out)
+                        elif reply is OK:  # the commonest replies, without a call
+                            out += b"+OK\r\n"
+                        elif type(reply) is bytes:
+                            out += b"$%d\r\n%s\r\n" % (len(reply), reply)
+                        else:
+                            encode_into(out, reply, handler.protocol)
+                    except Exception as exc:  # a bug must not take the node down
+                        log.exception("command %r failed", argv[:1])
+                        del out[mark:]
+                        encode_into(out, Error(f"ERR internal error: {exc!r}"), 2)
+                    if handler.should_close:
+                        break
+                self.server.stats_commands_processed += len(commands)
+                commands = []
+                if handler.should_close or error is not None:
                     break
-            self.server.stats_commands_processed += len(commands)
-            commands = []
-            if handler.should_close or error is not None:
-                break
-            if self.auth_aware:
-                # Pre-AUTH the parser stops after each command; continue with the rest under
-                # the limits that apply after that command.
-                was_authenticated = parser.authenticated
-                parser.authenticated = bool(handler.authenticated)  # type: ignore[attr-defined]
-                if was_authenticated:
-                    break
-                try:
-                    commands = parser.feed(b"")
-                except ProtocolError as exc:
-                    commands, error = exc.commands, exc
+                if self.auth_aware:
+                    # Pre-AUTH the parser stops after each command; continue with the rest
+                    # under the limits that apply after that command.
+                    await self._settle(pending, out)
+                    was_authenticated = parser.authenticated
+                    parser.authenticated = bool(handler.authenticated)  # type: ignore[attr-defined]
+                    if was_authenticated:
+                        break
+                    try:
+                        commands = parser.feed(b"")
+                    except ProtocolError as exc:
+                        commands, error = exc.commands, exc
+            await self._settle(pending, out)
+        finally:
+            for _, reply in pending:  # only when cancelled or failed mid-way
+                if type(reply) is Deferred:
+                    reply.abandon()
         if error is not None:
             out += error.reply_line()
         if out:
             self.server.stats_writes += 1
             await self.send(out)
         return handler.should_close or error is not None
+
+    async def _settle(self, pending: list[tuple[list[bytes], object]], out: bytearray) -> None:
+        """Await the pending replies in order, encode them into `out`, empty `pending`."""
+        protocol = self.handler.protocol
+        done = 0
+        try:
+            for argv, reply in pending:
+                mark = len(out)
+                try:
+                    value = reply
+                    if type(value) is Deferred:
+                        value = await value.wait()
+                        protocol = self.handler.protocol
+                    encode_into(out, value, protocol)
+                except Exception as exc:  # a bug must not take the node down
+                    log.exception("command %r failed", argv[:1])
+                    del out[mark:]
+                    encode_into(out, Error(f"ERR internal error: {exc!r}"), 2)
+                done += 1
+        finally:
+            del pending[:done]
 
 
 class _SocketOutput:
