@@ -222,7 +222,7 @@ _COMMAND_SUBS = (
     ),
     _spec(
         "command|getkeys",
-        -3,
+        -4,  # Redis 7.0.15 wants at least one argument after the command name
         "loading stale",
         _NOKEY,
         _S,
