@@ -231,3 +231,22 @@ def test_same_replies_as_redis_server(
     redis_port: int, aspen_port: int, steps: list[tuple[int, list[bytes]]]
 ) -> None:
     replay((redis_port, aspen_port), steps)
+
+
+CONNECTION_SCRIPT = """\
+ping hi|ping a b|client getname|client setname|client setname x|client getname|client id x
+client list type bogus|client list id x|client nope|config get|config get nosuchsetting
+time extra|command count extra|command getkeys set a|command getkeys set a b|command getkeys foo
+command getkeys foo a|command getkeys get a b|select 0 1|select 0|echo|multi|ping|echo hi|exec
+multi|multi|watch a|set a 1|get|exec|hello 2 setname|hello 2 auth default|hello 2 bogus
+hello 4|hello x|auth a|auth a b|auth a b c|auth default x|unwatch x|watch|flushall bogus
+flushdb async|scan 0 count 0|scan x|scan 0 match|scan 0 bogus 1|copy a a|randomkey x|set a b
+rename a a|renamenx a a|getrange a -1 -5|setrange a 3 x|get a|reset|quit extra"""
+
+
+def test_connection_commands_match_redis_server(redis_port: int, aspen_port: int) -> None:
+    """Connection/server commands whose replies do not depend on the server's identity."""
+    steps = [
+        (0, line.split(" ")) for row in CONNECTION_SCRIPT.splitlines() for line in row.split("|")
+    ]
+    replay((redis_port, aspen_port), [(c, [a.encode() for a in argv]) for c, argv in steps])
