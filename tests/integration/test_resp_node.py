@@ -256,5 +256,5 @@ def test_node_help_is_honest_about_durability() -> None:
         [sys.executable, "-m", "aspen.cli", "node", "--help"],
         capture_output=True, text=True, timeout=30, check=True,
     )
-    assert "in memory only" in out.stdout
+    assert "fsynced log" in out.stdout and "survives a restart" in out.stdout
     assert "--config" in out.stdout and "--dir" in out.stdout
