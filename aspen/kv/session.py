@@ -266,7 +266,11 @@ class Session:
         self._gate = self._in_multi or not self.authenticated
 
     def _run_session_command(self, spec: CommandSpec, argv: list[bytes]) -> Reply | Op:
-        handler = _SESSION_HANDLERS[spec.name]
+        handler = _SESSION_HANDLERS.get(spec.name)
+        if handler is None:
+            # Known to the table (COMMAND lists it) but served by a layer this session is not
+            # behind, e.g. ASPEN.* admin commands outside a full node.
+            return Error(f"ERR '{spec.name}' is not available on this connection")
         return handler(self, argv)
 
     # -- transactions

@@ -303,3 +303,17 @@ def test_size_limit_is_checked_before_allocating() -> None:
         "ERR string exceeds maximum allowed size (proto-max-bulk-len)"
     )
     assert h("exists", "big") == 0
+
+
+def test_a_table_command_without_a_session_handler_is_an_error_not_a_crash() -> None:
+    """ASPEN.* admin commands are in the table (for COMMAND) but served by the node layer."""
+    from aspen.kv.keyspace import Keyspace
+    from aspen.kv.local import LocalContext
+    from aspen.kv.session import Session
+    from aspen.resp.values import Error
+
+    session = Session(1, LocalContext(Keyspace()))
+    reply = session.handle([b"ASPEN.STATUS"])
+    assert isinstance(reply, Error)
+    assert "not available" in reply.message
+    assert session.handle([b"PING"]) is not None  # the session still works
