@@ -1,0 +1,17 @@
+"""Suite-wide settings.
+
+Under CI (`CI` set, as `.ci/run` runs), hypothesis is derandomized: every run explores the
+same examples, so a submission's verdict does not depend on the luck of the draw. Locally the
+search stays random (and keeps its failure database) so it keeps finding new cases; a failure
+found locally is fixed, then kept as an explicit test or a known-difference rule.
+"""
+
+from __future__ import annotations
+
+import os
+
+from hypothesis import settings
+
+settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
