@@ -26,69 +26,12 @@ from hypothesis import strategies as st
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit" / "kv"))
 from kv_commandgen import command
 
+from harness.resp_wire import Err, RespClient
+
 pytestmark = pytest.mark.slow
 
 REDIS_SERVER = shutil.which("redis-server")
 ASPEN = Path(sys.executable).with_name("aspen")
-
-
-class Err(str):
-    """An error reply (its text)."""
-
-
-class Status(str):
-    """A simple-string reply."""
-
-
-class RespClient:
-    """A minimal blocking RESP2 client: exact reply types, no conveniences."""
-
-    def __init__(self, port: int) -> None:
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
-        self.buf = b""
-
-    def close(self) -> None:
-        self.sock.close()
-
-    def call(self, argv: list[bytes]) -> object:
-        out = b"*%d\r\n" % len(argv) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in argv)
-        self.sock.sendall(out)
-        return self._read()
-
-    def _line(self) -> bytes:
-        while b"\r\n" not in self.buf:
-            chunk = self.sock.recv(65536)
-            if not chunk:
-                raise ConnectionError("server closed the connection")
-            self.buf += chunk
-        line, self.buf = self.buf.split(b"\r\n", 1)
-        return line
-
-    def _exact(self, n: int) -> bytes:
-        while len(self.buf) < n + 2:
-            chunk = self.sock.recv(65536)
-            if not chunk:
-                raise ConnectionError("server closed the connection")
-            self.buf += chunk
-        data, self.buf = self.buf[:n], self.buf[n + 2 :]
-        return data
-
-    def _read(self) -> object:
-        line = self._line()
-        kind, rest = line[:1], line[1:]
-        if kind == b"+":
-            return Status(rest.decode())
-        if kind == b"-":
-            return Err(rest.decode())
-        if kind == b":":
-            return int(rest)
-        if kind == b"$":
-            n = int(rest)
-            return None if n < 0 else self._exact(n)
-        if kind == b"*":
-            n = int(rest)
-            return None if n < 0 else [self._read() for _ in range(n)]
-        raise AssertionError(f"unexpected RESP line {line!r}")
 
 
 def free_port() -> int:

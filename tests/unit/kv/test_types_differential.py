@@ -20,7 +20,7 @@ import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import fakeredis
@@ -36,90 +36,10 @@ from aspen.kv.local import LocalContext, LocalExecutor
 from aspen.kv.ops import ReadOp, TxnOp, WriteOp
 from aspen.kv.session import Session
 from aspen.resp.codec import encode, format_double
+from harness.resp_wire import Err, NullArray, RespClient, Status, parse_reply
 
 REDIS_SERVER = shutil.which("redis-server")
 NOW = 1_700_000_000_000
-
-
-class Err(str):
-    """An error reply."""
-
-
-class Status(str):
-    """A simple-string reply."""
-
-
-class NullArray:
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, NullArray)
-
-    def __hash__(self) -> int:
-        return 0
-
-    def __repr__(self) -> str:
-        return "*-1"
-
-
-class Parser:
-    """Minimal RESP2 reader over a byte source."""
-
-    def __init__(self, more: Callable[[], bytes]) -> None:
-        self.more = more
-        self.buf = b""
-
-    def _line(self) -> bytes:
-        while b"\r\n" not in self.buf:
-            chunk = self.more()
-            if not chunk:
-                raise ConnectionError("closed")
-            self.buf += chunk
-        line, self.buf = self.buf.split(b"\r\n", 1)
-        return line
-
-    def _exact(self, n: int) -> bytes:
-        while len(self.buf) < n + 2:
-            chunk = self.more()
-            if not chunk:
-                raise ConnectionError("closed")
-            self.buf += chunk
-        data, self.buf = self.buf[:n], self.buf[n + 2 :]
-        return data
-
-    def read(self) -> object:
-        line = self._line()
-        kind, rest = line[:1], line[1:]
-        if kind == b"+":
-            return Status(rest.decode())
-        if kind == b"-":
-            return Err(rest.decode())
-        if kind == b":":
-            return int(rest)
-        if kind == b"$":
-            n = int(rest)
-            return None if n < 0 else self._exact(n)
-        if kind == b"*":
-            n = int(rest)
-            return NullArray() if n < 0 else [self.read() for _ in range(n)]
-        raise AssertionError(f"unexpected RESP line {line!r}")
-
-
-def parse_bytes(data: bytes) -> object:
-    chunks = [data]
-    return Parser(lambda: chunks.pop() if chunks else b"").read()
-
-
-class RespClient:
-    def __init__(self, port: int) -> None:
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
-        self.parser = Parser(lambda: self.sock.recv(65536))
-
-    def call(self, argv: list[bytes]) -> object:
-        out = b"*%d\r\n" % len(argv) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in argv)
-        self.sock.sendall(out)
-        return self.parser.read()
-
-    def close(self) -> None:
-        self.sock.close()
 
 
 def _free_port() -> int:
@@ -196,7 +116,7 @@ class Aspen:
         out = session.handle(argv)
         if isinstance(out, (ReadOp, WriteOp, TxnOp)):
             out = session.finish(out, self.executor.execute(out))
-        return parse_bytes(encode(out, 2))
+        return parse_reply(encode(out, 2))
 
 
 class Fake:
