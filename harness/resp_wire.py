@@ -1,7 +1,9 @@
-"""A minimal blocking RESP2 reader and client for differential tests.
+"""A minimal blocking RESP2/RESP3 reader and client for differential tests.
 
-Tests compare replies type-exactly (a status is not a bulk string, `*-1` is not `$-1`), which
-redis-py hides; this keeps every distinction and nothing else.
+Tests compare replies type-exactly (a status is not a bulk string, `*-1` is not `$-1`, a RESP3
+double is not a bulk string, a map is not an array), which redis-py hides; this keeps every
+distinction and nothing else. RESP3 values get their own small types below; RESP2 replies
+parse to exactly what they always did.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from collections.abc import Callable
 
 
 class Err(str):
-    """An error reply (its text)."""
+    """An error reply (its text); RESP3's blob error `!` reads as one too."""
 
 
 class Status(str):
@@ -31,8 +33,50 @@ class NullArray:
         return "*-1"
 
 
+class Double(str):
+    """A RESP3 double (`,`), kept as the exact text the server wrote."""
+
+    def __repr__(self) -> str:
+        return f"Double({str(self)!r})"
+
+
+class BigNumber(int):
+    """A RESP3 big number (`(`)."""
+
+
+class Verbatim(bytes):
+    """A RESP3 verbatim string (`=`) without its 3-letter format; `fmt` holds that."""
+
+    fmt = b""
+
+
+class Map(list):  # type: ignore[type-arg]
+    """A RESP3 map (`%`): (key, value) tuples in the order the server sent them."""
+
+    def __repr__(self) -> str:
+        return f"Map({list.__repr__(self)})"
+
+
+class SetReply(list):  # type: ignore[type-arg]
+    """A RESP3 set (`~`), in the order the server sent it."""
+
+    def __repr__(self) -> str:
+        return f"Set({list.__repr__(self)})"
+
+
+class Push(list):  # type: ignore[type-arg]
+    """A RESP3 push (`>`)."""
+
+    def __repr__(self) -> str:
+        return f"Push({list.__repr__(self)})"
+
+
 class ReplyReader:
-    """Reads RESP2 replies from a byte source (`more()` returns b"" when it is closed)."""
+    """Reads RESP2/RESP3 replies from a byte source (`more()` returns b"" when it is closed).
+
+    RESP3's null (`_`) reads as None like RESP2's null bulk string: Redis 7 sends `_` for every
+    kind of null under HELLO 3, so nothing is lost.
+    """
 
     def __init__(self, more: Callable[[], bytes]) -> None:
         self.more = more
@@ -71,6 +115,33 @@ class ReplyReader:
         if kind == b"*":
             n = int(rest)
             return NullArray() if n < 0 else [self.read() for _ in range(n)]
+        return self._read_resp3(kind, rest, line)
+
+    def _read_resp3(self, kind: bytes, rest: bytes, line: bytes) -> object:
+        if kind == b"_":
+            return None
+        if kind == b",":
+            return Double(rest.decode())
+        if kind == b"#":
+            if rest not in (b"t", b"f"):
+                raise AssertionError(f"bad RESP3 boolean {line!r}")
+            return rest == b"t"
+        if kind == b"(":
+            return BigNumber(int(rest))
+        if kind == b"!":
+            return Err(self._exact(int(rest)).decode())
+        if kind == b"=":
+            raw = self._exact(int(rest))
+            out = Verbatim(raw[4:])
+            out.fmt = raw[:3]
+            return out
+        if kind == b"%":
+            n = int(rest)
+            return Map((self.read(), self.read()) for _ in range(n))
+        if kind == b"~":
+            return SetReply(self.read() for _ in range(int(rest)))
+        if kind == b">":
+            return Push(self.read() for _ in range(int(rest)))
         raise AssertionError(f"unexpected RESP line {line!r}")
 
 
@@ -81,11 +152,19 @@ def parse_reply(data: bytes) -> object:
 
 
 class RespClient:
-    """A blocking RESP2 connection: send one command, read its exact reply."""
+    """A blocking RESP connection: send one command, read its exact reply.
 
-    def __init__(self, port: int) -> None:
+    `protocol=3` sends HELLO 3 first (its reply is kept in `hello`).
+    """
+
+    def __init__(self, port: int, protocol: int = 2) -> None:
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
         self.reader = ReplyReader(lambda: self.sock.recv(65536))
+        self.hello: object = None
+        if protocol == 3:
+            self.hello = self.call([b"HELLO", b"3"])
+            if not isinstance(self.hello, Map):
+                raise ConnectionError(f"HELLO 3 answered {self.hello!r}")
 
     def call(self, argv: list[bytes]) -> object:
         out = b"*%d\r\n" % len(argv) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in argv)

@@ -55,6 +55,7 @@ from aspen.resp.values import (
     Error,
     Map,
     NullArray,
+    Pairs,
     Push,
     Set,
     SimpleString,
@@ -97,7 +98,7 @@ def to_json(value: object) -> Any:
         return value.value
     if isinstance(value, Verbatim):
         return to_json(value.text)
-    if isinstance(value, Map):
+    if isinstance(value, Map | Pairs):
         return [[to_json(k), to_json(v)] for k, v in value.items]
     if isinstance(value, list | tuple | Set | Push):
         items = value.items if isinstance(value, Set | Push) else value

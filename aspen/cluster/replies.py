@@ -15,12 +15,13 @@ from aspen.resp.values import (
     Error,
     Map,
     NullArray,
+    Pairs,
     Set,
     SimpleString,
     Verbatim,
 )
 
-_ARRAY, _SIMPLE, _ERROR, _NULL_ARRAY, _DOUBLE, _BOOL, _MAP, _SET, _VERBATIM = range(9)
+_ARRAY, _SIMPLE, _ERROR, _NULL_ARRAY, _DOUBLE, _BOOL, _MAP, _SET, _VERBATIM, _PAIRS = range(10)
 
 
 class ReplyCodecError(ValueError):
@@ -45,6 +46,8 @@ def to_data(value: object) -> object:
         return [_BOOL, value.value]  # type: ignore[attr-defined]
     if t is Map:
         return [_MAP, [[to_data(k), to_data(v)] for k, v in value.items]]  # type: ignore[attr-defined]
+    if t is Pairs:
+        return [_PAIRS, [[to_data(a), to_data(b)] for a, b in value.items]]  # type: ignore[attr-defined]
     if t is Set:
         return [_SET, [to_data(v) for v in value.items]]  # type: ignore[attr-defined]
     if t is Verbatim:
@@ -73,6 +76,8 @@ def from_data(data: object) -> object:
             return Boolean(data[1])
         if tag == _MAP:
             return Map([(from_data(k), from_data(v)) for k, v in data[1]])
+        if tag == _PAIRS:
+            return Pairs([(from_data(a), from_data(b)) for a, b in data[1]])
         if tag == _SET:
             return Set([from_data(v) for v in data[1]])
         if tag == _VERBATIM:

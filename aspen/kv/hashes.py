@@ -30,7 +30,7 @@ from aspen.kv.typed import (
     store,
     touched,
 )
-from aspen.resp.values import OK, Map
+from aspen.resp.values import OK, Map, Pairs
 
 
 class Hash(dict[bytes, bytes]):
@@ -251,8 +251,8 @@ def hrandfield(ks: Keyspace, argv: Argv, now: int) -> object:
     else:
         picks = sorted(r.sample(range(len(fields)), count))
         chosen = [fields[i] for i in picks]
-    if with_values:
-        return [x for f in chosen for x in (f, h[f])]
+    if with_values:  # flat in RESP2, [field, value] pairs in RESP3 (as Redis 7)
+        return Pairs([(f, h[f]) for f in chosen])
     return chosen
 
 

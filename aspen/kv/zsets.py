@@ -36,7 +36,7 @@ from aspen.kv.typed import (
     touched,
 )
 from aspen.resp.codec import format_double
-from aspen.resp.values import Double
+from aspen.resp.values import Double, Pairs
 
 NAN_SCORE = "ERR resulting score is not a number (NaN)"
 NOT_FLOAT_RANGE = "ERR min or max is not a float"
@@ -110,9 +110,10 @@ def _load(payload: object) -> object:
 register_type(ValueType("zset", ZSet, lambda v: v.copy(), _dump, _load))  # type: ignore[attr-defined]
 
 
-def _pairs(items: Iterator[Item] | list[Item], with_scores: bool) -> list[object]:
+def _pairs(items: Iterator[Item] | list[Item], with_scores: bool) -> object:
+    """Members, or (member, score) pairs: flat in RESP2, nested in RESP3 (as Redis 7)."""
     if with_scores:
-        return [x for s, m in items for x in (m, Double(s))]
+        return Pairs([(m, Double(s)) for s, m in items])
     return [m for _, m in items]
 
 
@@ -540,7 +541,8 @@ def zremrangebylex(ks: Keyspace, argv: Argv, now: int) -> object:
 def _pop(ks: Keyspace, argv: Argv, now: int, top: bool) -> object:
     if len(argv) > 3:
         raise CommandError(SYNTAX)
-    count = check_count(argv[2]) if len(argv) == 3 else 1
+    counted = len(argv) == 3
+    count = check_count(argv[2]) if counted else 1
     key = argv[1]
     z = get_write(ks, key, now, ZSet)
     if z is None or count == 0:
@@ -554,6 +556,8 @@ def _pop(ks: Keyspace, argv: Argv, now: int, top: bool) -> object:
     if top:
         items.reverse()
     drop_if_empty(ks, key, z, now)
+    if not counted:  # one member: a flat [member, score] under RESP3 too
+        return [x for s, m in items for x in (m, Double(s))]
     return _pairs(items, True)
 
 

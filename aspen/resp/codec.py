@@ -22,6 +22,7 @@ from aspen.resp.values import (
     Error,
     Map,
     NullArray,
+    Pairs,
     Push,
     Set,
     SimpleString,
@@ -476,6 +477,22 @@ def _enc_map(out: bytearray, value: object, protocol: int) -> None:
         encode_into(out, item, protocol)
 
 
+def _enc_pairs(out: bytearray, value: object, protocol: int) -> None:
+    assert isinstance(value, Pairs)
+    items = value.items
+    if protocol == 2:
+        out += b"*%d\r\n" % (2 * len(items))
+        for first, second in items:
+            encode_into(out, first, protocol)
+            encode_into(out, second, protocol)
+    else:
+        out += b"*%d\r\n" % len(items)
+        for first, second in items:
+            out += b"*2\r\n"
+            encode_into(out, first, protocol)
+            encode_into(out, second, protocol)
+
+
 def _enc_set(out: bytearray, value: object, protocol: int) -> None:
     assert isinstance(value, Set)
     out += b"%c%d\r\n" % (0x2A if protocol == 2 else 0x7E, len(value.items))
@@ -516,6 +533,7 @@ _ENCODERS: dict[type, _Encoder] = {
     Double: _enc_double,
     Boolean: _enc_boolean,
     Map: _enc_map,
+    Pairs: _enc_pairs,
     Set: _enc_set,
     Push: _enc_push,
     Verbatim: _enc_verbatim,

@@ -60,6 +60,18 @@ class Map:
 
 
 @attrs.frozen
+class Pairs:
+    """A list of 2-element items (member + score, field + value).
+
+    RESP2 sends it flat (`*2n`: a, 1, b, 2), RESP3 as an array of n 2-element arrays, as Redis
+    7 does for ZRANGE ... WITHSCORES, ZPOPMIN/ZPOPMAX with a count and HRANDFIELD ...
+    WITHVALUES. Not a `Map`: the items are ordered and may repeat (HRANDFIELD -3).
+    """
+
+    items: list[tuple[object, object]]
+
+
+@attrs.frozen
 class Set:
     """RESP3 set; RESP2 sends it as an array."""
 

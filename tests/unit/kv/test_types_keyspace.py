@@ -15,7 +15,7 @@ from types_commandgen import random_command, type_command
 from aspen.kv.commands import Route, lookup
 from aspen.kv.keyspace import Keyspace
 from aspen.kv.ops import ReadOp, TxnOp, WriteOp
-from aspen.resp.values import NULL_ARRAY, Double, Error, Map, Set, SimpleString
+from aspen.resp.values import NULL_ARRAY, Double, Error, Map, Pairs, Set, SimpleString
 
 NOW = 1_000_000
 
@@ -66,14 +66,9 @@ def test_snapshot_round_trip_keeps_every_type_and_ttl() -> None:
     assert run(restored, "hgetall", "h") == Map([(b"f1", b"v1"), (b"f2", b"v2")])
     assert run(restored, "lrange", "l", "0", "-1") == [b"a", b"b", b"c"]
     assert run(restored, "smembers", "s") == Set([b"x", b"y", b"z"])
-    assert run(restored, "zrange", "z", "0", "-1", "withscores") == [
-        b"b",
-        Double(float("-inf")),
-        b"a",
-        Double(1.0),
-        b"c",
-        Double(2.5),
-    ]
+    assert run(restored, "zrange", "z", "0", "-1", "withscores") == Pairs(
+        [(b"b", Double(float("-inf"))), (b"a", Double(1.0)), (b"c", Double(2.5))]
+    )
     assert run(restored, "pttl", "h") == 5000
     # The restored values are live structures, not frozen copies.
     assert run(restored, "zadd", "z", "0", "d") == 1
