@@ -28,11 +28,15 @@ SCENARIO: list[tuple[str, Call]] = [
     ("zadd", lambda r: r.zadd("z", {"a": 1, "b": 2, "c": 3.5, "d": float("-inf")})),
     ("zrange ws", lambda r: r.zrange("z", 0, -1, withscores=True)),
     ("zrange desc ws", lambda r: r.zrange("z", 0, 1, desc=True, withscores=True)),
-    ("zrange byscore", lambda r: r.zrange("z", "(1", "+inf", byscore=True, offset=0, num=2,
-                                          withscores=True)),
+    (
+        "zrange byscore",
+        lambda r: r.zrange("z", "(1", "+inf", byscore=True, offset=0, num=2, withscores=True),
+    ),
     ("zrangebyscore", lambda r: r.zrangebyscore("z", "-inf", "+inf", withscores=True)),
-    ("zrevrangebyscore", lambda r: r.zrevrangebyscore("z", "+inf", 0, start=1, num=2,
-                                                      withscores=True)),
+    (
+        "zrevrangebyscore",
+        lambda r: r.zrevrangebyscore("z", "+inf", 0, start=1, num=2, withscores=True),
+    ),
     ("zrevrange", lambda r: r.zrevrange("z", 0, -1, withscores=True)),
     ("zrange plain", lambda r: r.zrange("z", 0, -1)),
     ("zrangebylex", lambda r: r.zrangebylex("z", "-", "+")),
@@ -83,9 +87,19 @@ SCENARIO: list[tuple[str, Call]] = [
     ("type", lambda r: [r.type(k) for k in ("z", "h", "s", "l", "nope")]),
     ("config get", lambda r: r.config_get("no-such-setting*")),
     ("incrbyfloat", lambda r: r.incrbyfloat("n", 1.5)),
-    ("transaction", lambda r: r.pipeline(transaction=True).zadd("t", {"p": 1, "q": 2})
-     .zrange("t", 0, -1, withscores=True).zpopmax("t", 1).zscore("t", "p").hgetall("h")
-     .smembers("nope").execute()),
+    (
+        "transaction",
+        lambda r: (
+            r.pipeline(transaction=True)
+            .zadd("t", {"p": 1, "q": 2})
+            .zrange("t", 0, -1, withscores=True)
+            .zpopmax("t", 1)
+            .zscore("t", "p")
+            .hgetall("h")
+            .smembers("nope")
+            .execute()
+        ),
+    ),
 ]
 RANDOM = {"hrandfield -4 wv", "hrandfield 2", "hrandfield one", "srandmember -4"}
 
