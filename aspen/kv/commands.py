@@ -23,6 +23,48 @@ class Route(enum.Enum):
 
 
 @attrs.frozen(slots=True)
+class KeySpec:
+    """One of Redis 7's key specs (COMMAND INFO's 9th field): where the key search begins
+    (`begin_index`) and how keys are found from there.
+
+    `find` is "range" (`lastkey`: the last key's offset from the first, negative counts from
+    the end; `keystep`; `limit`) or "keynum" (the argument at `keynumidx` holds the number of
+    keys, which start `firstkey` arguments after it, every `keystep`).
+    """
+
+    flags: tuple[str, ...]
+    begin_index: int
+    find: str = "range"
+    lastkey: int = 0
+    keystep: int = 1
+    limit: int = 0
+    keynumidx: int = 0
+    firstkey: int = 1
+
+
+def _atoi(raw: bytes) -> int:
+    """C's atoi as glibc does it (strtol, then truncated to a 32-bit int).
+
+    Redis's key extraction for numkeys commands reads the count with atoi, so "2abc" is 2 and
+    "4294967298" is 2 there: COMMAND GETKEYS must agree, byte for byte.
+    """
+    i, n = 0, len(raw)
+    while i < n and raw[i] in b" \t\n\v\f\r":
+        i += 1
+    sign = 1
+    if i < n and raw[i] in b"+-":
+        sign = -1 if raw[i] == 0x2D else 1
+        i += 1
+    start = i
+    while i < n and 0x30 <= raw[i] <= 0x39:
+        i += 1
+    value = sign * int(raw[start:i]) if i > start else 0
+    value = max(-(2**63), min(2**63 - 1, value))  # strtol saturates at LONG_MIN/LONG_MAX
+    value &= 0xFFFFFFFF  # the (int) cast keeps the low 32 bits
+    return value - 2**32 if value >= 2**31 else value
+
+
+@attrs.frozen(slots=True)
 class CommandSpec:
     name: str
     arity: int
@@ -36,6 +78,8 @@ class CommandSpec:
     since: str = "1.0.0"
     acl: tuple[str, ...] = ()
     subcommands: tuple[CommandSpec, ...] = ()
+    key_specs: tuple[KeySpec, ...] = ()
+    """Redis's key specs when they say more than the legacy triple (numkeys commands)."""
 
     def arity_ok(self, argc: int) -> bool:
         """True if `argc` arguments (including the name) fit this command's arity."""
@@ -48,6 +92,69 @@ class CommandSpec:
             return range(0)
         last = self.last_key if self.last_key >= 0 else argc + self.last_key
         return range(self.first_key, last + 1, self.step)
+
+    def keys(self, argv: list[bytes]) -> list[bytes]:
+        """The key arguments of `argv` (which fits the arity), as COMMAND GETKEYS lists them.
+
+        An empty list when a numkeys count is unusable (Redis: "Invalid arguments"). Like
+        Redis 7.0, the key specs are tried first; if they fail (a count that is not a strict
+        integer, or out of range), the command's own getkeys procedure decides, which reads
+        the count with atoi and lists a destination key last instead of first.
+        """
+        if not self.key_specs:
+            return [argv[i] for i in self.key_positions(len(argv)) if i < len(argv)]
+        found = _keys_by_specs(self.key_specs, argv)
+        return found if found is not None else _keys_by_numkeys_proc(self.key_specs, argv)
+
+
+def _strict_int(raw: bytes) -> int | None:
+    """Redis's string2ll: no sign but '-', no spaces, no leading zeros, 64-bit."""
+    if not raw or len(raw) > 20 or not (raw.isdigit() or (raw[:1] == b"-" and raw[1:].isdigit())):
+        return None
+    digits = raw.lstrip(b"-")
+    if (digits[:1] == b"0" and len(raw) > 1) or not digits:
+        return None
+    value = int(raw)
+    return value if -(2**63) <= value < 2**63 else None
+
+
+def _int32(value: int) -> int:
+    value &= 0xFFFFFFFF
+    return value - 2**32 if value >= 2**31 else value
+
+
+def _keys_by_specs(specs: tuple[KeySpec, ...], argv: list[bytes]) -> list[bytes] | None:
+    """Redis's getKeysUsingKeySpecs; None where it finds a spec invalid for this argv."""
+    argc = len(argv)
+    out: list[bytes] = []
+    for spec in specs:
+        first = spec.begin_index
+        if spec.find == "keynum":
+            at = first + spec.keynumidx
+            numkeys = _strict_int(argv[at]) if at < argc else None
+            if numkeys is None or numkeys < 0:
+                return None
+            first += spec.firstkey
+            last = first + _int32(numkeys) - 1
+        else:
+            last = first + spec.lastkey if spec.lastkey >= 0 else argc + spec.lastkey
+        if last >= argc or last < first or first >= argc:
+            return None
+        out += argv[first : last + 1 : spec.keystep]
+    return out
+
+
+def _keys_by_numkeys_proc(specs: tuple[KeySpec, ...], argv: list[bytes]) -> list[bytes]:
+    """Redis's genericGetKeys: `numkeys` keys by atoi, then the destination (if any)."""
+    keynum = next(k for k in specs if k.find == "keynum")
+    count_at = keynum.begin_index + keynum.keynumidx
+    first = count_at + keynum.firstkey
+    num = _atoi(argv[count_at]) if count_at < len(argv) else 0
+    if num < 1 or num > (len(argv) - first) // keynum.keystep:
+        return []
+    keys = argv[first : first + num * keynum.keystep : keynum.keystep]
+    stores = [argv[k.begin_index] for k in specs if k.find == "range" and k.begin_index < count_at]
+    return keys + stores
 
 
 _R, _W, _S = Route.READ, Route.WRITE, Route.SESSION

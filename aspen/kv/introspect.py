@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aspen.kv.commands import CommandSpec
+from aspen.kv.commands import CommandSpec, KeySpec
 from aspen.resp.values import Map, Set, SimpleString
 
 
@@ -18,42 +18,43 @@ def command_info(spec: CommandSpec) -> list[object]:
         spec.last_key,
         spec.step,
         Set(acl),
-        [],
-        _key_specs(spec),
-        [command_info(s) for s in spec.subcommands],
+        Set([]),  # tips; Redis 7.0 sends tips and key specs as RESP3 sets
+        Set(_key_specs(spec)),
+        # ... and no subcommands as an empty set, some as an array (as 7.0.15 does).
+        [command_info(s) for s in spec.subcommands] if spec.subcommands else Set([]),
     ]
 
 
 def _key_specs(spec: CommandSpec) -> list[object]:
+    if spec.key_specs:
+        return [_key_spec(k) for k in spec.key_specs]
     if spec.first_key == 0:
         return []
-    flags: list[object] = [SimpleString("RW" if "write" in spec.flags else "RO")]
     lastkey = spec.last_key - spec.first_key if spec.last_key >= 0 else spec.last_key
-    return [
-        Map(
-            [
-                (b"flags", Set(flags)),
-                (
-                    b"begin_search",
-                    Map([(b"type", b"index"), (b"spec", Map([(b"index", spec.first_key)]))]),
-                ),
-                (
-                    b"find_keys",
-                    Map(
-                        [
-                            (b"type", b"range"),
-                            (
-                                b"spec",
-                                Map(
-                                    [(b"lastkey", lastkey), (b"keystep", spec.step), (b"limit", 0)]
-                                ),
-                            ),
-                        ]
-                    ),
-                ),
-            ]
-        )
-    ]
+    flags = ("RW",) if "write" in spec.flags else ("RO",)
+    return [_key_spec(KeySpec(flags, spec.first_key, lastkey=lastkey, keystep=spec.step))]
+
+
+def _key_spec(key: KeySpec) -> Map:
+    if key.find == "keynum":
+        find = [
+            (b"keynumidx", key.keynumidx),
+            (b"firstkey", key.firstkey),
+            (b"keystep", key.keystep),
+        ]
+    else:
+        find = [(b"lastkey", key.lastkey), (b"keystep", key.keystep), (b"limit", key.limit)]
+    flags: list[object] = [SimpleString(f) for f in key.flags]
+    return Map(
+        [
+            (b"flags", Set(flags)),
+            (
+                b"begin_search",
+                Map([(b"type", b"index"), (b"spec", Map([(b"index", key.begin_index)]))]),
+            ),
+            (b"find_keys", Map([(b"type", key.find.encode()), (b"spec", Map(find))])),
+        ]
+    )
 
 
 def command_docs(spec: CommandSpec) -> Map:

@@ -543,15 +543,20 @@ def _info_or_none(name: bytes) -> object:
 
 
 def _getkeys(argv: list[bytes]) -> Reply:
+    """COMMAND GETKEYS, with Redis 7.0's checks in its order (keys, then arity, then keys)."""
     spec = cmdtable.lookup(argv[0])
+    if spec is not None and spec.subcommands and len(argv) > 1:
+        spec = cmdtable.lookup_subcommand(spec, argv[1])
     if spec is None:
         return Error("ERR Invalid command specified")
+    if spec.first_key == 0 and not spec.key_specs:
+        return Error("ERR The command has no key arguments")
     if not spec.arity_ok(len(argv)):
         return Error("ERR Invalid number of arguments specified for command")
-    positions = spec.key_positions(len(argv))
-    if not positions:
-        return Error("ERR The command has no key arguments")
-    return [argv[i] for i in positions if i < len(argv)]
+    keys = spec.keys(argv)
+    if not keys:
+        return Error("ERR Invalid arguments specified for command")
+    return keys
 
 
 def render_info(ctx: ServerContext, wanted: list[str]) -> bytes:

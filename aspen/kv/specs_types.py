@@ -7,7 +7,13 @@ listed: the node cannot park a client yet.
 
 from __future__ import annotations
 
-from aspen.kv.commands import CommandSpec, Route
+from aspen.kv.commands import CommandSpec, KeySpec, Route
+
+# Redis 7.0.15's key specs for the numkeys commands (COMMAND INFO): a destination first when
+# there is one, then `numkeys` sources.
+_STORE = KeySpec(("OW", "update"), 1)
+_SOURCES_AT_1 = KeySpec(("RO", "access"), 1, "keynum")
+_SOURCES_AT_2 = KeySpec(("RO", "access"), 2, "keynum")
 
 
 def _t(
@@ -19,6 +25,7 @@ def _t(
     group: str,
     summary: str,
     since: str,
+    key_specs: tuple[KeySpec, ...] = (),
 ) -> CommandSpec:
     flagset = frozenset(flags.split())
     route = Route.WRITE if "write" in flagset else Route.READ
@@ -34,6 +41,7 @@ def _t(
         summary,
         since,
         tuple(acl.split()),
+        key_specs=key_specs,
     )
 
 
@@ -517,6 +525,7 @@ TYPE_SPECS: tuple[CommandSpec, ...] = (
         "set",
         "Intersect multiple sets and return the cardinality of the result",
         "7.0.0",
+        (_SOURCES_AT_1,),
     ),
     _t(
         "sscan",
@@ -758,6 +767,7 @@ TYPE_SPECS: tuple[CommandSpec, ...] = (
         "sorted-set",
         "Add multiple sorted sets and store the resulting sorted set in a new key",
         "2.0.0",
+        (_STORE, _SOURCES_AT_2),
     ),
     _t(
         "zinterstore",
@@ -768,6 +778,7 @@ TYPE_SPECS: tuple[CommandSpec, ...] = (
         "sorted-set",
         "Intersect multiple sorted sets and store the resulting sorted set in a new key",
         "2.0.0",
+        (_STORE, _SOURCES_AT_2),
     ),
     _t(
         "zscan",
