@@ -1,8 +1,10 @@
-"""Data-type figures on one node: in-process ops/s, a 1M-member sorted set, redis-benchmark.
+"""Data-type figures: in-process ops/s, a 1M-member sorted set, and per-type throughput over
+the wire on one node and on a 3-node cluster of real daemons.
 
-    python -m harness.bench_types                  # everything (a few minutes)
+    python -m harness.bench_types                  # everything but --daemons (a few minutes)
     python -m harness.bench_types --skip-wire      # in-process only
     python -m harness.bench_types --zset-size 100000
+    python -m harness.bench_types --daemons-only   # one node vs 3 daemons, per type
 
 1. In-process: `Keyspace.execute` for a few commands per type (no parsing, no network), as
    ops/s (best of 3 short runs).
@@ -11,20 +13,30 @@
    and N (default 1M): per-op microseconds that barely move with N are the logarithmic part.
 3. Wire: `redis-benchmark -t lpush,lpop,sadd,hset,zadd,lrange_100 -P 16` against an
    `aspen node` and redis-server (no persistence) on free loopback ports.
+4. Daemons (`--daemons`): one redis-benchmark run per command (writes and reads of every type)
+   against a standalone `aspen node` and against the leader and a follower of a 3-node
+   cluster of `aspen node` daemons (`harness.daemons`: ZeroMQ, sqlite, fsync on every batch;
+   the standalone node is a durable one-node group, fsync on too). Besides requests/s it
+   prints the CPU time all the server processes spent per request (from /proc), which is
+   steadier than throughput on a shared machine.
 Figures are noisy on a shared machine: run twice.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import io
+import os
 import random
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 from aspen.kv.commands import Route, lookup
 from aspen.kv.keyspace import Keyspace
@@ -142,6 +154,96 @@ def wire(requests: int, pipeline: int) -> list[tuple[str, str, float]]:
     return rows
 
 
+# One redis-benchmark run each, in this order (writes fill the keys the reads then use).
+# Keys and fields are redis-benchmark's own ("myhash", "element:__rand_int__", ...).
+DAEMON_TESTS: list[tuple[str, list[str]]] = [
+    ("HSET", ["-t", "hset"]),
+    ("HGET", ["HGET", "myhash", "element:__rand_int__"]),
+    ("SADD", ["-t", "sadd"]),
+    ("SISMEMBER", ["SISMEMBER", "myset", "element:__rand_int__"]),
+    ("SPOP", ["-t", "spop"]),
+    ("ZADD", ["-t", "zadd"]),
+    ("ZSCORE", ["ZSCORE", "myzset", "element:__rand_int__"]),
+    ("ZRANGE 0 9 WITHSCORES", ["ZRANGE", "myzset", "0", "9", "WITHSCORES"]),
+    ("ZPOPMIN", ["-t", "zpopmin"]),
+    ("LPUSH", ["-t", "lpush"]),
+    ("LRANGE 0 99", ["LRANGE", "mylist", "0", "99"]),
+    ("LPOP", ["-t", "lpop"]),
+]
+
+
+def _cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU seconds of the processes (all their threads) so far."""
+    total = 0
+    for pid in pids:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14, 15 of stat)
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def _benchmark(
+    port: int, pids: list[int], args: list[str], requests: int, pipeline: int, clients: int
+) -> tuple[float, float]:
+    """(requests/s, server CPU microseconds per request) of one redis-benchmark run."""
+    before = _cpu_seconds(pids)
+    out = subprocess.run(
+        ["redis-benchmark", "-h", "127.0.0.1", "-p", str(port), "-c", str(clients),
+         "-n", str(requests), "-P", str(pipeline), "-r", "100000", "--csv", *args],
+        capture_output=True, text=True, timeout=900, check=False,
+    )  # fmt: skip
+    cpu = _cpu_seconds(pids) - before
+    rows = list(csv.DictReader(io.StringIO(out.stdout)))
+    if len(rows) != 1:
+        raise RuntimeError(f"redis-benchmark {args}: {out.stdout!r} {out.stderr!r}")
+    return float(rows[0]["rps"]), cpu / requests * 1e6
+
+
+@contextlib.contextmanager
+def _targets() -> Iterator[list[tuple[str, int, list[int]]]]:
+    """(label, RESP port, server pids to account) for a standalone node and a 3-node cluster."""
+    from harness.bench.servers import aspen_node
+    from harness.daemons import DaemonCluster
+
+    with (
+        aspen_node() as node,
+        tempfile.TemporaryDirectory(prefix="aspen-bench-types-") as tmp,
+        DaemonCluster(3, Path(tmp)) as cluster,
+    ):
+        cluster.start_all()
+        leader = cluster.wait_leader()
+        follower = next(i for i in cluster.voters if i != leader)
+        pids = [cluster.procs[i].pid for i in cluster.voters]
+        yield [
+            ("1 node", node.port, [node.pid]),
+            ("3 nodes: leader", cluster.resp_port(leader), pids),
+            ("3 nodes: follower", cluster.resp_port(follower), pids),
+        ]
+
+
+def daemons(requests: int, pipeline: int, clients: int, rounds: int) -> None:
+    """Print one table: per command, requests/s and CPU us/request on each target.
+
+    Targets are interleaved per command (and the best of `rounds` kept), so a load spike on
+    the shared machine hits all of them rather than one.
+    """
+    with _targets() as targets:
+        print(f"\n## Daemons: redis-benchmark -c {clients} -P {pipeline} -n {requests} -r 100000")
+        print("requests/s (server CPU microseconds per request, all server processes)\n")
+        print("| command | " + " | ".join(t[0] for t in targets) + " |")
+        print("|---|" + "---:|" * len(targets))
+        for name, args in DAEMON_TESTS:
+            best: dict[str, tuple[float, float]] = {}
+            for _ in range(rounds):
+                for label, port, pids in targets:
+                    rps, cpu = _benchmark(port, pids, args, requests, pipeline, clients)
+                    if label not in best or rps > best[label][0]:
+                        best[label] = (rps, cpu)
+            cells = [f"{best[t[0]][0]:,.0f} ({best[t[0]][1]:,.0f})" for t in targets]
+            print(f"| {name} | " + " | ".join(cells) + " |", flush=True)
+        print(f"\nload average after: {os.getloadavg()}")
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     p.add_argument("-n", type=int, default=50000, help="ops per in-process case")
@@ -149,7 +251,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--requests", type=int, default=100000, help="redis-benchmark -n")
     p.add_argument("--pipeline", type=int, default=16)
     p.add_argument("--skip-wire", action="store_true")
+    p.add_argument("--daemons", action="store_true", help="also: 1 node vs 3 daemons per type")
+    p.add_argument("--daemons-only", action="store_true", help="only the daemon figures")
+    p.add_argument("--clients", type=int, default=50, help="redis-benchmark -c (daemons)")
+    p.add_argument("--rounds", type=int, default=1, help="daemon runs per target (best kept)")
     args = p.parse_args(argv)
+    print(f"load average before: {os.getloadavg()}")
+    if args.daemons_only:
+        daemons(args.requests, args.pipeline, args.clients, args.rounds)
+        return 0
 
     print("## In-process (Keyspace.execute), ops/s, best of 3\n")
     print("| command | ops/s |\n|---|---:|")
@@ -178,6 +288,8 @@ def main(argv: list[str] | None = None) -> int:
         for t in tests:
             cells = [f"{table.get((label, t), 0):,.0f}" for label in labels]
             print(f"| {t} | " + " | ".join(cells) + " |")
+    if args.daemons:
+        daemons(args.requests, args.pipeline, args.clients, args.rounds)
     return 0
 
 
