@@ -25,6 +25,7 @@ from aspen.kv.sortedset import Item, SortedPairs, by_member, by_score
 from aspen.kv.typed import (
     Argv,
     check_count,
+    check_random_count,
     double_arg,
     drop_if_empty,
     get_read,
@@ -32,11 +33,12 @@ from aspen.kv.typed import (
     int_arg,
     parse_bound,
     replace,
+    rng,
     store,
     touched,
 )
 from aspen.resp.codec import format_double
-from aspen.resp.values import Double, Pairs
+from aspen.resp.values import NULL_ARRAY, Double, Pairs
 
 NAN_SCORE = "ERR resulting score is not a number (NaN)"
 NOT_FLOAT_RANGE = "ERR min or max is not a float"
@@ -595,73 +597,246 @@ def _weighted(weight: float, score: float) -> float:
     return 0.0 if value != value else value
 
 
-def _setop_store(ks: Keyspace, argv: Argv, now: int, union: bool) -> object:
-    name = "zunionstore" if union else "zinterstore"
-    numkeys = int_arg(argv[2])
+class SetOp(enum.Enum):
+    UNION = "union"
+    INTER = "inter"
+    DIFF = "diff"
+
+
+def _setop(
+    ks: Keyspace, argv: Argv, now: int, op: SetOp, store: bool, card: bool = False
+) -> object:
+    """ZUNION/ZINTER/ZDIFF, their STORE forms and ZINTERCARD (zunionInterDiffGenericCommand).
+
+    Checks run in Redis's order: numkeys, the keys' types, then the options.
+    """
+    name = argv[0].decode("utf-8", "replace").lower()
+    at = 2 if store else 1  # where numkeys stands
+    numkeys = int_arg(argv[at])
     if numkeys < 1:
         raise CommandError(f"ERR at least 1 input key is needed for '{name}' command")
-    if numkeys > len(argv) - 3:
+    if numkeys > len(argv) - at - 1:
         raise CommandError(SYNTAX)
+    lookup = ks.get_write if store else ks.get_read
     sources: list[object | None] = []
-    for key in argv[3 : 3 + numkeys]:
-        value = ks.get_write(key, now)
+    for key in argv[at + 1 : at + 1 + numkeys]:
+        value = lookup(key, now)
         if value is not None and not isinstance(value, (ZSet, RSet)):
             raise CommandError(WRONGTYPE)
         sources.append(value)
     weights = [1.0] * numkeys
-    op = b"sum"
-    j = 3 + numkeys
+    aggregate = b"sum"
+    with_scores = False
+    limit = 0
+    j = at + 1 + numkeys
     while j < len(argv):
         remaining = len(argv) - j
         word = argv[j].lower()
-        if word == b"weights" and remaining >= numkeys + 1:
+        if card:
+            if word == b"limit" and remaining >= 2:
+                limit = int_arg(argv[j + 1], "ERR LIMIT can't be negative")
+                if limit < 0:
+                    raise CommandError("ERR LIMIT can't be negative")
+                j += 2
+                continue
+            raise CommandError(SYNTAX)
+        if op is not SetOp.DIFF and word == b"weights" and remaining >= numkeys + 1:
             weights = [
                 double_arg(w, "ERR weight value is not a float")
                 for w in argv[j + 1 : j + 1 + numkeys]
             ]
             j += numkeys + 1
-        elif word == b"aggregate" and remaining >= 2:
-            op = argv[j + 1].lower()
-            if op not in (b"sum", b"min", b"max"):
+        elif op is not SetOp.DIFF and word == b"aggregate" and remaining >= 2:
+            aggregate = argv[j + 1].lower()
+            if aggregate not in (b"sum", b"min", b"max"):
                 raise CommandError(SYNTAX)
             j += 2
+        elif not store and word == b"withscores":
+            with_scores = True
+            j += 1
         else:
             raise CommandError(SYNTAX)
     inputs = []
     for weight, value in zip(weights, sources, strict=True):
         size, members = (0, {}) if value is None else _source_scores(value)
         inputs.append((size, weight, members))
-    inputs.sort(key=lambda t: t[0])  # smallest first, as Redis orders them (stable here)
+    if card:
+        return _inter_card(inputs, limit)
+    if op is SetOp.DIFF:
+        result = _diff(inputs)
+    else:
+        inputs.sort(key=lambda t: t[0])  # smallest first, as Redis orders them (stable here)
+        union = op is SetOp.UNION
+        result = _union(inputs, aggregate) if union else _inter(inputs, aggregate)
+    if store:
+        replace(ks, argv[1], ZSet.from_scores(result), now)
+        return len(result)
+    return _pairs(sorted((s + 0.0, m) for m, s in result.items()), with_scores)
+
+
+_Input = tuple[int, float, "dict[bytes, float] | RSet"]
+
+
+def _score(members: dict[bytes, float] | RSet, m: bytes) -> float:
+    return members[m] if isinstance(members, dict) else 1.0
+
+
+def _union(inputs: list[_Input], aggregate: bytes) -> dict[bytes, float]:
     result: dict[bytes, float] = {}
-    if union:
-        for _, weight, members in inputs:
-            for m in members:
-                score = _weighted(weight, members[m] if isinstance(members, dict) else 1.0)
-                old = result.get(m)
-                result[m] = score if old is None else _aggregate(op, old, score)
-    elif inputs and inputs[0][0] > 0:
-        _, weight0, first = inputs[0]
-        for m in first:
-            score = _weighted(weight0, first[m] if isinstance(first, dict) else 1.0)
-            for _, weight, members in inputs[1:]:
-                if m not in members:
-                    break
-                other = members[m] if isinstance(members, dict) else 1.0
-                score = _aggregate(op, score, _weighted(weight, other))
-            else:
-                result[m] = score
-    replace(ks, argv[1], ZSet.from_scores(result), now)
-    return len(result)
+    for _, weight, members in inputs:
+        for m in members:
+            score = _weighted(weight, _score(members, m))
+            old = result.get(m)
+            result[m] = score if old is None else _aggregate(aggregate, old, score)
+    return result
+
+
+def _inter(inputs: list[_Input], aggregate: bytes) -> dict[bytes, float]:
+    result: dict[bytes, float] = {}
+    if not inputs or inputs[0][0] == 0:
+        return result
+    _, weight0, first = inputs[0]
+    for m in first:
+        score = _weighted(weight0, _score(first, m))
+        for _, weight, members in inputs[1:]:
+            if m not in members:
+                break
+            score = _aggregate(aggregate, score, _weighted(weight, _score(members, m)))
+        else:
+            result[m] = score
+    return result
+
+
+def _diff(inputs: list[_Input]) -> dict[bytes, float]:
+    """The first input's members (and scores) that no other input holds."""
+    _, _, first = inputs[0]
+    rest = [members for _, _, members in inputs[1:]]
+    return {m: _score(first, m) for m in first if not any(m in other for other in rest)}
+
+
+def _inter_card(inputs: list[_Input], limit: int) -> int:
+    inputs = sorted(inputs, key=lambda t: t[0])
+    if inputs[0][0] == 0:
+        return 0
+    count = 0
+    rest = [members for _, _, members in inputs[1:]]
+    for m in inputs[0][2]:
+        if all(m in other for other in rest):
+            count += 1
+            if count == limit:
+                break
+    return count
 
 
 @command("zunionstore", write=True)
 def zunionstore(ks: Keyspace, argv: Argv, now: int) -> object:
-    return _setop_store(ks, argv, now, union=True)
+    return _setop(ks, argv, now, SetOp.UNION, store=True)
 
 
 @command("zinterstore", write=True)
 def zinterstore(ks: Keyspace, argv: Argv, now: int) -> object:
-    return _setop_store(ks, argv, now, union=False)
+    return _setop(ks, argv, now, SetOp.INTER, store=True)
+
+
+@command("zdiffstore", write=True)
+def zdiffstore(ks: Keyspace, argv: Argv, now: int) -> object:
+    return _setop(ks, argv, now, SetOp.DIFF, store=True)
+
+
+@command("zunion", write=False)
+def zunion(ks: Keyspace, argv: Argv, now: int) -> object:
+    return _setop(ks, argv, now, SetOp.UNION, store=False)
+
+
+@command("zinter", write=False)
+def zinter(ks: Keyspace, argv: Argv, now: int) -> object:
+    return _setop(ks, argv, now, SetOp.INTER, store=False)
+
+
+@command("zdiff", write=False)
+def zdiff(ks: Keyspace, argv: Argv, now: int) -> object:
+    return _setop(ks, argv, now, SetOp.DIFF, store=False)
+
+
+@command("zintercard", write=False)
+def zintercard(ks: Keyspace, argv: Argv, now: int) -> object:
+    return _setop(ks, argv, now, SetOp.INTER, store=False, card=True)
+
+
+# ------------------------------------------------------------------ ZRANDMEMBER / ZMPOP
+
+
+@command("zrandmember", write=False)
+def zrandmember(ks: Keyspace, argv: Argv, now: int) -> object:
+    """Like HRANDFIELD: the picks come from the RNG every replica seeds alike."""
+    if len(argv) == 2:
+        z = get_read(ks, argv[1], now, ZSet)
+        if z is None:
+            return None
+        return z.order[rng(ks).randrange(len(z))][1]
+    count = int_arg(argv[2])
+    check_random_count(count)
+    if len(argv) > 4 or (len(argv) == 4 and argv[3].lower() != b"withscores"):
+        raise CommandError(SYNTAX)
+    with_scores = len(argv) == 4
+    check_random_count(count, with_scores)
+    z = get_read(ks, argv[1], now, ZSet)
+    if z is None or count == 0:
+        return []
+    r = rng(ks)
+    n = len(z)
+    if count < 0:
+        picks = [r.randrange(n) for _ in range(-count)]
+    elif count >= n:
+        picks = list(range(n))
+    else:
+        picks = sorted(r.sample(range(n), count))
+    items = [z.order[i] for i in picks]
+    return _pairs(items, with_scores)
+
+
+@command("zmpop", write=True)
+def zmpop(ks: Keyspace, argv: Argv, now: int) -> object:
+    """ZMPOP numkeys key... MIN|MAX [COUNT n]: pops from the first non-empty key.
+
+    The pairs are nested in RESP2 too, as Redis 7.0 sends them; nothing to pop is a null array.
+    """
+    positive = "ERR numkeys should be greater than 0"
+    numkeys = int_arg(argv[1], positive)
+    if numkeys < 1:
+        raise CommandError(positive)
+    where_at = 2 + numkeys
+    if where_at >= len(argv):
+        raise CommandError(SYNTAX)
+    where = argv[where_at].lower()
+    if where not in (b"min", b"max"):
+        raise CommandError(SYNTAX)
+    count = -1
+    j = where_at + 1
+    while j < len(argv):
+        if count == -1 and argv[j].lower() == b"count" and j + 1 < len(argv):
+            count = int_arg(argv[j + 1], "ERR count should be greater than 0")
+            if count < 1:
+                raise CommandError("ERR count should be greater than 0")
+            j += 2
+        else:
+            raise CommandError(SYNTAX)
+    count = max(count, 1)
+    for key in argv[2:where_at]:
+        z = get_write(ks, key, now, ZSet)
+        if z is None:
+            continue
+        n = len(z)
+        take = min(count, n)
+        top = where == b"max"
+        items = z.order.pop_range(n - take, n) if top else z.order.pop_range(0, take)
+        for _, m in items:
+            del z.scores[m]
+        if top:
+            items.reverse()
+        drop_if_empty(ks, key, z, now)
+        return [key, [[m, Double(s)] for s, m in items]]
+    return NULL_ARRAY
 
 
 @command("zscan", write=False)

@@ -58,6 +58,18 @@ SCENARIO: list[tuple[str, Call]] = [
     ("zinterstore", lambda r: r.zinterstore("i", ["z", "u"])),
     ("zrangestore", lambda r: r.zrangestore("rs", "z", 0, -1)),
     ("zrange u", lambda r: r.zrange("u", 0, -1, withscores=True)),
+    ("zadd y", lambda r: r.zadd("y", {"a": 1, "b": 5, "q": 0.5})),
+    ("zunion ws", lambda r: r.zunion(["z", "y"], withscores=True)),
+    ("zinter ws", lambda r: r.zinter(["z", "y"], aggregate="MIN", withscores=True)),
+    ("zdiff ws", lambda r: r.zdiff(["y", "z"], withscores=True)),
+    ("zdiff", lambda r: r.zdiff(["y", "z"])),
+    ("zdiffstore", lambda r: r.zdiffstore("d", ["y", "z"])),
+    ("zintercard", lambda r: r.zintercard(2, ["z", "y"], limit=5)),
+    ("zrandmember ws", lambda r: sorted(r.zrandmember("y", 5, withscores=True))),
+    ("zrandmember -3 ws", lambda r: r.zrandmember("y", -3, withscores=True)),
+    ("zrandmember", lambda r: r.zrandmember("y")),
+    ("zmpop", lambda r: r.zmpop(2, ["nope", "y"], max=True, count=2)),
+    ("zmpop none", lambda r: r.zmpop(1, ["nope"], min=True)),
     ("hset", lambda r: r.hset("h", mapping={"f": "1", "g": "2", "k": "v"})),
     ("hgetall", lambda r: r.hgetall("h")),
     ("hgetall none", lambda r: r.hgetall("nope")),
@@ -102,6 +114,7 @@ SCENARIO: list[tuple[str, Call]] = [
     ),
 ]
 RANDOM = {"hrandfield -4 wv", "hrandfield 2", "hrandfield one", "srandmember -4"}
+RANDOM |= {"zrandmember -3 ws", "zrandmember"}
 
 
 def shape(value: object) -> object:

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit" / "kv"))
 from kv_commandgen import command
 from test_differential_wire import aspen_port, redis_port
-from types_commandgen import SKEYS, counts, hkey, skey, type_command, w
+from types_commandgen import SKEYS, counts, hkey, skey, type_command, w, zkey
 from types_commandgen import cmd as tcmd
 
 from harness.resp_wire import (
@@ -41,7 +41,7 @@ pytestmark = pytest.mark.slow
 __all__ = ["aspen_port", "redis_port"]  # module-scoped fixtures: one server of each per module
 
 _CLOCK_TOLERANCE = {b"ttl": 2, b"expiretime": 2, b"pttl": 2000, b"pexpiretime": 2000}
-_RANDOM = {b"srandmember", b"hrandfield", b"randomkey"}
+_RANDOM = {b"srandmember", b"hrandfield", b"randomkey", b"zrandmember"}
 
 
 def typed(reply: object) -> object:
@@ -138,6 +138,11 @@ def random_reply_commands() -> st.SearchStrategy[list[bytes]]:
             st.one_of(st.just([]), tcmd(counts, st.sampled_from([[], [b"withvalues"]]))),
         ),
         tcmd(w("spop"), st.sampled_from(SKEYS), w("20")),
+        tcmd(
+            w("zrandmember"),
+            zkey,
+            st.one_of(st.just([]), tcmd(counts, st.sampled_from([[], [b"withscores"]]))),
+        ),
     )
 
 
@@ -176,6 +181,9 @@ hrandfield nope 2 withvalues|hincrbyfloat h f 0.5|hscan h 0|hmget h f nope|hkeys
 sadd s a b c|smembers s|smembers nope|sinter s nope|sunion s nope|sdiff s nope
 srandmember s 10|srandmember s -4|spop s 10|smismember s a x|sintercard 1 s
 rpush l a b c|lrange l 0 -1|lpop l 2|lpos l c count 0|lpop nope 2|rpop nope
+zadd y 1 a 5 b 0.5 q|zunion 2 z y withscores|zinter 2 z y withscores|zdiff 2 y z withscores
+zunion 2 z y|zdiffstore d 2 y z|zintercard 2 z y|zrandmember y 5 withscores|zrandmember y -2
+zmpop 2 nope y max count 2|zmpop 1 y min|zmpop 1 nope min|zrandmember nope 2 withscores
 multi|zrange z 0 -1 withscores|hgetall h|zpopmin z 5|smembers s|zscore z x|exec
 config get maxmemory-none|incrbyfloat n 1.5|type z"""
 

@@ -232,6 +232,12 @@ def zset_commands() -> st.SearchStrategy[list[bytes]]:
             ),
         ).map(lambda t: [t[0], *t[1], *t[2], *t[3]])
     )
+    diff_form = st.lists(zkey | skey, min_size=1, max_size=3).flatmap(
+        lambda ks: st.tuples(
+            st.sampled_from([str(len(ks)).encode(), str(len(ks)).encode(), b"0", b"9", b"x"]),
+            st.just(ks),
+        ).map(lambda t: [t[0], *t[1]])
+    )
     return st.one_of(
         cmd(_cased("zadd"), zkey, flags, pairs(scores, member)),
         cmd(w("zadd"), zkey, flags, scores),
@@ -257,6 +263,24 @@ def zset_commands() -> st.SearchStrategy[list[bytes]]:
         cmd(w("zremrangebyrank"), zkey, ints, ints),
         cmd(w("zremrangebyscore"), zkey, bounds, bounds),
         cmd(st.sampled_from([b"zunionstore", b"zinterstore"]), zkey, numkeys_form),
+        cmd(
+            st.sampled_from([b"zunion", b"zinter"]),
+            numkeys_form,
+            opt(st.sampled_from([[b"withscores"], [b"WITHSCORES"], [b"withscores", b"x"]])),
+        ),
+        cmd(w("zdiff"), diff_form, opt(st.sampled_from([[b"withscores"], [b"weights", b"1"]]))),
+        cmd(w("zdiffstore"), zkey, diff_form),
+        cmd(
+            w("zintercard"),
+            diff_form,
+            opt(cmd(st.sampled_from([b"limit", b"LIMIT", b"bogus"]), counts)),
+        ),
+        cmd(
+            w("zmpop"),
+            diff_form,
+            st.sampled_from([b"min", b"MAX", b"max", b"bogus"]),
+            opt(cmd(st.sampled_from([b"count", b"COUNT"]), counts)),
+        ),
     )
 
 
@@ -310,4 +334,5 @@ def random_command() -> st.SearchStrategy[list[bytes]]:
         cmd(w("spop"), skey, opt(cmd(counts))),
         cmd(w("srandmember"), skey, opt(cmd(counts))),
         cmd(w("hrandfield"), hkey, opt(cmd(counts, opt(cmd(w("withvalues")))))),
+        cmd(w("zrandmember"), zkey, opt(cmd(counts, opt(cmd(w("withscores")))))),
     )
