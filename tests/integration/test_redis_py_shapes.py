@@ -178,3 +178,5 @@ async def test_three_node_cluster(reference: dict[int, list[object]]) -> None:
                         check(reference[protocol], run(r), where)
 
         await trio.to_thread.run_sync(scenario)
+        # The follower's lease reads really went to the leader (replies over the mesh).
+        assert leader.stats.lease_reads > 0

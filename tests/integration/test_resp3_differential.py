@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit" / "kv"))
 from kv_commandgen import command
-from test_differential_wire import aspen_port, redis_port
+from test_differential_wire import CONNECTION_SCRIPT, aspen_port, redis_port
 from types_commandgen import SKEYS, counts, hkey, skey, type_command, w, zkey
 from types_commandgen import cmd as tcmd
 
@@ -190,4 +190,12 @@ config get maxmemory-none|incrbyfloat n 1.5|type z"""
 
 def test_every_reply_shape_matches_redis_server(redis_port: int, aspen_port: int) -> None:
     steps = [(0, line.split(" ")) for row in SHAPES_SCRIPT.splitlines() for line in row.split("|")]
+    replay((redis_port, aspen_port), [(c, [a.encode() for a in argv]) for c, argv in steps])
+
+
+def test_connection_commands_match_redis_server_in_resp3(redis_port: int, aspen_port: int) -> None:
+    """The RESP2 wire test's connection/server script, after HELLO 3 (CONFIG GET is a map...)."""
+    steps = [
+        (0, line.split(" ")) for row in CONNECTION_SCRIPT.splitlines() for line in row.split("|")
+    ]
     replay((redis_port, aspen_port), [(c, [a.encode() for a in argv]) for c, argv in steps])
