@@ -671,7 +671,7 @@ def _setop(
     if store:
         replace(ks, argv[1], ZSet.from_scores(result), now)
         return len(result)
-    return _pairs(sorted((s + 0.0, m) for m, s in result.items()), with_scores)
+    return _pairs(sorted((s, m) for m, s in result.items()), with_scores)  # -0 stays -0
 
 
 _Input = tuple[int, float, "dict[bytes, float] | RSet"]

@@ -183,6 +183,7 @@ srandmember s 10|srandmember s -4|spop s 10|smismember s a x|sintercard 1 s
 rpush l a b c|lrange l 0 -1|lpop l 2|lpos l c count 0|lpop nope 2|rpop nope
 zadd y 1 a 5 b 0.5 q|zunion 2 z y withscores|zinter 2 z y withscores|zdiff 2 y z withscores
 zunion 2 z y|zdiffstore d 2 y z|zintercard 2 z y|zrandmember y 5 withscores|zrandmember y -2
+zadd nz 0 x 1 y|zunion 1 nz weights -1 withscores|zinter 2 nz nz weights -1 0.5 withscores
 zmpop 2 nope y max count 2|zmpop 1 y min|zmpop 1 nope min|zrandmember nope 2 withscores
 multi|zrange z 0 -1 withscores|hgetall h|zpopmin z 5|smembers s|zscore z x|exec
 config get maxmemory-none|incrbyfloat n 1.5|type z"""
