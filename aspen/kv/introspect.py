@@ -36,6 +36,7 @@ def _key_specs(spec: CommandSpec) -> list[object]:
 
 
 def _key_spec(key: KeySpec) -> Map:
+    find: list[tuple[object, object]]
     if key.find == "keynum":
         find = [
             (b"keynumidx", key.keynumidx),
