@@ -59,9 +59,7 @@ def _atoi(raw: bytes) -> int:
     while i < n and 0x30 <= raw[i] <= 0x39:
         i += 1
     value = sign * int(raw[start:i]) if i > start else 0
-    value = max(-(2**63), min(2**63 - 1, value))  # strtol saturates at LONG_MIN/LONG_MAX
-    value &= 0xFFFFFFFF  # the (int) cast keeps the low 32 bits
-    return value - 2**32 if value >= 2**31 else value
+    return _int32(max(-(2**63), min(2**63 - 1, value)))  # strtol saturates, (int) truncates
 
 
 @attrs.frozen(slots=True)
@@ -119,6 +117,7 @@ def _strict_int(raw: bytes) -> int | None:
 
 
 def _int32(value: int) -> int:
+    """C's (int) cast of a 64-bit value: the low 32 bits, signed."""
     value &= 0xFFFFFFFF
     return value - 2**32 if value >= 2**31 else value
 
