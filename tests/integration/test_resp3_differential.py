@@ -67,8 +67,6 @@ def shape(tree: object) -> object:
     """Only the structure: types and lengths, not the (random) elements."""
     if isinstance(tree, tuple) and tree and tree[0] in ("array", "set", "map", "push"):
         return (tree[0], [shape(x) for x in tree[1]])
-    if isinstance(tree, tuple) and len(tree) == 2 and tree[0] == "map-item":
-        return tree
     if isinstance(tree, tuple) and tree:
         return (tree[0],) if tree[0] != "Err" else tree
     return type(tree).__name__
