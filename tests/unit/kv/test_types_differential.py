@@ -154,6 +154,12 @@ def fakeredis_fix(argv: list[bytes], ours: object, theirs: object) -> object:
         return theirs
     if isinstance(theirs, list) and any(isinstance(x, float) for x in theirs):
         return [format_double(x) if isinstance(x, float) else x for x in theirs]  # ZMSCORE
+    if (
+        name == b"zdiff"
+        and ours == Err("ERR syntax error")
+        and any(a.lower() in (b"weights", b"aggregate") for a in argv)
+    ):
+        return ours  # Redis refuses WEIGHTS/AGGREGATE on ZDIFF; fakeredis accepts them
     if name == b"lmove" and isinstance(ours, Err) and theirs is None:
         return ours  # Redis parses LEFT/RIGHT before it looks the source up
     if name == b"sintercard" and not isinstance(ours, Err) and isinstance(theirs, Err):
