@@ -147,6 +147,9 @@ def fakeredis_fix(argv: list[bytes], ours: object, theirs: object) -> object:
         # (e.g. COUNT texts, arity vs syntax); the redis-server machine compares error texts
         # exactly, so here an error only has to meet an error.
         return ours
+    if name == b"zmpop" and isinstance(theirs, list) and len(theirs) == 2:
+        key, popped = theirs  # fakeredis hands the scores over as floats
+        return [key, [[m, format_double(x) if isinstance(x, float) else x] for m, x in popped]]
     if isinstance(theirs, float):
         theirs = format_double(theirs)  # fakeredis hands ZINCRBY/ZADD INCR over as a float
         if ours == b"-0" and theirs == b"0":
@@ -403,7 +406,13 @@ class FakeMachine(Machine):
             return self.current
         if argv[0].lower() == b"zrangestore" and isinstance(self.current, Err):
             return self.current  # fakeredis deletes the destination before it validates
-        reply = self.fake.call(argv)
+        try:
+            reply = self.fake.call(argv)
+        except AttributeError:
+            if argv[0].lower() != b"zmpop":
+                raise
+            # fakeredis crashes on ZMPOP of a set (Redis: WRONGTYPE)
+            reply = Err("WRONGTYPE Operation against a key holding the wrong kind of value")
         if argv[0].lower() == b"copy" and reply == 1:
             # fakeredis's COPY shares the value object (a later write to one key shows in
             # both); Redis copies deeply. Re-create the destination from a DUMP.
