@@ -10,6 +10,7 @@ does for everything) and keeps each publishing node's order (one sender task, FI
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Protocol
 
 import trio
@@ -30,7 +31,7 @@ class MeshNode(Protocol):
 
     id: int
     transport: TransportBase | None
-    pubsub_sink: object
+    pubsub_sink: Callable[[int, bytes], None] | None
 
 
 def _chunks(messages: list[tuple[bytes, bytes]]) -> list[list[tuple[bytes, bytes]]]:
