@@ -18,8 +18,8 @@ from harness.bench.servers import redis_server
 from harness.resp_push import Push, PushClient, encode_command
 
 # The bytes that mean something to the matcher, plus ordinary and high (signed-char) bytes.
-_PATTERN_BYTES = st.sampled_from(list(b"ab*?[]^-\\") + [0x80, 0xFF, 0x00])
-_CHANNEL_BYTES = st.sampled_from(list(b"ab]^-\\*?[") + [0x80, 0xFF, 0x7F])
+_PATTERN_BYTES = st.sampled_from([*b"ab*?[]^-\\", 0x80, 0xFF, 0x00])
+_CHANNEL_BYTES = st.sampled_from([*b"ab]^-\\*?[", 0x80, 0xFF, 0x7F])
 patterns = st.lists(st.binary(min_size=1, max_size=8).map(bytes) | st.lists(
     _PATTERN_BYTES, min_size=1, max_size=8).map(bytes), min_size=1, max_size=6, unique=True)
 channels = st.lists(st.lists(_CHANNEL_BYTES, max_size=6).map(bytes), min_size=1, max_size=6)
