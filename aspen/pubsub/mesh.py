@@ -4,12 +4,14 @@
 node go to every peer the transport knows (voters and learners), batched per wakeup, as
 `MessageKind.PUBSUB` envelopes; what peers send is delivered to local subscribers only,
 never re-broadcast. Delivery is at most once (a full peer queue drops, as the transport
-does for everything) and keeps each publishing node's order (one sender task, FIFO queues).
+does for everything) and keeps each publishing node's order: one sender task, and a sequence
+number per envelope with which receivers drop duplicates and stragglers.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from typing import Protocol
 
@@ -53,18 +55,28 @@ class _Mesh:
         self.node = node
         self.wakeup = trio.Event()
         self.sent = 0
+        self.incarnation = time.time_ns()
+        self.seq = 0
+        self.last_seen: dict[int, tuple[int, int]] = {}  # sender -> (incarnation, seq)
+        self.dropped = 0  # duplicate or late envelopes
 
     def kick(self) -> None:
         self.wakeup.set()
 
     def on_remote(self, sender: int, payload: bytes) -> None:
         try:
-            messages = wire.decode(payload)
+            batch = wire.decode(payload)
         except wire.PubSubDecodeError as exc:
             log.warning("node %d: bad pub/sub message from %d: %s", self.node.id, sender, exc)
             return
+        mark = (batch.incarnation, batch.seq)
+        last = self.last_seen.get(sender)
+        if last is not None and mark <= last:
+            self.dropped += 1
+            return
+        self.last_seen[sender] = mark
         hub = self.hub
-        for channel, message in messages:
+        for channel, message in batch.messages:
             hub.stats_received += 1
             hub.deliver(channel, message)
 
@@ -81,7 +93,8 @@ class _Mesh:
             if not peers:
                 continue
             for chunk in _chunks(batch):
-                payload = wire.encode(chunk)
+                self.seq += 1
+                payload = wire.encode(wire.Batch(self.incarnation, self.seq, chunk))
                 for peer in peers:
                     await transport.send(peer, payload, MessageKind.PUBSUB)
                 self.sent += len(chunk)

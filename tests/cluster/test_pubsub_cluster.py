@@ -6,8 +6,9 @@ from __future__ import annotations
 import trio
 
 from aspen.resp.values import Push, Replies
-from harness.cluster import Client, InProcessCluster
+from harness.cluster import Client, InProcessCluster, open_cluster
 from harness.resp_wire import parse_reply
+from transports import NetworkFaults
 
 
 def messages(client: Client) -> list[object]:
@@ -99,3 +100,30 @@ async def test_unsubscribed_and_reset_clients_get_nothing(
     assert [m[2] for m in await wait_for(a, 1)] == [b"here"]  # type: ignore[index]
     assert b.pushes == []
     assert await cluster.client(3).cmd("PUBSUB", "NUMPAT") == 0
+
+
+async def test_at_most_once_and_in_order_over_a_faulty_network(autojump_clock: object) -> None:
+    """Duplicated, reordered and dropped envelopes: every subscriber sees a subsequence of each
+    publisher's order, each message at most once."""
+    faults = NetworkFaults(drop_rate=0.05, duplicate_rate=0.3, reorder_rate=0.3,
+                           max_delay=0.01, reorder_delay=0.05)
+    async with open_cluster(3, seed=5, faults=faults) as cluster:
+        await cluster.wait_leader()
+        subs = [cluster.client(3), cluster.client(2)]
+        for s in subs:
+            await s.cmd("SUBSCRIBE", "f")
+        pubs = {b"a": cluster.client(1), b"b": cluster.client(2)}
+        for i in range(150):
+            for tag, p in pubs.items():
+                await p.cmd("PUBLISH", "f", tag + b"%d" % i)
+            await trio.sleep(0.002)  # separate envelopes, so the network can reorder them
+        await trio.sleep(1)
+        for s in subs:
+            got = [m[2] for m in messages(s)]  # type: ignore[index]
+            assert len(got) == len(set(got))  # no duplicates
+            for tag in pubs:
+                seq = [int(m[1:]) for m in got if m[:1] == tag]
+                assert seq == sorted(seq)
+            # the remote publishers' messages mostly arrive (drops are at most ~5% + stragglers)
+            remote = [m for m in got if m[:1] == (b"b" if s is subs[0] else b"a")]
+            assert len(remote) > 100
