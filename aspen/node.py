@@ -88,6 +88,9 @@ class _AdminConnection:
             return self._inner.handle(argv)
         if not self._inner.authenticated:
             return NOAUTH
+        refused = self.session.refuses_while_subscribed(name.decode())
+        if refused is not None:
+            return refused
         arity, usage = ADMIN_COMMANDS[name]
         if (len(argv) != arity) if arity >= 0 else (len(argv) < -arity):
             return Error(f"ERR wrong number of arguments for '{name.decode()}' command "

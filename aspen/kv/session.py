@@ -157,6 +157,13 @@ def unknown_command_error(argv: list[bytes]) -> Error:
     return Error(text.replace("\r", " ").replace("\n", " "))
 
 
+def subscribed_mode_error(name: str) -> Error:
+    return Error(
+        f"ERR Can't execute '{name}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / "
+        "RESET are allowed in this context"
+    )
+
+
 def arity_error(name: str) -> Error:
     return Error(f"ERR wrong number of arguments for '{name}' command")
 
@@ -237,12 +244,7 @@ class Session:
             if not self.authenticated and "no_auth" not in spec.flags:
                 return self._reject(NOAUTH)
             if self._subscribed_resp2() and spec.name not in _SUBSCRIBED_MODE:
-                return self._reject(
-                    Error(
-                        f"ERR Can't execute '{name}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE "
-                        "/ PING / QUIT / RESET are allowed in this context"
-                    )
-                )
+                return self._reject(subscribed_mode_error(name))
             if self._in_multi and spec.name not in _NOT_QUEUED:
                 self._queue.append((argv, spec))
                 return QUEUED
@@ -302,6 +304,13 @@ class Session:
 
     def _update_gate(self) -> None:
         self._gate = self._in_multi or not self.authenticated or self._subscribed_resp2()
+
+    def refuses_while_subscribed(self, name: str) -> Error | None:
+        """The error for running command `name` now, if this is a RESP2 subscribed session
+        (for commands a layer in front of the session answers, e.g. ASPEN.*)."""
+        if self._subscribed_resp2() and name not in _SUBSCRIBED_MODE:
+            return self._reject(subscribed_mode_error(name))
+        return None
 
     def _subscribed_resp2(self) -> bool:
         """Redis's "subscribed context": RESP2 and at least one subscription."""
