@@ -19,7 +19,8 @@ Unsolicited output (pub/sub messages): `Connection.push(data)` queues encoded by
 ever blocking the caller. While the connection is executing a batch, a push takes its place
 among the batch's replies in the order things happened (a RESP3 client that PUBLISHes to a
 channel it is subscribed to sees the message before PUBLISH's count, as with Redis);
-otherwise it goes straight to the socket, or behind what is still queued there. A client
+otherwise it is queued behind any unsent replies and a writer task sends whatever has
+accumulated at its next pass (one send() for many messages on a busy channel). A client
 whose unsent output would exceed `pubsub_output_limit` is disconnected (Redis's
 `client-output-buffer-limit pubsub` hard limit): a slow subscriber never stalls a publisher.
 A reply value of type `Replies` is several replies written back to back. Callbacks in
@@ -397,8 +398,8 @@ class RespServer:
 class _Batch:
     """Runs everything one read completed and sends all the replies in one write."""
 
-    __slots__ = ("auth_aware", "conn", "handle", "handler", "max_query_buffer", "out", "parser",
-                 "pending", "send", "server")
+    __slots__ = ("auth_aware", "conn", "handle", "handler", "held", "max_query_buffer", "out",
+                 "parser", "pending", "send", "server")
 
     def __init__(
         self,
@@ -412,6 +413,7 @@ class _Batch:
         self.conn = conn
         self.out = bytearray()
         self.pending: list[tuple[list[bytes], object]] = []
+        self.held = 0  # bytes of pushes waiting in `pending`
         self.handler = handler
         self.handle = handler.handle
         self.send = send
@@ -440,6 +442,7 @@ class _Batch:
         # arrive while the batch runs join whichever is current (see `push`).
         self.out = out = bytearray()
         self.pending = pending = []
+        self.held = 0
         conn = self.conn
         conn._batch = self
         try:
@@ -501,10 +504,11 @@ class _Batch:
         """Unsolicited output while this batch runs: after everything answered before it."""
         if self.pending:
             self.pending.append(([], _Pushed(data)))
+            self.held += len(data)
         else:
             self.out += data
         output = self.conn._output
-        if output is not None and output.backlog + len(self.out) > output.limit:
+        if output is not None and output.backlog + len(self.out) + self.held > output.limit:
             self.conn.kill("pub/sub output buffer limit reached")
 
     async def _settle(self, pending: list[tuple[list[bytes], object]], out: bytearray) -> None:
@@ -693,7 +697,8 @@ class _StreamOutput:
 
     def _queue(self, data: bytes | bytearray) -> None:
         self._pending += data
-        self._idle = trio.Event()
+        if self._idle.is_set():  # (a waiter on the current event must still be woken)
+            self._idle = trio.Event()
         self._wakeup.set()
 
     async def write(self, data: bytearray) -> None:
