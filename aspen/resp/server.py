@@ -441,7 +441,8 @@ class _Batch:
         # `out`: replies so far; `pending`: replies behind a Deferred, in order. Pushes that
         # arrive while the batch runs join whichever is current (see `push`).
         self.out = out = bytearray()
-        self.pending = pending = []
+        pending: list[tuple[list[bytes], object]] = []
+        self.pending = pending
         self.held = 0
         conn = self.conn
         conn._batch = self
