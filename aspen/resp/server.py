@@ -21,8 +21,9 @@ among the batch's replies in the order things happened (a RESP3 client that PUBL
 channel it is subscribed to sees the message before PUBLISH's count, as with Redis);
 otherwise it is queued behind any unsent replies and a writer task sends whatever has
 accumulated at its next pass (one send() for many messages on a busy channel). A client
-whose unsent output would exceed `pubsub_output_limit` is disconnected (Redis's
-`client-output-buffer-limit pubsub` hard limit): a slow subscriber never stalls a publisher.
+whose unsent output would exceed `pubsub_output_limit`, or stays above `pubsub_soft_limit` for
+`pubsub_soft_seconds`, is disconnected (Redis's `client-output-buffer-limit pubsub 32mb 8mb
+60`, checked when a message is pushed): a slow subscriber never stalls a publisher.
 A reply value of type `Replies` is several replies written back to back. Callbacks in
 `Connection.on_close` run when the connection ends (e.g. to drop its subscriptions).
 
@@ -121,6 +122,8 @@ class ServerOptions:
     drain_idle: float = 0.5  # during shutdown, close a connection once quiet this long
     recv_size: int = 64 * 1024
     pubsub_output_limit: int = 32 * 1024**2  # a push beyond this unsent output disconnects
+    pubsub_soft_limit: int = 8 * 1024**2  # ... and so does staying above this for
+    pubsub_soft_seconds: float = 60.0  # this long
 
 
 @attrs.define(eq=False)
@@ -310,7 +313,7 @@ class RespServer:
                 return
             async with trio.open_nursery() as nursery:
                 output = _SocketOutput(sock, nursery, self.options.max_output_buffer)
-                output.limit, output.conn = self.options.pubsub_output_limit, conn
+                output.limits, output.conn = _PushLimits.of(self.options), conn
                 conn._output = output
                 await self._drive(conn, recv, output.write)
                 await output.flush()  # e.g. the reply to QUIT behind a backlog
@@ -335,7 +338,7 @@ class RespServer:
 
             async with trio.open_nursery() as nursery:
                 output = _StreamOutput(stream, nursery)
-                output.limit, output.conn = self.options.pubsub_output_limit, conn
+                output.limits, output.conn = _PushLimits.of(self.options), conn
                 conn._output = output
                 await self._drive(conn, recv, output.write)
                 await output.flush()
@@ -509,8 +512,10 @@ class _Batch:
         else:
             self.out += data
         output = self.conn._output
-        if output is not None and output.backlog + len(self.out) + self.held > output.limit:
-            self.conn.kill("pub/sub output buffer limit reached")
+        if output is not None:
+            over = output.limits.exceeded(output.backlog + len(self.out) + self.held)
+            if over is not None:
+                self.conn.kill(over)
 
     async def _settle(self, pending: list[tuple[list[bytes], object]], out: bytearray) -> None:
         """Await the pending replies in order, encode them into `out`, empty `pending`."""
@@ -549,8 +554,39 @@ class _Pushed:
         self.data = data
 
 
+class _PushLimits:
+    """The pub/sub output limits of one connection (hard, and soft for so many seconds)."""
+
+    __slots__ = ("hard", "over_since", "soft", "soft_seconds")
+
+    def __init__(self, hard: int, soft: int, soft_seconds: float) -> None:
+        self.hard = hard
+        self.soft = soft
+        self.soft_seconds = soft_seconds
+        self.over_since: float | None = None
+
+    @classmethod
+    def of(cls, options: ServerOptions) -> _PushLimits:
+        return cls(options.pubsub_output_limit, options.pubsub_soft_limit,
+                   options.pubsub_soft_seconds)
+
+    def exceeded(self, size: int) -> str | None:
+        """Why a connection with `size` bytes of unsent output must go, or None."""
+        if size > self.hard:
+            return f"pub/sub output buffer over {self.hard} bytes"
+        if size <= self.soft:
+            self.over_since = None
+            return None
+        now = trio.current_time()
+        if self.over_since is None:
+            self.over_since = now
+        elif now - self.over_since >= self.soft_seconds:
+            return f"pub/sub output buffer over {self.soft} bytes for {self.soft_seconds:g} s"
+        return None
+
+
 class _Output(Protocol):
-    limit: int
+    limits: _PushLimits
 
     @property
     def backlog(self) -> int: ...
@@ -571,13 +607,13 @@ class _SocketOutput:
     """
 
     __slots__ = ("_drained", "_flushed", "_offset", "_pending", "_writer_scope", "broken",
-                 "conn", "high_water", "limit", "nursery", "sock", "writing")
+                 "conn", "high_water", "limits", "nursery", "sock", "writing")
 
     def __init__(self, sock: socket.socket, nursery: trio.Nursery, high_water: int) -> None:
         self.sock = sock
         self.nursery = nursery
         self.high_water = high_water
-        self.limit = 32 * 1024**2  # pushes beyond this backlog disconnect (pub/sub limit)
+        self.limits = _PushLimits.of(ServerOptions())  # the server sets its own
         self.conn: Connection | None = None
         self._writer_scope: trio.CancelScope | None = None
         self._pending = bytearray()
@@ -623,9 +659,10 @@ class _SocketOutput:
         """
         if self.broken:
             return
-        if self.backlog + len(data) > self.limit:
+        over = self.limits.exceeded(self.backlog + len(data))
+        if over is not None:
             if self.conn is not None:
-                self.conn.kill("pub/sub output buffer limit reached")
+                self.conn.kill(over)
             else:
                 self.abort()
             return
@@ -682,7 +719,7 @@ class _StreamOutput:
     def __init__(self, stream: trio.abc.Stream, nursery: trio.Nursery) -> None:
         self.stream = stream
         self.nursery = nursery
-        self.limit = 32 * 1024**2
+        self.limits = _PushLimits.of(ServerOptions())
         self.conn: Connection | None = None
         self.broken = False
         self._pending = bytearray()
@@ -713,9 +750,10 @@ class _StreamOutput:
     def push(self, data: bytes) -> None:
         if self.broken:
             return
-        if self.backlog + len(data) > self.limit:
+        over = self.limits.exceeded(self.backlog + len(data))
+        if over is not None:
             if self.conn is not None:
-                self.conn.kill("pub/sub output buffer limit reached")
+                self.conn.kill(over)
             else:
                 self.abort()
             return

@@ -136,3 +136,28 @@ async def test_pushes_on_a_plain_trio_stream() -> None:
         assert got == push
         await client.aclose()
     assert not hub.channels
+
+
+async def test_a_subscriber_over_the_soft_limit_for_too_long_is_cut_off() -> None:
+    hub = PubSubHub()
+    hard = 1 << 30  # never reached here: the soft limit must do it
+    async with trio.open_nursery() as nursery:
+        server, port = await start(nursery, hub, pubsub_output_limit=hard,
+                                   pubsub_soft_limit=64 * 1024, pubsub_soft_seconds=0.3)
+        slow = socket.create_connection(("127.0.0.1", port))
+        slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        slow.sendall(cmd(b"SUB", b"c"))
+        with trio.fail_after(5):
+            while not hub.channels:
+                await trio.sleep(0.01)
+        blob = b"x" * 16384
+        published = 0
+        with trio.fail_after(20):
+            while hub.channels:
+                hub.publish(b"c", blob)
+                published += len(blob)
+                await trio.sleep(0.002)
+        assert published < hard
+        assert len(server.connections) == 0
+        slow.close()
+        server.shutdown()
