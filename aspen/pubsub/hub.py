@@ -23,6 +23,9 @@ from aspen.resp.values import Push
 __all__ = ["PubSubClient", "PubSubHub"]
 
 Sink = Callable[[bytes], None]
+MATCH_CACHE_SIZE = 4096
+"""Channels whose matching patterns are remembered (forgotten all at once when full, and
+whenever a pattern gains its first or loses its last subscriber)."""
 _MESSAGE, _PMESSAGE = b"message", b"pmessage"
 
 
@@ -57,7 +60,7 @@ class PubSubClient:
         for pat in patterns:
             if pat not in self.patterns:
                 self.patterns[pat] = None
-                self.hub.patterns.setdefault(pat, {})[self] = None
+                self.hub.add_pattern(pat, self)
             replies.append(Push([b"psubscribe", pat, self.count]))
         return replies
 
@@ -78,7 +81,7 @@ class PubSubClient:
         for pat in targets:
             if pat in self.patterns:
                 del self.patterns[pat]
-                _discard(self.hub.patterns, pat, self)
+                self.hub.drop_pattern(pat, self)
             replies.append(Push([b"punsubscribe", pat, self.count]))
         return replies or [Push([b"punsubscribe", None, self.count])]
 
@@ -88,7 +91,7 @@ class PubSubClient:
         for ch in self.channels:
             _discard(hub.channels, ch, self)
         for pat in self.patterns:
-            _discard(hub.patterns, pat, self)
+            hub.drop_pattern(pat, self)
         self.channels = {}
         self.patterns = {}
 
@@ -135,6 +138,29 @@ class PubSubHub:
         self.mesh_attached = False
         self.stats_published = 0
         self.stats_received = 0
+        # channel -> the subscribed patterns it matches; valid while the pattern set is unchanged
+        self._matching: dict[bytes, list[bytes]] = {}
+
+    def add_pattern(self, pattern: bytes, client: PubSubClient) -> None:
+        subs = self.patterns.get(pattern)
+        if subs is None:
+            subs = self.patterns[pattern] = {}
+            self._matching = {}
+        subs[client] = None
+
+    def drop_pattern(self, pattern: bytes, client: PubSubClient) -> None:
+        _discard(self.patterns, pattern, client)
+        if pattern not in self.patterns:
+            self._matching = {}
+
+    def matching_patterns(self, channel: bytes) -> list[bytes]:
+        """The subscribed patterns `channel` matches, in subscription order (memoised)."""
+        found = self._matching.get(channel)
+        if found is None:
+            if len(self._matching) >= MATCH_CACHE_SIZE:
+                self._matching = {}
+            found = self._matching[channel] = [p for p in self.patterns if match(p, channel)]
+        return found
 
     def client(self, sink: Sink, resp: int = 2) -> PubSubClient:
         return PubSubClient(self, sink, resp)
@@ -159,8 +185,9 @@ class PubSubHub:
                 client.sink(wire.get(client.resp))
             receivers += len(targets)
         if self.patterns:
-            for pattern, subs in list(self.patterns.items()):
-                if match(pattern, channel):
+            for pattern in self.matching_patterns(channel):
+                subs = self.patterns.get(pattern)  # (a sink may have dropped the last one)
+                if subs:
                     wire = _Encoded([_PMESSAGE, pattern, channel, message])
                     targets = list(subs)
                     for client in targets:
