@@ -600,7 +600,6 @@ class Session:
                 return []
         return SYNTAX
 
-
     # -- pub/sub
 
     def _subscribe(self, argv: list[bytes]) -> Reply:
