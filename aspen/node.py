@@ -10,6 +10,9 @@ expiry), the RESP server (each connection: `_AdminConnection` -> the runtime's
 It is also the `ServerContext` the kv sessions ask about the server: the password,
 CONFIG GET, INFO facts (with a `# Raft` section), CLIENT LIST and the wall clock.
 
+Pub/sub: the node's `PubSubHub` (aspen.pubsub) holds its connections' subscriptions; the
+mesh task carries every PUBLISH to the other nodes, which deliver it to their own subscribers.
+
 SIGTERM/SIGINT: hand leadership to another voter (no election pause for clients), stop
 accepting clients, drain the commands received, close, stop the runtime, exit 0.
 """
@@ -35,6 +38,8 @@ from aspen.config import Config
 from aspen.kv.glob import glob_match
 from aspen.kv.keyspace import Keyspace
 from aspen.kv.session import NOAUTH, ClientInfo, Session
+from aspen.pubsub import PubSubHub
+from aspen.pubsub.mesh import run_mesh
 from aspen.resp.server import Connection, Deferred, RespServer, ServerOptions
 from aspen.resp.values import OK, Error
 
@@ -83,6 +88,9 @@ class _AdminConnection:
             return self._inner.handle(argv)
         if not self._inner.authenticated:
             return NOAUTH
+        refused = self.session.refuses_while_subscribed(name.decode())
+        if refused is not None:
+            return refused
         arity, usage = ADMIN_COMMANDS[name]
         if (len(argv) != arity) if arity >= 0 else (len(argv) < -arity):
             return Error(f"ERR wrong number of arguments for '{name.decode()}' command "
@@ -171,6 +179,7 @@ class Node:
         n = config.node
         self._requirepass = n.requirepass.encode() if n.requirepass else None
         self.cluster = ClusterNode(config.cluster_settings())
+        self.pubsub = PubSubHub()
         self.control = ControlPlane(
             self.cluster, config, lambda: Session(0, _TrustedContext(self))
         )
@@ -237,6 +246,8 @@ class Node:
                 ("rejected_connections", str(server.stats_rejected_connections)),
                 ("total_reads_processed", str(server.stats_reads)),
                 ("total_writes_processed", str(server.stats_writes)),
+                ("pubsub_channels", str(len(self.pubsub.channels))),
+                ("pubsub_patterns", str(len(self.pubsub.patterns))),
             ],
             # Every acknowledged write is in the fsynced Raft log (like appendfsync always).
             "persistence": [("loading", "0"), ("aof_enabled", "1")],
@@ -264,7 +275,9 @@ class Node:
     # -- running ---------------------------------------------------------------------------------
 
     def _new_connection(self, conn: Connection) -> _AdminConnection:
-        session = Session(conn.client_id, self)
+        subscriber = self.pubsub.client(conn.push)
+        conn.on_close.append(subscriber.close)
+        session = Session(conn.client_id, self, pubsub=subscriber)
         return _AdminConnection(self, self.cluster.connection_handler(session))
 
     async def run(
@@ -299,6 +312,7 @@ class Node:
             http_listeners = await trio.open_tcp_listeners(int(port), host=host.strip("[]"))
         async with trio.open_nursery() as outer:
             await outer.start(self.cluster.run)
+            await outer.start(run_mesh, self.pubsub, self.cluster)
             transport = self.cluster.transport
             self.raft_address = getattr(transport, "address", None)
             async with trio.open_nursery() as nursery:

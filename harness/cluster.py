@@ -29,6 +29,8 @@ import trio
 from aspen.cluster import ClusterNode, ClusterSettings
 from aspen.kv.glob import glob_match
 from aspen.kv.session import ClientInfo, KeyspaceView, Session
+from aspen.pubsub import PubSubHub
+from aspen.pubsub.mesh import run_mesh
 from aspen.raft import Role
 from aspen.resp.server import Connection, Deferred, RespServer
 from aspen.storage import MemoryStorage, Storage
@@ -80,7 +82,9 @@ class Client:
         Client._ids += 1
         node = cluster.nodes[node_id]
         self.node_id = node_id
-        self.session = Session(Client._ids, _Context(node, cluster.clock_ms))
+        self.pushes: list[bytes] = []  # pub/sub messages, as the RESP bytes a socket would get
+        subscriber = cluster.hubs[node_id].client(self.pushes.append)
+        self.session = Session(Client._ids, _Context(node, cluster.clock_ms), pubsub=subscriber)
         self.handler = node.connection_handler(self.session)
 
     async def cmd(self, *args: str | bytes | int) -> object:
@@ -96,6 +100,7 @@ class _Running:
     node: ClusterNode
     scope: trio.CancelScope
     done: trio.Event
+    hub: PubSubHub
 
 
 class InProcessCluster:
@@ -118,6 +123,7 @@ class InProcessCluster:
         self._running: dict[int, _Running] = {}
         self.storages: dict[int, Storage] = {}
         self.nodes: dict[int, ClusterNode] = {}
+        self.hubs: dict[int, PubSubHub] = {}  # each node's pub/sub, on the same mesh
         self._incarnations = 0
         self._addresses: dict[int, str] = {}
 
@@ -177,10 +183,11 @@ class InProcessCluster:
             rng=random.Random(self.seed * 1000 + node_id * 10 + self._incarnations),
             incarnation=self._incarnations,
         )
-        running = _Running(node, trio.CancelScope(), trio.Event())
+        running = _Running(node, trio.CancelScope(), trio.Event(), PubSubHub())
         await self._nursery.start(self._run, running)
         self._running[node_id] = running
         self.nodes[node_id] = node
+        self.hubs[node_id] = running.hub
         if init is not None and node.core is not None and node.core.last_index == 0:
             node.init(init)
         return node
@@ -188,7 +195,10 @@ class InProcessCluster:
     async def _run(self, running: _Running, task_status: trio.TaskStatus[ClusterNode]) -> None:
         try:
             with running.scope:
-                await running.node.run(task_status=task_status)
+                async with trio.open_nursery() as nursery:
+                    node = await nursery.start(running.node.run)
+                    await nursery.start(run_mesh, running.hub, node)
+                    task_status.started(node)
         finally:
             running.done.set()
 
@@ -252,8 +262,13 @@ class InProcessCluster:
         Use the real clock for this (sockets do not mix with an autojump clock)."""
         node = self.nodes[node_id]
 
+        hub = self.hubs[node_id]
+
         def factory(conn: Connection) -> Any:
-            return node.connection_handler(Session(conn.client_id, _Context(node, self.clock_ms)))
+            subscriber = hub.client(conn.push)
+            conn.on_close.append(subscriber.close)
+            session = Session(conn.client_id, _Context(node, self.clock_ms), pubsub=subscriber)
+            return node.connection_handler(session)
 
         server = RespServer(factory)
         listeners = await self._nursery.start(server.serve, "127.0.0.1", 0)

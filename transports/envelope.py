@@ -18,11 +18,12 @@ VERSION = 1
 
 
 class MessageKind(enum.IntEnum):
-    """What the payload is; the mesh carries Raft traffic and forwarded client traffic."""
+    """What the payload is: Raft traffic, forwarded client traffic, or pub/sub messages."""
 
     RAFT = 0
     CLIENT_REQUEST = 1  # a follower forwards a client's request to the leader
     CLIENT_REPLY = 2  # the leader's reply, naming the request id inside the payload
+    PUBSUB = 3  # PUBLISHed messages for the receiver's local subscribers (aspen.pubsub.wire)
 
 
 @attrs.frozen

@@ -193,6 +193,8 @@ class ClusterNode:
         self._rescan = False
         self._outbox: list[tuple[int, MessageKind, bytes]] = []
         self._read_queue: list[_ReadIndexWaiter] = []
+        # PUBSUB envelopes go here (aspen.pubsub.mesh sets it); dropped while it is None
+        self.pubsub_sink: Callable[[int, bytes], None] | None = None
 
         # waiters
         self._writes: dict[int, _Write] = {}
@@ -622,6 +624,10 @@ class ClusterNode:
                     log.warning("node %d: bad raft message from %d: %s", self.id, msg.sender, exc)
                     continue
                 self._kick()
+            elif msg.kind is MessageKind.PUBSUB:
+                sink = self.pubsub_sink
+                if sink is not None:
+                    sink(msg.sender, msg.payload)
             else:
                 try:
                     fwd = forward.decode(msg.payload)

@@ -202,6 +202,8 @@ def _acl_categories(flags: frozenset[str], group: str, route: Route) -> tuple[st
         cats.append("@connection")
     elif group == "transactions":
         cats.append("@transaction")
+    elif group == "pubsub" and "pubsub" in flags:
+        cats.append("@pubsub")
     cats.append("@fast" if "fast" in flags else "@slow")
     return tuple(cats)
 
@@ -358,6 +360,17 @@ _COMMAND_SUBS = (
     ),
 )
 
+_PUBSUB = "pubsub noscript loading stale"
+_PUBSUB_SUBS = (
+    _spec("pubsub|channels", -2, "pubsub loading stale", _NOKEY, _S, "pubsub",
+          "List active channels", "2.8.0"),
+    _spec("pubsub|numsub", -2, "pubsub loading stale", _NOKEY, _S, "pubsub",
+          "Get the count of subscribers for channels", "2.8.0"),
+    _spec("pubsub|numpat", 2, "pubsub loading stale", _NOKEY, _S, "pubsub",
+          "Get the count of unique patterns pattern subscriptions", "2.8.0"),
+    _spec("pubsub|help", 2, "loading stale", _NOKEY, _S, "pubsub",
+          "Show helpful text about the different subcommands", "6.2.0"),
+)
 _TABLE: tuple[CommandSpec, ...] = (
     # strings
     _spec("get", 2, "readonly fast", _KEY1, _R, "string", "Returns the string value of a key."),
@@ -845,6 +858,20 @@ _TABLE: tuple[CommandSpec, ...] = (
         "2.8.13",
         _COMMAND_SUBS,
     ),
+    # pub/sub (aspen.pubsub; answered by the session)
+    _spec("subscribe", -2, _PUBSUB, _NOKEY, _S, "pubsub",
+          "Listen for messages published to the given channels", "2.0.0"),
+    _spec("unsubscribe", -1, _PUBSUB, _NOKEY, _S, "pubsub",
+          "Stop listening for messages posted to the given channels", "2.0.0"),
+    _spec("psubscribe", -2, _PUBSUB, _NOKEY, _S, "pubsub",
+          "Listen for messages published to channels matching the given patterns", "2.0.0"),
+    _spec("punsubscribe", -1, _PUBSUB, _NOKEY, _S, "pubsub",
+          "Stop listening for messages posted to channels matching the given patterns",
+          "2.0.0"),
+    _spec("publish", 3, "pubsub loading stale fast", _NOKEY, _S, "pubsub",
+          "Post a message to a channel", "2.0.0"),
+    _spec("pubsub", -2, "", _NOKEY, _S, "pubsub", "A container for Pub/Sub commands", "2.8.0",
+          _PUBSUB_SUBS),
     # Aspen's cluster commands: answered by the node (aspen/node.py, aspen/cluster/connection.py)
     # before the session sees them; listed here so COMMAND and arity know them.
     _spec("aspen.status", 1, "loading stale", _NOKEY, _S, "server", "Returns the Raft status.",

@@ -12,6 +12,11 @@ hand out several before finishing the first).
     session.protocol      # 2 or 3: how the server encodes replies
     session.should_close  # True after QUIT: write the reply, then close
 
+Pub/sub: a session given a `PubSubClient` (the node's hub, and a sink that pushes to this
+connection) answers SUBSCRIBE and friends, PUBLISH and PUBSUB. While a RESP2 session has
+subscriptions only (P)SUBSCRIBE, (P)UNSUBSCRIBE, PING, QUIT and RESET run (Redis's rule);
+a RESP3 session may run anything, its messages arriving as pushes between replies.
+
 `ServerContext` is what a session needs from the node; it is deliberately small:
 
 - `requirepass`: the password of the "default" user, or None (no AUTH needed).
@@ -27,7 +32,7 @@ from __future__ import annotations
 
 import collections
 from collections.abc import Callable
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import attrs
 
@@ -42,9 +47,13 @@ from aspen.resp.values import (
     QUEUED,
     Error,
     Map,
+    Replies,
     SimpleString,
     Verbatim,
 )
+
+if TYPE_CHECKING:
+    from aspen.pubsub.hub import PubSubClient
 
 SERVER_NAME = "aspen"
 COMPAT_VERSION = "7.0.15"
@@ -85,13 +94,21 @@ class ClientInfo:
     cmd: str = "NULL"
     resp: int = 2
     user: str = "default"
+    sub: int = 0
+    psub: int = 0
+
+    @property
+    def pubsub(self) -> bool:
+        return bool(self.sub or self.psub)
 
     def line(self) -> bytes:
         name = self.name.decode("utf-8", "replace")
+        flags = ("x" if self.multi >= 0 else "") + ("P" if self.pubsub else "")
         return (
             f"id={self.id} addr={self.addr} laddr={self.laddr} fd=-1 name={name} "
-            f"age={self.age_s} idle={self.idle_s} flags={'x' if self.multi >= 0 else 'N'} "
-            f"db={self.db} sub=0 psub=0 ssub=0 multi={self.multi} qbuf=0 qbuf-free=0 "
+            f"age={self.age_s} idle={self.idle_s} flags={flags or 'N'} "
+            f"db={self.db} sub={self.sub} psub={self.psub} ssub=0 multi={self.multi} qbuf=0 "
+            f"qbuf-free=0 "
             f"argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r "
             f"cmd={self.cmd} user={self.user} redir=-1 resp={self.resp}"
         ).encode()
@@ -115,6 +132,11 @@ _HELLO_NOAUTH = Error(
 _RESET = SimpleString("RESET")
 # Commands that run at once even inside MULTI (Redis's list).
 _NOT_QUEUED = frozenset({"exec", "discard", "multi", "watch", "quit", "reset"})
+# What a RESP2 connection with subscriptions may run (Redis's list, less the shard commands).
+_SUBSCRIBED_MODE = frozenset(
+    {"subscribe", "unsubscribe", "psubscribe", "punsubscribe", "ping", "quit", "reset"}
+)
+_NO_PUBSUB = Error("ERR pub/sub is not available on this connection")
 
 
 def _c_string(raw: bytes) -> bytes:
@@ -133,6 +155,13 @@ def unknown_command_error(argv: list[bytes]) -> Error:
         args += "'" + _c_string(a)[: 128 - len(args)].decode("utf-8", "replace") + "' "
     text = f"ERR unknown command '{name}', with args beginning with: {args}"
     return Error(text.replace("\r", " ").replace("\n", " "))
+
+
+def subscribed_mode_error(name: str) -> Error:
+    return Error(
+        f"ERR Can't execute '{name}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / "
+        "RESET are allowed in this context"
+    )
 
 
 def arity_error(name: str) -> Error:
@@ -159,9 +188,12 @@ def _valid_client_name(name: bytes) -> bool:
 class Session:
     """Connection state: auth, protocol, name, MULTI queue and WATCHed keys."""
 
-    def __init__(self, client_id: int, ctx: ServerContext) -> None:
+    def __init__(
+        self, client_id: int, ctx: ServerContext, pubsub: PubSubClient | None = None
+    ) -> None:
         self.client_id = client_id
         self.ctx = ctx
+        self.pubsub = pubsub
         self.protocol = 2
         self.should_close = False
         self.name = b""
@@ -211,6 +243,8 @@ class Session:
         if self._gate:
             if not self.authenticated and "no_auth" not in spec.flags:
                 return self._reject(NOAUTH)
+            if self._subscribed_resp2() and spec.name not in _SUBSCRIBED_MODE:
+                return self._reject(subscribed_mode_error(name))
             if self._in_multi and spec.name not in _NOT_QUEUED:
                 self._queue.append((argv, spec))
                 return QUEUED
@@ -232,7 +266,11 @@ class Session:
             it = iter(result)
             for argv, spec in plan:
                 if spec.route is Route.SESSION:
-                    replies.append(self._run_session_command(spec, argv))
+                    reply = self._run_session_command(spec, argv)
+                    if type(reply) is Replies:  # SUBSCRIBE a b: one element per reply
+                        replies += reply.items
+                    else:
+                        replies.append(reply)
                 else:
                     replies.append(next(it))
             return replies
@@ -252,6 +290,8 @@ class Session:
             multi=len(self._queue) if self._in_multi else -1,
             cmd=self.last_command,
             resp=self.protocol,
+            sub=len(self.pubsub.channels) if self.pubsub is not None else 0,
+            psub=len(self.pubsub.patterns) if self.pubsub is not None else 0,
         )
 
     # ---------------------------------------------------------------- internals
@@ -263,7 +303,24 @@ class Session:
         return err
 
     def _update_gate(self) -> None:
-        self._gate = self._in_multi or not self.authenticated
+        self._gate = self._in_multi or not self.authenticated or self._subscribed_resp2()
+
+    def refuses_while_subscribed(self, name: str) -> Error | None:
+        """The error for running command `name` now, if this is a RESP2 subscribed session
+        (for commands a layer in front of the session answers, e.g. ASPEN.*)."""
+        if self._subscribed_resp2() and name not in _SUBSCRIBED_MODE:
+            return self._reject(subscribed_mode_error(name))
+        return None
+
+    def _subscribed_resp2(self) -> bool:
+        """Redis's "subscribed context": RESP2 and at least one subscription."""
+        return self.protocol == 2 and self.pubsub is not None and self.pubsub.count > 0
+
+    def _set_protocol(self, protocol: int) -> None:
+        self.protocol = protocol
+        if self.pubsub is not None:
+            self.pubsub.resp = protocol
+        self._update_gate()
 
     def _run_session_command(self, spec: CommandSpec, argv: list[bytes]) -> Reply | Op:
         handler = _SESSION_HANDLERS.get(spec.name)
@@ -329,6 +386,8 @@ class Session:
     def _ping(self, argv: list[bytes]) -> Reply:
         if len(argv) > 2:
             return arity_error("ping")
+        if self._subscribed_resp2():
+            return [b"pong", argv[1] if len(argv) == 2 else b""]
         return PONG if len(argv) == 1 else argv[1]
 
     def _echo(self, argv: list[bytes]) -> Reply:
@@ -405,7 +464,7 @@ class Session:
                     "ERR Client names cannot contain spaces, newlines or special characters."
                 )
             self.name = name
-        self.protocol = protocol
+        self._set_protocol(protocol)
         return Map(
             [
                 (b"server", SERVER_NAME.encode()),
@@ -420,10 +479,11 @@ class Session:
 
     def _reset(self, argv: list[bytes]) -> Reply:
         self._end_multi()
-        self.protocol = 2
+        if self.pubsub is not None:
+            self.pubsub.close()
         self.name = b""
         self.authenticated = not self.ctx.requirepass
-        self._update_gate()
+        self._set_protocol(2)
         return _RESET
 
     def _client(self, argv: list[bytes]) -> Reply:
@@ -462,7 +522,11 @@ class Session:
                     return Error(
                         f"ERR Unknown client type '{argv[i + 1].decode('utf-8', 'replace')}'"
                     )
-                if kind != b"normal":
+                if kind == b"normal":
+                    clients = [c for c in clients if not c.pubsub]
+                elif kind == b"pubsub":
+                    clients = [c for c in clients if c.pubsub]
+                else:
                     clients = []
                 i += 2
             elif opt == b"id" and i + 1 < len(argv):
@@ -535,6 +599,52 @@ class Session:
             if kind == b"module":
                 return []
         return SYNTAX
+
+    # -- pub/sub
+
+    def _subscribe(self, argv: list[bytes]) -> Reply:
+        return self._subscription(argv, "subscribe")
+
+    def _unsubscribe(self, argv: list[bytes]) -> Reply:
+        return self._subscription(argv, "unsubscribe")
+
+    def _psubscribe(self, argv: list[bytes]) -> Reply:
+        return self._subscription(argv, "psubscribe")
+
+    def _punsubscribe(self, argv: list[bytes]) -> Reply:
+        return self._subscription(argv, "punsubscribe")
+
+    def _subscription(self, argv: list[bytes], what: str) -> Reply:
+        client = self.pubsub
+        if client is None:
+            return _NO_PUBSUB
+        pushes = getattr(client, what)(argv[1:])
+        self._update_gate()
+        return Replies(pushes)
+
+    def _publish(self, argv: list[bytes]) -> Reply:
+        if self.pubsub is None:
+            return _NO_PUBSUB
+        return self.pubsub.hub.publish(argv[1], argv[2])
+
+    def _pubsub(self, argv: list[bytes]) -> Reply:
+        sub = argv[1].lower()
+        if sub == b"help":
+            return [SimpleString(line) for line in _PUBSUB_HELP]
+        if self.pubsub is None:
+            return _NO_PUBSUB
+        hub = self.pubsub.hub
+        if sub == b"channels":
+            if len(argv) > 3:
+                shown = argv[1][:128].decode("utf-8", "replace")
+                return Error(
+                    f"ERR unknown subcommand or wrong number of arguments for '{shown}'. "
+                    "Try PUBSUB HELP."
+                )
+            return hub.active_channels(argv[2] if len(argv) == 3 else None)
+        if sub == b"numsub":
+            return hub.numsub(argv[2:])
+        return hub.numpat()
 
 
 def _info_or_none(name: bytes) -> object:
@@ -635,6 +745,19 @@ _COMMAND_HELP = (
     "    Print this help.",
 )
 
+_PUBSUB_HELP = (
+    "PUBSUB <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "CHANNELS [<pattern>]",
+    "    Return the currently active channels matching a <pattern> (default: '*').",
+    "NUMPAT",
+    "    Return number of subscriptions to patterns.",
+    "NUMSUB [<channel> ...]",
+    "    Return the number of subscribers for the specified channels, excluding",
+    "    pattern subscriptions(default: no channels).",
+    "HELP",
+    "    Prints this help.",
+)
+
 _SESSION_HANDLERS: dict[str, Callable[[Session, list[bytes]], Reply | Op]] = {
     "multi": Session._multi,
     "exec": Session._exec,
@@ -653,4 +776,10 @@ _SESSION_HANDLERS: dict[str, Callable[[Session, list[bytes]], Reply | Op]] = {
     "config": Session._config,
     "info": Session._info,
     "command": Session._command,
+    "subscribe": Session._subscribe,
+    "unsubscribe": Session._unsubscribe,
+    "psubscribe": Session._psubscribe,
+    "punsubscribe": Session._punsubscribe,
+    "publish": Session._publish,
+    "pubsub": Session._pubsub,
 }

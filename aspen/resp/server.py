@@ -15,6 +15,18 @@ handler too, and the deferred replies are awaited afterwards, in request order. 
 must not run a command before an earlier one completes returns a lazy `Deferred` for it (one
 that does its work inside `wait()`); the server then awaits everything before it first.
 
+Unsolicited output (pub/sub messages): `Connection.push(data)` queues encoded bytes without
+ever blocking the caller. While the connection is executing a batch, a push takes its place
+among the batch's replies in the order things happened (a RESP3 client that PUBLISHes to a
+channel it is subscribed to sees the message before PUBLISH's count, as with Redis);
+otherwise it is queued behind any unsent replies and a writer task sends whatever has
+accumulated at its next pass (one send() for many messages on a busy channel). A client
+whose unsent output would exceed `pubsub_output_limit`, or stays above `pubsub_soft_limit` for
+`pubsub_soft_seconds`, is disconnected (Redis's `client-output-buffer-limit pubsub 32mb 8mb
+60`, checked when a message is pushed): a slow subscriber never stalls a publisher.
+A reply value of type `Replies` is several replies written back to back. Callbacks in
+`Connection.on_close` run when the connection ends (e.g. to drop its subscriptions).
+
 Shutdown (`shutdown()`): stop accepting, let every connection finish the commands it has
 read and write their replies, keep serving bytes that are already on their way (a pipeline
 in flight) until the connection goes quiet for `drain_idle` seconds, then close; whatever
@@ -42,7 +54,7 @@ from aspen.resp.codec import (
     RequestParser,
     encode_into,
 )
-from aspen.resp.values import OK, Error
+from aspen.resp.values import OK, Error, Replies
 
 log = logging.getLogger("aspen.resp")
 
@@ -109,6 +121,9 @@ class ServerOptions:
     shutdown_grace: float = 5.0  # hard cap on a graceful shutdown
     drain_idle: float = 0.5  # during shutdown, close a connection once quiet this long
     recv_size: int = 64 * 1024
+    pubsub_output_limit: int = 32 * 1024**2  # a push beyond this unsent output disconnects
+    pubsub_soft_limit: int = 8 * 1024**2  # ... and so does staying above this for
+    pubsub_soft_seconds: float = 60.0  # this long
 
 
 @attrs.define(eq=False)
@@ -121,8 +136,34 @@ class Connection:
     created: float  # trio.current_time() at accept
     last_active: float
     handler: ConnectionHandler | None = None
+    on_close: list[Callable[[], None]] = attrs.Factory(list)
     _scope: trio.CancelScope | None = None  # cancels the connection; see RespServer._drive
     _waiting: bool = False  # blocked in recv: the only moment a deadline may be set
+    _output: _Output | None = None
+    _batch: _Batch | None = None  # set while a batch runs: pushes go among its replies
+    _closed: bool = False
+
+    def push(self, data: bytes) -> None:
+        """Queue unsolicited output (e.g. a pub/sub message); never blocks; see the module
+        docstring. Dropped once the connection is closing."""
+        if self._closed:
+            return
+        batch = self._batch
+        if batch is not None:
+            batch.push(data)
+        elif self._output is not None:
+            self._output.push(data)
+
+    def kill(self, reason: str) -> None:
+        """Close the connection now, whatever it is doing (its output overflowed)."""
+        if self._closed:
+            return
+        self._closed = True
+        log.warning("closing client %d (%s): %s", self.client_id, self.addr, reason)
+        if self._output is not None:
+            self._output.abort()
+        if self._scope is not None:
+            self._scope.cancel()
 
 
 HandlerFactory = Callable[[Connection], ConnectionHandler]
@@ -272,6 +313,8 @@ class RespServer:
                 return
             async with trio.open_nursery() as nursery:
                 output = _SocketOutput(sock, nursery, self.options.max_output_buffer)
+                output.limits, output.conn = _PushLimits.of(self.options), conn
+                conn._output = output
                 await self._drive(conn, recv, output.write)
                 await output.flush()  # e.g. the reply to QUIT behind a backlog
         finally:
@@ -293,7 +336,13 @@ class RespServer:
             async def recv() -> bytes | bytearray:
                 return await stream.receive_some(recv_size)
 
-            await self._drive(conn, recv, stream.send_all)
+            async with trio.open_nursery() as nursery:
+                output = _StreamOutput(stream, nursery)
+                output.limits, output.conn = _PushLimits.of(self.options), conn
+                conn._output = output
+                await self._drive(conn, recv, output.write)
+                await output.flush()
+                output.abort()  # everything is sent: stop the writer task
 
     async def _drive(
         self,
@@ -312,7 +361,7 @@ class RespServer:
         inf = math.inf
         try:
             conn.handler = handler = self.factory(conn)
-            batch = _Batch(self, handler, send)
+            batch = _Batch(self, handler, send, conn)
             with trio.CancelScope() as scope:
                 conn._scope = scope
                 while True:
@@ -340,23 +389,34 @@ class RespServer:
         except Exception:  # a bug here must cost one connection, not the node
             log.exception("connection %d failed", conn.client_id)
         finally:
+            conn._closed = True
             del self.connections[conn.client_id]
+            for callback in conn.on_close:
+                try:
+                    callback()
+                except Exception:
+                    log.exception("on_close callback of connection %d failed", conn.client_id)
 
 
 class _Batch:
     """Runs everything one read completed and sends all the replies in one write."""
 
-    __slots__ = ("auth_aware", "handle", "handler", "max_query_buffer", "parser", "send",
-                 "server")
+    __slots__ = ("auth_aware", "conn", "handle", "handler", "held", "max_query_buffer", "out",
+                 "parser", "pending", "send", "server")
 
     def __init__(
         self,
         server: RespServer,
         handler: ConnectionHandler,
         send: Callable[[bytearray], Awaitable[None]],
+        conn: Connection,
     ) -> None:
         opts = server.options
         self.server = server
+        self.conn = conn
+        self.out = bytearray()
+        self.pending: list[tuple[list[bytes], object]] = []
+        self.held = 0  # bytes of pushes waiting in `pending`
         self.handler = handler
         self.handle = handler.handle
         self.send = send
@@ -381,8 +441,14 @@ class _Batch:
             log.warning("closing client that reached max query buffer length (%d bytes)",
                         parser.buffered)
             return True
-        out = bytearray()
-        pending: list[tuple[list[bytes], object]] = []  # replies behind a Deferred, in order
+        # `out`: replies so far; `pending`: replies behind a Deferred, in order. Pushes that
+        # arrive while the batch runs join whichever is current (see `push`).
+        self.out = out = bytearray()
+        pending: list[tuple[list[bytes], object]] = []
+        self.pending = pending
+        self.held = 0
+        conn = self.conn
+        conn._batch = self
         try:
             while commands:
                 for argv in commands:
@@ -398,6 +464,9 @@ class _Batch:
                             out += b"+OK\r\n"
                         elif type(reply) is bytes:
                             out += b"$%d\r\n%s\r\n" % (len(reply), reply)
+                        elif type(reply) is Replies:
+                            for item in reply.items:
+                                encode_into(out, item, handler.protocol)
                         else:
                             encode_into(out, reply, handler.protocol)
                     except Exception as exc:  # a bug must not take the node down
@@ -424,6 +493,7 @@ class _Batch:
                         commands, error = exc.commands, exc
             await self._settle(pending, out)
         finally:
+            conn._batch = None
             for _, reply in pending:  # only when cancelled or failed mid-way
                 if type(reply) is Deferred:
                     reply.abandon()
@@ -433,6 +503,19 @@ class _Batch:
             self.server.stats_writes += 1
             await self.send(out)
         return handler.should_close or error is not None
+
+    def push(self, data: bytes) -> None:
+        """Unsolicited output while this batch runs: after everything answered before it."""
+        if self.pending:
+            self.pending.append(([], _Pushed(data)))
+            self.held += len(data)
+        else:
+            self.out += data
+        output = self.conn._output
+        if output is not None:
+            over = output.limits.exceeded(output.backlog + len(self.out) + self.held)
+            if over is not None:
+                self.conn.kill(over)
 
     async def _settle(self, pending: list[tuple[list[bytes], object]], out: bytearray) -> None:
         """Await the pending replies in order, encode them into `out`, empty `pending`."""
@@ -446,7 +529,13 @@ class _Batch:
                     if type(value) is Deferred:
                         value = await value.wait()
                         protocol = self.handler.protocol
-                    encode_into(out, value, protocol)
+                    if type(value) is _Pushed:
+                        out += value.data
+                    elif type(value) is Replies:
+                        for item in value.items:
+                            encode_into(out, item, protocol)
+                    else:
+                        encode_into(out, value, protocol)
                 except Exception as exc:  # a bug must not take the node down
                     log.exception("command %r failed", argv[:1])
                     del out[mark:]
@@ -454,6 +543,57 @@ class _Batch:
                 done += 1
         finally:
             del pending[:done]
+
+
+class _Pushed:
+    """A push queued among a batch's pending replies (already encoded)."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+
+class _PushLimits:
+    """The pub/sub output limits of one connection (hard, and soft for so many seconds)."""
+
+    __slots__ = ("hard", "over_since", "soft", "soft_seconds")
+
+    def __init__(self, hard: int, soft: int, soft_seconds: float) -> None:
+        self.hard = hard
+        self.soft = soft
+        self.soft_seconds = soft_seconds
+        self.over_since: float | None = None
+
+    @classmethod
+    def of(cls, options: ServerOptions) -> _PushLimits:
+        return cls(options.pubsub_output_limit, options.pubsub_soft_limit,
+                   options.pubsub_soft_seconds)
+
+    def exceeded(self, size: int) -> str | None:
+        """Why a connection with `size` bytes of unsent output must go, or None."""
+        if size > self.hard:
+            return f"pub/sub output buffer over {self.hard} bytes"
+        if size <= self.soft:
+            self.over_since = None
+            return None
+        now = trio.current_time()
+        if self.over_since is None:
+            self.over_since = now
+        elif now - self.over_since >= self.soft_seconds:
+            return f"pub/sub output buffer over {self.soft} bytes for {self.soft_seconds:g} s"
+        return None
+
+
+class _Output(Protocol):
+    limits: _PushLimits
+
+    @property
+    def backlog(self) -> int: ...
+
+    def push(self, data: bytes) -> None: ...
+
+    def abort(self) -> None: ...
 
 
 class _SocketOutput:
@@ -466,13 +606,16 @@ class _SocketOutput:
     pauses only when `high_water` bytes of replies are waiting.
     """
 
-    __slots__ = ("_drained", "_flushed", "_offset", "_pending", "broken", "high_water",
-                 "nursery", "sock", "writing")
+    __slots__ = ("_drained", "_flushed", "_offset", "_pending", "_writer_scope", "broken",
+                 "conn", "high_water", "limits", "nursery", "sock", "writing")
 
     def __init__(self, sock: socket.socket, nursery: trio.Nursery, high_water: int) -> None:
         self.sock = sock
         self.nursery = nursery
         self.high_water = high_water
+        self.limits = _PushLimits.of(ServerOptions())  # the server sets its own
+        self.conn: Connection | None = None
+        self._writer_scope: trio.CancelScope | None = None
         self._pending = bytearray()
         self._offset = 0  # bytes of _pending already sent
         self.writing = False
@@ -508,6 +651,32 @@ class _SocketOutput:
         if self.broken:
             raise trio.BrokenResourceError("connection lost")
 
+    def push(self, data: bytes) -> None:
+        """Queue unsolicited output without blocking; over `limit`, close the connection.
+
+        Pushes are not sent at once: the writer task sends everything pushed before it runs
+        in one send() (a busy channel costs a syscall per scheduler pass, not per message).
+        """
+        if self.broken:
+            return
+        over = self.limits.exceeded(self.backlog + len(data))
+        if over is not None:
+            if self.conn is not None:
+                self.conn.kill(over)
+            else:
+                self.abort()
+            return
+        self._pending += data
+        if not self.writing:
+            self.writing = True
+            self.nursery.start_soon(self._writer)
+
+    def abort(self) -> None:
+        """Give up on the unsent output (the connection is being dropped)."""
+        self.broken = True
+        if self._writer_scope is not None:
+            self._writer_scope.cancel()
+
     async def flush(self) -> None:
         """Wait until every queued reply was sent (or the connection broke)."""
         while self.writing:
@@ -516,26 +685,99 @@ class _SocketOutput:
 
     async def _writer(self) -> None:
         sock = self.sock
+        self._writer_scope = scope = trio.CancelScope()
         try:
-            while self.backlog:
-                await trio.lowlevel.wait_writable(sock.fileno())
-                try:
-                    with memoryview(self._pending) as whole, whole[self._offset :] as rest:
-                        self._offset += sock.send(rest)
-                except BlockingIOError:
-                    continue
-                except OSError:
-                    self.broken = True
-                    break
-                if self._offset > len(self._pending) // 2:  # compact, amortised O(n)
-                    del self._pending[: self._offset]
-                    self._offset = 0
-                if self._drained is not None and self.backlog <= self.high_water:
-                    self._drained.set()
+            with scope:
+                while self.backlog:
+                    await trio.lowlevel.wait_writable(sock.fileno())
+                    try:
+                        with memoryview(self._pending) as whole, whole[self._offset :] as rest:
+                            self._offset += sock.send(rest)
+                    except BlockingIOError:
+                        continue
+                    except OSError:
+                        self.broken = True
+                        break
+                    if self._offset > len(self._pending) // 2:  # compact, amortised O(n)
+                        del self._pending[: self._offset]
+                        self._offset = 0
+                    if self._drained is not None and self.backlog <= self.high_water:
+                        self._drained.set()
         finally:
+            self._writer_scope = None
             self._pending = bytearray()
             self._offset = 0
             self.writing = False
             for event in (self._drained, self._flushed):
                 if event is not None:
                     event.set()
+
+
+class _StreamOutput:
+    """Replies and pushes to any trio Stream (`serve_stream`), through one writer task."""
+
+    def __init__(self, stream: trio.abc.Stream, nursery: trio.Nursery) -> None:
+        self.stream = stream
+        self.nursery = nursery
+        self.limits = _PushLimits.of(ServerOptions())
+        self.conn: Connection | None = None
+        self.broken = False
+        self._pending = bytearray()
+        self._wakeup = trio.Event()
+        self._idle = trio.Event()
+        self._idle.set()
+        self._scope = trio.CancelScope()
+        nursery.start_soon(self._writer)
+
+    @property
+    def backlog(self) -> int:
+        return len(self._pending)
+
+    def _queue(self, data: bytes | bytearray) -> None:
+        self._pending += data
+        if self._idle.is_set():  # (a waiter on the current event must still be woken)
+            self._idle = trio.Event()
+        self._wakeup.set()
+
+    async def write(self, data: bytearray) -> None:
+        if self.broken:
+            raise trio.BrokenResourceError("connection lost")
+        self._queue(data)
+        await self.flush()
+        if self.broken:
+            raise trio.BrokenResourceError("connection lost")
+
+    def push(self, data: bytes) -> None:
+        if self.broken:
+            return
+        over = self.limits.exceeded(self.backlog + len(data))
+        if over is not None:
+            if self.conn is not None:
+                self.conn.kill(over)
+            else:
+                self.abort()
+            return
+        self._queue(data)
+
+    def abort(self) -> None:
+        self.broken = True
+        self._pending = bytearray()
+        self._idle.set()
+        self._scope.cancel()
+
+    async def flush(self) -> None:
+        await self._idle.wait()
+
+    async def _writer(self) -> None:
+        with self._scope:
+            try:
+                while True:
+                    await self._wakeup.wait()
+                    self._wakeup = trio.Event()
+                    while self._pending:
+                        data, self._pending = self._pending, bytearray()
+                        await self.stream.send_all(data)
+                    self._idle.set()
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                self.broken = True
+                self._idle.set()

@@ -91,3 +91,10 @@ class Push:
     """RESP3 out-of-band push (pub/sub); RESP2 sends it as an array."""
 
     items: list[object]
+
+
+@attrs.frozen
+class Replies:
+    """Several replies to one command, written back to back (SUBSCRIBE a b answers twice)."""
+
+    items: list[object]
