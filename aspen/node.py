@@ -17,6 +17,7 @@ accepting clients, drain the commands received, close, stop the runtime, exit 0.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import signal
@@ -31,6 +32,7 @@ from aspen import __version__
 from aspen.api.control import ControlError, ControlPlane
 from aspen.api.http import HttpServer
 from aspen.cluster import ClusterNode
+from aspen.cluster.blocking import wait_hangup
 from aspen.config import Config
 from aspen.kv.glob import glob_match
 from aspen.kv.keyspace import Keyspace
@@ -265,7 +267,11 @@ class Node:
 
     def _new_connection(self, conn: Connection) -> _AdminConnection:
         session = Session(conn.client_id, self)
-        return _AdminConnection(self, self.cluster.connection_handler(session))
+        handler = self.cluster.connection_handler(session)
+        sock = conn.sock
+        if sock is not None:  # lets a client parked in BLPOP & co. be dropped when it leaves
+            handler.hangup = functools.partial(wait_hangup, sock)
+        return _AdminConnection(self, handler)
 
     async def run(
         self,
@@ -341,6 +347,7 @@ class Node:
             if self.cluster.is_leader():
                 with trio.move_on_after(2):
                     await self.cluster.step_down()
+            self.cluster.blocking.shutdown()  # release clients parked in BLPOP & co.
             self.server.shutdown()
 
 

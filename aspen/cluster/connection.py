@@ -20,12 +20,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import trio
+
+from aspen.cluster.blocking import SHUTTING_DOWN, Hangup
 from aspen.cluster.settings import READ_CONSISTENCIES, ReadConsistency
+from aspen.kv.blocking import is_blocking
 from aspen.kv.commands import Route, lookup
 from aspen.kv.ops import ReadOp, TxnOp, WriteOp
 from aspen.kv.session import Session
 from aspen.resp.server import Deferred
-from aspen.resp.values import OK, Error
+from aspen.resp.values import NULL_ARRAY, OK, Error
 
 if TYPE_CHECKING:
     from aspen.cluster.node import ClusterNode
@@ -34,13 +38,16 @@ CONSISTENCY_COMMAND = b"aspen.consistency"
 
 
 class ClusterConnection:
-    __slots__ = ("consistency", "node", "session", "writes_in_flight")
+    __slots__ = ("consistency", "hangup", "node", "session", "writes_in_flight")
 
     def __init__(self, node: ClusterNode, session: Session) -> None:
         self.node = node
         self.session = session
         self.consistency: ReadConsistency = node.settings.read_consistency
         self.writes_in_flight = 0
+        # Returns when the client disconnects (set by whoever owns the socket): a client
+        # parked in BLPOP & co. that goes away is then removed at once, losing nothing.
+        self.hangup: Hangup | None = None
 
     @property
     def protocol(self) -> int:
@@ -65,7 +72,7 @@ class ClusterConnection:
         if session.in_multi or not session.authenticated:
             return False
         spec = lookup(argv[0])
-        return spec is not None and spec.route is Route.WRITE
+        return spec is not None and spec.route is Route.WRITE and "blocking" not in spec.flags
 
     async def _handle_later(self, argv: list[bytes]) -> object:
         reply = self._handle_now(argv)
@@ -84,6 +91,9 @@ class ClusterConnection:
                 return session.finish(out, self.node.execute_local(out))  # type: ignore[arg-type]
             return Deferred(lambda: self._read(out))  # type: ignore[arg-type]
         if t is WriteOp or t is TxnOp:
+            name = argv[0]
+            if t is WriteOp and name[0] | 0x20 == 0x62 and is_blocking(name):  # b... / B...
+                return Deferred(lambda: self._blocking(out))  # type: ignore[arg-type]
             return self._submit(out)  # type: ignore[arg-type]
         return out
 
@@ -107,6 +117,18 @@ class ClusterConnection:
             return self.session.finish(op, result)
 
         return Deferred(reply, settle)
+
+    async def _blocking(self, op: WriteOp) -> object:
+        """BLPOP & co.: a lazy Deferred (nothing behind it runs first). Replicated once as
+        its non-blocking form; if that found nothing, the node parks this client."""
+        started = trio.current_time()
+        result = await self.node.write(op)
+        if result is not None and result is not NULL_ARRAY:
+            return self.session.finish(op, result)  # served at once, or an error
+        reply = await self.node.blocking.block(list(op.argv), started, self.hangup)
+        if reply is SHUTTING_DOWN:
+            self.session.should_close = True
+        return reply
 
     async def _read(self, op: ReadOp) -> object:
         return self.session.finish(op, await self.node.read(op, self.consistency))

@@ -123,6 +123,9 @@ class Connection:
     handler: ConnectionHandler | None = None
     _scope: trio.CancelScope | None = None  # cancels the connection; see RespServer._drive
     _waiting: bool = False  # blocked in recv: the only moment a deadline may be set
+    # The raw socket (TCP clients only). While a lazy Deferred is awaited nothing reads it, so
+    # its handler may watch it for a hangup (a client parked in BLPOP that goes away).
+    sock: socket.socket | None = None
 
 
 HandlerFactory = Callable[[Connection], ConnectionHandler]
@@ -270,6 +273,7 @@ class RespServer:
                 with contextlib.suppress(OSError):
                     sock.send(_MAX_CLIENTS_REPLY)
                 return
+            conn.sock = sock
             async with trio.open_nursery() as nursery:
                 output = _SocketOutput(sock, nursery, self.options.max_output_buffer)
                 await self._drive(conn, recv, output.write)

@@ -1,0 +1,242 @@
+"""BLPOP & co. on an in-process cluster: clients park on their own node and are served by
+replicated pops when a committed write makes an element available (aspen.cluster.blocking)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import trio
+
+from aspen.resp.values import NULL_ARRAY, OK, Double, Error
+from harness.cluster import InProcessCluster, open_cluster
+
+
+@asynccontextmanager
+async def bounded_nursery(seconds: float = 30) -> AsyncIterator[trio.Nursery]:
+    """A nursery that fails the test instead of hanging it (clients never served)."""
+    with trio.fail_after(seconds):
+        async with trio.open_nursery() as nursery:
+            yield nursery
+
+
+def followers(cluster: InProcessCluster, leader_id: int) -> list[int]:
+    return [n.id for n in cluster.running() if n.id != leader_id]
+
+
+async def wait_parked(cluster: InProcessCluster, node_id: int, n: int) -> None:
+    with trio.fail_after(10):
+        while cluster.nodes[node_id].blocking.blocked_clients != n:
+            await trio.sleep(0.01)
+
+
+async def test_block_on_a_follower_push_on_the_leader(
+    cluster3: InProcessCluster, autojump_clock: object
+) -> None:
+    leader = await cluster3.wait_leader()
+    follower = followers(cluster3, leader.id)[0]
+    got: list[object] = []
+
+    async with bounded_nursery() as nursery:
+
+        async def blpop() -> None:
+            got.append(await cluster3.client(follower).cmd("BLPOP", "q", "0"))
+
+        nursery.start_soon(blpop)
+        await wait_parked(cluster3, follower, 1)
+        assert await cluster3.client(leader.id).cmd("RPUSH", "q", "a", "b") == 2
+    assert got == [[b"q", b"a"]]
+    await cluster3.wait_converged()
+    assert len(set(cluster3.digests().values())) == 1
+    for node in cluster3.running():  # every replica applied the same pop
+        assert await cluster3.client(node.id).cmd("LRANGE", "q", "0", "-1") == [b"b"]
+    assert cluster3.nodes[follower].blocking.blocked_clients == 0
+
+
+async def test_three_clients_on_one_key_are_served_in_arrival_order(
+    cluster3: InProcessCluster, autojump_clock: object
+) -> None:
+    leader = await cluster3.wait_leader()
+    node = followers(cluster3, leader.id)[0]
+    got: dict[int, object] = {}
+
+    async def blpop(i: int) -> None:
+        got[i] = await cluster3.client(node).cmd("BRPOP", "q", "0")
+
+    async with bounded_nursery() as nursery:
+        for i in range(3):
+            nursery.start_soon(blpop, i)
+            await wait_parked(cluster3, node, i + 1)  # arrival order 0, 1, 2
+        pusher = cluster3.client(leader.id)
+        assert await pusher.cmd("LPUSH", "q", "x") == 1  # one element: only the oldest
+        await trio.sleep(1)
+        assert list(got) == [0]
+        assert await pusher.cmd("LPUSH", "q", "y", "z") == 2
+    assert got == {0: [b"q", b"x"], 1: [b"q", b"y"], 2: [b"q", b"z"]}
+    assert await cluster3.client(node).cmd("EXISTS", "q") == 0
+
+
+async def test_timeout_replies_null_and_forgets_the_client(
+    cluster3: InProcessCluster, autojump_clock: object
+) -> None:
+    leader = await cluster3.wait_leader()
+    node = followers(cluster3, leader.id)[0]
+    client = cluster3.client(node)
+    start = trio.current_time()
+    assert await client.cmd("BLPOP", "q", "0.5") == NULL_ARRAY
+    assert 0.5 <= trio.current_time() - start < 1.5
+    assert await client.cmd("BLMOVE", "q", "d", "LEFT", "RIGHT", "0.2") == NULL_ARRAY
+    assert await client.cmd("BZPOPMIN", "z", "0.2") == NULL_ARRAY
+    assert cluster3.nodes[node].blocking.blocked_clients == 0
+    # a later push is not taken by anyone
+    assert await cluster3.client(leader.id).cmd("RPUSH", "q", "a") == 1
+    await cluster3.wait_converged()
+    assert await client.cmd("LRANGE", "q", "0", "-1") == [b"a"]
+
+
+async def test_disconnect_while_blocked_loses_nothing(
+    cluster3: InProcessCluster, autojump_clock: object
+) -> None:
+    leader = await cluster3.wait_leader()
+    node = followers(cluster3, leader.id)[0]
+    async with bounded_nursery() as nursery:
+        nursery.start_soon(cluster3.client(node).cmd, "BLPOP", "q", "0")
+        await wait_parked(cluster3, node, 1)
+        nursery.cancel_scope.cancel()  # the client goes away
+    assert cluster3.nodes[node].blocking.blocked_clients == 0
+    assert len(cluster3.nodes[node].blocking.queues) == 0
+    assert await cluster3.client(leader.id).cmd("RPUSH", "q", "a") == 1
+    await cluster3.wait_converged()
+    assert await cluster3.client(node).cmd("LRANGE", "q", "0", "-1") == [b"a"]
+
+
+async def test_inside_multi_it_never_blocks(
+    cluster3: InProcessCluster, autojump_clock: object
+) -> None:
+    leader = await cluster3.wait_leader()
+    client = cluster3.client(followers(cluster3, leader.id)[0])
+    assert await client.cmd("MULTI") == OK
+    for cmd in (
+        ("BLPOP", "q", "0"),
+        ("BLMOVE", "q", "d", "LEFT", "LEFT", "0"),
+        ("BLMPOP", "0", "1", "q", "LEFT"),
+        ("RPUSH", "q", "a"),
+        ("BRPOP", "q", "0"),
+    ):
+        assert (await client.cmd(*cmd)).text == "QUEUED"  # type: ignore[attr-defined]
+    assert await client.cmd("EXEC") == [NULL_ARRAY, None, NULL_ARRAY, 1, [b"q", b"a"]]
+
+
+async def test_element_available_is_served_at_once(
+    cluster3: InProcessCluster, autojump_clock: object
+) -> None:
+    leader = await cluster3.wait_leader()
+    client = cluster3.client(followers(cluster3, leader.id)[0])
+    assert await client.cmd("RPUSH", "b", "1", "2", "3") == 3
+    assert await client.cmd("BLPOP", "a", "b", "0") == [b"b", b"1"]
+    assert await client.cmd("BLMPOP", "0", "2", "a", "b", "RIGHT", "COUNT", "5") == [
+        b"b",
+        [b"3", b"2"],
+    ]
+    assert await client.cmd("ZADD", "z", "2", "m", "1", "n") == 2
+    assert await client.cmd("BZPOPMAX", "z", "0") == [b"z", b"m", Double(2.0)]
+    assert await client.cmd("SET", "s", "x") == OK
+    reply = await client.cmd("BLPOP", "s", "0")
+    assert isinstance(reply, Error) and reply.message.startswith("WRONGTYPE")
+
+
+async def test_blmove_and_bzpop_are_served_when_pushed(
+    cluster3: InProcessCluster, autojump_clock: object
+) -> None:
+    leader = await cluster3.wait_leader()
+    f1, f2 = followers(cluster3, leader.id)
+    got: dict[str, object] = {}
+
+    async def run(name: str, node: int, *cmd: str) -> None:
+        got[name] = await cluster3.client(node).cmd(*cmd)
+
+    async with bounded_nursery() as nursery:
+        nursery.start_soon(run, "move", f1, "BLMOVE", "src", "dst", "RIGHT", "LEFT", "0")
+        nursery.start_soon(run, "zmin", f2, "BZPOPMIN", "z1", "z2", "0")
+        nursery.start_soon(run, "mpop", leader.id, "BLMPOP", "0", "1", "m", "LEFT", "COUNT", "2")
+        await wait_parked(cluster3, f1, 1)
+        await wait_parked(cluster3, f2, 1)
+        await wait_parked(cluster3, leader.id, 1)
+        pusher = cluster3.client(leader.id)
+        assert await pusher.cmd("RPUSH", "src", "a", "b") == 2
+        assert await pusher.cmd("ZADD", "z2", "5", "five", "3", "three") == 2
+        assert await pusher.cmd("RPUSH", "m", "1", "2", "3") == 3
+    assert got == {
+        "move": b"b",
+        "zmin": [b"z2", b"three", Double(3.0)],
+        "mpop": [b"m", [b"1", b"2"]],
+    }
+    await cluster3.wait_converged()
+    client = cluster3.client(f1)
+    assert await client.cmd("LRANGE", "dst", "0", "-1") == [b"b"]
+    assert await client.cmd("LRANGE", "m", "0", "-1") == [b"3"]
+    assert len(set(cluster3.digests().values())) == 1
+
+
+async def test_two_nodes_race_for_one_element_the_loser_keeps_waiting(
+    cluster3: InProcessCluster, autojump_clock: object
+) -> None:
+    leader = await cluster3.wait_leader()
+    f1, f2 = followers(cluster3, leader.id)
+    got: list[object] = []
+
+    async def blpop(node: int) -> None:
+        got.append(await cluster3.client(node).cmd("BLPOP", "q", "0"))
+
+    async with bounded_nursery() as nursery:
+        nursery.start_soon(blpop, f1)
+        nursery.start_soon(blpop, f2)
+        await wait_parked(cluster3, f1, 1)
+        await wait_parked(cluster3, f2, 1)
+        pusher = cluster3.client(leader.id)
+        assert await pusher.cmd("RPUSH", "q", "only") == 1
+        await trio.sleep(1)
+        assert got == [[b"q", b"only"]]  # exactly one winner, no duplicate
+        blocked = sum(cluster3.nodes[n].blocking.blocked_clients for n in (f1, f2))
+        assert blocked == 1
+        assert await pusher.cmd("RPUSH", "q", "second") == 1
+    assert sorted(got) == [[b"q", b"only"], [b"q", b"second"]]  # type: ignore[type-var]
+
+
+async def test_leader_change_while_blocked(autojump_clock: object) -> None:
+    async with open_cluster(3, seed=11) as cluster:
+        leader = await cluster.wait_leader()
+        node = followers(cluster, leader.id)[0]
+        got: list[object] = []
+
+        async def blpop() -> None:
+            got.append(await cluster.client(node).cmd("BLPOP", "q", "0"))
+
+        async with bounded_nursery() as nursery:
+            nursery.start_soon(blpop)
+            await wait_parked(cluster, node, 1)
+            await cluster.stop(leader.id)  # the leader crashes
+            new = await cluster.wait_leader(among=followers(cluster, leader.id))
+            assert new.id != leader.id
+            other = node if new.id != node else followers(cluster, new.id)[0]
+            assert await cluster.client(other).cmd("RPUSH", "q", "after") == 1
+        assert got == [[b"q", b"after"]]
+
+
+async def test_shutdown_releases_parked_clients(
+    cluster3: InProcessCluster, autojump_clock: object
+) -> None:
+    leader = await cluster3.wait_leader()
+    node = followers(cluster3, leader.id)[0]
+    client = cluster3.client(node)
+    got: list[object] = []
+    async with bounded_nursery() as nursery:
+
+        async def blpop() -> None:
+            got.append(await client.cmd("BLPOP", "q", "0"))
+
+        nursery.start_soon(blpop)
+        await wait_parked(cluster3, node, 1)
+        cluster3.nodes[node].blocking.shutdown()
+    assert got == [Error("UNBLOCKED the node is shutting down")]
+    assert client.session.should_close
