@@ -231,6 +231,7 @@ class Node:
             "clients": [
                 ("connected_clients", str(len(server.connections))),
                 ("maxclients", str(self.config.node.max_clients)),
+                ("blocked_clients", str(self.cluster.blocking.blocked_clients)),
             ],
             "memory": [("used_memory_rss", str(_rss_bytes()))],
             "stats": [
