@@ -40,10 +40,11 @@ from aspen.resp.values import NULL_ARRAY, Double, Error
 if TYPE_CHECKING:
     from aspen.cluster.node import ClusterNode
 
-__all__ = ["SHUTTING_DOWN", "BlockingService", "Waiter", "WaiterQueues", "wait_hangup"]
+__all__ = ["SHUTTING_DOWN", "UNBLOCKED", "BlockingService", "Waiter", "WaiterQueues", "wait_hangup"]
 
 SHUTTING_DOWN = Error("UNBLOCKED the node is shutting down")
 """What a parked client gets when the node shuts down gracefully (then it is disconnected)."""
+UNBLOCKED = Error("UNBLOCKED client unblocked via CLIENT UNBLOCK")
 
 Hangup = Callable[[], Awaitable[None]]
 """Returns when the client's connection is closed by the peer (never returns otherwise)."""
@@ -54,7 +55,8 @@ _ZSET_COMMANDS = frozenset({b"bzpopmin", b"bzpopmax"})
 class Waiter:
     """One parked client: its keys, in its own order, and what a serve may take."""
 
-    __slots__ = ("argv", "event", "gone", "key", "keys", "kind", "pending", "seq", "want")
+    __slots__ = ("argv", "client_id", "event", "gone", "key", "keys", "kind", "pending", "seq",
+                 "unblocked", "want")
 
     def __init__(self, keys: tuple[bytes, ...], want: int = 1, kind: type = List) -> None:
         self.keys = tuple(dict.fromkeys(keys))  # BLPOP k k 0 waits once on k
@@ -66,6 +68,8 @@ class Waiter:
         self.pending: object = None  # the serve write in flight
         self.key: bytes | None = None  # the key it is being served from
         self.gone = False
+        self.client_id = 0
+        self.unblocked: object = None  # CLIENT UNBLOCK's reply for it
 
 
 class WaiterQueues:
@@ -168,7 +172,8 @@ class BlockingService:
         self.node = node
         self.queues = WaiterQueues()
         self._inflight: dict[bytes, int] = {}  # key -> elements that serves in flight may take
-        self._waiting: set[Waiter] = set()
+        self._waiting: dict[Waiter, None] = {}
+        self._by_client: dict[int, Waiter] = {}
         self._closing = False
         self.served = 0
         self.lost_races = 0
@@ -199,6 +204,16 @@ class BlockingService:
             if w.event is not None:
                 w.event.set()
 
+    def unblock(self, client_id: int, error: bool) -> int:
+        """CLIENT UNBLOCK: release a parked client (not one being served) with a timeout
+        reply or an error; 1 if it was parked."""
+        w = self._by_client.get(client_id)
+        if w is None or w.pending is not None or w not in self.queues or w.event is None:
+            return 0
+        w.unblocked = UNBLOCKED if error else NULL_ARRAY
+        w.event.set()
+        return 1
+
     def shutdown(self) -> None:
         """Release every parked client with SHUTTING_DOWN (graceful node shutdown)."""
         self._closing = True
@@ -209,16 +224,22 @@ class BlockingService:
     # -- the client's side ----------------------------------------------------------------
 
     async def block(
-        self, argv: list[bytes], started: float, hangup: Hangup | None = None
+        self,
+        argv: list[bytes],
+        started: float,
+        hangup: Hangup | None = None,
+        client_id: int = 0,
     ) -> object:
         """Park a client whose blocking command `argv` found nothing; its eventual reply.
 
         `started`: when the command arrived (trio time; its timeout counts from there).
-        `hangup`: returns when the client disconnects (then the reply no longer matters)."""
+        `hangup`: returns when the client disconnects (then the reply no longer matters).
+        `client_id`: what CLIENT UNBLOCK names it by."""
         call = blocking_call(argv)
         kind = ZSet if argv[0].lower() in _ZSET_COMMANDS else List
         w = Waiter(call.keys, call.want, kind)
         w.argv = list(argv)
+        w.client_id = client_id
         deadline = started + call.timeout_ms / 1000 if call.timeout_ms else math.inf
         async with trio.open_nursery() as nursery:
             if hangup is not None:
@@ -235,7 +256,9 @@ class BlockingService:
             w.event.set()
 
     async def _block(self, w: Waiter, deadline: float) -> object:
-        self._waiting.add(w)
+        self._waiting[w] = None
+        if w.client_id:
+            self._by_client[w.client_id] = w
         try:
             fresh = True
             while True:
@@ -251,11 +274,11 @@ class BlockingService:
                 if w.pending is None:
                     with trio.move_on_at(deadline):
                         await w.event.wait()
-                if w.pending is None:  # timed out, shutting down or gone: nothing was taken
-                    self.queues.remove(w)
+                if w.pending is None:  # timed out, unblocked, shutting down or gone
+                    self.queues.remove(w)  # nothing was taken for it
                     if self._closing:
                         return SHUTTING_DOWN
-                    return NULL_ARRAY
+                    return NULL_ARRAY if w.unblocked is None else w.unblocked
                 reply = await self._finish_serve(w)
                 if reply is None or reply is CLUSTERDOWN:
                     self.lost_races += reply is None
@@ -269,7 +292,9 @@ class BlockingService:
                 return reply
         finally:
             self.queues.remove(w)
-            self._waiting.discard(w)
+            self._waiting.pop(w, None)
+            if self._by_client.get(w.client_id) is w:
+                del self._by_client[w.client_id]
 
     async def _finish_serve(self, w: Waiter) -> object:
         """Wait for the serve in flight; if the client is cancelled meanwhile (it went away),

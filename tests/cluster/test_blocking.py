@@ -240,3 +240,41 @@ async def test_shutdown_releases_parked_clients(
         cluster3.nodes[node].blocking.shutdown()
     assert got == [Error("UNBLOCKED the node is shutting down")]
     assert client.session.should_close
+
+
+async def test_client_unblock_timeout_and_error(
+    cluster3: InProcessCluster, autojump_clock: object
+) -> None:
+    leader = await cluster3.wait_leader()
+    node = followers(cluster3, leader.id)[0]
+    admin = cluster3.client(node)
+    got: dict[str, object] = {}
+
+    async def run(name: str, client: object) -> None:
+        got[name] = await client.cmd("BLPOP", "q", "0")  # type: ignore[attr-defined]
+
+    first, second = cluster3.client(node), cluster3.client(node)
+    async with bounded_nursery() as nursery:
+        nursery.start_soon(run, "first", first)
+        nursery.start_soon(run, "second", second)
+        await wait_parked(cluster3, node, 2)
+        assert await admin.cmd("CLIENT", "UNBLOCK", first.session.client_id) == 1
+        assert await admin.cmd("CLIENT", "UNBLOCK", second.session.client_id, "ERROR") == 1
+    assert got == {
+        "first": NULL_ARRAY,
+        "second": Error("UNBLOCKED client unblocked via CLIENT UNBLOCK"),
+    }
+    assert await admin.cmd("CLIENT", "UNBLOCK", first.session.client_id) == 0  # not parked
+    assert await admin.cmd("CLIENT", "UNBLOCK", "x") == Error(
+        "ERR value is not an integer or out of range"
+    )
+    assert await admin.cmd("CLIENT", "UNBLOCK", "1", "later") == Error(
+        "ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR"
+    )
+    assert await admin.cmd("CLIENT", "UNBLOCK") == Error(
+        "ERR wrong number of arguments for 'client|unblock' command"
+    )
+    # nothing was taken for the released clients
+    assert await cluster3.client(leader.id).cmd("RPUSH", "q", "a") == 1
+    await cluster3.wait_converged()
+    assert await admin.cmd("LLEN", "q") == 1

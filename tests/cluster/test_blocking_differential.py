@@ -78,6 +78,12 @@ FIXED = [
     [b"BZPOPMIN", b"e", b"0.01"],
     [b"BZPOPMIN", b"l", b"0.01"],
     [b"BZPOPMAX", b"z", b"-1"],
+    [b"CLIENT", b"UNBLOCK", b"x"],
+    [b"CLIENT", b"UNBLOCK", b"99999"],
+    [b"CLIENT", b"UNBLOCK", b"-1", b"ERROR"],
+    [b"CLIENT", b"UNBLOCK", b"x", b"foo"],
+    [b"CLIENT", b"UNBLOCK", b"1", b"timeout", b"extra"],
+    [b"CLIENT", b"UNBLOCK"],
 ]
 
 
