@@ -278,3 +278,25 @@ async def test_client_unblock_timeout_and_error(
     assert await cluster3.client(leader.id).cmd("RPUSH", "q", "a") == 1
     await cluster3.wait_converged()
     assert await admin.cmd("LLEN", "q") == 1
+
+
+async def test_a_snapshot_install_serves_parked_clients(
+    cluster3: InProcessCluster, autojump_clock: object
+) -> None:
+    leader = await cluster3.wait_leader()
+    node, other = followers(cluster3, leader.id)
+    lagging = cluster3.nodes[node]
+    got: list[object] = []
+
+    async def blpop() -> None:
+        got.append(await cluster3.client(node).cmd("BLPOP", "q", "0"))
+
+    async with bounded_nursery() as nursery:
+        nursery.start_soon(blpop)
+        await wait_parked(cluster3, node, 1)
+        cluster3.hub.partition([node], [leader.id, other])
+        assert await cluster3.client(leader.id).cmd("RPUSH", "q", "a") == 1
+        await leader.snapshot_now()  # the push is now only in the snapshot
+        cluster3.hub.heal()
+    assert got == [[b"q", b"a"]]
+    assert lagging.stats.snapshots_installed >= 1
