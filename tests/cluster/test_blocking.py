@@ -300,3 +300,30 @@ async def test_a_snapshot_install_serves_parked_clients(
         cluster3.hub.heal()
     assert got == [[b"q", b"a"]]
     assert lagging.stats.snapshots_installed >= 1
+
+
+async def test_hangup_while_the_serve_is_in_flight_gives_the_element_back(
+    cluster3: InProcessCluster, autojump_clock: object
+) -> None:
+    leader = await cluster3.wait_leader()
+    node, _ = followers(cluster3, leader.id)
+    service = cluster3.nodes[node].blocking
+
+    async def heal_later() -> None:
+        await trio.sleep(1.0)  # within the request timeout: the serve then applies
+        cluster3.hub.heal()
+
+    async with bounded_nursery() as outer, bounded_nursery() as inner:
+        inner.start_soon(cluster3.client(node).cmd, "BLPOP", "q", "0")
+        await wait_parked(cluster3, node, 1)
+        cluster3.hub.block(node, leader.id)  # node hears the log but cannot forward
+        assert await cluster3.client(leader.id).cmd("RPUSH", "q", "a") == 1
+        with trio.fail_after(5):
+            while not service._inflight:  # the node applied the push: serve submitted
+                await trio.sleep(0.01)
+        outer.start_soon(heal_later)
+        inner.cancel_scope.cancel()  # the client goes away mid-serve
+    assert service.served == 0
+    await cluster3.wait_converged()
+    for n in cluster3.running():  # popped by the serve, pushed back: nothing lost
+        assert await cluster3.client(n.id).cmd("LRANGE", "q", "0", "-1") == [b"a"]
