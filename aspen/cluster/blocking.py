@@ -25,7 +25,7 @@ from __future__ import annotations
 import contextlib
 import math
 import socket
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from typing import TYPE_CHECKING
 
 import trio
@@ -124,13 +124,16 @@ class WaiterQueues:
                 del self._queues[key]
         self._count -= 1
 
-    def take(self, available: Callable[[bytes, type], int]) -> list[tuple[Waiter, bytes]]:
+    def take(
+        self, available: Callable[[bytes, type], int], keys: Iterable[bytes] | None = None
+    ) -> list[tuple[Waiter, bytes]]:
         """Take the waiters that can be served now, oldest first per key.
 
         `available(key, kind)` is how many elements `key` holds that a waiter of `kind` could
-        pop (0 if none or the wrong type). A waiter that cannot be served keeps its place."""
+        pop (0 if none or the wrong type). A waiter that cannot be served keeps its place.
+        `keys`: look at these keys only (default: every key with waiters)."""
         out: list[tuple[Waiter, bytes]] = []
-        for key in list(self._queues):
+        for key in list(self._queues) if keys is None else keys:
             queue = self._queues.get(key)
             if not queue:
                 continue
@@ -196,8 +199,8 @@ class BlockingService:
             return 0
         return len(value) - self._inflight.get(key, 0)  # type: ignore[arg-type]
 
-    def _serve_ready(self) -> None:
-        for w, key in self.queues.take(self._available):
+    def _serve_ready(self, keys: Iterable[bytes] | None = None) -> None:
+        for w, key in self.queues.take(self._available, keys):
             w.key = key
             w.pending = self.node.submit_write(WriteOp(serve_argv(key, w.argv)))
             self._inflight[key] = self._inflight.get(key, 0) + w.want
@@ -264,13 +267,15 @@ class BlockingService:
             while True:
                 if self._closing:
                     return SHUTTING_DOWN
+                if w.gone:
+                    return NULL_ARRAY  # nobody reads it
                 w.event = trio.Event()
                 if fresh:
                     self.queues.add(w)
                     fresh = False
                 else:
                     self.queues.requeue(w)
-                self._serve_ready()  # something may have arrived since the first attempt
+                self._serve_ready(w.keys)  # something may have come since the first attempt
                 if w.pending is None:
                     with trio.move_on_at(deadline):
                         await w.event.wait()
