@@ -178,6 +178,7 @@ class BlockingService:
         self._waiting: dict[Waiter, None] = {}
         self._by_client: dict[int, Waiter] = {}
         self._closing = False
+        self._checked_index = -1
         self.served = 0
         self.lost_races = 0
 
@@ -188,9 +189,15 @@ class BlockingService:
     # -- the driver's side ----------------------------------------------------------------
 
     def after_apply(self) -> None:
-        """Called by the driver after each applied batch: serve whoever can be served."""
+        """Called by the driver after each ready: serve whoever can be served now.
+
+        Costs one lookup per key with parked clients, and only when something was applied
+        (a snapshot install moves the applied index too)."""
         if self.queues:
-            self._serve_ready()
+            applied = self.node.state.applied_index
+            if applied != self._checked_index:
+                self._checked_index = applied
+                self._serve_ready()
 
     def _available(self, key: bytes, kind: type) -> int:
         state = self.node.state
@@ -316,6 +323,7 @@ class BlockingService:
                 self._inflight[key] = left
             else:
                 self._inflight.pop(key, None)
+            self._serve_ready((key,))  # what this serve did not take may serve the next one
         try:
             await trio.lowlevel.checkpoint_if_cancelled()
         except trio.Cancelled:
