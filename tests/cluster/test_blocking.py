@@ -327,3 +327,28 @@ async def test_hangup_while_the_serve_is_in_flight_gives_the_element_back(
     await cluster3.wait_converged()
     for n in cluster3.running():  # popped by the serve, pushed back: nothing lost
         assert await cluster3.client(n.id).cmd("LRANGE", "q", "0", "-1") == [b"a"]
+
+
+async def test_parked_blmove_with_a_wrong_type_destination_gets_wrongtype(
+    cluster3: InProcessCluster, autojump_clock: object
+) -> None:
+    leader = await cluster3.wait_leader()
+    node = followers(cluster3, leader.id)[0]
+    got: list[object] = []
+
+    async def blmove() -> None:
+        got.append(await cluster3.client(node).cmd("BLMOVE", "src", "dst", "LEFT", "RIGHT", "0"))
+
+    async with bounded_nursery() as nursery:
+        nursery.start_soon(blmove)
+        await wait_parked(cluster3, node, 1)
+        pusher = cluster3.client(leader.id)
+        assert await pusher.cmd("SET", "src", "not a list") == OK  # wrong type: keeps waiting
+        await trio.sleep(0.5)
+        assert got == []
+        assert await pusher.cmd("DEL", "src") == 1
+        assert await pusher.cmd("SET", "dst", "x") == OK
+        assert await pusher.cmd("RPUSH", "src", "a") == 1
+    assert got == [Error("WRONGTYPE Operation against a key holding the wrong kind of value")]
+    await cluster3.wait_converged()
+    assert await cluster3.client(node).cmd("LRANGE", "src", "0", "-1") == [b"a"]
