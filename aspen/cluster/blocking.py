@@ -25,7 +25,7 @@ from __future__ import annotations
 import contextlib
 import math
 import socket
-from collections.abc import Awaitable, Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
 import trio
@@ -233,6 +233,11 @@ class BlockingService:
 
     # -- the client's side ----------------------------------------------------------------
 
+    async def attempt(self, op: WriteOp) -> object:
+        """Replicate a blocking command once (its non-blocking form); its reply. A client
+        cancelled meanwhile (it went away) gets back what the attempt popped."""
+        return await self._shielded_write(op, op.argv)
+
     async def block(
         self,
         argv: list[bytes],
@@ -298,7 +303,7 @@ class BlockingService:
                         return NULL_ARRAY
                     continue  # someone else got it (or nothing was applied): wait again
                 if w.gone:
-                    await self._give_back(w, reply)
+                    await self._give_back(w.argv, reply)
                     return NULL_ARRAY
                 self.served += 1
                 return reply
@@ -315,8 +320,7 @@ class BlockingService:
         key = w.key
         assert key is not None
         try:
-            with trio.CancelScope(shield=True):  # bounded by the node's request timeout
-                reply = await self.node.wait_write(pending)  # type: ignore[arg-type]
+            return await self._shielded_write(pending, w.argv)
         finally:
             left = self._inflight.get(key, 0) - w.want
             if left > 0:
@@ -324,26 +328,35 @@ class BlockingService:
             else:
                 self._inflight.pop(key, None)
             self._serve_ready((key,))  # what this serve did not take may serve the next one
+
+    async def _shielded_write(self, op_or_pending: object, argv: Sequence[bytes]) -> object:
+        """Wait for a pop (a WriteOp to submit, or a write already submitted) even if the
+        client is cancelled meanwhile; then push back what it popped and re-raise."""
+        node = self.node
+        with trio.CancelScope(shield=True):  # bounded by the node's request timeout
+            if isinstance(op_or_pending, WriteOp):
+                reply = await node.write(op_or_pending)
+            else:
+                reply = await node.wait_write(op_or_pending)  # type: ignore[arg-type]
         try:
             await trio.lowlevel.checkpoint_if_cancelled()
         except trio.Cancelled:
-            if reply is not None and reply is not CLUSTERDOWN:
-                with trio.CancelScope(shield=True):
-                    await self._give_back(w, reply)
+            with trio.CancelScope(shield=True):
+                await self._give_back(argv, reply)
             raise
         return reply
 
-    async def _give_back(self, w: Waiter, reply: object) -> None:
-        op = give_back_op(w.argv, reply)
+    async def _give_back(self, argv: Sequence[bytes], reply: object) -> None:
+        op = give_back_op(list(argv), reply)
         if op is not None:
             with contextlib.suppress(Exception):
                 await self.node.write(op)
 
 
 def give_back_op(argv: list[bytes], reply: object) -> WriteOp | None:
-    """The write that undoes a serve of `argv` whose reply was `reply` (the client is gone)."""
+    """The write that undoes a pop of `argv` whose reply was `reply` (the client is gone)."""
     name = argv[0].lower()
-    if isinstance(reply, Error) or reply is None:
+    if isinstance(reply, Error) or reply is None or reply is NULL_ARRAY:
         return None
     if name in (b"blpop", b"brpop") and isinstance(reply, list):
         key, value = reply

@@ -131,7 +131,7 @@ class ClusterConnection:
         """BLPOP & co.: a lazy Deferred (nothing behind it runs first). Replicated once as
         its non-blocking form; if that found nothing, the node parks this client."""
         started = trio.current_time()
-        result = await self.node.write(op)
+        result = await self.node.blocking.attempt(op)
         if result is not None and result is not NULL_ARRAY:
             return self.session.finish(op, result)  # served at once, or an error
         reply = await self.node.blocking.block(

@@ -7,6 +7,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import trio
+import trio.testing
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from aspen.resp.values import NULL_ARRAY, OK, Double, Error
 from harness.cluster import InProcessCluster, open_cluster
@@ -352,3 +355,65 @@ async def test_parked_blmove_with_a_wrong_type_destination_gets_wrongtype(
     assert got == [Error("WRONGTYPE Operation against a key holding the wrong kind of value")]
     await cluster3.wait_converged()
     assert await cluster3.client(node).cmd("LRANGE", "src", "0", "-1") == [b"a"]
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 2**16), script=st.lists(st.integers(0, 2**16), min_size=5, max_size=25))
+def test_random_parks_pushes_and_hangups_lose_and_duplicate_nothing(
+    seed: int, script: list[int]
+) -> None:
+    """Consumers park on random nodes and keys (BLPOP/BRPOP/BLMPOP), producers push from
+    random nodes, some consumers hang up: every element ends up delivered once or still in
+    its list, and every replica agrees."""
+
+    async def main() -> None:
+        async with open_cluster(3, seed=seed % 1000) as cluster:
+            await cluster.wait_leader()
+            pushed: set[bytes] = set()
+            delivered: list[bytes] = []
+
+            async def consume(node: int, kind: int, key: str, scope: trio.CancelScope) -> None:
+                with scope:
+                    client = cluster.client(node)
+                    if kind == 0:
+                        reply = await client.cmd("BLPOP", key, "other", "0")
+                    elif kind == 1:
+                        reply = await client.cmd("BRPOP", key, "0")
+                    else:
+                        reply = await client.cmd("BLMPOP", "0", "1", key, "LEFT", "COUNT", "2")
+                    assert isinstance(reply, list), reply
+                    got = reply[1] if isinstance(reply[1], list) else [reply[1]]
+                    delivered.extend(got)  # type: ignore[arg-type]
+
+            async with bounded_nursery(60) as nursery:
+                scopes: list[trio.CancelScope] = []
+                n = 0
+                for step in script:
+                    node, key = 1 + step % 3, ("q", "other")[(step >> 2) & 1]
+                    action = (step >> 3) % 4
+                    if action < 2:
+                        scope = trio.CancelScope()
+                        scopes.append(scope)
+                        nursery.start_soon(consume, node, (step >> 5) % 3, key, scope)
+                    elif action == 2:
+                        values = [f"e{n + i}".encode() for i in range(1 + (step >> 5) % 3)]
+                        n += len(values)
+                        pushed.update(values)
+                        await cluster.client(node).cmd("RPUSH", key, *values)
+                    elif scopes:
+                        scopes.pop((step >> 5) % len(scopes)).cancel()  # a hangup
+                    await trio.sleep(((step >> 7) % 4) * 0.01)
+                await trio.sleep(1)
+                for scope in scopes:
+                    scope.cancel()  # whoever still waits goes away
+            await cluster.wait_converged()
+            assert len(set(cluster.digests().values())) == 1
+            remaining: list[bytes] = []
+            for key in ("q", "other"):
+                remaining += await cluster.client(1).cmd("LRANGE", key, "0", "-1")  # type: ignore[operator]
+            assert len(delivered) == len(set(delivered))
+            assert sorted(delivered + remaining) == sorted(pushed)
+            for node in cluster.running():
+                assert node.blocking.blocked_clients == 0
+
+    trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
