@@ -13,11 +13,11 @@ null (a client of another node won the race) the waiter goes back into its queue
 arrival position (the head, unless someone older is there too) and waits again.
 
 `WaiterQueues` is the pure data structure (no trio, no node); `BlockingService` is the small
-trio-facing part: timeouts, the serve writes, disconnects and shutdown.
+trio-facing part: timeouts, the serve writes, hangups, CLIENT UNBLOCK and shutdown.
 
-A client that goes away while parked is removed and loses nothing. One that goes away while its
-serve is in flight (a commit round) gets whatever the serve popped pushed back (a compensating
-write: not atomic, but nothing is lost).
+A client that goes away while parked is removed and loses nothing. One that goes away (is
+cancelled) while its first attempt or its serve is in flight (a commit round) gets whatever was
+popped pushed back (a compensating write: not atomic, but nothing is lost).
 """
 
 from __future__ import annotations
