@@ -417,3 +417,26 @@ def test_random_parks_pushes_and_hangups_lose_and_duplicate_nothing(
                 assert node.blocking.blocked_clients == 0
 
     trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+
+
+async def test_pushes_by_lmove_and_exec_serve_parked_clients(
+    cluster3: InProcessCluster, autojump_clock: object
+) -> None:
+    leader = await cluster3.wait_leader()
+    node = followers(cluster3, leader.id)[0]
+    got: list[object] = []
+
+    async def brpop(key: str) -> None:
+        got.append(await cluster3.client(node).cmd("BRPOP", key, "0"))
+
+    async with bounded_nursery() as nursery:
+        nursery.start_soon(brpop, "by-lmove")
+        nursery.start_soon(brpop, "by-exec")
+        await wait_parked(cluster3, node, 2)
+        other = cluster3.client(leader.id)
+        assert await other.cmd("RPUSH", "src", "moved") == 1
+        assert await other.cmd("LMOVE", "src", "by-lmove", "LEFT", "LEFT") == b"moved"
+        assert await other.cmd("MULTI") == OK
+        await other.cmd("RPUSH", "by-exec", "in-txn")
+        assert await other.cmd("EXEC") == [1]
+    assert sorted(got) == [[b"by-exec", b"in-txn"], [b"by-lmove", b"moved"]]  # type: ignore[type-var]
