@@ -20,6 +20,7 @@ accepting clients, drain the commands received, close, stop the runtime, exit 0.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import signal
@@ -34,6 +35,7 @@ from aspen import __version__
 from aspen.api.control import ControlError, ControlPlane
 from aspen.api.http import HttpServer
 from aspen.cluster import ClusterNode
+from aspen.cluster.blocking import wait_hangup
 from aspen.config import Config
 from aspen.kv.glob import glob_match
 from aspen.kv.keyspace import Keyspace
@@ -238,6 +240,7 @@ class Node:
             "clients": [
                 ("connected_clients", str(len(server.connections))),
                 ("maxclients", str(self.config.node.max_clients)),
+                ("blocked_clients", str(self.cluster.blocking.blocked_clients)),
             ],
             "memory": [("used_memory_rss", str(_rss_bytes()))],
             "stats": [
@@ -278,7 +281,11 @@ class Node:
         subscriber = self.pubsub.client(conn.push)
         conn.on_close.append(subscriber.close)
         session = Session(conn.client_id, self, pubsub=subscriber)
-        return _AdminConnection(self, self.cluster.connection_handler(session))
+        handler = self.cluster.connection_handler(session)
+        sock = conn.sock
+        if sock is not None:  # lets a client parked in BLPOP & co. be dropped when it leaves
+            handler.hangup = functools.partial(wait_hangup, sock)
+        return _AdminConnection(self, handler)
 
     async def run(
         self,
@@ -355,6 +362,7 @@ class Node:
             if self.cluster.is_leader():
                 with trio.move_on_after(2):
                     await self.cluster.step_down()
+            self.cluster.blocking.shutdown()  # release clients parked in BLPOP & co.
             self.server.shutdown()
 
 

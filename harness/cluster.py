@@ -16,6 +16,7 @@ unless `data_dir` is given (sqlite in a worker thread: use the real clock then).
 
 from __future__ import annotations
 
+import functools
 import random
 import socket
 from collections.abc import AsyncIterator, Iterable
@@ -27,6 +28,7 @@ import attrs
 import trio
 
 from aspen.cluster import ClusterNode, ClusterSettings
+from aspen.cluster.blocking import wait_hangup
 from aspen.kv.glob import glob_match
 from aspen.kv.session import ClientInfo, KeyspaceView, Session
 from aspen.pubsub import PubSubHub
@@ -268,7 +270,11 @@ class InProcessCluster:
             subscriber = hub.client(conn.push)
             conn.on_close.append(subscriber.close)
             session = Session(conn.client_id, _Context(node, self.clock_ms), pubsub=subscriber)
-            return node.connection_handler(session)
+            handler = node.connection_handler(session)
+            sock = conn.sock
+            if sock is not None:  # a client parked in BLPOP that leaves is dropped at once
+                handler.hangup = functools.partial(wait_hangup, sock)
+            return handler
 
         server = RespServer(factory)
         listeners = await self._nursery.start(server.serve, "127.0.0.1", 0)

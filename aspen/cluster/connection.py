@@ -20,12 +20,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import trio
+
+from aspen.cluster.blocking import SHUTTING_DOWN, Hangup
 from aspen.cluster.settings import READ_CONSISTENCIES, ReadConsistency
+from aspen.kv.blocking import is_blocking
 from aspen.kv.commands import Route, lookup
+from aspen.kv.numbers import parse_int
 from aspen.kv.ops import ReadOp, TxnOp, WriteOp
 from aspen.kv.session import Session
 from aspen.resp.server import Deferred
-from aspen.resp.values import OK, Error
+from aspen.resp.values import NULL_ARRAY, OK, Error
 
 if TYPE_CHECKING:
     from aspen.cluster.node import ClusterNode
@@ -34,13 +39,16 @@ CONSISTENCY_COMMAND = b"aspen.consistency"
 
 
 class ClusterConnection:
-    __slots__ = ("consistency", "node", "session", "writes_in_flight")
+    __slots__ = ("consistency", "hangup", "node", "session", "writes_in_flight")
 
     def __init__(self, node: ClusterNode, session: Session) -> None:
         self.node = node
         self.session = session
         self.consistency: ReadConsistency = node.settings.read_consistency
         self.writes_in_flight = 0
+        # Returns when the client disconnects (set by whoever owns the socket): a client
+        # parked in BLPOP & co. that goes away is then removed at once, losing nothing.
+        self.hangup: Hangup | None = None
 
     @property
     def protocol(self) -> int:
@@ -65,7 +73,7 @@ class ClusterConnection:
         if session.in_multi or not session.authenticated:
             return False
         spec = lookup(argv[0])
-        return spec is not None and spec.route is Route.WRITE
+        return spec is not None and spec.route is Route.WRITE and "blocking" not in spec.flags
 
     async def _handle_later(self, argv: list[bytes]) -> object:
         reply = self._handle_now(argv)
@@ -75,8 +83,17 @@ class ClusterConnection:
 
     def _handle_now(self, argv: list[bytes]) -> object:
         session = self.session
-        if argv[0].lower() == CONSISTENCY_COMMAND and session.authenticated:
+        name = argv[0].lower()
+        if name == CONSISTENCY_COMMAND and session.authenticated:
             return self._consistency(argv)
+        if (
+            name == b"client"
+            and len(argv) > 1
+            and argv[1].lower() == b"unblock"
+            and session.authenticated
+            and not session.in_multi
+        ):
+            return self._client_unblock(argv)
         out = session.handle(argv)
         t = type(out)
         if t is ReadOp:
@@ -84,6 +101,8 @@ class ClusterConnection:
                 return session.finish(out, self.node.execute_local(out))  # type: ignore[arg-type]
             return Deferred(lambda: self._read(out))  # type: ignore[arg-type]
         if t is WriteOp or t is TxnOp:
+            if t is WriteOp and name[0] == 0x62 and is_blocking(name):  # b...
+                return Deferred(lambda: self._blocking(out))  # type: ignore[arg-type]
             return self._submit(out)  # type: ignore[arg-type]
         return out
 
@@ -108,8 +127,43 @@ class ClusterConnection:
 
         return Deferred(reply, settle)
 
+    async def _blocking(self, op: WriteOp) -> object:
+        """BLPOP & co.: a lazy Deferred (nothing behind it runs first). Replicated once as
+        its non-blocking form; if that found nothing, the node parks this client."""
+        started = trio.current_time()
+        result = await self.node.blocking.attempt(op)
+        if result is not None and result is not NULL_ARRAY:
+            return self.session.finish(op, result)  # served at once, or an error
+        reply = await self.node.blocking.block(
+            list(op.argv), started, self.hangup, self.session.client_id
+        )
+        if reply is SHUTTING_DOWN:
+            self.session.should_close = True
+        return reply
+
     async def _read(self, op: ReadOp) -> object:
         return self.session.finish(op, await self.node.read(op, self.consistency))
+
+    def _client_unblock(self, argv: list[bytes]) -> object:
+        """CLIENT UNBLOCK id [TIMEOUT|ERROR]: for clients parked on this node."""
+        if len(argv) < 3:
+            return Error("ERR wrong number of arguments for 'client|unblock' command")
+        if len(argv) > 4:
+            sub = argv[1].decode("utf-8", "replace")
+            return Error(
+                f"ERR unknown subcommand or wrong number of arguments for '{sub}'. "
+                "Try CLIENT HELP."
+            )
+        error = False
+        if len(argv) == 4:
+            reason = argv[3].lower()
+            if reason not in (b"timeout", b"error"):
+                return Error("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR")
+            error = reason == b"error"
+        client_id = parse_int(argv[2])
+        if client_id is None:
+            return Error("ERR value is not an integer or out of range")
+        return self.node.blocking.unblock(client_id, error)
 
     def _consistency(self, argv: list[bytes]) -> object:
         if len(argv) == 1:

@@ -35,6 +35,7 @@ import trio
 
 from aspen.cluster import entry as entry_codec
 from aspen.cluster import forward, replies
+from aspen.cluster.blocking import BlockingService
 from aspen.cluster.entry import ExpireItem, Item, OpItem, PeerItem, RequestId
 from aspen.cluster.errors import (
     CLUSTERDOWN,
@@ -212,6 +213,7 @@ class ClusterNode:
         self._bytes_since_snap = 0
         self._entries_since_snap = 0
         self._inline_disk = False
+        self.blocking = BlockingService(self)  # clients parked in BLPOP & co.
 
     # =========================================================================================
     # lifecycle
@@ -454,6 +456,7 @@ class ClusterNode:
             self.stats.note_fsync(time.perf_counter() - started)
         await self._send_raft(rd.persisted_messages)
         self._apply(rd)
+        self.blocking.after_apply()
         core.advance(rd)
         self._serve_read_states(rd)
         self._wake_applied()

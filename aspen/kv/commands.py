@@ -265,6 +265,16 @@ _CLIENT_SUBS = (
         "2.4.0",
     ),
     _spec(
+        "client|unblock",
+        -3,
+        "admin noscript loading stale",
+        _NOKEY,
+        _S,
+        "connection",
+        "Unblock a client blocked in a blocking command from a different connection.",
+        "5.0.0",
+    ),
+    _spec(
         "client|help",
         2,
         "loading stale",

@@ -1,15 +1,24 @@
 """List commands (LPUSH, LRANGE, LPOS, LMOVE, ...), as Redis 7.0 does them.
 
-A list is a `List` (a deque: O(1) at both ends). The blocking forms (BLPOP, BRPOP, BLMOVE)
-need the node to park a connection until a committed write serves it; they are not here yet.
+A list is a `List` (a deque: O(1) at both ends). The blocking forms (BLPOP, BRPOP, BLMOVE,
+BRPOPLPUSH, BLMPOP) are here as the keyspace sees them: their non-blocking form (what they do
+when applied from the log, and inside MULTI) plus a serve from one key (`aspen.kv.blocking`);
+parking the client is the node's job (`aspen.cluster.blocking`).
 """
 
 from __future__ import annotations
 
 import itertools
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
+from aspen.kv.blocking import (
+    BlockingCall,
+    keys_then_timeout,
+    numkeys,
+    parse_timeout,
+    register_blocking,
+)
 from aspen.kv.keyspace import SYNTAX, CommandError, Keyspace, ValueType, command, register_type
 from aspen.kv.typed import (
     Argv,
@@ -329,3 +338,144 @@ def lmove(ks: Keyspace, argv: Argv, now: int) -> object:
 @command("rpoplpush", write=True)
 def rpoplpush(ks: Keyspace, argv: Argv, now: int) -> object:
     return _move(ks, now, argv[1], argv[2], from_left=False, to_left=True)
+
+
+# ------------------------------------------------------------------ LMPOP and the blocking forms
+# Applied from the log they never block: pop at once or reply null. The node parks the client
+# on that null and later replicates a serve (`_serve_*`) from the key that became non-empty.
+
+
+def _list_to_serve(ks: Keyspace, key: bytes, now: int) -> List | None:
+    """The list at `key` if it can serve a blocked client (a non-empty list), else None."""
+    value = ks.get_write(key, now)
+    return value if type(value) is List and value else None
+
+
+def _pop_one(ks: Keyspace, key: bytes, lst: List, left: bool, now: int) -> list[object]:
+    value = lst.popleft() if left else lst.pop()
+    drop_if_empty(ks, key, lst, now)
+    return [key, value]
+
+
+def _bpop(ks: Keyspace, argv: Argv, now: int, left: bool) -> object:
+    parse_timeout(argv[-1])
+    for key in argv[1:-1]:
+        lst = get_write(ks, key, now, List)
+        if lst is not None:
+            return _pop_one(ks, key, lst, left, now)
+    return NULL_ARRAY
+
+
+@command("blpop", write=True)
+def blpop(ks: Keyspace, argv: Argv, now: int) -> object:
+    return _bpop(ks, argv, now, left=True)
+
+
+@command("brpop", write=True)
+def brpop(ks: Keyspace, argv: Argv, now: int) -> object:
+    return _bpop(ks, argv, now, left=False)
+
+
+def _serve_bpop(left: bool) -> Callable[[Keyspace, bytes, Argv, int], object]:
+    def serve(ks: Keyspace, key: bytes, argv: Argv, now: int) -> object:
+        lst = _list_to_serve(ks, key, now)
+        return None if lst is None else _pop_one(ks, key, lst, left, now)
+
+    return serve
+
+
+register_blocking("blpop", keys_then_timeout, _serve_bpop(left=True))
+register_blocking("brpop", keys_then_timeout, _serve_bpop(left=False))
+
+
+@command("blmove", write=True)
+def blmove(ks: Keyspace, argv: Argv, now: int) -> object:
+    from_left, to_left = _side(argv[3]), _side(argv[4])
+    parse_timeout(argv[5])
+    return _move(ks, now, argv[1], argv[2], from_left, to_left)
+
+
+@command("brpoplpush", write=True)
+def brpoplpush(ks: Keyspace, argv: Argv, now: int) -> object:
+    parse_timeout(argv[3])
+    return _move(ks, now, argv[1], argv[2], from_left=False, to_left=True)
+
+
+def _serve_blmove(ks: Keyspace, key: bytes, argv: Argv, now: int) -> object:
+    if _list_to_serve(ks, key, now) is None:
+        return None
+    if argv[0].lower() == b"brpoplpush":
+        return _move(ks, now, key, argv[2], from_left=False, to_left=True)
+    return _move(ks, now, key, argv[2], _side(argv[3]), _side(argv[4]))
+
+
+register_blocking(
+    "blmove", lambda argv: BlockingCall((argv[1],), parse_timeout(argv[5]), 1), _serve_blmove
+)
+register_blocking(
+    "brpoplpush", lambda argv: BlockingCall((argv[1],), parse_timeout(argv[3]), 1), _serve_blmove
+)
+
+
+def _mpop_args(argv: Argv, first: int) -> tuple[list[bytes], bool, int]:
+    """LMPOP's `numkeys key [key ...] LEFT|RIGHT [COUNT count]` from argv[first]: keys, side,
+    count; checked in Redis's order."""
+    n = numkeys(argv[first], len(argv) - first - 2)
+    keys = list(argv[first + 1 : first + 1 + n])
+    left = _side(argv[first + 1 + n])
+    count = -1
+    j = first + 2 + n
+    while j < len(argv):
+        if count == -1 and argv[j].lower() == b"count" and j + 1 < len(argv):
+            parsed = int_arg(argv[j + 1], "ERR count should be greater than 0")
+            if parsed <= 0:
+                raise CommandError("ERR count should be greater than 0")
+            count = parsed
+            j += 2
+        else:
+            raise CommandError(SYNTAX)
+    return keys, left, max(count, 1)
+
+
+def _pop_many(ks: Keyspace, key: bytes, lst: List, left: bool, count: int, now: int) -> object:
+    pop = lst.popleft if left else lst.pop
+    out = [pop() for _ in range(min(count, len(lst)))]
+    drop_if_empty(ks, key, lst, now)
+    return [key, out]
+
+
+def _mpop(ks: Keyspace, keys: list[bytes], left: bool, count: int, now: int) -> object:
+    for key in keys:
+        lst = get_write(ks, key, now, List)
+        if lst is not None:
+            return _pop_many(ks, key, lst, left, count, now)
+    return NULL_ARRAY
+
+
+@command("lmpop", write=True)
+def lmpop(ks: Keyspace, argv: Argv, now: int) -> object:
+    keys, left, count = _mpop_args(argv, 1)
+    return _mpop(ks, keys, left, count, now)
+
+
+@command("blmpop", write=True)
+def blmpop(ks: Keyspace, argv: Argv, now: int) -> object:
+    keys, left, count = _mpop_args(argv, 2)
+    parse_timeout(argv[1])
+    return _mpop(ks, keys, left, count, now)
+
+
+def _blmpop_call(argv: Argv) -> BlockingCall:
+    keys, _, count = _mpop_args(argv, 2)
+    return BlockingCall(tuple(keys), parse_timeout(argv[1]), count)
+
+
+def _serve_blmpop(ks: Keyspace, key: bytes, argv: Argv, now: int) -> object:
+    lst = _list_to_serve(ks, key, now)
+    if lst is None:
+        return None
+    _, left, count = _mpop_args(argv, 2)
+    return _pop_many(ks, key, lst, left, count, now)
+
+
+register_blocking("blmpop", _blmpop_call, _serve_blmpop)

@@ -1,8 +1,9 @@
 """Command specs for hashes, lists, sets and sorted sets (appended to the command table).
 
 Names, arities, flags, legacy key positions, ACL categories, groups, summaries and versions are
-Redis 7.0.15's own (from its COMMAND INFO / COMMAND DOCS). The blocking list commands are not
-listed: the node cannot park a client yet.
+Redis 7.0.15's own (from its COMMAND INFO / COMMAND DOCS). The blocking commands carry the
+"blocking" flag: the node parks a client whose blocking command found nothing
+(`aspen.cluster.blocking`).
 """
 
 from __future__ import annotations
@@ -368,6 +369,68 @@ TYPE_SPECS: tuple[CommandSpec, ...] = (
         "1.2.0",
     ),
     _t(
+        "lmpop",
+        -4,
+        "write movablekeys",
+        (0, 0, 0),
+        "@write @list @slow",
+        "list",
+        "Pop elements from a list",
+        "7.0.0",
+    ),
+    _t(
+        "blpop",
+        -3,
+        "write noscript blocking",
+        (1, -2, 1),
+        "@write @list @slow @blocking",
+        "list",
+        "Remove and get the first element in a list, or block until one is available",
+        "2.0.0",
+    ),
+    _t(
+        "brpop",
+        -3,
+        "write noscript blocking",
+        (1, -2, 1),
+        "@write @list @slow @blocking",
+        "list",
+        "Remove and get the last element in a list, or block until one is available",
+        "2.0.0",
+    ),
+    _t(
+        "blmove",
+        6,
+        "write denyoom noscript blocking",
+        (1, 2, 1),
+        "@write @list @slow @blocking",
+        "list",
+        "Pop an element from a list, push it to another list and return it; "
+        "or block until one is available",
+        "6.2.0",
+    ),
+    _t(
+        "brpoplpush",
+        4,
+        "write denyoom noscript blocking",
+        (1, 2, 1),
+        "@write @list @slow @blocking",
+        "list",
+        "Pop an element from a list, push it to another list and return it; "
+        "or block until one is available",
+        "2.2.0",
+    ),
+    _t(
+        "blmpop",
+        -5,
+        "write blocking movablekeys",
+        (0, 0, 0),
+        "@write @list @slow @blocking",
+        "list",
+        "Pop elements from a list, or block until one is available",
+        "7.0.0",
+    ),
+    _t(
         "sadd",
         -3,
         "write denyoom fast",
@@ -727,6 +790,28 @@ TYPE_SPECS: tuple[CommandSpec, ...] = (
         "@write @sortedset @fast",
         "sorted-set",
         "Remove and return members with the highest scores in a sorted set",
+        "5.0.0",
+    ),
+    _t(
+        "bzpopmin",
+        -3,
+        "write noscript blocking fast",
+        (1, -2, 1),
+        "@write @sortedset @fast @blocking",
+        "sorted-set",
+        "Remove and return the member with the lowest score from one or more sorted sets, "
+        "or block until one is available",
+        "5.0.0",
+    ),
+    _t(
+        "bzpopmax",
+        -3,
+        "write noscript blocking fast",
+        (1, -2, 1),
+        "@write @sortedset @fast @blocking",
+        "sorted-set",
+        "Remove and return the member with the highest score from one or more sorted sets, "
+        "or block until one is available",
         "5.0.0",
     ),
     _t(

@@ -853,3 +853,45 @@ def zscan(ks: Keyspace, argv: Argv, now: int) -> object:
         out.append(m)
         out.append(format_double(z.scores[m]))
     return [cursor, out]
+
+
+# ------------------------------------------------------------------ BZPOPMIN / BZPOPMAX
+# (the blocking forms; kept apart from the reply-shape code above). Applied from the log they
+# never block: pop at once or reply null; the node parks the client on that null and later
+# replicates a serve from the key that became non-empty (`aspen.kv.blocking`).
+
+from aspen.kv.blocking import keys_then_timeout, parse_timeout, register_blocking  # noqa: E402
+from aspen.resp.values import NULL_ARRAY  # noqa: E402
+
+
+def _bzpop_one(ks: Keyspace, key: bytes, now: int, top: bool) -> list[object]:
+    return [key, *_pop(ks, [b"zpop", key], now, top)]  # type: ignore[misc]
+
+
+def _bzpop(ks: Keyspace, argv: Argv, now: int, top: bool) -> object:
+    parse_timeout(argv[-1])
+    for key in argv[1:-1]:
+        if get_write(ks, key, now, ZSet) is not None:
+            return _bzpop_one(ks, key, now, top)
+    return NULL_ARRAY
+
+
+@command("bzpopmin", write=True)
+def bzpopmin(ks: Keyspace, argv: Argv, now: int) -> object:
+    return _bzpop(ks, argv, now, top=False)
+
+
+@command("bzpopmax", write=True)
+def bzpopmax(ks: Keyspace, argv: Argv, now: int) -> object:
+    return _bzpop(ks, argv, now, top=True)
+
+
+def _serve_bzpop(ks: Keyspace, key: bytes, argv: Argv, now: int) -> object:
+    value = ks.get_write(key, now)
+    if type(value) is not ZSet or not value:
+        return None
+    return _bzpop_one(ks, key, now, top=argv[0].lower() == b"bzpopmax")
+
+
+register_blocking("bzpopmin", keys_then_timeout, _serve_bzpop)
+register_blocking("bzpopmax", keys_then_timeout, _serve_bzpop)

@@ -164,6 +164,9 @@ class Connection:
             self._output.abort()
         if self._scope is not None:
             self._scope.cancel()
+    # The raw socket (TCP clients only). While a lazy Deferred is awaited nothing reads it, so
+    # its handler may watch it for a hangup (a client parked in BLPOP that goes away).
+    sock: socket.socket | None = None
 
 
 HandlerFactory = Callable[[Connection], ConnectionHandler]
@@ -311,6 +314,7 @@ class RespServer:
                 with contextlib.suppress(OSError):
                     sock.send(_MAX_CLIENTS_REPLY)
                 return
+            conn.sock = sock
             async with trio.open_nursery() as nursery:
                 output = _SocketOutput(sock, nursery, self.options.max_output_buffer)
                 output.limits, output.conn = _PushLimits.of(self.options), conn

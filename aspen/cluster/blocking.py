@@ -1,0 +1,378 @@
+"""Clients blocked in BLPOP & co. on this node, and serving them in arrival order.
+
+A blocking command is first replicated as an ordinary write: applied, it behaves as its
+non-blocking form (`aspen.kv.blocking`), so an available element is popped at once, errors come
+back at once, and inside MULTI it never blocks. If it found nothing, the client is parked HERE,
+on the node that holds its connection (leader or follower), in a FIFO per key.
+
+After every applied batch (`after_apply`, called by the driver; a snapshot install included)
+the node looks only at keys that have waiters. For each key now holding a non-empty value of
+the right type, the oldest waiters are taken and, for each, a *serve* is submitted: a
+replicated conditional pop from that key. Every replica applies the same pop; if it returns
+null (a client of another node won the race) the waiter goes back into its queues at its
+arrival position (the head, unless someone older is there too) and waits again.
+
+`WaiterQueues` is the pure data structure (no trio, no node); `BlockingService` is the small
+trio-facing part: timeouts, the serve writes, hangups, CLIENT UNBLOCK and shutdown.
+
+A client that goes away while parked is removed and loses nothing. One that goes away (is
+cancelled) while its first attempt or its serve is in flight (a commit round) gets whatever was
+popped pushed back (a compensating write: not atomic, but nothing is lost).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import socket
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING
+
+import trio
+
+from aspen.cluster.errors import CLUSTERDOWN
+from aspen.kv.blocking import blocking_call, serve_argv
+from aspen.kv.lists import List
+from aspen.kv.ops import WriteOp
+from aspen.kv.zsets import ZSet
+from aspen.resp.values import NULL_ARRAY, Double, Error
+
+if TYPE_CHECKING:
+    from aspen.cluster.node import ClusterNode
+
+__all__ = ["SHUTTING_DOWN", "UNBLOCKED", "BlockingService", "Waiter", "WaiterQueues", "wait_hangup"]
+
+SHUTTING_DOWN = Error("UNBLOCKED the node is shutting down")
+"""What a parked client gets when the node shuts down gracefully (then it is disconnected)."""
+UNBLOCKED = Error("UNBLOCKED client unblocked via CLIENT UNBLOCK")
+
+Hangup = Callable[[], Awaitable[None]]
+"""Returns when the client's connection is closed by the peer (never returns otherwise)."""
+
+_ZSET_COMMANDS = frozenset({b"bzpopmin", b"bzpopmax"})
+
+
+class Waiter:
+    """One parked client: its keys, in its own order, and what a serve may take."""
+
+    __slots__ = ("argv", "client_id", "event", "gone", "key", "keys", "kind", "pending", "seq",
+                 "unblocked", "want")
+
+    def __init__(self, keys: tuple[bytes, ...], want: int = 1, kind: type = List) -> None:
+        self.keys = tuple(dict.fromkeys(keys))  # BLPOP k k 0 waits once on k
+        self.want = want
+        self.kind = kind  # the value type that can serve it
+        self.seq = -1  # arrival order, set by WaiterQueues.add
+        self.argv: list[bytes] = []
+        self.event: trio.Event | None = None
+        self.pending: object = None  # the serve write in flight
+        self.key: bytes | None = None  # the key it is being served from
+        self.gone = False
+        self.client_id = 0
+        self.unblocked: object = None  # CLIENT UNBLOCK's reply for it
+
+
+class WaiterQueues:
+    """Per key, the waiters in arrival order (a dict used as an ordered set: O(1) removal)."""
+
+    def __init__(self) -> None:
+        self._queues: dict[bytes, dict[Waiter, None]] = {}
+        self._next_seq = 0
+        self._count = 0
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __contains__(self, w: Waiter) -> bool:
+        return bool(w.keys) and w in self._queues.get(w.keys[0], {})
+
+    def keys(self) -> Iterator[bytes]:
+        return iter(self._queues)
+
+    def queue(self, key: bytes) -> list[Waiter]:
+        return list(self._queues.get(key, ()))
+
+    def add(self, w: Waiter) -> None:
+        """A new arrival: behind everyone on each of its keys."""
+        self._next_seq += 1
+        w.seq = self._next_seq
+        for key in w.keys:
+            self._queues.setdefault(key, {})[w] = None
+        self._count += 1
+
+    def requeue(self, w: Waiter) -> None:
+        """Back after a failed serve: at its arrival position on each of its keys."""
+        if w in self:
+            return
+        for key in w.keys:
+            queue = self._queues.setdefault(key, {})
+            if queue and next(reversed(queue)).seq > w.seq:
+                items = sorted([*queue, w], key=lambda x: x.seq)
+                queue.clear()
+                queue.update(dict.fromkeys(items))
+            else:
+                queue[w] = None
+        self._count += 1
+
+    def remove(self, w: Waiter) -> None:
+        if w not in self:
+            return
+        for key in w.keys:
+            queue = self._queues[key]
+            del queue[w]
+            if not queue:
+                del self._queues[key]
+        self._count -= 1
+
+    def take(
+        self, available: Callable[[bytes, type], int], keys: Iterable[bytes] | None = None
+    ) -> list[tuple[Waiter, bytes]]:
+        """Take the waiters that can be served now, oldest first per key.
+
+        `available(key, kind)` is how many elements `key` holds that a waiter of `kind` could
+        pop (0 if none or the wrong type). A waiter that cannot be served keeps its place.
+        `keys`: look at these keys only (default: every key with waiters)."""
+        out: list[tuple[Waiter, bytes]] = []
+        for key in list(self._queues) if keys is None else keys:
+            queue = self._queues.get(key)
+            if not queue:
+                continue
+            left: dict[type, int] = {}
+            for w in list(queue):
+                n = left.get(w.kind)
+                if n is None:
+                    n = available(key, w.kind)
+                if n > 0:
+                    self.remove(w)
+                    out.append((w, key))
+                    n -= w.want
+                left[w.kind] = n
+        return out
+
+
+async def wait_hangup(sock: socket.socket) -> None:
+    """Return once the peer has closed `sock` (for a connection that is not being read now).
+
+    Only peeks: if the client already sent more commands, a close behind them cannot be seen
+    without reading them, so this then waits forever (the server finds out afterwards)."""
+    while True:
+        await trio.lowlevel.wait_readable(sock)
+        try:
+            data = sock.recv(1, socket.MSG_PEEK)
+        except BlockingIOError:
+            continue
+        except OSError:
+            return
+        if not data:
+            return
+        await trio.sleep_forever()
+
+
+class BlockingService:
+    """The node's parked clients (one per ClusterNode)."""
+
+    def __init__(self, node: ClusterNode) -> None:
+        self.node = node
+        self.queues = WaiterQueues()
+        self._inflight: dict[bytes, int] = {}  # key -> elements that serves in flight may take
+        self._waiting: dict[Waiter, None] = {}
+        self._by_client: dict[int, Waiter] = {}
+        self._closing = False
+        self._checked_index = -1
+        self.served = 0
+        self.lost_races = 0
+
+    @property
+    def blocked_clients(self) -> int:
+        return len(self._waiting)
+
+    # -- the driver's side ----------------------------------------------------------------
+
+    def after_apply(self) -> None:
+        """Called by the driver after each ready: serve whoever can be served now.
+
+        Costs one lookup per key with parked clients, and only when something was applied
+        (a snapshot install moves the applied index too)."""
+        if self.queues:
+            applied = self.node.state.applied_index
+            if applied != self._checked_index:
+                self._checked_index = applied
+                self._serve_ready()
+
+    def _available(self, key: bytes, kind: type) -> int:
+        state = self.node.state
+        value = state.keyspace.get_read(key, state.last_time_ms)
+        if type(value) is not kind:
+            return 0
+        return len(value) - self._inflight.get(key, 0)  # type: ignore[arg-type]
+
+    def _serve_ready(self, keys: Iterable[bytes] | None = None) -> None:
+        for w, key in self.queues.take(self._available, keys):
+            w.key = key
+            w.pending = self.node.submit_write(WriteOp(serve_argv(key, w.argv)))
+            self._inflight[key] = self._inflight.get(key, 0) + w.want
+            if w.event is not None:
+                w.event.set()
+
+    def unblock(self, client_id: int, error: bool) -> int:
+        """CLIENT UNBLOCK: release a parked client (not one being served) with a timeout
+        reply or an error; 1 if it was parked."""
+        w = self._by_client.get(client_id)
+        if w is None or w.pending is not None or w not in self.queues or w.event is None:
+            return 0
+        w.unblocked = UNBLOCKED if error else NULL_ARRAY
+        w.event.set()
+        return 1
+
+    def shutdown(self) -> None:
+        """Release every parked client with SHUTTING_DOWN (graceful node shutdown)."""
+        self._closing = True
+        for w in list(self._waiting):
+            if w.event is not None:
+                w.event.set()
+
+    # -- the client's side ----------------------------------------------------------------
+
+    async def attempt(self, op: WriteOp) -> object:
+        """Replicate a blocking command once (its non-blocking form); its reply. A client
+        cancelled meanwhile (it went away) gets back what the attempt popped."""
+        return await self._shielded_write(op, op.argv)
+
+    async def block(
+        self,
+        argv: list[bytes],
+        started: float,
+        hangup: Hangup | None = None,
+        client_id: int = 0,
+    ) -> object:
+        """Park a client whose blocking command `argv` found nothing; its eventual reply.
+
+        `started`: when the command arrived (trio time; its timeout counts from there).
+        `hangup`: returns when the client disconnects (then the reply no longer matters).
+        `client_id`: what CLIENT UNBLOCK names it by."""
+        call = blocking_call(argv)
+        kind = ZSet if argv[0].lower() in _ZSET_COMMANDS else List
+        w = Waiter(call.keys, call.want, kind)
+        w.argv = list(argv)
+        w.client_id = client_id
+        deadline = started + call.timeout_ms / 1000 if call.timeout_ms else math.inf
+        async with trio.open_nursery() as nursery:
+            if hangup is not None:
+                nursery.start_soon(self._watch, w, hangup)
+            try:
+                return await self._block(w, deadline)
+            finally:
+                nursery.cancel_scope.cancel()
+
+    async def _watch(self, w: Waiter, hangup: Hangup) -> None:
+        await hangup()
+        w.gone = True
+        if w.event is not None:
+            w.event.set()
+
+    async def _block(self, w: Waiter, deadline: float) -> object:
+        self._waiting[w] = None
+        if w.client_id:
+            self._by_client[w.client_id] = w
+        try:
+            fresh = True
+            while True:
+                if self._closing:
+                    return SHUTTING_DOWN
+                if w.gone:
+                    return NULL_ARRAY  # nobody reads it
+                w.event = trio.Event()
+                if fresh:
+                    self.queues.add(w)
+                    fresh = False
+                else:
+                    self.queues.requeue(w)
+                self._serve_ready(w.keys)  # something may have come since the first attempt
+                if w.pending is None:
+                    with trio.move_on_at(deadline):
+                        await w.event.wait()
+                if w.pending is None:  # timed out, unblocked, shutting down or gone
+                    self.queues.remove(w)  # nothing was taken for it
+                    if self._closing:
+                        return SHUTTING_DOWN
+                    return NULL_ARRAY if w.unblocked is None else w.unblocked
+                reply = await self._finish_serve(w)
+                if reply is None or reply is CLUSTERDOWN:
+                    self.lost_races += reply is None
+                    if w.gone:
+                        return NULL_ARRAY
+                    continue  # someone else got it (or nothing was applied): wait again
+                if w.gone:
+                    await self._give_back(w.argv, reply)
+                    return NULL_ARRAY
+                self.served += 1
+                return reply
+        finally:
+            self.queues.remove(w)
+            self._waiting.pop(w, None)
+            if self._by_client.get(w.client_id) is w:
+                del self._by_client[w.client_id]
+
+    async def _finish_serve(self, w: Waiter) -> object:
+        """Wait for the serve in flight; if the client is cancelled meanwhile (it went away),
+        whatever the serve popped is pushed back."""
+        pending, w.pending = w.pending, None
+        key = w.key
+        assert key is not None
+        try:
+            return await self._shielded_write(pending, w.argv)
+        finally:
+            left = self._inflight.get(key, 0) - w.want
+            if left > 0:
+                self._inflight[key] = left
+            else:
+                self._inflight.pop(key, None)
+            self._serve_ready((key,))  # what this serve did not take may serve the next one
+
+    async def _shielded_write(self, op_or_pending: object, argv: Sequence[bytes]) -> object:
+        """Wait for a pop (a WriteOp to submit, or a write already submitted) even if the
+        client is cancelled meanwhile; then push back what it popped and re-raise."""
+        node = self.node
+        with trio.CancelScope(shield=True):  # bounded by the node's request timeout
+            if isinstance(op_or_pending, WriteOp):
+                reply = await node.write(op_or_pending)
+            else:
+                reply = await node.wait_write(op_or_pending)  # type: ignore[arg-type]
+        try:
+            await trio.lowlevel.checkpoint_if_cancelled()
+        except trio.Cancelled:
+            with trio.CancelScope(shield=True):
+                await self._give_back(argv, reply)
+            raise
+        return reply
+
+    async def _give_back(self, argv: Sequence[bytes], reply: object) -> None:
+        op = give_back_op(list(argv), reply)
+        if op is not None:
+            with contextlib.suppress(Exception):
+                await self.node.write(op)
+
+
+def give_back_op(argv: list[bytes], reply: object) -> WriteOp | None:
+    """The write that undoes a pop of `argv` whose reply was `reply` (the client is gone)."""
+    name = argv[0].lower()
+    if isinstance(reply, Error) or reply is None or reply is NULL_ARRAY:
+        return None
+    if name in (b"blpop", b"brpop") and isinstance(reply, list):
+        key, value = reply
+        return WriteOp([b"lpush" if name == b"blpop" else b"rpush", key, value])
+    if name == b"blmpop" and isinstance(reply, list):
+        key, values = reply
+        side = argv[3 + int(argv[2])].lower()
+        return WriteOp([b"lpush" if side == b"left" else b"rpush", key, *reversed(values)])
+    if name in (b"blmove", b"brpoplpush") and isinstance(reply, bytes):
+        src, dst = argv[1], argv[2]
+        wherefrom, whereto = (
+            (argv[3], argv[4]) if name == b"blmove" else (b"right", b"left")
+        )
+        return WriteOp([b"lmove", dst, src, whereto, wherefrom])
+    if name in _ZSET_COMMANDS and isinstance(reply, list):
+        key, member, score = reply
+        value = score.value if isinstance(score, Double) else float(score)
+        return WriteOp([b"zadd", key, repr(value).encode(), member])
+    return None
