@@ -336,6 +336,8 @@ class Keyspace:
         self._reborn.clear()
 
     def _creation_seqs(self) -> dict[bytes, int]:
+        if len(self._order_keys) == len(self._data):  # no stale slot: every slot is current
+            return dict(zip(self._order_keys, self._order_seqs, strict=True))
         current = self._is_current
         return {k: s for k, s in zip(self._order_keys, self._order_seqs, strict=True)
                 if current(k, s)}
