@@ -9,8 +9,9 @@ is SIGKILLed; a probe thread per surviving node sends SETs on fresh connections 
 after the kill) until one succeeds. The figure is kill -> end of the first successful write
 started after the kill, on any survivor. The dead node is restarted between trials.
 
-`--soak S` instead counts leader changes during S seconds of `redis-benchmark -P 16` load (no
-kill): spurious elections show up there. A benchmark that prints figures, never pass/fail.
+`--soak S` instead counts elections during S seconds of `redis-benchmark -P 16` load (no
+kill), printing each with the snapshots taken around it: spurious elections show up there.
+A benchmark that prints figures, never pass/fail.
 """
 
 from __future__ import annotations
@@ -124,10 +125,13 @@ def main() -> None:
     ap.add_argument("--election-ticks", type=int, default=defaults.election_ticks)
     ap.add_argument("--heartbeat-ticks", type=int, default=defaults.heartbeat_ticks)
     ap.add_argument("--soak", type=float, default=0.0)
+    ap.add_argument("--snapshot-entries", type=int, default=defaults.snapshot_entries,
+                    help="snapshot threshold (lower it to see snapshot stalls in a soak)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="aspen-failover-") as tmp, DaemonCluster(
         3, Path(tmp), tick_ms=args.tick_ms, election_ticks=args.election_ticks,
-        raft={"heartbeat_ticks": args.heartbeat_ticks},
+        raft={"heartbeat_ticks": args.heartbeat_ticks,
+              "snapshot_entries": args.snapshot_entries},
     ) as cluster:
         cluster.start_all()
         print(f"tick_ms={args.tick_ms} election_ticks={args.election_ticks} "
