@@ -10,12 +10,34 @@ from __future__ import annotations
 
 from unittest import mock
 
+import cbor2
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from aspen.kv import keyspace as keyspace_module
 from aspen.kv.keyspace import Keyspace
 from aspen.kv.ops import WriteOp
+
+
+def reference_snapshot(ks: Keyspace) -> bytes:
+    """The snapshot as one cbor2.dumps of the whole structure, keys in `_data` order (what
+    `Keyspace.snapshot` streams: the bytes must be the same)."""
+    seqs = {k: s for k, s in zip(ks._order_keys, ks._order_seqs, strict=True)
+            if ks._is_current(k, s)}
+    entries = []
+    for key, value in ks._data.items():
+        if type(value) is bytes:
+            tag, payload = "string", value
+        else:
+            vt = keyspace_module._TYPES_BY_CLASS[type(value)]
+            tag, payload = vt.name, vt.dump(value)
+        entries.append([key, tag, payload, ks._expires.get(key),
+                        ks._versions.get(key, ks._floor), seqs[key]])
+    return cbor2.dumps({
+        "v": 1, "clock": ks._clock, "floor": ks._floor, "seq": ks._clock, "keys": entries,
+        "tombstones": [[k, v] for k, v in ks._versions.items() if k not in ks._data],
+        "expires": list(ks._expires),
+    })
 
 KEYS = [b"k%d" % i for i in range(6)]
 
@@ -113,9 +135,11 @@ def test_watch_tokens_change_exactly_on_logical_changes(ops: list[tuple]) -> Non
                     model.deadlines.pop(key, None)
             elif name == "restore":
                 before = {k: ks.watch_token(k, now) for k in KEYS}
-                digest = ks.digest()
-                ks = Keyspace.restore(ks.snapshot())
-                assert ks.digest() == digest
+                digest, order = ks.digest(), list(ks._data)
+                snap = ks.snapshot()
+                assert snap == reference_snapshot(ks)
+                ks = Keyspace.restore(snap)
+                assert ks.digest() == digest and list(ks._data) == order
                 assert {k: ks.watch_token(k, now) for k in KEYS} == before
             elif name == "flushall":
                 for key in KEYS:
@@ -175,3 +199,17 @@ def test_compaction_keeps_creation_order() -> None:
     ks._compact_order()
     assert ks.scan(0, 10_000, 0, lambda _k, _v: True) == (0, expected)
     assert len(ks._order_keys) == len(expected) and not ks._reborn
+
+
+def test_streamed_snapshot_bytes_with_every_type_and_long_arrays() -> None:
+    ks = Keyspace()
+    for argv in ([b"HSET", b"h", b"f", b"1"], [b"RPUSH", b"l", b"a", b"b"], [b"SADD", b"s", b"x"],
+                 [b"ZADD", b"z", b"1.5", b"m"], [b"SET", b"t", b"v", b"PX", b"1000"]):
+        ks.execute(WriteOp(argv), 0)
+    for n in range(300):  # array headers of 1 and 2 length bytes
+        ks.execute(WriteOp((b"SET", b"k%d" % n, b"v")), 0)
+        if n in (0, 20, 23, 24, 250, 255, 256):
+            assert ks.snapshot() == reference_snapshot(ks)
+    ks.execute(WriteOp((b"DEL", b"k7")), 0)  # a stale slot
+    assert ks.snapshot() == reference_snapshot(ks)
+    assert Keyspace.restore(ks.snapshot()).digest() == ks.digest()
