@@ -3,7 +3,8 @@
     python -m harness.bench_parser [--rounds 5] [--per-read 16]
 
 Each case feeds redis-benchmark-shaped requests (key "key:%012d", 3-byte value), `--per-read`
-commands per feed, and prints the best of `--rounds` as CPU nanoseconds per command (thread
+commands per feed (the "pipe" case: SETs in 64 KB reads cut anywhere, like `redis-cli
+--pipe`), and prints the best of `--rounds` as CPU nanoseconds per command (thread
 time: steadier than wall time on a busy machine), for `aspen.resp.codec.RequestParser` and,
 if the `hiredis` package can be imported, for `hiredis.Reader` on the same bytes (a reference
 point: it is not a request parser, see docs/benchmarks.md "RESP request parser").
@@ -82,9 +83,14 @@ def main() -> None:
         print("(hiredis not importable: aspen's parser only)")
     print(f"{args.per_read} commands per feed, best of {args.rounds}; "
           f"load average {os.getloadavg()[0]:.1f}")
-    for name, make in (("SET", _set), ("GET", _get), ("SET/GET", _mixed)):
-        reads = _reads(make, args.per_read, args.total)
-        total = len(reads) * args.per_read
+    for name, make in (("SET", _set), ("GET", _get), ("SET/GET", _mixed), ("pipe", _set)):
+        if name == "pipe":  # redis-cli --pipe style: 64 KB reads that end mid-command
+            stream = b"".join(_set(i) for i in range(args.total))
+            reads = [stream[i : i + 65536] for i in range(0, len(stream), 65536)]
+            total = args.total
+        else:
+            reads = _reads(make, args.per_read, args.total)
+            total = len(reads) * args.per_read
         for label, fn in parsers.items():
             best = min(fn(reads, total) for _ in range(args.rounds))
             print(f"{name:8} {label:15} {best:8.0f} ns/command  {1e9 / best:>12,.0f} commands/s")

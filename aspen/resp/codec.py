@@ -193,21 +193,25 @@ class RequestParser:
         if not authenticated:
             bulk_limit = min(bulk_limit, _UNAUTH_MAX_BULK)
         self._need = 0
-        if (
-            remaining == 0
-            and n
-            and buf[0] == _STAR
-            and authenticated
+        # The whole-command fast path, tried once per feed: at the start of the read, or after
+        # the exact path finished a command left over from the previous read.
+        fast = (
+            authenticated
             and n <= _FAST_MAX_READ
             and bulk_limit >= _FAST_MAX_BULK
             and argv_limit >= _FAST_MAX_ARGV
             and self._fast
-        ):
-            pos = _parse_whole(buf, out)
+        )
         while True:
             if remaining == 0:
                 if pos >= n:
                     break
+                if fast and buf[pos] == _STAR:
+                    fast = False
+                    used = _parse_whole(buf[pos:] if pos else buf, out)
+                    if used:
+                        pos += used
+                        continue
                 if buf[pos] != _STAR:
                     end = self._parse_inline(buf, pos, out)
                     if end < 0:
@@ -311,6 +315,9 @@ _FAST_MAX_READ = 1 << 20  # `_parse_whole` splits the whole read: not for reads 
 
 def _parse_whole(buf: bytes, out: list[list[bytes]]) -> int:
     """The fast path: complete, plainly written multibulk commands at the start of `buf`.
+
+    (Called with the rest of a read after a leftover command, so pipelines whose reads end
+    mid-command, like `redis-cli --pipe`'s, take it too.)
 
     One `split(b"\r\n")` cuts the read into header and payload tokens; a command is taken
     only if every header is in the tables above and every payload has its header's length
