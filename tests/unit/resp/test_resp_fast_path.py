@@ -94,3 +94,15 @@ def test_fast_path_takes_plain_commands_and_hands_the_rest_over() -> None:
     assert parser.feed(b"k\r\n") == [[b"GET", b"k"]] and parser.idle
     # a payload holding CRLF is the exact path's: still the same argv
     assert parser.feed(multibulk([b"a\r\nb", b"$1"])) == [[b"a\r\nb", b"$1"]]
+
+
+def test_fast_path_resumes_after_a_leftover_command_whose_payload_looks_like_a_header() -> None:
+    first = multibulk([b"SET", b"*1", b"x"])
+    cut = first.index(b"*1\r\n")  # the next read starts with the payload "*1"
+    rest = first[cut:] + multibulk([b"GET", b"k"]) * 2
+    for fast_on in (True, False):
+        parser = RequestParser()
+        parser._fast = fast_on
+        assert parser.feed(first[:cut]) == []
+        assert parser.feed(rest) == [[b"SET", b"*1", b"x"], [b"GET", b"k"], [b"GET", b"k"]]
+        assert parser.idle
