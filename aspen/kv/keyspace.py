@@ -336,7 +336,6 @@ class Keyspace:
         self._order_seqs = array("q", [s for _, s in pairs])
         self._reborn.clear()
 
-
     # ------------------------------------------------------------ iteration
 
     def scan(
