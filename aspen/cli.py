@@ -128,7 +128,10 @@ def _register_up(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
                    help="RESP ports are N, N+1, ... (HTTP: N+1000+i, raft: N+2000+i)")
     p.add_argument("--nodes", type=int, default=3, metavar="K", help="cluster size (3)")
     p.add_argument("--dir", default=".aspen", metavar="PATH", help="configs and data (.aspen)")
-    p.add_argument("--tick-ms", type=int, default=100, metavar="MS", help="Raft tick (100)")
+    from aspen.config import RaftSettings
+
+    tick = RaftSettings().tick_ms
+    p.add_argument("--tick-ms", type=int, default=tick, metavar="MS", help=f"Raft tick ({tick})")
 
 
 def _run_up(args: argparse.Namespace) -> int:

@@ -19,9 +19,9 @@
     listen = "127.0.0.1:0"        # address of this node's peer transport
     transport = "zmq"             # zmq | websocket
     storage = "sqlite"            # sqlite | lmdb (under [node] dir)
-    tick_ms = 100                 # one Raft tick
-    election_ticks = 10           # election timeout (randomised up to twice this)
-    heartbeat_ticks = 1
+    tick_ms = 50                  # one Raft tick
+    election_ticks = 10           # election timeout (randomised up to twice this): 0.5-1 s
+    heartbeat_ticks = 1           # (why these: docs/runtime.md, "Timing defaults")
     request_timeout = 5.0         # seconds a client command waits for a leader/commit
     read_consistency = "linearizable"   # linearizable | lease | stale
     snapshot_entries = 20000      # snapshot after this many applied entries ...
@@ -247,7 +247,9 @@ class RaftSettings:
     listen: str = _setting("127.0.0.1:0", _address(False), "peer transport address (host:port)")
     transport: str = _setting("zmq", _choice("zmq", "websocket"), "peer transport")
     storage: str = _setting("sqlite", _choice("sqlite", "lmdb"), "on-disk log backend")
-    tick_ms: int = _setting(100, _int_range(1, 60_000), "one Raft tick, in ms")
+    # 50 ms x 10 ticks: followers campaign 0.5-1 s after the last heartbeat, so a killed
+    # leader is replaced (and writes go through) within ~1.1 s; docs/runtime.md "Timing defaults"
+    tick_ms: int = _setting(50, _int_range(1, 60_000), "one Raft tick, in ms")
     election_ticks: int = _setting(10, _int_range(2, 10_000), "election timeout in ticks")
     heartbeat_ticks: int = _setting(1, _int_range(1, 10_000), "heartbeat interval in ticks")
     request_timeout: float = _setting(5.0, _positive_number,

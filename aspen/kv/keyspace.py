@@ -10,21 +10,33 @@ Representation:
 - `_expires`: key -> absolute deadline in ms. A key is expired when `now_ms > deadline` (Redis's
   rule). Reads treat expired keys as absent and never mutate; writes drop them on touch and
   `expire_some` drops a bounded number actively.
-- `_versions`: key -> modification counter for WATCH, bumped on every write to the key (set,
-  modify, delete, TTL change). Deleted keys keep their counter (a tombstone) so that
-  delete-then-recreate is still seen; when tombstones pile up they are pruned and `_floor`
-  (the counter at pruning) stands in for all pruned keys, which can only cause extra aborts.
+- `_versions`: key -> modification counter for WATCH (`_clock` at the key's last write: set
+  over an existing value, modify, delete, TTL change, re-creation). A key created once and never
+  written again has NO entry: its version is `_floor`. Deleted keys keep their counter (a
+  tombstone) so that delete-then-recreate is still seen; when tombstones pile up (more than
+  the live keys + 1024) they are pruned and `_floor` moves to the current counter, which can
+  only cause extra aborts (of a transaction whose WATCH straddles the pruning, on a pruned or
+  never-rewritten key); a token never repeats, so no write can go unnoticed.
   A watch token is the version for a live key and `-version - 1` for an absent or expired one,
   so a key that expires between WATCH and EXEC aborts the transaction, as in Redis 7.
-- `_created`/`_order_*`: a creation sequence number per key, in creation order, so SCAN's
-  cursor (the last sequence number returned) stays valid while keys come and go: a key present
-  for the whole scan is returned exactly once.
+- `_order_keys`/`_order_seqs`: keys in creation order with their creation sequence number (a
+  `_clock` value; the numbers in an `array`, no int object per key), so SCAN's cursor (the
+  last sequence number returned) stays valid while keys come and go: a key present for the
+  whole scan is returned exactly once. A deleted key leaves a stale slot until the lists are
+  compacted; `_reborn` tells a live key's current slot from stale ones, and only for keys
+  deleted since the last compaction (a key created once has one slot: it is current iff live).
+
+Memory: a key created once costs its dict slot in `_data`, its key and value objects and two
+list/array slots; nothing else (no per-key int objects, no second dict). See
+docs/benchmarks.md, "Memory per key".
 """
 
 from __future__ import annotations
 
 import bisect
 import hashlib
+import io
+from array import array
 from collections.abc import Callable
 
 import attrs
@@ -106,10 +118,9 @@ class Keyspace:
         self._versions: dict[bytes, int] = {}
         self._clock = 0
         self._floor = 0
-        self._created: dict[bytes, int] = {}
         self._order_keys: list[bytes] = []
-        self._order_seqs: list[int] = []
-        self._seq = 0
+        self._order_seqs: array[int] = array("q")
+        self._reborn: dict[bytes, int] = {}  # key -> current creation seq (0: none) if stale slots
         self.seed = 0
 
     # ------------------------------------------------------------ executing ops
@@ -221,18 +232,23 @@ class Keyspace:
     def set_value(self, key: bytes, value: object, keep_ttl: bool = False) -> None:
         """Store `value` (the caller has already dropped an expired key via get_write)."""
         data = self._data
+        self._clock += 1
         if key not in data:
-            self._seq += 1
-            self._created[key] = self._seq
+            seq = self._clock
             self._order_keys.append(key)
-            self._order_seqs.append(self._seq)
+            self._order_seqs.append(seq)
+            if key in self._versions:  # re-created: its absent token must change
+                self._versions[key] = seq
+            if self._reborn and key in self._reborn:
+                self._reborn[key] = seq
             if len(self._order_keys) > 2 * len(data) + 64:
+                data[key] = value
                 self._compact_order()
+        else:
+            self._versions[key] = self._clock
         data[key] = value
         if not keep_ttl and self._expires:
             self._expires.pop(key, None)
-        self._clock += 1
-        self._versions[key] = self._clock
 
     def copy_value(self, value: object) -> object:
         """An independent copy of a value (COPY); strings are immutable and shared."""
@@ -265,7 +281,11 @@ class Keyspace:
     def _remove(self, key: bytes) -> None:
         del self._data[key]
         self._expires.pop(key, None)
-        del self._created[key]
+        self._reborn[key] = 0  # its slot in the order lists is stale now
+        if key not in self._versions:  # keep its token: expiry must not look like a write
+            self._versions[key] = self._floor
+        if len(self._order_keys) > 2 * len(self._data) + 64:
+            self._compact_order()
 
     def _drop_expired(self, key: bytes) -> None:
         """Remove an expired key without a version bump: logically it was already gone."""
@@ -277,9 +297,9 @@ class Keyspace:
                 self._bump(key)
         self._data.clear()
         self._expires.clear()
-        self._created.clear()
         self._order_keys.clear()
-        self._order_seqs.clear()
+        self._order_seqs = array("q")
+        self._reborn.clear()
         self._maybe_prune()
 
     def expire_some(self, now_ms: int, limit: int) -> list[bytes]:
@@ -300,9 +320,21 @@ class Keyspace:
             data = self._data
             self._versions = {k: v for k, v in self._versions.items() if k in data}
 
+    def _is_current(self, key: bytes, seq: int) -> bool:
+        """Is the order slot (key, seq) the live key's current one (not a deleted one's)?"""
+        if key not in self._data:
+            return False
+        reborn = self._reborn
+        return not reborn or reborn.get(key, seq) == seq
+
     def _compact_order(self) -> None:
-        self._order_keys = list(self._created)
-        self._order_seqs = list(self._created.values())
+        """Drop stale slots (deleted keys, older incarnations); creation order is kept."""
+        current = self._is_current
+        pairs = [(k, s) for k, s in zip(self._order_keys, self._order_seqs, strict=True)
+                 if current(k, s)]
+        self._order_keys = [k for k, _ in pairs]
+        self._order_seqs = array("q", [s for _, s in pairs])
+        self._reborn.clear()
 
     # ------------------------------------------------------------ iteration
 
@@ -310,7 +342,7 @@ class Keyspace:
         self, cursor: int, count: int, now_ms: int, accept: Callable[[bytes, object], bool]
     ) -> tuple[int, list[bytes]]:
         """Up to `count` keys after `cursor` that pass `accept`; the next cursor (0 = done)."""
-        keys, seqs, created = self._order_keys, self._order_seqs, self._created
+        keys, seqs, current = self._order_keys, self._order_seqs, self._is_current
         i = bisect.bisect_right(seqs, cursor)
         out: list[bytes] = []
         seen = 0
@@ -319,14 +351,14 @@ class Keyspace:
         while i < n and seen < count:
             key, seq = keys[i], seqs[i]
             i += 1
-            if created.get(key) != seq:
+            if not current(key, seq):
                 continue  # deleted (or deleted and re-created later)
             seen += 1
             last = seq
             value = self.get_read(key, now_ms)
             if value is not None and accept(key, value):
                 out.append(key)
-        while i < n and created.get(keys[i]) != seqs[i]:
+        while i < n and not current(keys[i], seqs[i]):
             i += 1
         return (last if i < n else 0), out
 
@@ -340,7 +372,7 @@ class Keyspace:
         for _ in range(32):
             x = (x * 6364136223846793005 + 1442695040888963407) & (2**64 - 1)
             key = keys[(x >> 11) % n]
-            if self._created.get(key) is not None and self.get_read(key, now_ms) is not None:
+            if self.get_read(key, now_ms) is not None:
                 return key
         live = self.live_keys(now_ms)
         return live[(x >> 11) % len(live)] if live else None
@@ -348,31 +380,42 @@ class Keyspace:
     # ------------------------------------------------------------ snapshots
 
     def snapshot(self) -> bytes:
-        """The whole state as CBOR (what a new replica restores from)."""
-        entries = []
-        for key, value in self._data.items():
-            payload: object
+        """The whole state as CBOR (what a new replica restores from).
+
+        A map {"v": 1, "clock", "floor", "seq", "keys": [[key, type, payload, deadline,
+        version, creation number], ...], "tombstones", "expires"}, keys in creation order
+        (which is also `_data`'s order). Streamed: one key's list at a time goes through the
+        encoder, so a snapshot of N keys does not hold N small lists at once (for 1M keys that
+        halved the peak memory of taking it, and it is faster).
+        """
+        out = io.BytesIO()
+        encode = cbor2.CBOREncoder(out).encode
+        data, expires, versions, floor = self._data, self._expires, self._versions, self._floor
+        out.write(b"\xa7")  # a map of 7 pairs, written in this order (cbor2.dumps's layout)
+        for name, value in (("v", 1), ("clock", self._clock), ("floor", floor),
+                            ("seq", self._clock)):
+            encode(name)
+            encode(value)
+        encode("keys")
+        out.write(_cbor_array_header(len(data)))
+        slots = zip(self._order_keys, self._order_seqs, strict=True)
+        if len(self._order_keys) != len(data):  # stale slots: keep each live key's current one
+            current = self._is_current
+            slots = ((k, s) for k, s in slots if current(k, s))  # type: ignore[assignment]
+        for key, seq in slots:
+            value = data[key]
             if type(value) is bytes:
-                tag, payload = "string", value
+                encode([key, "string", value, expires.get(key), versions.get(key, floor), seq])
             else:
                 vt = _TYPES_BY_CLASS[type(value)]
-                tag, payload = vt.name, vt.dump(value)
-            entries.append(
-                [key, tag, payload, self._expires.get(key), self._versions[key], self._created[key]]
-            )
-        tombstones = [[k, v] for k, v in self._versions.items() if k not in self._data]
-        return cbor2.dumps(
-            {
-                "v": 1,
-                "clock": self._clock,
-                "floor": self._floor,
-                "seq": self._seq,
-                "keys": entries,
-                "tombstones": tombstones,
-                # expire_some walks _expires in insertion order: replicas must agree on it
-                "expires": list(self._expires),
-            }
-        )
+                encode([key, vt.name, vt.dump(value), expires.get(key),
+                        versions.get(key, floor), seq])
+        encode("tombstones")
+        encode([[k, v] for k, v in versions.items() if k not in data])
+        # expire_some walks _expires in insertion order: replicas must agree on it
+        encode("expires")
+        encode(list(expires))
+        return out.getvalue()
 
     @classmethod
     def restore(cls, data: bytes) -> Keyspace:
@@ -380,22 +423,30 @@ class Keyspace:
         if not isinstance(obj, dict) or obj.get("v") != 1:
             raise ValueError("not a version 1 keyspace snapshot")
         ks = cls()
-        ks._clock, ks._floor, ks._seq = obj["clock"], obj["floor"], obj["seq"]
+        # (snapshots written before creation numbers came from `clock` kept a separate "seq")
+        ks._clock, ks._floor = max(obj["clock"], obj["seq"]), obj["floor"]
         versions: dict[bytes, int] = {}
+        floor = ks._floor
+        keys: list[bytes] = []
+        seqs: list[int] = []
         for key, tag, payload, deadline, version, created in obj["keys"]:
             value = payload if tag == "string" else _TYPES_BY_NAME[tag].load(payload)
             ks._data[key] = value
             if deadline is not None:
                 ks._expires[key] = deadline
-            versions[key] = version
-            ks._created[key] = created
+            if version != floor:
+                versions[key] = version
+            keys.append(key)
+            seqs.append(created)
         for key, version in obj["tombstones"]:
             versions[key] = version
         # Keep the original insertion order of the versions dict irrelevant: order-free use only.
         ks._versions = versions
         if "expires" in obj:  # keep the order active expiry walks in (absent: older snapshot)
             ks._expires = {key: ks._expires[key] for key in obj["expires"]}
-        ks._compact_order()
+        order = sorted(range(len(keys)), key=seqs.__getitem__)
+        ks._order_keys = [keys[i] for i in order]
+        ks._order_seqs = array("q", [seqs[i] for i in order])
         return ks
 
     def digest(self) -> bytes:
@@ -407,6 +458,16 @@ class Keyspace:
         obj["tombstones"] = sorted(obj["tombstones"])
         obj.pop("expires", None)
         return cbor2.dumps(obj)
+
+
+def _cbor_array_header(n: int) -> bytes:
+    """CBOR's definite-length array header (major type 4), shortest form, as cbor2 writes it."""
+    if n < 24:
+        return bytes([0x80 | n])
+    for code, size in ((24, 1), (25, 2), (26, 4), (27, 8)):
+        if n < 1 << (8 * size):
+            return bytes([0x80 | code]) + n.to_bytes(size, "big")
+    raise ValueError("array too long for CBOR")
 
 
 # Register the command handlers (imported for their side effect on the tables above).

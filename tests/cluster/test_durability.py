@@ -86,7 +86,7 @@ async def test_retry_after_leader_crash_is_not_applied_twice(autojump_clock: obj
             nursery.start_soon(client)
             # wait until the third node has the write committed, then kill the leader
             with trio.fail_after(5):
-                while cluster.nodes[third].state.keyspace.version(b"once") == 0:
+                while not cluster.nodes[third].state.keyspace.is_live(b"once", 0):
                     await trio.sleep(0.01)
             await cluster.stop(leader.id)
             cluster.hub.heal()
