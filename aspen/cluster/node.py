@@ -49,7 +49,9 @@ from aspen.kv.keyspace import Keyspace
 from aspen.kv.ops import ReadOp, TxnOp, WriteOp
 from aspen.kv.ops import decode as decode_op
 from aspen.raft import (
+    Entry,
     EntryKind,
+    HardState,
     Membership,
     Message,
     NotLeader,
@@ -80,11 +82,15 @@ def wall_clock_ms() -> int:
 class _Write:
     """A client write waiting to be applied (the origin's side)."""
 
-    __slots__ = ("done", "event", "leader", "op", "reply", "rid", "sent_at", "submitted", "term")
+    __slots__ = (
+        "deadline", "done", "event", "leader", "op", "reply", "rid", "sent_at", "submitted",
+        "term",
+    )
 
-    def __init__(self, rid: RequestId, op: bytes) -> None:
+    def __init__(self, rid: RequestId, op: bytes, deadline: float) -> None:
         self.rid = rid
         self.op = op
+        self.deadline = deadline  # set when submitted; `_write_deadlines` enforces it
         self.event = trio.Event()
         self.reply: object = None
         self.done = False
@@ -210,6 +216,8 @@ class ClusterNode:
         self._bytes_since_snap = 0
         self._entries_since_snap = 0
         self._inline_disk = False
+        self._durable_hs = HardState()  # the hard state storage holds
+        self._lazy_hs: HardState | None = None  # a newer commit index not yet written
 
     # =========================================================================================
     # lifecycle
@@ -253,17 +261,21 @@ class ClusterNode:
                     nursery.start_soon(self._receiver)
                     nursery.start_soon(self._ticker)
                     nursery.start_soon(self._expiry_loop)
+                    nursery.start_soon(self._write_deadlines)
                     self._running.set()
                     task_status.started(self)
         finally:
             self._nursery = None
             self.transport = None
+            for w in self._writes.values():  # their deadline task is gone: release them now
+                w.event.set()
             if owned:
                 with trio.CancelScope(shield=True):  # a crash-stop must still free the dir lock
                     await self._disk(storage.close)
 
     async def _restore(self, storage: Storage) -> None:
         restored = await self._disk(storage.load)
+        self._durable_hs = restored.hard_state
         snap = await self._disk(storage.load_snapshot)
         snap_data = None
         if snap is not None:
@@ -446,16 +458,49 @@ class ClusterNode:
         await self._send_raft(rd.messages)
         if rd.snapshot is not None:
             await self._install_snapshot(*rd.snapshot)
-        if rd.entries or rd.hard_state is not None:
-            started = time.perf_counter()
-            await self._disk(storage.append, rd.entries, rd.hard_state)
-            self.stats.note_fsync(time.perf_counter() - started)
-        await self._send_raft(rd.persisted_messages)
-        self._apply(rd)
-        core.advance(rd)
+        # Committed entries that are already durable here (all of them on a leader: it
+        # counts itself in a quorum only once its own copy is stored) are applied BEFORE this
+        # Ready's fsync, so their replies do not wait for the disk write of the next batch.
+        committed, later = rd.committed, []
+        if rd.entries and committed and committed[-1].index >= rd.entries[0].index:
+            first_unstable = rd.entries[0].index
+            cut = next(i for i, e in enumerate(committed) if e.index >= first_unstable)
+            committed, later = committed[:cut], committed[cut:]
+        self._apply(committed)
         self._serve_read_states(rd)
         self._wake_applied()
+        await self._persist(storage, rd)
+        await self._send_raft(rd.persisted_messages)
+        if later:
+            self._apply(later)
+            self._wake_applied()
+        core.advance(rd)
         await self._maybe_snapshot()
+
+    async def _persist(self, storage: Storage, rd: Ready) -> None:
+        """Write `rd.entries` and the hard state with one fsync, or not at all.
+
+        A hard state that differs from the durable one only by its commit index is not worth
+        an fsync of its own (the commit index is volatile state in Raft: a restarted node
+        learns it again, and the core clamps it to the log). It is written with the next
+        batch of entries instead, or with the next term/vote change.
+        """
+        hs = rd.hard_state
+        if hs is not None:
+            durable = self._durable_hs
+            if not rd.entries and hs.term == durable.term and hs.vote == durable.vote:
+                self._lazy_hs = hs
+                return
+        elif not rd.entries:
+            return
+        else:
+            hs = self._lazy_hs
+        started = time.perf_counter()
+        await self._disk(storage.append, rd.entries, hs)
+        self.stats.note_fsync(time.perf_counter() - started)
+        if hs is not None:
+            self._durable_hs = hs
+            self._lazy_hs = None
 
     async def _send_raft(self, messages: list[Message]) -> None:
         transport = self.transport
@@ -498,9 +543,9 @@ class ClusterNode:
 
     # -- applying ---------------------------------------------------------------------------
 
-    def _apply(self, rd: Ready) -> None:
+    def _apply(self, committed: list[Entry]) -> None:
         state = self.state
-        for e in rd.committed:
+        for e in committed:
             if e.index <= state.applied_index:
                 continue  # already inside an installed snapshot
             self._entries_since_snap += 1
@@ -689,6 +734,21 @@ class ClusterNode:
             self._pending_ticks += 1
             self._kick()
 
+    async def _write_deadlines(self) -> None:
+        """Time out waiting writes. Every write gets the same timeout when it is submitted,
+        so `_writes` (in submission order) is also in deadline order: only its head is looked
+        at, and the task sleeps until the next deadline."""
+        timeout = self.settings.request_timeout
+        while True:
+            now = trio.current_time()
+            wake = now + timeout  # a write submitted later has a later deadline than this
+            for w in self._writes.values():
+                if w.deadline > now:
+                    wake = w.deadline
+                    break
+                w.event.set()  # (done or not: wait_write looks at w.done)
+            await trio.sleep_until(wake)
+
     async def _expiry_loop(self) -> None:
         s = self.settings
         while True:
@@ -723,16 +783,21 @@ class ClusterNode:
         Every submitted write must be passed to `wait_write` or `forget_write`.
         """
         self._seq += 1
-        w = _Write(RequestId(self.id, self.incarnation, self._seq), op.encode())
+        w = _Write(
+            RequestId(self.id, self.incarnation, self._seq),
+            op.encode(),
+            trio.current_time() + self.settings.request_timeout,
+        )
         self._writes[self._seq] = w
         self._to_submit.append(w)
         self._kick()
         return w
 
     async def wait_write(self, w: _Write) -> object:
+        # No cancel scope per write (it was a measurable share of a write's CPU time): the
+        # `_write_deadlines` task sets the event of a write whose deadline has passed.
         try:
-            with trio.move_on_after(self.settings.request_timeout):
-                await w.event.wait()
+            await w.event.wait()
         finally:
             self.forget_write(w)
         if w.done:
