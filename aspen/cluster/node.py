@@ -35,6 +35,7 @@ import trio
 
 from aspen.cluster import entry as entry_codec
 from aspen.cluster import forward, replies
+from aspen.cluster.diskthread import DiskThread
 from aspen.cluster.entry import ExpireItem, Item, OpItem, PeerItem, RequestId
 from aspen.cluster.errors import (
     CLUSTERDOWN,
@@ -216,6 +217,7 @@ class ClusterNode:
         self._bytes_since_snap = 0
         self._entries_since_snap = 0
         self._inline_disk = False
+        self._disk_thread = DiskThread(f"aspen-disk-{self.id}")
         self._durable_hs = HardState()  # the hard state storage holds
         self._lazy_hs: HardState | None = None  # a newer commit index not yet written
 
@@ -272,6 +274,7 @@ class ClusterNode:
             if owned:
                 with trio.CancelScope(shield=True):  # a crash-stop must still free the dir lock
                     await self._disk(storage.close)
+            self._disk_thread.close()
 
     async def _restore(self, storage: Storage) -> None:
         restored = await self._disk(storage.load)
@@ -312,7 +315,7 @@ class ClusterNode:
         """Blocking storage work: inline for the memory backend, else in a worker thread."""
         if self._inline_disk:
             return fn(*args)
-        return await trio.to_thread.run_sync(fn, *args)
+        return await self._disk_thread.run(fn, *args)
 
     def _kick(self) -> None:
         self._wakeup.set()
