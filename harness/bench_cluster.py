@@ -89,6 +89,7 @@ def run_one(
         return int(info1.get(key, 0) or 0) - int(info0.get(key, 0) or 0)
 
     entries = delta("raft_entries_proposed")
+    rounds = delta("raft_read_index_calls")
     return {
         "rps": float(row["rps"]),
         "p50": float(row["p50_latency_ms"]),
@@ -96,6 +97,7 @@ def run_one(
         "leader_us": (after[leader] - before[leader]) * 1e6 / requests,
         "all_us": sum(after[i] - before[i] for i in pids) * 1e6 / requests,
         "ops_per_entry": delta("raft_ops_proposed") / entries if entries else 0.0,
+        "reads_per_round": delta("raft_reads_served") / rounds if rounds else 0.0,
         "fsyncs": delta("raft_fsyncs"),
     }
 
@@ -132,8 +134,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"resp port of leader: {cluster.resp_port(leader)}", file=sys.stderr, flush=True)
             time.sleep(args.hold)
         print("| -P | test | requests/s | p50 ms | p99 ms | leader CPU us/req | "
-              "3-node CPU us/req | ops/entry | fsyncs |")
-        print("|---:|---|---:|---:|---:|---:|---:|---:|---:|")
+              "3-node CPU us/req | ops/entry | reads/ReadIndex | fsyncs |")
+        print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
         for _ in range(args.rounds):
             for depth in depths:
                 for test in tests:
@@ -141,7 +143,8 @@ def main(argv: list[str] | None = None) -> int:
                                 args.size, profile_dir)
                     print(f"| {depth} | {test.upper()} | {r['rps']:,.0f} | {r['p50']:.2f} | "
                           f"{r['p99']:.2f} | {r['leader_us']:.1f} | {r['all_us']:.1f} | "
-                          f"{r['ops_per_entry']:.1f} | {r['fsyncs']} |", flush=True)
+                          f"{r['ops_per_entry']:.1f} | {r['reads_per_round']:.1f} | "
+                          f"{r['fsyncs']} |", flush=True)
     print(f"load average {os.getloadavg()[0]:.2f} at end", file=sys.stderr)
     return 0
 

@@ -218,6 +218,7 @@ class ClusterNode:
         self._entries_since_snap = 0
         self._inline_disk = False
         self._disk_thread = DiskThread(f"aspen-disk-{self.id}")
+        self._proposed: dict[int, tuple[bytes, entry_codec.Batch]] = {}  # index -> (data, batch)
         self._fast_reads = settings.request_timeout > settings.election_timeout
         self._durable_hs = HardState()  # the hard state storage holds
         self._lazy_hs: HardState | None = None  # a newer commit index not yet written
@@ -438,13 +439,14 @@ class ClusterNode:
             now = max(self._clock_ms(), self._last_proposed_ms, self.state.last_time_ms)
             data = entry_codec.encode_items(now, chunk)
             try:
-                core.propose(data)
+                index = core.propose(data)
             except ProposalDropped:
                 break  # a transfer is in progress: keep the rest for a later pass
             except NotLeader:
                 start = len(items)
                 break
             self._last_proposed_ms = now
+            self._proposed[index] = (data, entry_codec.Batch(now, tuple(chunk)))
             n_ops = sum(1 for i in chunk if type(i) is OpItem)
             self.stats.note_batch(n_ops)
             start = end
@@ -530,6 +532,8 @@ class ClusterNode:
     def _on_soft_state(self) -> None:
         core = self._core
         self._rescan = True
+        if core.role is not Role.LEADER:
+            self._proposed.clear()  # what is left may never commit (or commit elsewhere)
         self._lease_until = -math.inf
         if core.role is Role.LEADER:
             self._publish_addresses()
@@ -556,6 +560,7 @@ class ClusterNode:
     def _apply(self, committed: list[Entry]) -> None:
         state = self.state
         for e in committed:
+            mine = self._proposed.pop(e.index, None) if self._proposed else None
             if e.index <= state.applied_index:
                 continue  # already inside an installed snapshot
             self._entries_since_snap += 1
@@ -564,7 +569,13 @@ class ClusterNode:
                 state.skip(e.index)
                 continue
             try:
-                batch = entry_codec.decode(e.data)
+                if mine is not None and mine[0] is e.data:
+                    # Our own proposal, the very same bytes: no need to decode what we
+                    # encoded (decode(encode(items)) == items; the object identity rules
+                    # out an entry replaced by another leader's at this index).
+                    batch = mine[1]
+                else:
+                    batch = entry_codec.decode(e.data)
             except entry_codec.EntryDecodeError:
                 log.error("node %d: undecodable entry %d skipped", self.id, e.index)
                 state.skip(e.index)
@@ -669,21 +680,26 @@ class ClusterNode:
         transport = self.transport
         assert transport is not None
         while True:
-            msg = await transport.receive_message()
-            if msg.kind is MessageKind.RAFT:
-                try:
-                    self._inbox.append(decode_message(msg.payload))
-                except RaftDecodeError as exc:
-                    log.warning("node %d: bad raft message from %d: %s", self.id, msg.sender, exc)
-                    continue
-                self._kick()
-            else:
-                try:
-                    fwd = forward.decode(msg.payload)
-                except forward.ForwardDecodeError as exc:
-                    log.warning("node %d: bad client message from %d: %s", self.id, msg.sender, exc)
-                    continue
-                self._on_forwarded(msg.sender, fwd)
+            # Everything already received in one wakeup (one task switch per batch).
+            for msg in await transport.receive_batch():
+                if msg.kind is MessageKind.RAFT:
+                    try:
+                        self._inbox.append(decode_message(msg.payload))
+                    except RaftDecodeError as exc:
+                        log.warning(
+                            "node %d: bad raft message from %d: %s", self.id, msg.sender, exc
+                        )
+                        continue
+                    self._kick()
+                else:
+                    try:
+                        fwd = forward.decode(msg.payload)
+                    except forward.ForwardDecodeError as exc:
+                        log.warning(
+                            "node %d: bad client message from %d: %s", self.id, msg.sender, exc
+                        )
+                        continue
+                    self._on_forwarded(msg.sender, fwd)
 
     def _on_forwarded(self, sender: int, msg: forward.Forwarded) -> None:
         core = self._core
@@ -844,22 +860,47 @@ class ClusterNode:
         self.stats.reads_served += 1
         return self.state.keyspace.execute(op, now, self._read_seed)
 
+    def start_read(self) -> _ReadIndexWaiter | None:
+        """Ask for a linearizable read index now; `finish_read` serves the read later.
+
+        Split like `submit_write`/`wait_write` so that all reads of a pipeline join one
+        ReadIndex round instead of one round each. None: not available (request timeout not
+        longer than an election timeout); use `read`."""
+        if not self._fast_reads:
+            return None
+        waiter = _ReadIndexWaiter()
+        self._read_queue.append(waiter)
+        self._kick()
+        return waiter
+
+    async def finish_read(self, op: ReadOp, waiter: _ReadIndexWaiter) -> object:
+        """Serve a linearizable read whose index `start_read` asked for."""
+        return await self._read(op, "linearizable", waiter=waiter)
+
     async def _read(
-        self, op: ReadOp, mode: ReadConsistency, *, allow_forward: bool = True
+        self,
+        op: ReadOp,
+        mode: ReadConsistency,
+        *,
+        allow_forward: bool = True,
+        waiter: _ReadIndexWaiter | None = None,
     ) -> object:
         if mode == "stale":
             return self.execute_local(op)
         deadline = trio.current_time() + self.settings.request_timeout
+        confirmed = None
         if mode == "linearizable" and self._fast_reads:
             # The common case without a cancel scope (a measurable share of a read's CPU):
             # the core answers every read_index within an election timeout (shorter than the
             # request timeout here), and a stopped node releases its waiters. Anything else
             # (no index, or not applied that far yet) takes the bounded path below.
-            confirmed = await self._read_index()
+            if waiter is None:
+                waiter = self.start_read()
+                assert waiter is not None
+            await waiter.event.wait()
+            confirmed = waiter.index
             if confirmed is not None and self.state.applied_index >= confirmed:
                 return self.execute_local(op)
-        else:
-            confirmed = None
         with trio.move_on_at(deadline):
             if confirmed is not None:
                 await self._wait_applied(confirmed)
@@ -1073,6 +1114,8 @@ class ClusterNode:
             ("raft_ops_proposed", str(stats.ops_proposed)),
             ("raft_writes_forwarded", str(stats.writes_forwarded)),
             ("raft_fsyncs", str(stats.fsyncs)),
+            ("raft_read_index_calls", str(stats.read_index_calls)),
+            ("raft_reads_served", str(stats.reads_served)),
         ]
         for peer, match in st["match_index"].items():
             fields.append((f"raft_peer_{peer}_match", "" if match is None else str(match)))
