@@ -84,13 +84,16 @@ class _Write:
     """A client write waiting to be applied (the origin's side)."""
 
     __slots__ = (
-        "deadline", "done", "event", "leader", "op", "reply", "rid", "sent_at", "submitted",
-        "term",
+        "deadline", "decoded", "done", "event", "leader", "op", "reply", "rid", "sent_at",
+        "submitted", "term",
     )
 
-    def __init__(self, rid: RequestId, op: bytes, deadline: float) -> None:
+    def __init__(
+        self, rid: RequestId, op: bytes, deadline: float, decoded: WriteOp | None = None
+    ) -> None:
         self.rid = rid
         self.op = op
+        self.decoded = decoded  # == decode(op), for our own apply (WriteOps only)
         self.deadline = deadline  # set when submitted; `_write_deadlines` enforces it
         self.event = trio.Event()
         self.reply: object = None
@@ -580,7 +583,7 @@ class ClusterNode:
                 log.error("node %d: undecodable entry %d skipped", self.id, e.index)
                 state.skip(e.index)
                 continue
-            for applied in state.apply_batch(e.index, batch):
+            for applied in state.apply_batch(e.index, batch, self._own_op):
                 rid = applied.rid
                 if applied.duplicate:
                     self.stats.duplicates_suppressed += 1
@@ -592,6 +595,15 @@ class ClusterNode:
             for item in batch.items:
                 if type(item) is PeerItem:
                     self._learn_peer(item.node_id, item.address)
+
+    def _own_op(self, rid: RequestId) -> WriteOp | None:
+        """The decoded op of a write this node submitted and still waits for (same id, so
+        the same bytes in the entry): apply need not decode it again."""
+        if rid.origin == self.id and rid.incarnation == self.incarnation:
+            w = self._writes.get(rid.seq)
+            if w is not None:
+                return w.decoded
+        return None
 
     def _learn_peer(self, node: int, address: str, curve_key: bytes | None = None) -> None:
         transport = self.transport
@@ -809,10 +821,15 @@ class ClusterNode:
         Every submitted write must be passed to `wait_write` or `forget_write`.
         """
         self._seq += 1
+        decoded = None
+        if type(op) is WriteOp and all(type(a) is bytes for a in op.argv):
+            # exactly what decoding op.encode() gives back (argv as a tuple of bytes)
+            decoded = op if type(op.argv) is tuple else WriteOp(tuple(op.argv))
         w = _Write(
             RequestId(self.id, self.incarnation, self._seq),
             op.encode(),
             trio.current_time() + self.settings.request_timeout,
+            decoded,
         )
         self._writes[self._seq] = w
         self._to_submit.append(w)
