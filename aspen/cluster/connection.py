@@ -33,13 +33,14 @@ from aspen.resp.server import Deferred
 from aspen.resp.values import NULL_ARRAY, OK, Error
 
 if TYPE_CHECKING:
-    from aspen.cluster.node import ClusterNode
+    from aspen.cluster.node import ClusterNode, _ReadIndexWaiter, _Write
 
 CONSISTENCY_COMMAND = b"aspen.consistency"
 
 
 class ClusterConnection:
-    __slots__ = ("consistency", "hangup", "node", "session", "writes_in_flight")
+    __slots__ = ("consistency", "hangup", "node", "reads_in_flight", "session",
+                 "writes_in_flight")
 
     def __init__(self, node: ClusterNode, session: Session) -> None:
         self.node = node
@@ -49,6 +50,7 @@ class ClusterConnection:
         # Returns when the client disconnects (set by whoever owns the socket): a client
         # parked in BLPOP & co. that goes away is then removed at once, losing nothing.
         self.hangup: Hangup | None = None
+        self.reads_in_flight = 0  # started linearizable reads (their read index is asked)
 
     @property
     def protocol(self) -> int:
@@ -63,17 +65,21 @@ class ClusterConnection:
         return self.session.authenticated
 
     def handle(self, argv: list[bytes]) -> object:
-        if self.writes_in_flight and not self._plain_write(argv):
+        if self.writes_in_flight and not self._plain(argv, Route.WRITE):
+            return Deferred(lambda: self._handle_later(argv))
+        if self.reads_in_flight and not self._plain(argv, Route.READ):
             return Deferred(lambda: self._handle_later(argv))
         return self._handle_now(argv)
 
-    def _plain_write(self, argv: list[bytes]) -> bool:
-        """True if `argv` may be submitted behind in-flight writes (log order keeps it right)."""
+    def _plain(self, argv: list[bytes], route: Route) -> bool:
+        """True if `argv` is a plain command of `route`. Writes may be submitted behind
+        in-flight writes (log order keeps them right); reads may ask for their read index
+        behind in-flight reads (each is served in order, from a state at least as new)."""
         session = self.session
         if session.in_multi or not session.authenticated:
             return False
         spec = lookup(argv[0])
-        return spec is not None and spec.route is Route.WRITE and "blocking" not in spec.flags
+        return spec is not None and spec.route is route and "blocking" not in spec.flags
 
     async def _handle_later(self, argv: list[bytes]) -> object:
         reply = self._handle_now(argv)
@@ -99,6 +105,12 @@ class ClusterConnection:
         if t is ReadOp:
             if self.consistency == "stale":
                 return session.finish(out, self.node.execute_local(out))  # type: ignore[arg-type]
+            if self.consistency == "linearizable":
+                waiter = self.node.start_read()
+                if waiter is not None:
+                    self.reads_in_flight += 1
+                    pending = _PendingRead(self, out, waiter)  # type: ignore[arg-type]
+                    return Deferred(pending.reply, pending.settle)
             return Deferred(lambda: self._read(out))  # type: ignore[arg-type]
         if t is WriteOp or t is TxnOp:
             if t is WriteOp and name[0] == 0x62 and is_blocking(name):  # b...
@@ -107,25 +119,9 @@ class ClusterConnection:
         return out
 
     def _submit(self, op: WriteOp | TxnOp) -> Deferred:
-        node = self.node
-        pending = node.submit_write(op)
         self.writes_in_flight += 1
-        open_ = [True]  # settled exactly once, by the reply or by abandon
-
-        def settle() -> None:
-            if open_[0]:
-                open_[0] = False
-                self.writes_in_flight -= 1
-                node.forget_write(pending)
-
-        async def reply() -> object:
-            try:
-                result = await node.wait_write(pending)
-            finally:
-                settle()
-            return self.session.finish(op, result)
-
-        return Deferred(reply, settle)
+        pending = _PendingWrite(self, op, self.node.submit_write(op))
+        return Deferred(pending.reply, pending.settle)
 
     async def _blocking(self, op: WriteOp) -> object:
         """BLPOP & co.: a lazy Deferred (nothing behind it runs first). Replicated once as
@@ -175,3 +171,54 @@ class ClusterConnection:
             return Error(f"ERR read consistency must be one of {', '.join(READ_CONSISTENCIES)}")
         self.consistency = mode
         return OK
+
+
+class _PendingWrite:
+    """One submitted write of a connection (bound methods instead of three closures per
+    write: this is on every write's path)."""
+
+    __slots__ = ("conn", "op", "open", "write")
+
+    def __init__(self, conn: ClusterConnection, op: WriteOp | TxnOp, write: _Write) -> None:
+        self.conn = conn
+        self.op = op
+        self.write = write
+        self.open = True  # settled exactly once, by the reply or by abandon
+
+    def settle(self) -> None:
+        if self.open:
+            self.open = False
+            self.conn.writes_in_flight -= 1
+            self.conn.node.forget_write(self.write)
+
+    async def reply(self) -> object:
+        try:
+            result = await self.conn.node.wait_write(self.write)
+        finally:
+            self.settle()
+        return self.conn.session.finish(self.op, result)
+
+
+class _PendingRead:
+    """One started linearizable read of a connection: its read index is already asked for
+    (together with the other reads of the same driver pass); it is served when awaited."""
+
+    __slots__ = ("conn", "op", "open", "waiter")
+
+    def __init__(self, conn: ClusterConnection, op: ReadOp, waiter: _ReadIndexWaiter) -> None:
+        self.conn = conn
+        self.op = op
+        self.waiter = waiter
+        self.open = True
+
+    def settle(self) -> None:
+        if self.open:
+            self.open = False
+            self.conn.reads_in_flight -= 1
+
+    async def reply(self) -> object:
+        try:
+            result = await self.conn.node.finish_read(self.op, self.waiter)
+        finally:
+            self.settle()
+        return self.conn.session.finish(self.op, result)

@@ -36,6 +36,7 @@ import trio
 from aspen.cluster import entry as entry_codec
 from aspen.cluster import forward, replies
 from aspen.cluster.blocking import BlockingService
+from aspen.cluster.diskthread import DiskThread
 from aspen.cluster.entry import ExpireItem, Item, OpItem, PeerItem, RequestId
 from aspen.cluster.errors import (
     CLUSTERDOWN,
@@ -50,7 +51,9 @@ from aspen.kv.keyspace import Keyspace
 from aspen.kv.ops import ReadOp, TxnOp, WriteOp
 from aspen.kv.ops import decode as decode_op
 from aspen.raft import (
+    Entry,
     EntryKind,
+    HardState,
     Membership,
     Message,
     NotLeader,
@@ -81,11 +84,18 @@ def wall_clock_ms() -> int:
 class _Write:
     """A client write waiting to be applied (the origin's side)."""
 
-    __slots__ = ("done", "event", "leader", "op", "reply", "rid", "sent_at", "submitted", "term")
+    __slots__ = (
+        "deadline", "decoded", "done", "event", "leader", "op", "reply", "rid", "sent_at",
+        "submitted", "term",
+    )
 
-    def __init__(self, rid: RequestId, op: bytes) -> None:
+    def __init__(
+        self, rid: RequestId, op: bytes, deadline: float, decoded: WriteOp | None = None
+    ) -> None:
         self.rid = rid
         self.op = op
+        self.decoded = decoded  # == decode(op), for our own apply (WriteOps only)
+        self.deadline = deadline  # set when submitted; `_write_deadlines` enforces it
         self.event = trio.Event()
         self.reply: object = None
         self.done = False
@@ -214,6 +224,11 @@ class ClusterNode:
         self._entries_since_snap = 0
         self._inline_disk = False
         self.blocking = BlockingService(self)  # clients parked in BLPOP & co.
+        self._disk_thread = DiskThread(f"aspen-disk-{self.id}")
+        self._proposed: dict[int, tuple[bytes, entry_codec.Batch]] = {}  # index -> (data, batch)
+        self._fast_reads = settings.request_timeout > settings.election_timeout
+        self._durable_hs = HardState()  # the hard state storage holds
+        self._lazy_hs: HardState | None = None  # a newer commit index not yet written
 
     # =========================================================================================
     # lifecycle
@@ -257,17 +272,28 @@ class ClusterNode:
                     nursery.start_soon(self._receiver)
                     nursery.start_soon(self._ticker)
                     nursery.start_soon(self._expiry_loop)
+                    nursery.start_soon(self._write_deadlines)
                     self._running.set()
                     task_status.started(self)
         finally:
             self._nursery = None
             self.transport = None
+            for w in self._writes.values():  # their deadline task is gone: release them now
+                w.event.set()
+            for waiter in self._read_queue:
+                waiter.event.set()  # index None: the reader's bounded retry loop takes over
+            for waiters, _, _ in self._read_tokens.values():
+                for waiter in waiters:
+                    waiter.event.set()
+            self._read_queue, self._read_tokens = [], {}
             if owned:
                 with trio.CancelScope(shield=True):  # a crash-stop must still free the dir lock
                     await self._disk(storage.close)
+            self._disk_thread.close()
 
     async def _restore(self, storage: Storage) -> None:
         restored = await self._disk(storage.load)
+        self._durable_hs = restored.hard_state
         snap = await self._disk(storage.load_snapshot)
         snap_data = None
         if snap is not None:
@@ -304,7 +330,7 @@ class ClusterNode:
         """Blocking storage work: inline for the memory backend, else in a worker thread."""
         if self._inline_disk:
             return fn(*args)
-        return await trio.to_thread.run_sync(fn, *args)
+        return await self._disk_thread.run(fn, *args)
 
     def _kick(self) -> None:
         self._wakeup.set()
@@ -420,13 +446,14 @@ class ClusterNode:
             now = max(self._clock_ms(), self._last_proposed_ms, self.state.last_time_ms)
             data = entry_codec.encode_items(now, chunk)
             try:
-                core.propose(data)
+                index = core.propose(data)
             except ProposalDropped:
                 break  # a transfer is in progress: keep the rest for a later pass
             except NotLeader:
                 start = len(items)
                 break
             self._last_proposed_ms = now
+            self._proposed[index] = (data, entry_codec.Batch(now, tuple(chunk)))
             n_ops = sum(1 for i in chunk if type(i) is OpItem)
             self.stats.note_batch(n_ops)
             start = end
@@ -450,17 +477,51 @@ class ClusterNode:
         await self._send_raft(rd.messages)
         if rd.snapshot is not None:
             await self._install_snapshot(*rd.snapshot)
-        if rd.entries or rd.hard_state is not None:
-            started = time.perf_counter()
-            await self._disk(storage.append, rd.entries, rd.hard_state)
-            self.stats.note_fsync(time.perf_counter() - started)
-        await self._send_raft(rd.persisted_messages)
-        self._apply(rd)
-        self.blocking.after_apply()
-        core.advance(rd)
+        # Committed entries that are already durable here (all of them on a leader: it
+        # counts itself in a quorum only once its own copy is stored) are applied BEFORE this
+        # Ready's fsync, so their replies do not wait for the disk write of the next batch.
+        committed, later = rd.committed, []
+        if rd.entries and committed and committed[-1].index >= rd.entries[0].index:
+            first_unstable = rd.entries[0].index
+            cut = next(i for i, e in enumerate(committed) if e.index >= first_unstable)
+            committed, later = committed[:cut], committed[cut:]
+        self._apply(committed)
         self._serve_read_states(rd)
         self._wake_applied()
+        self.blocking.after_apply()
+        await self._persist(storage, rd)
+        await self._send_raft(rd.persisted_messages)
+        if later:
+            self._apply(later)
+            self._wake_applied()
+            self.blocking.after_apply()
+        core.advance(rd)
         await self._maybe_snapshot()
+
+    async def _persist(self, storage: Storage, rd: Ready) -> None:
+        """Write `rd.entries` and the hard state with one fsync, or not at all.
+
+        A hard state that differs from the durable one only by its commit index is not worth
+        an fsync of its own (the commit index is volatile state in Raft: a restarted node
+        learns it again, and the core clamps it to the log). It is written with the next
+        batch of entries instead, or with the next term/vote change.
+        """
+        hs = rd.hard_state
+        if hs is not None:
+            durable = self._durable_hs
+            if not rd.entries and hs.term == durable.term and hs.vote == durable.vote:
+                self._lazy_hs = hs
+                return
+        elif not rd.entries:
+            return
+        else:
+            hs = self._lazy_hs
+        started = time.perf_counter()
+        await self._disk(storage.append, rd.entries, hs)
+        self.stats.note_fsync(time.perf_counter() - started)
+        if hs is not None:
+            self._durable_hs = hs
+            self._lazy_hs = None
 
     async def _send_raft(self, messages: list[Message]) -> None:
         transport = self.transport
@@ -480,6 +541,8 @@ class ClusterNode:
     def _on_soft_state(self) -> None:
         core = self._core
         self._rescan = True
+        if core.role is not Role.LEADER:
+            self._proposed.clear()  # what is left may never commit (or commit elsewhere)
         self._lease_until = -math.inf
         if core.role is Role.LEADER:
             self._publish_addresses()
@@ -503,9 +566,10 @@ class ClusterNode:
 
     # -- applying ---------------------------------------------------------------------------
 
-    def _apply(self, rd: Ready) -> None:
+    def _apply(self, committed: list[Entry]) -> None:
         state = self.state
-        for e in rd.committed:
+        for e in committed:
+            mine = self._proposed.pop(e.index, None) if self._proposed else None
             if e.index <= state.applied_index:
                 continue  # already inside an installed snapshot
             self._entries_since_snap += 1
@@ -514,12 +578,18 @@ class ClusterNode:
                 state.skip(e.index)
                 continue
             try:
-                batch = entry_codec.decode(e.data)
+                if mine is not None and mine[0] is e.data:
+                    # Our own proposal, the very same bytes: no need to decode what we
+                    # encoded (decode(encode(items)) == items; the object identity rules
+                    # out an entry replaced by another leader's at this index).
+                    batch = mine[1]
+                else:
+                    batch = entry_codec.decode(e.data)
             except entry_codec.EntryDecodeError:
                 log.error("node %d: undecodable entry %d skipped", self.id, e.index)
                 state.skip(e.index)
                 continue
-            for applied in state.apply_batch(e.index, batch):
+            for applied in state.apply_batch(e.index, batch, self._own_op):
                 rid = applied.rid
                 if applied.duplicate:
                     self.stats.duplicates_suppressed += 1
@@ -531,6 +601,15 @@ class ClusterNode:
             for item in batch.items:
                 if type(item) is PeerItem:
                     self._learn_peer(item.node_id, item.address)
+
+    def _own_op(self, rid: RequestId) -> WriteOp | None:
+        """The decoded op of a write this node submitted and still waits for (same id, so
+        the same bytes in the entry): apply need not decode it again."""
+        if rid.origin == self.id and rid.incarnation == self.incarnation:
+            w = self._writes.get(rid.seq)
+            if w is not None:
+                return w.decoded
+        return None
 
     def _learn_peer(self, node: int, address: str, curve_key: bytes | None = None) -> None:
         transport = self.transport
@@ -619,25 +698,30 @@ class ClusterNode:
         transport = self.transport
         assert transport is not None
         while True:
-            msg = await transport.receive_message()
-            if msg.kind is MessageKind.RAFT:
-                try:
-                    self._inbox.append(decode_message(msg.payload))
-                except RaftDecodeError as exc:
-                    log.warning("node %d: bad raft message from %d: %s", self.id, msg.sender, exc)
-                    continue
-                self._kick()
-            elif msg.kind is MessageKind.PUBSUB:
-                sink = self.pubsub_sink
-                if sink is not None:
-                    sink(msg.sender, msg.payload)
-            else:
-                try:
-                    fwd = forward.decode(msg.payload)
-                except forward.ForwardDecodeError as exc:
-                    log.warning("node %d: bad client message from %d: %s", self.id, msg.sender, exc)
-                    continue
-                self._on_forwarded(msg.sender, fwd)
+            # Everything already received in one wakeup (one task switch per batch).
+            for msg in await transport.receive_batch():
+                if msg.kind is MessageKind.RAFT:
+                    try:
+                        self._inbox.append(decode_message(msg.payload))
+                    except RaftDecodeError as exc:
+                        log.warning(
+                            "node %d: bad raft message from %d: %s", self.id, msg.sender, exc
+                        )
+                        continue
+                    self._kick()
+                elif msg.kind is MessageKind.PUBSUB:
+                    sink = self.pubsub_sink
+                    if sink is not None:
+                        sink(msg.sender, msg.payload)
+                else:
+                    try:
+                        fwd = forward.decode(msg.payload)
+                    except forward.ForwardDecodeError as exc:
+                        log.warning(
+                            "node %d: bad client message from %d: %s", self.id, msg.sender, exc
+                        )
+                        continue
+                    self._on_forwarded(msg.sender, fwd)
 
     def _on_forwarded(self, sender: int, msg: forward.Forwarded) -> None:
         core = self._core
@@ -698,6 +782,21 @@ class ClusterNode:
             self._pending_ticks += 1
             self._kick()
 
+    async def _write_deadlines(self) -> None:
+        """Time out waiting writes. Every write gets the same timeout when it is submitted,
+        so `_writes` (in submission order) is also in deadline order: only its head is looked
+        at, and the task sleeps until the next deadline."""
+        timeout = self.settings.request_timeout
+        while True:
+            now = trio.current_time()
+            wake = now + timeout  # a write submitted later has a later deadline than this
+            for w in self._writes.values():
+                if w.deadline > now:
+                    wake = w.deadline
+                    break
+                w.event.set()  # (done or not: wait_write looks at w.done)
+            await trio.sleep_until(wake)
+
     async def _expiry_loop(self) -> None:
         s = self.settings
         while True:
@@ -732,16 +831,26 @@ class ClusterNode:
         Every submitted write must be passed to `wait_write` or `forget_write`.
         """
         self._seq += 1
-        w = _Write(RequestId(self.id, self.incarnation, self._seq), op.encode())
+        decoded = None
+        if type(op) is WriteOp and all(type(a) is bytes for a in op.argv):
+            # exactly what decoding op.encode() gives back (argv as a tuple of bytes)
+            decoded = op if type(op.argv) is tuple else WriteOp(tuple(op.argv))
+        w = _Write(
+            RequestId(self.id, self.incarnation, self._seq),
+            op.encode(),
+            trio.current_time() + self.settings.request_timeout,
+            decoded,
+        )
         self._writes[self._seq] = w
         self._to_submit.append(w)
         self._kick()
         return w
 
     async def wait_write(self, w: _Write) -> object:
+        # No cancel scope per write (it was a measurable share of a write's CPU time): the
+        # `_write_deadlines` task sets the event of a write whose deadline has passed.
         try:
-            with trio.move_on_after(self.settings.request_timeout):
-                await w.event.wait()
+            await w.event.wait()
         finally:
             self.forget_write(w)
         if w.done:
@@ -778,13 +887,51 @@ class ClusterNode:
         self.stats.reads_served += 1
         return self.state.keyspace.execute(op, now, self._read_seed)
 
+    def start_read(self) -> _ReadIndexWaiter | None:
+        """Ask for a linearizable read index now; `finish_read` serves the read later.
+
+        Split like `submit_write`/`wait_write` so that all reads of a pipeline join one
+        ReadIndex round instead of one round each. None: not available (request timeout not
+        longer than an election timeout); use `read`."""
+        if not self._fast_reads:
+            return None
+        waiter = _ReadIndexWaiter()
+        self._read_queue.append(waiter)
+        self._kick()
+        return waiter
+
+    async def finish_read(self, op: ReadOp, waiter: _ReadIndexWaiter) -> object:
+        """Serve a linearizable read whose index `start_read` asked for."""
+        return await self._read(op, "linearizable", waiter=waiter)
+
     async def _read(
-        self, op: ReadOp, mode: ReadConsistency, *, allow_forward: bool = True
+        self,
+        op: ReadOp,
+        mode: ReadConsistency,
+        *,
+        allow_forward: bool = True,
+        waiter: _ReadIndexWaiter | None = None,
     ) -> object:
         if mode == "stale":
             return self.execute_local(op)
         deadline = trio.current_time() + self.settings.request_timeout
+        confirmed = None
+        if mode == "linearizable" and self._fast_reads:
+            # The common case without a cancel scope (a measurable share of a read's CPU):
+            # the core answers every read_index within an election timeout (shorter than the
+            # request timeout here), and a stopped node releases its waiters. Anything else
+            # (no index, or not applied that far yet) takes the bounded path below.
+            if waiter is None:
+                waiter = self.start_read()
+                assert waiter is not None
+            await waiter.event.wait()
+            confirmed = waiter.index
+            if confirmed is not None and self.state.applied_index >= confirmed:
+                return self.execute_local(op)
         with trio.move_on_at(deadline):
+            if confirmed is not None:
+                await self._wait_applied(confirmed)
+                return self.execute_local(op)
             if mode == "lease":
                 if self.lease_valid():
                     self.stats.lease_reads += 1
@@ -994,6 +1141,8 @@ class ClusterNode:
             ("raft_ops_proposed", str(stats.ops_proposed)),
             ("raft_writes_forwarded", str(stats.writes_forwarded)),
             ("raft_fsyncs", str(stats.fsyncs)),
+            ("raft_read_index_calls", str(stats.read_index_calls)),
+            ("raft_reads_served", str(stats.reads_served)),
         ]
         for peer, match in st["match_index"].items():
             fields.append((f"raft_peer_{peer}_match", "" if match is None else str(match)))

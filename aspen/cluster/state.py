@@ -12,7 +12,7 @@ replies below it are forgotten, which keeps the table bounded without any clock.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import attrs
 import cbor2
@@ -20,7 +20,7 @@ import cbor2
 from aspen.cluster import replies
 from aspen.cluster.entry import Batch, ExpireItem, OpItem, PeerItem, RequestId
 from aspen.kv.keyspace import Keyspace
-from aspen.kv.ops import OpDecodeError, ReadOp
+from aspen.kv.ops import Op, OpDecodeError, ReadOp
 from aspen.kv.ops import decode as decode_op
 from aspen.resp.values import Error
 
@@ -57,15 +57,21 @@ class ReplicatedState:
 
     # -- apply ------------------------------------------------------------------------------
 
-    def apply_batch(self, index: int, batch: Batch) -> list[Applied]:
-        """Apply one committed entry's batch; the outcome of every client op in it."""
+    def apply_batch(
+        self, index: int, batch: Batch, known: Callable[[RequestId], Op | None] | None = None
+    ) -> list[Applied]:
+        """Apply one committed entry's batch; the outcome of every client op in it.
+
+        `known(rid)` may give the already decoded op of a request (the origin still holds
+        it: decoding it again is a large share of applying it); it must be exactly what the
+        item's bytes decode to."""
         now = max(batch.leader_time_ms, self.last_time_ms)  # monotonic even if a leader erred
         self.last_time_ms = now
         out: list[Applied] = []
         keyspace = self.keyspace
         for pos, item in enumerate(batch.items):
             if type(item) is OpItem:
-                out.append(self._apply_op(item, now, index * 65536 + pos))
+                out.append(self._apply_op(item, now, index * 65536 + pos, known))
             elif type(item) is ExpireItem:
                 keyspace.expire_some(now, item.limit)
             elif type(item) is PeerItem:
@@ -77,7 +83,13 @@ class ReplicatedState:
         """A committed entry with no client data (no-op, membership)."""
         self.applied_index = index
 
-    def _apply_op(self, item: OpItem, now: int, seed: int) -> Applied:
+    def _apply_op(
+        self,
+        item: OpItem,
+        now: int,
+        seed: int,
+        known: Callable[[RequestId], Op | None] | None = None,
+    ) -> Applied:
         rid = item.rid
         session = self._session(rid)
         reply: object
@@ -85,8 +97,10 @@ class ReplicatedState:
             reply = session.replies.get(rid.seq, DUPLICATE_FORGOTTEN)
             self._advance_floor(session, item.floor)
             return Applied(rid, reply, True)
+        op = known(rid) if known is not None else None
         try:
-            op = decode_op(item.op)
+            if op is None:
+                op = decode_op(item.op)
         except OpDecodeError as exc:
             reply = Error(f"ERR bad replicated op: {exc}")
         else:

@@ -78,3 +78,36 @@ async def test_a_pipeline_of_writes_is_one_batch_and_reads_see_earlier_writes() 
             # 204 writes from one connection: far fewer log entries than writes.
             entries = leader.stats.entries_proposed - before
             assert entries < 40, entries
+
+
+async def test_a_pipeline_of_reads_shares_read_index_rounds_and_keeps_order() -> None:
+    async with open_cluster(3, seed=43, tick_interval=0.05) as cluster:
+        leader = await cluster.wait_leader()
+        follower = next(n.id for n in cluster.running() if n.id != leader.id)
+        for n, node_id in enumerate((leader.id, follower)):
+            node = cluster.nodes[node_id]
+            port = await cluster.serve_resp(node_id)
+            key = b"r%d" % n
+            gets = [(b"GET", key)] * 50
+            commands: list[tuple[bytes, ...]] = [
+                (b"SET", key, b"old"),
+                *gets,
+                (b"SET", key, b"new"),  # behind started reads: must not overtake them
+                *gets,
+                (b"DEL", key),
+                (b"GET", key),
+            ]
+            before = node.stats.read_index_calls
+            with trio.fail_after(30):
+                raw = await _exchange(port, commands)
+            assert raw == (
+                b"+OK\r\n"
+                + b"$3\r\nold\r\n" * 50
+                + b"+OK\r\n"
+                + b"$3\r\nnew\r\n" * 50
+                + b":1\r\n"
+                + b"$-1\r\n"
+            )
+            # 101 linearizable reads in one pipeline: a handful of rounds, not one each.
+            rounds = node.stats.read_index_calls - before
+            assert 1 <= rounds <= 10, rounds
