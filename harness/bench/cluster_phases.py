@@ -1,0 +1,289 @@
+"""The measurements that need a cluster to suffer: failover, memory per key, restart, catch-up.
+
+Failover: closed-loop writers on every node keep the cluster busy; the leader is killed with
+SIGKILL; from then on an open-loop probe sends one SET every 10 ms on a fresh connection to a
+surviving node (alternating). The time is from the kill to the first probe whose SET succeeds
+(a probe is sent after the kill, so a write the dead leader had already committed cannot
+count). The killed node is restarted and caught up before the next trial.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from harness.bench.loadgen import RespConn, encode_command
+from harness.bench.procs import BenchCluster, rss_bytes
+from harness.daemons import wait_until
+
+__all__ = ["failover_trial", "load_keys", "restart_time", "snapshot_inprocess", "wiped_catchup"]
+
+
+async def _writer(port: int, stop: asyncio.Event, seed: int) -> None:
+    n = 0
+    while not stop.is_set():
+        try:
+            conn = await RespConn.open(port, timeout=1)
+        except (TimeoutError, OSError):
+            await asyncio.sleep(0.05)
+            continue
+        try:
+            while not stop.is_set():
+                n += 1
+                await asyncio.wait_for(
+                    conn.call(encode_command(b"SET", b"load:%d" % seed, b"%d" % n)), 6)
+        except Exception:  # errors and timeouts while the leader is gone are the point
+            await asyncio.sleep(0.01)
+        finally:
+            conn.close()
+
+
+async def _probe(port: int, i: int, deadline: float, first: asyncio.Future[float]) -> None:
+    try:
+        conn = await RespConn.open(port, timeout=1)
+    except (TimeoutError, OSError):
+        return
+    try:
+        remaining = max(0.1, deadline - time.perf_counter())
+        reply = await asyncio.wait_for(
+            conn.call(encode_command(b"SET", b"probe:%d" % i, b"x")), remaining)
+        if reply == b"OK" and not first.done():
+            first.set_result(time.perf_counter())
+    except Exception:
+        return
+    finally:
+        conn.close()
+
+
+async def _failover(cluster: BenchCluster, leader: int, writers: int, warmup: float,
+                    timeout: float) -> float | None:
+    ports = [cluster.resp_port(i) for i in cluster.voters]
+    survivors = [cluster.resp_port(i) for i in cluster.voters if i != leader]
+    stop = asyncio.Event()
+    load = [asyncio.create_task(_writer(ports[k % len(ports)], stop, k)) for k in range(writers)]
+    probes: list[asyncio.Task[None]] = []
+    try:
+        await asyncio.sleep(warmup)
+        t_kill = time.perf_counter()
+        cluster.kill(leader)
+        deadline = t_kill + timeout
+        first: asyncio.Future[float] = asyncio.get_running_loop().create_future()
+        for i in itertools.count():
+            if first.done() or time.perf_counter() > deadline:
+                break
+            probes.append(asyncio.create_task(
+                _probe(survivors[i % len(survivors)], i, deadline, first)))
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(asyncio.shield(first), 0.01)
+        return first.result() - t_kill if first.done() else None
+    finally:
+        stop.set()
+        for t in probes:
+            t.cancel()
+        await asyncio.gather(*probes, return_exceptions=True)
+        await asyncio.wait_for(asyncio.gather(*load, return_exceptions=True), 15)
+
+
+def failover_trial(cluster: BenchCluster, *, writers: int = 8, warmup: float = 0.5,
+                   timeout: float = 15.0) -> dict[str, Any]:
+    """One kill -9 of the leader under write load; the killed node rejoins before returning."""
+    leader = cluster.wait_leader(timeout=30)
+    seconds = asyncio.run(_failover(cluster, leader, writers, warmup, timeout))
+    new_leader = cluster.wait_leader(among=[i for i in cluster.voters if i != leader],
+                                     timeout=30)
+    cluster.start(leader, timeout=60)
+    commit = cluster.status(new_leader)["commit_index"]
+    cluster.wait_applied(commit, cluster.voters, timeout=60)
+    return {"killed": leader, "new_leader": new_leader, "seconds": seconds}
+
+
+# -- memory per key -------------------------------------------------------------------------
+
+
+def key(i: int) -> bytes:
+    return b"key:%09d" % i
+
+
+async def _load_range(port: int, first: int, last: int, value: bytes, chunk: int) -> None:
+    conn = await RespConn.open(port)
+    try:
+        for start in range(first, last, chunk):
+            stop = min(last, start + chunk)
+            conn.writer.write(b"".join(encode_command(b"SET", key(i), value)
+                                       for i in range(start, stop)))
+            want = b"+OK\r\n" * (stop - start)
+            got = await asyncio.wait_for(conn.reader.readexactly(len(want)), 120)
+            if got != want:
+                raise RuntimeError(f"loading keys: unexpected replies {got[:120]!r}")
+    finally:
+        conn.close()
+
+
+def load_keys(port: int, n: int, *, value_size: int = 10, connections: int = 8,
+              chunk: int = 1000, timeout: float = 900.0) -> float:
+    """SET key:000000000 .. key:<n-1> (value `value_size` bytes), pipelined: the seconds."""
+    value = b"v" * value_size
+    per = -(-n // connections)
+
+    async def go() -> None:
+        await asyncio.wait_for(asyncio.gather(*(
+            _load_range(port, c * per, min(n, (c + 1) * per), value, chunk)
+            for c in range(connections) if c * per < n)), timeout)
+
+    t0 = time.perf_counter()
+    asyncio.run(go())
+    return time.perf_counter() - t0
+
+
+def redis_used_memory(port: int) -> int:
+    import redis
+
+    with redis.Redis(host="127.0.0.1", port=port, socket_timeout=10, protocol=2) as c:
+        return int(c.info("memory")["used_memory"])
+
+
+def memory_redis(port: int, pid: int, n: int, value_size: int) -> dict[str, Any]:
+    used0, rss0 = redis_used_memory(port), rss_bytes(pid)
+    seconds = load_keys(port, n, value_size=value_size)
+    used1, rss1 = redis_used_memory(port), rss_bytes(pid)
+    return {"keys": n, "load_s": seconds, "used_memory_per_key": (used1 - used0) / n,
+            "rss_per_key": (rss1 - rss0) / n}
+
+
+def memory_aspen(cluster: BenchCluster, n: int, value_size: int,
+                 timeout: float) -> dict[str, Any]:
+    """RSS delta per key on every node (the leader's is the figure) after loading n keys."""
+    leader = cluster.wait_leader(timeout=30)
+    before = {i: rss_bytes(cluster.procs[i].pid) for i in cluster.voters}
+    seconds = load_keys(cluster.resp_port(leader), n, value_size=value_size, timeout=timeout)
+    commit = cluster.status(leader)["commit_index"]
+    cluster.wait_applied(commit, cluster.voters, timeout=timeout)
+    after = {i: rss_bytes(cluster.procs[i].pid) for i in cluster.voters}
+    st = cluster.status(leader)
+    return {
+        "keys": n, "leader": leader, "load_s": seconds,
+        "rss_per_key": (after[leader] - before[leader]) / n,
+        "rss_per_key_by_node": {str(i): (after[i] - before[i]) / n for i in cluster.voters},
+        "rss_after_bytes": after[leader],
+        "leader_commit_index": st["commit_index"], "leader_snapshot_index": st["snapshot_index"],
+    }
+
+
+# -- restart and catch-up -------------------------------------------------------------------
+
+
+def _follower(cluster: BenchCluster) -> tuple[int, int]:
+    leader = cluster.wait_leader(timeout=30)
+    return leader, next(i for i in cluster.voters if i != leader)
+
+
+def _applied(cluster: BenchCluster, i: int) -> int:
+    return int(cluster.status(i, timeout=1)["applied_index"])
+
+
+def _time_until_caught_up(cluster: BenchCluster, node: int, index: int, t0: float,
+                          timeout: float) -> tuple[float, float]:
+    """(seconds until the node answers PING and /status, seconds until applied >= index)."""
+    cluster.wait_serving(node, timeout)
+    serving = time.perf_counter() - t0
+    wait_until(f"node {node} to apply {index}", lambda: _applied(cluster, node) >= index,
+               timeout, interval=0.02)
+    return serving, time.perf_counter() - t0
+
+
+def restart_time(cluster: BenchCluster, timeout: float) -> dict[str, Any]:
+    """kill -9 a follower, start it again: time to serve, and to re-apply the leader's commit."""
+    leader, node = _follower(cluster)
+    commit = cluster.status(leader)["commit_index"]
+    cluster.kill(node)
+    t0 = time.perf_counter()
+    cluster.start(node, wait=False)
+    serving, caught = _time_until_caught_up(cluster, node, commit, t0, timeout)
+    st = cluster.status(node)
+    return {"node": node, "serving_s": serving, "caught_up_s": caught, "commit_index": commit,
+            "snapshot_index": st["snapshot_index"]}
+
+
+def _trickle(port: int, stop: threading.Event) -> None:
+    """One SET every 20 ms: a leader learns that a follower lost its log only when an append
+    is rejected, and an idle leader sends none (heartbeats do not probe)."""
+    import redis
+
+    n = 0
+    with redis.Redis(host="127.0.0.1", port=port, socket_timeout=6, protocol=2) as c:
+        while not stop.wait(0.02):
+            n += 1
+            with contextlib.suppress(redis.RedisError):
+                c.set(b"trickle", b"%d" % n)
+
+
+def wiped_catchup(cluster: BenchCluster, timeout: float) -> dict[str, Any]:
+    """kill -9 a follower, delete its data dir, start it: time until it applied the leader's
+    applied index of the moment it restarted (under a trickle of writes, see `_trickle`)."""
+    leader, node = _follower(cluster)
+    cluster.kill(node)
+    shutil.rmtree(cluster.data_dir(node))
+    target = cluster.status(leader)["applied_index"]
+    stop = threading.Event()
+    writer = threading.Thread(target=_trickle, args=(cluster.resp_port(leader), stop),
+                              daemon=True)
+    t0 = time.perf_counter()
+    cluster.start(node, wait=False)
+    writer.start()
+    try:
+        serving, caught = _time_until_caught_up(cluster, node, target, t0, timeout)
+    finally:
+        stop.set()
+        writer.join(10)
+    return {"node": node, "serving_s": serving, "caught_up_s": caught, "leader_applied": target,
+            "trickle_writes_every_s": 0.02}
+
+
+# -- snapshot (in process) ------------------------------------------------------------------
+
+
+def snapshot_inprocess(n: int, value_size: int, progress: Callable[[str], None] | None = None
+                       ) -> dict[str, Any]:
+    """The node's snapshot path on a state of n keys: `ReplicatedState.snapshot()` (CBOR of the
+    whole state), `save_snapshot` into the sqlite store (write + fsync), and `restore`.
+
+    In process because a daemon cannot be asked to snapshot now (no ASPEN.SNAPSHOT command or
+    HTTP route exists yet): the code is the daemon's, the timing is exact."""
+    from aspen.cluster.state import ReplicatedState
+    from aspen.kv.keyspace import Keyspace
+    from aspen.kv.ops import WriteOp
+    from aspen.raft.types import Membership, SnapshotMeta
+    from aspen.storage import open_storage
+
+    ks = Keyspace()
+    value = b"v" * value_size
+    for i in range(n):
+        ks.execute(WriteOp([b"SET", key(i), value]), 0, i)
+    state = ReplicatedState(ks)
+    state.applied_index = n
+    if progress:
+        progress("encoding")
+    t0 = time.perf_counter()
+    data = state.snapshot()
+    encode = time.perf_counter() - t0
+    with tempfile.TemporaryDirectory(prefix="aspen-bench-snap-") as tmp:
+        store = open_storage(Path(tmp) / "store", "sqlite")
+        try:
+            t0 = time.perf_counter()
+            store.save_snapshot(SnapshotMeta(n, 1, Membership(voters={1, 2, 3})), data)
+            write = time.perf_counter() - t0
+        finally:
+            store.close()
+    t0 = time.perf_counter()
+    ReplicatedState.restore(data)
+    restore = time.perf_counter() - t0
+    return {"keys": n, "bytes": len(data), "encode_s": encode, "write_fsync_s": write,
+            "snapshot_s": encode + write, "restore_s": restore}
