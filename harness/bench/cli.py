@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import os
 import platform
 import shutil
@@ -79,7 +80,7 @@ PLANS = {
     "smoke": Plan("smoke", sizes=(100,), aspen5_tests=(("SET", 1),), rb_seconds=0.2,
                   min_requests=100, max_requests=400, rb_timeout=60, mixed_seconds=0.5,
                   mixed_connections=8, failover_trials=1, keys=2000, load_timeout=60,
-                  catchup_timeout=5,
+                  catchup_timeout=3,
                   subset="smoke: tiny runs (at most 400 requests), 100 B only, one failover, "
                          "2,000 keys: checks the machinery, the figures mean nothing."),
     "quick": Plan("quick", sizes=(100,), rb_seconds=2.0, min_requests=1000, mixed_seconds=3.0,
@@ -133,15 +134,16 @@ class Bench:
                     cpu=lambda: cpu_seconds(target.pids()),
                 )
                 r = run.result
+                rps = r.rps if math.isfinite(r.rps) else run.requests / run.wall_s
                 row = {"target": target.name, "label": target.label, "test": test,
                        "pipeline": pipeline, "clients": 50, "size": size,
-                       "requests": run.requests, "wall_s": run.wall_s, "rps": r.rps,
+                       "requests": run.requests, "wall_s": run.wall_s, "rps": rps,
                        "p50_ms": r.p50_ms, "p99_ms": r.p99_ms, "avg_ms": r.avg_ms,
                        "server_cpu_us": None if run.server_cpu_s is None
                        else run.server_cpu_s * 1e6 / run.requests}
                 self.results["throughput"].append(row)
                 self.progress.result(
-                    f"{target.label:36} {test} -P {pipeline:<2} {size:>5} B  {r.rps:>10,.0f} "
+                    f"{target.label:36} {test} -P {pipeline:<2} {size:>5} B  {rps:>10,.0f} "
                     f"req/s  p50 {r.p50_ms:.2f} ms  p99 {r.p99_ms or 0:.2f} ms")
 
     def mixed(self, target: Running) -> None:
@@ -209,12 +211,10 @@ class Bench:
         with self.phase("aspen-3: restart a follower"):
             self.results["restart"] = cp.restart_time(cluster, p.load_timeout)
         with self.phase("aspen-3: wiped follower catch-up"):
-            try:
-                self.results["catchup"] = cp.wiped_catchup(cluster, p.catchup_timeout)
-            except TimeoutError as exc:
-                self.results["catchup"] = {"caught_up_s": None, "timeout_s": p.catchup_timeout,
-                                           "error": str(exc)[:200]}
-                raise
+            self.results["catchup"] = cu = cp.wiped_catchup(cluster, p.catchup_timeout)
+            if cu.get("caught_up_s") is None:
+                self.progress.result(f"wiped follower: not caught up in {p.catchup_timeout} s; "
+                                     f"after a leader transfer: {cu.get('after_transfer_s')}")
 
     def aspen5(self, t: Running) -> None:
         cases = [(test, pl, 100) for test, pl in self.plan.aspen5_tests]
@@ -270,7 +270,8 @@ NOTES = [
     "depressed these figures are; server CPU per request is the steadier figure.",
     "A wiped follower gets no help from the leader while the leader believes its old match "
     "index (a rejection at or below `match` is dropped as stale, as in etcd's raft): unless "
-    "leadership changes, it waits forever.",
+    "leadership changes it waits forever, so after the timeout the benchmark transfers "
+    "leadership to the third node and times the catch-up from there.",
 ]
 
 

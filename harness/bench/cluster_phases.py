@@ -22,7 +22,7 @@ from typing import Any
 
 from harness.bench.loadgen import RespConn, encode_command
 from harness.bench.procs import BenchCluster, rss_bytes
-from harness.daemons import wait_until
+from harness.daemons import http_json, wait_until
 
 __all__ = ["failover_trial", "load_keys", "restart_time", "snapshot_inprocess", "wiped_catchup"]
 
@@ -227,11 +227,17 @@ def _trickle(port: int, stop: threading.Event) -> None:
 
 def wiped_catchup(cluster: BenchCluster, timeout: float) -> dict[str, Any]:
     """kill -9 a follower, delete its data dir, start it: time until it applied the leader's
-    applied index of the moment it restarted (under a trickle of writes, see `_trickle`)."""
+    applied index of the moment it restarted (under a trickle of writes, see `_trickle`).
+
+    If it has not caught up after `timeout`, leadership is moved to the third node (whose
+    fresh view of the wiped node's log makes it probe and send what is missing) and the time
+    until it catches up after that is recorded too."""
     leader, node = _follower(cluster)
     cluster.kill(node)
     shutil.rmtree(cluster.data_dir(node))
     target = cluster.status(leader)["applied_index"]
+    out: dict[str, Any] = {"node": node, "leader_applied": target, "timeout_s": timeout,
+                           "trickle_writes_every_s": 0.02}
     stop = threading.Event()
     writer = threading.Thread(target=_trickle, args=(cluster.resp_port(leader), stop),
                               daemon=True)
@@ -239,12 +245,26 @@ def wiped_catchup(cluster: BenchCluster, timeout: float) -> dict[str, Any]:
     cluster.start(node, wait=False)
     writer.start()
     try:
-        serving, caught = _time_until_caught_up(cluster, node, target, t0, timeout)
+        try:
+            out["serving_s"], out["caught_up_s"] = _time_until_caught_up(
+                cluster, node, target, t0, timeout)
+            return out
+        except TimeoutError as exc:
+            out["caught_up_s"] = None
+            out["error"] = str(exc)[:200]
+        other = next(i for i in cluster.voters if i not in (leader, node))
+        code, body = http_json(cluster.http(leader), "/transfer-leader", {"to": other},
+                               timeout=10)
+        t1 = time.perf_counter()
+        out["transfer"] = {"to": other, "status": code}
+        if code != 200:
+            out["transfer"]["error"] = str(body)[:200]
+            return out
+        _, out["after_transfer_s"] = _time_until_caught_up(cluster, node, target, t1, timeout)
+        return out
     finally:
         stop.set()
         writer.join(10)
-    return {"node": node, "serving_s": serving, "caught_up_s": caught, "leader_applied": target,
-            "trickle_writes_every_s": 0.02}
 
 
 # -- snapshot (in process) ------------------------------------------------------------------

@@ -217,9 +217,14 @@ def _cluster_lines(results: Results) -> list[str]:
                        f"with the leader's applied index {cu['leader_applied']:,} after "
                        f"{cu['caught_up_s']:.2f} s.")
         else:
+            after = cu.get("after_transfer_s")
+            tr = cu.get("transfer") or {}
+            then = (f"after a leader transfer to n{tr.get('to')} it caught up in {after:.2f} s"
+                    if after is not None else
+                    f"the leader transfer did not help ({tr.get('error', 'not tried')})")
             out.append(f"- **Wiped follower** (kill -9, data dir deleted, restarted, one write "
                        f"every 20 ms): **did not catch up** within {cu.get('timeout_s')} s "
-                       f"({cu.get('error', '')}).")
+                       f"(the leader kept its old match index); {then}.")
     return out
 
 
