@@ -80,14 +80,14 @@ PLANS = {
     "smoke": Plan("smoke", sizes=(100,), aspen5_tests=(("SET", 1),), rb_seconds=0.2,
                   min_requests=100, max_requests=400, rb_timeout=60, mixed_seconds=0.5,
                   mixed_connections=8, failover_trials=1, keys=2000, load_timeout=60,
-                  catchup_timeout=3,
+                  catchup_timeout=1,
                   subset="smoke: tiny runs (at most 400 requests), 100 B only, one failover, "
                          "2,000 keys: checks the machinery, the figures mean nothing."),
-    "quick": Plan("quick", sizes=(100,), rb_seconds=2.0, min_requests=1000, mixed_seconds=3.0,
-                  failover_trials=3, keys=100_000, catchup_timeout=20,
-                  subset="quick: 100 B values only (no 10 KB), runs of about 2 s each, 3 "
-                         "failover trials, 100,000 keys (not 1M) for memory / snapshot / "
-                         "restart / catch-up."),
+    "quick": Plan("quick", sizes=(100,), rb_seconds=3.0, min_requests=1000, mixed_seconds=4.0,
+                  failover_trials=5, keys=100_000, catchup_timeout=10,
+                  subset="quick: 100 B values only (no 10 KB), redis-benchmark runs of about "
+                         "3 s each, mixed runs of 4 s, 5 failover trials (not 10), 100,000 keys "
+                         "(not 1M) for memory / snapshot / restart / catch-up."),
     "full": Plan("full", sizes=(100, 10240), rb_seconds=8.0, min_requests=2000,
                  mixed_seconds=10.0, failover_trials=10, keys=1_000_000, load_timeout=1800,
                  catchup_timeout=180),

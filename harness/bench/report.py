@@ -260,7 +260,12 @@ def render_markdown(results: Results, targets: list[dict[str, Any]] | None = Non
     cl = _cluster_lines(results)
     if cl:
         out += ["", "**Cluster behaviour** (Aspen, 3 nodes):", "", *cl]
-    notes = results.get("notes", [])
+    notes = list(results.get("notes", []))
+    for name, info in sorted(results.get("targets_info", {}).items()):
+        modes = info.get("read_consistency")
+        if isinstance(modes, dict):
+            notes.append(f"{info.get('label', name)}: read consistency per node "
+                         f"(from /status) {', '.join(f'n{k} {v}' for k, v in modes.items())}.")
     if notes:
         out += ["", "Notes:", ""] + [f"- {n}" for n in notes]
     errors = results.get("errors", [])
