@@ -73,6 +73,7 @@ class Plan:
     key_value_size: int = 10
     load_timeout: float = 600.0
     catchup_timeout: float = 30.0
+    budget_s: float = 3600.0
     subset: str = ""
 
 
@@ -80,17 +81,17 @@ PLANS = {
     "smoke": Plan("smoke", sizes=(100,), aspen5_tests=(("SET", 1),), rb_seconds=0.2,
                   min_requests=100, max_requests=400, rb_timeout=60, mixed_seconds=0.5,
                   mixed_connections=8, failover_trials=1, keys=2000, load_timeout=60,
-                  catchup_timeout=1,
+                  catchup_timeout=1, budget_s=240,
                   subset="smoke: tiny runs (at most 400 requests), 100 B only, one failover, "
                          "2,000 keys: checks the machinery, the figures mean nothing."),
     "quick": Plan("quick", sizes=(100,), rb_seconds=3.0, min_requests=1000, mixed_seconds=4.0,
-                  failover_trials=5, keys=100_000, catchup_timeout=10,
+                  failover_trials=5, keys=100_000, catchup_timeout=10, budget_s=270,
                   subset="quick: 100 B values only (no 10 KB), redis-benchmark runs of about "
                          "3 s each, mixed runs of 4 s, 5 failover trials (not 10), 100,000 keys "
                          "(not 1M) for memory / snapshot / restart / catch-up."),
     "full": Plan("full", sizes=(100, 10240), rb_seconds=8.0, min_requests=2000,
                  mixed_seconds=10.0, failover_trials=10, keys=1_000_000, load_timeout=1800,
-                 catchup_timeout=180),
+                 catchup_timeout=180, budget_s=5400),
 }
 
 
@@ -103,7 +104,16 @@ class Bench:
         self.workdir = workdir
         self.progress = progress
         self.results: dict[str, Any] = {"throughput": [], "mixed": [], "errors": [],
-                                        "notes": [], "targets_info": {}}
+                                        "notes": [], "targets_info": {}, "skipped": []}
+        self.deadline = time.monotonic() + plan.budget_s
+
+    def over_budget(self, name: str) -> bool:
+        """Past the mode's time budget, the remaining phases are skipped (and listed)."""
+        if time.monotonic() < self.deadline:
+            return False
+        self.results["skipped"].append(name)
+        self.progress.result(f"skipped {name}: over the {self.plan.budget_s:.0f} s budget")
+        return True
 
     @contextlib.contextmanager
     def phase(self, name: str) -> Iterator[None]:
@@ -126,6 +136,8 @@ class Bench:
     def throughput(self, target: Running, cases: list[tuple[str, int, int]]) -> None:
         p = self.plan
         for test, pipeline, size in cases:
+            if self.over_budget(f"{target.name}: {test} -P {pipeline} -d {size}"):
+                continue
             with self.phase(f"{target.name}: redis-benchmark {test} -P {pipeline} -d {size}"):
                 run = run_sized(
                     target.port, test.lower(), clients=50, pipeline=pipeline, size=size,
@@ -165,6 +177,8 @@ class Bench:
 
     def run_target(self, name: str, start: Callable[[], contextlib.AbstractContextManager[Running]],
                    body: Callable[[Running], None]) -> None:
+        if self.over_budget(name):
+            return
         self.progress.set(f"{name}: starting")
         try:
             with start() as target:
@@ -194,6 +208,8 @@ class Bench:
         self.mixed(t)
         trials: list[dict[str, Any]] = []
         for k in range(p.failover_trials):
+            if self.over_budget(f"aspen-3: failover trial {k + 1}"):
+                break
             with self.phase(f"aspen-3: failover trial {k + 1}/{p.failover_trials}"):
                 trial = cp.failover_trial(cluster)
                 trials.append(trial)
@@ -202,6 +218,8 @@ class Bench:
                                      + ("no write" if s is None else f"{s:.2f} s"))
         if trials:
             self.results["failover"] = summarize_failover(trials)
+        if self.over_budget("aspen-3: memory, restart, catch-up"):
+            return
         with self.phase(f"aspen-3: memory per key ({p.keys:,} keys)"):
             mem = cp.memory_aspen(cluster, p.keys, p.key_value_size, p.load_timeout)
             self.results.setdefault("memory", {"value_size": p.key_value_size})
@@ -221,6 +239,8 @@ class Bench:
         self.throughput(t, cases)
 
     def snapshot(self) -> None:
+        if self.over_budget("snapshot"):
+            return
         with self.phase(f"snapshot in process ({self.plan.keys:,} keys)"):
             self.results["snapshot"] = cp.snapshot_inprocess(
                 self.plan.keys, self.plan.key_value_size, progress=self.progress.note)
@@ -336,7 +356,7 @@ def main(argv: list[str] | None = None) -> int:
         args.docs.write_text(replace_section(doc, markdown, DOCS_HEADING))
     print(markdown)
     print(f"reports: {json_path} {md_path}", file=sys.stderr)
-    return 130 if interrupted else (1 if results["errors"] else 0)
+    return 130 if interrupted else (1 if results["errors"] or results["skipped"] else 0)
 
 
 if __name__ == "__main__":

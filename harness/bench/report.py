@@ -204,11 +204,17 @@ def _cluster_lines(results: Results) -> list[str]:
                    f"{snap['bytes'] / 1e6:.1f} MB; restore (decode) {snap['restore_s']:.2f} s.")
     rs = results.get("restart")
     if rs:
-        out.append(f"- **Restart** (kill -9 of a follower holding the loaded keys, start again): "
-                   f"serving (PING + /status) after {rs['serving_s']:.2f} s, the leader's "
-                   f"commit index {rs['commit_index']:,} re-applied after "
-                   f"{_f(rs.get('caught_up_s'), '{:.2f}')} s (its last snapshot: index "
-                   f"{rs.get('snapshot_index', 0):,}; the rest is replayed from the log).")
+        parts = []
+        for key, what in (("from_snapshot", "from a snapshot of everything"),
+                          ("replay", "as it was")):
+            r = rs.get(key)
+            if r:
+                parts.append(f"{what} (snapshot index {r['snapshot_index']:,}): serving after "
+                             f"{r['serving_s']:.2f} s, caught up after "
+                             f"{r['caught_up_s']:.2f} s")
+        out.append(f"- **Restart** (kill -9 of a follower holding the loaded keys, start it "
+                   f"again, until it serves (PING + /status) and until it re-applied the "
+                   f"leader's commit index {rs['commit_index']:,}): " + "; ".join(parts) + ".")
     cu = results.get("catchup")
     if cu:
         if cu.get("caught_up_s") is not None:
@@ -268,6 +274,9 @@ def render_markdown(results: Results, targets: list[dict[str, Any]] | None = Non
                          f"(from /status) {', '.join(f'n{k} {v}' for k, v in modes.items())}.")
     if notes:
         out += ["", "Notes:", ""] + [f"- {n}" for n in notes]
+    skipped = results.get("skipped", [])
+    if skipped:
+        out += ["", f"**Skipped (over the mode's time budget):** {', '.join(skipped)}."]
     errors = results.get("errors", [])
     if errors:
         out += ["", "**Phases that failed in this run:**", ""]

@@ -63,7 +63,10 @@ def test_smoke_run_reports_every_figure_and_leaves_nothing_behind(tmp_path: Path
     mem = results["memory"]
     assert mem["aspen"]["rss_per_key"] > 0 and mem["redis"]["used_memory_per_key"] > 0
     assert results["snapshot"]["bytes"] > 0 and results["snapshot"]["snapshot_s"] > 0
-    assert results["restart"]["caught_up_s"] >= results["restart"]["serving_s"] > 0
+    rs = results["restart"]
+    for key in ("replay", "from_snapshot"):
+        assert rs[key]["caught_up_s"] >= rs[key]["serving_s"] > 0
+    assert rs["from_snapshot"]["snapshot_index"] >= rs["commit_index"]
     cu = results["catchup"]
     assert cu["caught_up_s"] is not None or cu.get("after_transfer_s") is not None
     assert {t["id"] for t in results["targets"]} >= {"5.1", "5.5", "6.1", "7.1", "7.2"}

@@ -54,7 +54,10 @@ def results(aspen_set1: float = 6000.0, aspen_p99: float = 5.0) -> dict[str, Any
         "snapshot": {"keys": 1000, "bytes": 30000, "encode_s": 0.5, "write_fsync_s": 0.25,
                      "snapshot_s": 0.75, "restore_s": 0.4},
         "restart": {"serving_s": 1.5, "caught_up_s": 2.5, "commit_index": 1234,
-                    "snapshot_index": 1000},
+                    "snapshot_index": 1234,
+                    "from_snapshot": {"serving_s": 1.5, "caught_up_s": 2.5,
+                                      "snapshot_index": 1234},
+                    "replay": {"serving_s": 0.5, "caught_up_s": 4.5, "snapshot_index": 0}},
         "catchup": {"serving_s": 1.0, "caught_up_s": 3.5, "leader_applied": 1300},
         "notes": ["a note"], "errors": [],
     }
@@ -103,7 +106,8 @@ def test_markdown_has_every_figure_and_ratio() -> None:
     for text in ["6,000", "10,000", "100,000", "40,000", "500", "9,000", "20,000", "30,000",
                  "42.5", "12.00", "0.60x", "0.15x", "12.00x", "1,500", "19.00", "41.00",
                  "0.50x", "p50 1.20 s", "p99 1.40 s", "250 B/key", "2.50x",
-                 "0.75 s", "0.50 s CBOR", "restore (decode) 0.40 s", "after 2.50 s",
+                 "0.75 s", "0.50 s CBOR", "restore (decode) 0.40 s", "caught up after 2.50 s",
+                 "caught up after 4.50 s",
                  "1,234", "after 3.50 s", "load average 3.5", "4.2", "abc1234",
                  "a note", "| 7.2 |", "**no**"]:
         assert text in md, text
