@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import re
 import shutil
 import tempfile
 import threading
@@ -209,6 +210,19 @@ def _restart(cluster: BenchCluster, node: int, commit: int, timeout: float) -> d
             "snapshot_index": st["snapshot_index"]}
 
 
+_SNAP_FILE = re.compile(r"^snap-([0-9a-f]{16})-[0-9a-f]{16}\.snap$")
+
+
+def _snapshot_on_disk(data_dir: Path) -> int:
+    """The highest index of a complete snapshot file under a node's data dir (0: none)."""
+    best = 0
+    for path in data_dir.rglob("snap-*.snap"):
+        m = _SNAP_FILE.match(path.name)
+        if m:
+            best = max(best, int(m.group(1), 16))
+    return best
+
+
 def _with_raft_setting(config: str, key: str, value: int) -> str:
     lines = config.splitlines()
     at = lines.index("[raft]") + 1
@@ -234,8 +248,9 @@ def restart_time(cluster: BenchCluster, timeout: float) -> dict[str, Any]:
         cluster.kill(node)
         t0 = time.perf_counter()
         cluster.start(node, wait=False)
-        wait_until(f"node {node} to snapshot at {commit}",
-                   lambda: cluster.status(node, timeout=1)["snapshot_index"] >= commit,
+        # /status shows the new snapshot index before the file is written: wait for the file.
+        wait_until(f"node {node} to write a snapshot at >= {commit}",
+                   lambda: _snapshot_on_disk(cluster.data_dir(node)) >= commit,
                    timeout, interval=0.02)
         out["snapshot_taken_after_s"] = time.perf_counter() - t0
     finally:

@@ -212,9 +212,12 @@ def _cluster_lines(results: Results) -> list[str]:
                 parts.append(f"{what} (snapshot index {r['snapshot_index']:,}): serving after "
                              f"{r['serving_s']:.2f} s, caught up after "
                              f"{r['caught_up_s']:.2f} s")
+        forced = rs.get("snapshot_taken_after_s")
         out.append(f"- **Restart** (kill -9 of a follower holding the loaded keys, start it "
                    f"again, until it serves (PING + /status) and until it re-applied the "
-                   f"leader's commit index {rs['commit_index']:,}): " + "; ".join(parts) + ".")
+                   f"leader's commit index {rs['commit_index']:,}): " + "; ".join(parts) + "."
+                   + (f" (Forcing that snapshot, a restart with `snapshot_entries = 1` until "
+                      f"the snapshot file existed, took {forced:.2f} s.)" if forced else ""))
     cu = results.get("catchup")
     if cu:
         if cu.get("caught_up_s") is not None:
