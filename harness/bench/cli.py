@@ -62,6 +62,7 @@ class Plan:
     tests: tuple[str, ...] = ("SET", "GET")
     aspen5_tests: tuple[tuple[str, int], ...] = (("SET", 1), ("GET", 1), ("SET", 16),
                                                  ("GET", 16))
+    aspen5_sizes: tuple[int, ...] = (100,)
     rb_seconds: float = 2.0
     min_requests: int = 1000
     max_requests: int = 2_000_000
@@ -89,9 +90,9 @@ PLANS = {
                   subset="quick: 100 B values only (no 10 KB), redis-benchmark runs of about "
                          "3 s each, mixed runs of 4 s, 5 failover trials (not 10), 100,000 keys "
                          "(not 1M) for memory / snapshot / restart / catch-up."),
-    "full": Plan("full", sizes=(100, 10240), rb_seconds=8.0, min_requests=2000,
-                 mixed_seconds=10.0, failover_trials=10, keys=1_000_000, load_timeout=1800,
-                 catchup_timeout=180, budget_s=5400),
+    "full": Plan("full", sizes=(100, 10240), aspen5_sizes=(100, 10240), rb_seconds=8.0,
+                 min_requests=2000, mixed_seconds=10.0, failover_trials=10, keys=1_000_000,
+                 load_timeout=1800, catchup_timeout=180, budget_s=5400),
 }
 
 
@@ -235,7 +236,8 @@ class Bench:
                                      f"after a leader transfer: {cu.get('after_transfer_s')}")
 
     def aspen5(self, t: Running) -> None:
-        cases = [(test, pl, 100) for test, pl in self.plan.aspen5_tests]
+        cases = [(test, pl, size) for size in self.plan.aspen5_sizes
+                 for test, pl in self.plan.aspen5_tests]
         self.throughput(t, cases)
 
     def snapshot(self) -> None:
