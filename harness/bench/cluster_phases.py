@@ -113,35 +113,60 @@ def key(i: int) -> bytes:
     return b"key:%09d" % i
 
 
-async def _load_range(port: int, first: int, last: int, value: bytes, chunk: int) -> None:
+async def _read_status_replies(reader: asyncio.StreamReader, n: int) -> list[int]:
+    """Read n one-line replies; the positions of those that are not +OK."""
+    want = b"+OK\r\n" * n
+    got = await reader.readexactly(len(want))
+    if got == want:
+        return []
+    lines = got.split(b"\r\n")
+    partial = lines.pop()
+    if partial:
+        lines.append(partial + (await reader.readuntil(b"\r\n"))[:-2])
+    while len(lines) < n:
+        lines.append((await reader.readuntil(b"\r\n"))[:-2])
+    return [i for i, line in enumerate(lines) if line != b"+OK"]
+
+
+async def _load_range(port: int, first: int, last: int, value: bytes, chunk: int,
+                      failures: list[int]) -> None:
+    """SET keys first..last-1 in pipelined chunks. A write that fails (Aspen's -TIMEOUT: the
+    outcome is unknown) is sent again: a SET of the same value is idempotent."""
     conn = await RespConn.open(port)
     try:
-        for start in range(first, last, chunk):
-            stop = min(last, start + chunk)
-            conn.writer.write(b"".join(encode_command(b"SET", key(i), value)
-                                       for i in range(start, stop)))
-            want = b"+OK\r\n" * (stop - start)
-            got = await asyncio.wait_for(conn.reader.readexactly(len(want)), 120)
-            if got != want:
-                raise RuntimeError(f"loading keys: unexpected replies {got[:120]!r}")
+        pending = list(range(first, last))
+        for _ in range(10):
+            failed: list[int] = []
+            for start in range(0, len(pending), chunk):
+                part = pending[start : start + chunk]
+                conn.writer.write(b"".join(encode_command(b"SET", key(i), value) for i in part))
+                bad = await asyncio.wait_for(_read_status_replies(conn.reader, len(part)), 120)
+                failed += [part[j] for j in bad]
+            if not failed:
+                return
+            failures.append(len(failed))
+            pending = failed
+        raise RuntimeError(f"loading keys: {len(pending)} writes still fail after 10 attempts")
     finally:
         conn.close()
 
 
 def load_keys(port: int, n: int, *, value_size: int = 10, connections: int = 8,
-              chunk: int = 1000, timeout: float = 900.0) -> float:
-    """SET key:000000000 .. key:<n-1> (value `value_size` bytes), pipelined: the seconds."""
+              chunk: int = 1000, timeout: float = 900.0) -> tuple[float, int]:
+    """SET key:000000000 .. key:<n-1> (value `value_size` bytes), pipelined: (seconds, writes
+    that had to be sent again)."""
     value = b"v" * value_size
     per = -(-n // connections)
+    failures: list[int] = []
 
     async def go() -> None:
         await asyncio.wait_for(asyncio.gather(*(
-            _load_range(port, c * per, min(n, (c + 1) * per), value, chunk)
+            _load_range(port, c * per, min(n, (c + 1) * per), value, chunk, failures)
             for c in range(connections) if c * per < n)), timeout)
 
     t0 = time.perf_counter()
     asyncio.run(go())
-    return time.perf_counter() - t0
+    return time.perf_counter() - t0, sum(failures)
 
 
 def redis_used_memory(port: int) -> int:
@@ -153,7 +178,7 @@ def redis_used_memory(port: int) -> int:
 
 def memory_redis(port: int, pid: int, n: int, value_size: int) -> dict[str, Any]:
     used0, rss0 = redis_used_memory(port), rss_bytes(pid)
-    seconds = load_keys(port, n, value_size=value_size)
+    seconds, _ = load_keys(port, n, value_size=value_size)
     used1, rss1 = redis_used_memory(port), rss_bytes(pid)
     return {"keys": n, "load_s": seconds, "used_memory_per_key": (used1 - used0) / n,
             "rss_per_key": (rss1 - rss0) / n}
@@ -164,13 +189,14 @@ def memory_aspen(cluster: BenchCluster, n: int, value_size: int,
     """RSS delta per key on every node (the leader's is the figure) after loading n keys."""
     leader = cluster.wait_leader(timeout=30)
     before = {i: rss_bytes(cluster.procs[i].pid) for i in cluster.voters}
-    seconds = load_keys(cluster.resp_port(leader), n, value_size=value_size, timeout=timeout)
+    seconds, retried = load_keys(cluster.resp_port(leader), n, value_size=value_size,
+                                 timeout=timeout)
     commit = cluster.status(leader)["commit_index"]
     cluster.wait_applied(commit, cluster.voters, timeout=timeout)
     after = {i: rss_bytes(cluster.procs[i].pid) for i in cluster.voters}
     st = cluster.status(leader)
     return {
-        "keys": n, "leader": leader, "load_s": seconds,
+        "keys": n, "leader": leader, "load_s": seconds, "writes_retried": retried,
         "rss_per_key": (after[leader] - before[leader]) / n,
         "rss_per_key_by_node": {str(i): (after[i] - before[i]) / n for i in cluster.voters},
         "rss_after_bytes": after[leader],

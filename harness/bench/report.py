@@ -184,8 +184,10 @@ def _cluster_lines(results: Results) -> list[str]:
         parts = []
         if a:
             by_node = ", ".join(f"n{k} {v:,.0f}" for k, v in a["rss_per_key_by_node"].items())
+            retried = (f", {a['writes_retried']:,} writes answered -TIMEOUT and sent again"
+                       if a.get("writes_retried") else "")
             parts.append(f"Aspen leader RSS delta {a['rss_per_key']:,.0f} B/key "
-                         f"(every node: {by_node}; loaded in {a['load_s']:.1f} s)")
+                         f"(every node: {by_node}; loaded in {a['load_s']:.1f} s{retried})")
         if r:
             parts.append(f"redis-server used_memory delta {r['used_memory_per_key']:,.0f} B/key "
                          f"(RSS delta {r['rss_per_key']:,.0f} B/key)")
