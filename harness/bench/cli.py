@@ -228,7 +228,9 @@ class Bench:
             self.progress.result(f"Aspen leader RSS {mem['rss_per_key']:.0f} B/key "
                                  f"(loaded in {mem['load_s']:.1f} s)")
         with self.phase("aspen-3: restart a follower"):
-            self.results["restart"] = cp.restart_time(cluster, p.load_timeout)
+            self.results["restart"] = rs = cp.restart_time(cluster, p.load_timeout)
+            self.progress.result(f"restart: from snapshot caught up in {rs['caught_up_s']:.2f} s, "
+                                 f"from the log in {rs['replay']['caught_up_s']:.2f} s")
         with self.phase("aspen-3: wiped follower catch-up"):
             self.results["catchup"] = cu = cp.wiped_catchup(cluster, p.catchup_timeout)
             if cu.get("caught_up_s") is None:
