@@ -75,6 +75,7 @@ class Plan:
     load_timeout: float = 600.0
     catchup_timeout: float = 30.0
     budget_s: float = 3600.0
+    fresh_keys_cluster: bool = True
     subset: str = ""
 
 
@@ -82,9 +83,10 @@ PLANS = {
     "smoke": Plan("smoke", sizes=(100,), aspen5_tests=(("SET", 1),), rb_seconds=0.2,
                   min_requests=100, max_requests=400, rb_timeout=60, mixed_seconds=0.5,
                   mixed_connections=8, failover_trials=1, keys=2000, load_timeout=60,
-                  catchup_timeout=1, budget_s=240,
+                  catchup_timeout=1, budget_s=240, fresh_keys_cluster=False,
                   subset="smoke: tiny runs (at most 400 requests), 100 B only, one failover, "
-                         "2,000 keys: checks the machinery, the figures mean nothing."),
+                         "2,000 keys loaded into the cluster already used for the other "
+                         "figures: checks the machinery, the figures mean nothing."),
     "quick": Plan("quick", sizes=(100,), rb_seconds=3.0, min_requests=1000, mixed_seconds=4.0,
                   failover_trials=5, keys=100_000, catchup_timeout=10, budget_s=270,
                   subset="quick: 100 B values only (no 10 KB), redis-benchmark runs of about "
@@ -92,7 +94,7 @@ PLANS = {
                          "(not 1M) for memory / snapshot / restart / catch-up."),
     "full": Plan("full", sizes=(100, 10240), aspen5_sizes=(100, 10240), rb_seconds=8.0,
                  min_requests=2000, mixed_seconds=10.0, failover_trials=10, keys=1_000_000,
-                 load_timeout=1800, catchup_timeout=180, budget_s=5400),
+                 load_timeout=1800, catchup_timeout=30, budget_s=5400),
 }
 
 
@@ -219,19 +221,29 @@ class Bench:
                                      + ("no write" if s is None else f"{s:.2f} s"))
         if trials:
             self.results["failover"] = summarize_failover(trials)
+        if not p.fresh_keys_cluster:
+            self.keys(t)
+
+    def keys(self, t: Running) -> None:
+        """Memory per key, restart and wiped-follower catch-up: on a fresh 3-node cluster
+        (quick, full), so the keyspace holds only the loaded keys, not the 10 KB values
+        and snapshots of the throughput runs."""
+        p = self.plan
+        assert t.cluster is not None
+        cluster = t.cluster
         if self.over_budget("aspen-3: memory, restart, catch-up"):
             return
-        with self.phase(f"aspen-3: memory per key ({p.keys:,} keys)"):
+        with self.phase(f"{t.name}: memory per key ({p.keys:,} keys)"):
             mem = cp.memory_aspen(cluster, p.keys, p.key_value_size, p.load_timeout)
             self.results.setdefault("memory", {"value_size": p.key_value_size})
             self.results["memory"]["aspen"] = mem
             self.progress.result(f"Aspen leader RSS {mem['rss_per_key']:.0f} B/key "
                                  f"(loaded in {mem['load_s']:.1f} s)")
-        with self.phase("aspen-3: restart a follower"):
+        with self.phase(f"{t.name}: restart a follower"):
             self.results["restart"] = rs = cp.restart_time(cluster, p.load_timeout)
             self.progress.result(f"restart: from snapshot caught up in {rs['caught_up_s']:.2f} s, "
                                  f"from the log in {rs['replay']['caught_up_s']:.2f} s")
-        with self.phase("aspen-3: wiped follower catch-up"):
+        with self.phase(f"{t.name}: wiped follower catch-up"):
             self.results["catchup"] = cu = cp.wiped_catchup(cluster, p.catchup_timeout)
             if cu.get("caught_up_s") is None:
                 self.progress.result(f"wiped follower: not caught up in {p.catchup_timeout} s; "
@@ -256,6 +268,9 @@ class Bench:
         self.run_target("redis-durable", lambda: redis_target(wd, durable=True), self.plain)
         self.run_target("pysyncobj", lambda: syncobj_cluster(wd, 3), self.plain)
         self.run_target("aspen-3", lambda: aspen_cluster(wd, 3), self.aspen3)
+        if self.plan.fresh_keys_cluster:
+            self.run_target("aspen-3-keys", lambda: aspen_cluster(wd, 3, name="aspen-3-keys"),
+                            self.keys)
         self.run_target("aspen-5", lambda: aspen_cluster(wd, 5), self.aspen5)
         self.snapshot()
 

@@ -104,10 +104,11 @@ def syncobj_cluster(workdir: Path, n: int = 3, timeout: float = 30.0) -> Iterato
 
 @contextlib.contextmanager
 def aspen_cluster(workdir: Path, n: int = 3, timeout: float = 60.0,
-                  raft: dict[str, Any] | None = None) -> Iterator[Running]:
+                  raft: dict[str, Any] | None = None, name: str = "") -> Iterator[Running]:
     """n real `aspen node` daemons (ZeroMQ, sqlite with fsync, default timing)."""
     defaults = RaftSettings()
-    cluster = BenchCluster(n, workdir / f"aspen-{n}", tick_ms=defaults.tick_ms,
+    name = name or f"aspen-{n}"
+    cluster = BenchCluster(n, workdir / name, tick_ms=defaults.tick_ms,
                            election_ticks=defaults.election_ticks, raft=raft)
     try:
         cluster.start_all(timeout)
@@ -117,7 +118,7 @@ def aspen_cluster(workdir: Path, n: int = 3, timeout: float = 60.0,
         cluster.wait_applied(commit, cluster.voters, timeout)
         consistency = {i: cluster.status(i)["read_consistency"] for i in cluster.voters}
         yield Running(
-            f"aspen-{n}", f"Aspen {n} nodes", cluster.resp_port(lead), cluster.pids,
+            name, f"Aspen {n} nodes", cluster.resp_port(lead), cluster.pids,
             info={"nodes": n, "leader": lead, "tick_ms": defaults.tick_ms,
                   "election_ticks": defaults.election_ticks, "storage": defaults.storage,
                   "transport": defaults.transport, "read_consistency": consistency,
