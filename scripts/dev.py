@@ -4,6 +4,9 @@
 `python3 scripts/dev.py run`   sets up .venv and runs the main job (a local node/cluster).
 `python3 scripts/dev.py test`  sets up .venv, installs redis-server/redis-tools when missing,
                                then runs ruff, mypy and the whole pytest suite.
+`python3 scripts/dev.py bench [args]`  sets up .venv (with the bench extra), installs
+                               redis-server/redis-tools when missing, then runs
+                               `python -m harness.bench args` (e.g. --quick, --full, --write-docs).
 
 Only the standard library is used here, because this runs before anything is installed.
 """
@@ -101,8 +104,19 @@ def cmd_test(args: list[str]) -> int:
     return code
 
 
+def cmd_bench(args: list[str]) -> int:
+    ensure_venv("test,dev,bench")
+    ensure_redis()
+    argv = [str(BIN / "python"), "-m", "harness.bench", *args]
+    say(" ".join(argv))
+    try:
+        return subprocess.call(argv, cwd=ROOT)
+    except KeyboardInterrupt:
+        return 130
+
+
 def main() -> int:
-    commands = {"run": cmd_run, "test": cmd_test}
+    commands = {"run": cmd_run, "test": cmd_test, "bench": cmd_bench}
     if len(sys.argv) < 2 or sys.argv[1] not in commands:
         print(__doc__)
         return 2
