@@ -861,7 +861,6 @@ def zscan(ks: Keyspace, argv: Argv, now: int) -> object:
 # replicates a serve from the key that became non-empty (`aspen.kv.blocking`).
 
 from aspen.kv.blocking import keys_then_timeout, parse_timeout, register_blocking  # noqa: E402
-from aspen.resp.values import NULL_ARRAY  # noqa: E402
 
 
 def _bzpop_one(ks: Keyspace, key: bytes, now: int, top: bool) -> list[object]:
