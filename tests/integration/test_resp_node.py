@@ -194,11 +194,13 @@ def test_requirepass() -> None:
 
 
 def test_sigterm_with_a_pipeline_in_flight_answers_everything_then_exits_0() -> None:
-    n = 50_000
+    # The grace period is the hard cap on a drain; a generous one keeps this about the drain
+    # (every command read is answered) and not about how fast a loaded machine runs.
+    n = 20_000
     request = b"".join(b"*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$1\r\nv\r\n" % (len(k), k)
                        for k in (b"p%d" % i for i in range(n)))
-    with aspen_node() as server:
-        sock = socket.create_connection(("127.0.0.1", server.port), timeout=20)
+    with aspen_node(config="[node]\nshutdown_grace = 60.0\n") as server:
+        sock = socket.create_connection(("127.0.0.1", server.port), timeout=60)
         received = bytearray()
 
         def reader() -> None:
@@ -215,11 +217,13 @@ def test_sigterm_with_a_pipeline_in_flight_answers_everything_then_exits_0() -> 
             time.sleep(0.001)
         server.proc.send_signal(signal.SIGTERM)
         sock.sendall(request[half:])
-        thread.join(30)
+        thread.join(60)
         sock.close()
         assert not thread.is_alive()
         assert server.proc.wait(15) == 0
-        assert received == b"+OK\r\n" * n
+        replies = bytes(received)
+        assert replies.count(b"+OK\r\n") == n, f"{replies.count(b'+OK')} of {n} answered"
+        assert replies == b"+OK\r\n" * n  # and nothing else
         assert "SIGTERM, shutting down" in server.log()
 
 
