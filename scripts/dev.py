@@ -85,7 +85,7 @@ def cmd_run(args: list[str]) -> int:
 
 
 def cmd_test(args: list[str]) -> int:
-    ensure_venv("test,dev")
+    ensure_venv("test,dev,bench")  # the bench smoke test runs PySyncObj too
     ensure_redis()
     for step in (
         [str(BIN / "ruff"), "check", "."],
