@@ -16,6 +16,7 @@ _STORE = KeySpec(("OW", "update"), 1)
 _SOURCES_AT_1 = KeySpec(("RO", "access"), 1, "keynum")
 _SOURCES_AT_2 = KeySpec(("RO", "access"), 2, "keynum")
 _POP_AT_1 = KeySpec(("RW", "access", "delete"), 1, "keynum")
+_POP_AT_2 = KeySpec(("RW", "access", "delete"), 2, "keynum")  # BLMPOP: after the timeout
 
 
 def _t(
@@ -377,6 +378,7 @@ TYPE_SPECS: tuple[CommandSpec, ...] = (
         "list",
         "Pop elements from a list",
         "7.0.0",
+        (_POP_AT_1,),
     ),
     _t(
         "blpop",
@@ -429,6 +431,7 @@ TYPE_SPECS: tuple[CommandSpec, ...] = (
         "list",
         "Pop elements from a list, or block until one is available",
         "7.0.0",
+        (_POP_AT_2,),
     ),
     _t(
         "sadd",
