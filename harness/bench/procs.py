@@ -12,16 +12,15 @@ import atexit
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import attrs
 
+from harness.bench.servers import wait_for_port
 from harness.daemons import DaemonCluster
 
 __all__ = [
@@ -31,7 +30,6 @@ __all__ = [
     "cpu_seconds",
     "rss_bytes",
     "start_server",
-    "wait_port",
 ]
 
 
@@ -122,21 +120,6 @@ def rss_bytes(pid: int) -> int:
     raise RuntimeError(f"no VmRSS for pid {pid}")
 
 
-def wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float) -> None:
-    """Block until 127.0.0.1:port accepts; fail early if `proc` exits."""
-    deadline = time.monotonic() + timeout
-    while True:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode} before listening on {port}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"nothing listening on port {port} after {timeout}s") from None
-            time.sleep(0.02)
-
-
 @attrs.define
 class Server:
     """One server process of a target (a redis-server, a PySyncObj front, ...)."""
@@ -161,7 +144,7 @@ def start_server(name: str, argv: Sequence[str], port: int, workdir: Path,
     proc = REGISTRY.popen(argv, log=log, cwd=workdir, env=env)
     server = Server(name, port, proc, log)
     try:
-        wait_port(port, proc, timeout)
+        wait_for_port(port, proc, timeout)
     except BaseException:
         kill_group(proc)
         raise
