@@ -46,7 +46,13 @@ from harness.bench.report import (
     replace_section,
     summarize_failover,
 )
-from harness.bench.targets import Running, aspen_cluster, redis_target, syncobj_cluster
+from harness.bench.targets import (
+    Running,
+    aspen_cluster,
+    aspen_standalone,
+    redis_target,
+    syncobj_cluster,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS_HEADING = "## Side by side (`python -m harness.bench`)"
@@ -203,6 +209,11 @@ class Bench:
         self.throughput(t, self.cases())
         self.mixed(t)
 
+    def standalone(self, t: Running) -> None:
+        """redis-benchmark only: the bound for the replicated figures (see targets 5.1/5.2)."""
+        self.throughput(t, [(test, pl, 100) for pl in self.plan.pipelines
+                            for test in self.plan.tests])
+
     def aspen3(self, t: Running) -> None:
         p = self.plan
         assert t.cluster is not None
@@ -267,6 +278,7 @@ class Bench:
                         self.redis_ceiling)
         self.run_target("redis-durable", lambda: redis_target(wd, durable=True), self.plain)
         self.run_target("pysyncobj", lambda: syncobj_cluster(wd, 3), self.plain)
+        self.run_target("aspen-1", lambda: aspen_standalone(wd), self.standalone)
         self.run_target("aspen-3", lambda: aspen_cluster(wd, 3), self.aspen3)
         if self.plan.fresh_keys_cluster:
             self.run_target("aspen-3-keys", lambda: aspen_cluster(wd, 3, name="aspen-3-keys"),

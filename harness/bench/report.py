@@ -239,6 +239,29 @@ def _cluster_lines(results: Results) -> list[str]:
     return out
 
 
+def bound_lines(results: Results) -> list[str]:
+    """Targets 5.1/5.2 next to what one Aspen node without followers does in the same run:
+    a 3-node leader does that node's work and more, so it cannot beat it."""
+    out = []
+    for pipeline in (1, 16):
+        alone = _rps(results, "aspen-1", "SET", pipeline)
+        durable = _rps(results, "redis-durable", "SET", pipeline)
+        if alone is None or not durable:
+            continue
+        row = find_rb(results, "aspen-1", "SET", pipeline) or {}
+        cpu = row.get("server_cpu_us")
+        out.append(f"- SET -P {pipeline}: one Aspen node without followers does "
+                   f"{alone:,.0f} req/s ({alone / durable:.2f}x durable redis"
+                   + (f", {cpu:.1f} us CPU/request" if cpu is not None else "")
+                   + f"); half of durable redis is {durable / 2:,.0f} req/s.")
+    if not out:
+        return []
+    return ["", "**Bound for 5.1/5.2**: a standalone `aspen node` (a Raft group of one: the "
+            "same RESP front, sessions, keyspace, sqlite log and fsync) is the leader's work "
+            "without replication; a 3-node leader does all of it, sends every entry to two "
+            "followers and shares the 2 cores with them:", "", *out]
+
+
 def render_markdown(results: Results, targets: list[dict[str, Any]] | None = None) -> str:
     meta = results.get("meta", {})
     targets = targets if targets is not None else evaluate_targets(results)
@@ -259,6 +282,7 @@ def render_markdown(results: Results, targets: list[dict[str, Any]] | None = Non
             "| # | target | measured | met |", "|---|---|---|---|"]
     out += [f"| {t['id']} | {t['target']} | {t['measured']} | {_met(t['met'])} |"
             for t in targets]
+    out += bound_lines(results)
     out += ["", "**redis-benchmark** (`-c 50`, keys `key:__rand_int__` without -r, i.e. one "
             "key; Aspen and PySyncObj driven on their leader; server CPU = user+system time of "
             "every process of the target, from /proc, per request):", ""]
@@ -275,8 +299,10 @@ def render_markdown(results: Results, targets: list[dict[str, Any]] | None = Non
     for name, info in sorted(results.get("targets_info", {}).items()):
         modes = info.get("read_consistency")
         if isinstance(modes, dict):
-            notes.append(f"{info.get('label', name)}: read consistency per node "
-                         f"(from /status) {', '.join(f'n{k} {v}' for k, v in modes.items())}.")
+            note = (f"{info.get('label', name)}: read consistency per node (from /status) "
+                    f"{', '.join(f'n{k} {v}' for k, v in modes.items())}.")
+            if note not in notes:
+                notes.append(note)
     if notes:
         out += ["", "Notes:", ""] + [f"- {n}" for n in notes]
     skipped = results.get("skipped", [])

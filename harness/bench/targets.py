@@ -23,7 +23,7 @@ from harness.bench.procs import BenchCluster, Server, env_with_path, redis_argv,
 from harness.daemons import free_ports, wait_until
 from harness.resp_wire import RespClient
 
-__all__ = ["Running", "aspen_cluster", "redis_target", "syncobj_cluster"]
+__all__ = ["Running", "aspen_cluster", "aspen_standalone", "redis_target", "syncobj_cluster"]
 
 
 @attrs.define
@@ -127,3 +127,23 @@ def aspen_cluster(workdir: Path, n: int = 3, timeout: float = 60.0,
         )
     finally:
         cluster.close()
+
+
+@contextlib.contextmanager
+def aspen_standalone(workdir: Path) -> Iterator[Running]:
+    """One `aspen node` without --config: a Raft group of one (its own sqlite log, fsync on).
+
+    Not a competitor but a bound: the leader of a 3-node cluster runs exactly this process's
+    work (RESP front, sessions, keyspace, log, fsync) and also replicates every entry to two
+    followers that apply it on the same cores, so it cannot do better than this."""
+    (port,) = free_ports(1)
+    wd = workdir / "aspen-1"
+    argv = [sys.executable, "-m", "aspen.cli", "node", "--port", str(port),
+            "--dir", str(wd / "data")]
+    server = start_server("aspen-1", argv, port, wd, env=env_with_path())
+    try:
+        yield Running("aspen-1", "Aspen 1 node (no followers)", port, lambda: [server.pid],
+                      info={"nodes": 1, "storage": "sqlite, fsync on",
+                            "replication": "none (a Raft group of one)"})
+    finally:
+        server.stop()

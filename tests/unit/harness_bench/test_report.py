@@ -16,7 +16,8 @@ from harness.bench.report import (
 )
 
 LABELS = {"aspen-3": "Aspen 3 nodes", "redis-durable": "redis durable",
-          "redis-ceiling": "redis ceiling", "pysyncobj": "PySyncObj"}
+          "redis-ceiling": "redis ceiling", "pysyncobj": "PySyncObj",
+          "aspen-1": "Aspen 1 node"}
 
 
 def rb(target: str, test: str, pipeline: int, rps: float, p99: float = 5.0,
@@ -39,6 +40,7 @@ def results(aspen_set1: float = 6000.0, aspen_p99: float = 5.0) -> dict[str, Any
             rb("aspen-3", "SET", 1, aspen_set1, p99=aspen_p99),
             rb("aspen-3", "GET", 1, 9000.0, p99=12.0),
             rb("aspen-3", "SET", 16, 20000.0), rb("aspen-3", "GET", 16, 30000.0),
+            rb("aspen-1", "SET", 1, 7500.0), rb("aspen-1", "SET", 16, 45000.0),
         ],
         "mixed": [{"target": "redis-durable", "label": "redis durable", "connections": 50,
                    "seconds": 3.0, "ops": 9000, "errors": 0, "ops_per_s": 3000.0,
@@ -141,3 +143,13 @@ def test_docs_section_is_appended_with_its_heading_when_missing() -> None:
 def test_docs_section_text_with_backslashes_is_kept_verbatim() -> None:
     doc = f"{BEGIN_MARKER}\nx\n{END_MARKER}\n"
     assert r"a\1b\g<0>" in replace_section(doc, r"a\1b\g<0>", "## S")
+
+
+def test_markdown_bounds_the_replicated_targets_by_the_standalone_node() -> None:
+    md = render_markdown(results())
+    assert "SET -P 1: one Aspen node without followers does 7,500 req/s (0.75x" in md
+    assert "SET -P 16: one Aspen node without followers does 45,000 req/s (0.45x" in md
+    assert "half of durable redis is 50,000 req/s" in md
+    r = results()
+    r["throughput"] = [row for row in r["throughput"] if row["target"] != "aspen-1"]
+    assert "Bound for 5.1/5.2" not in render_markdown(r)
