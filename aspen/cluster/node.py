@@ -219,7 +219,8 @@ class ClusterNode:
         self._lease_until = -math.inf
         self._lease_term = -1
         self._last_proposed_ms = 0
-        self._snap_index = 0
+        self._snap_index = 0  # the latest snapshot taken (compacted in the core)
+        self._snap_saved_index = 0  # the latest snapshot on disk: what /status reports
         self._bytes_since_snap = 0
         self._entries_since_snap = 0
         self._inline_disk = False
@@ -299,7 +300,7 @@ class ClusterNode:
         if snap is not None:
             meta, snap_data = snap
             self.state = ReplicatedState.restore(snap_data)
-            self._snap_index = meta.index
+            self._snap_index = self._snap_saved_index = meta.index
         self.core = RaftCore(
             self.id,
             self.raft_config,
@@ -628,7 +629,7 @@ class ClusterNode:
         assert storage is not None
         self.state = ReplicatedState.restore(data)
         await self._disk(storage.save_snapshot, meta, data)
-        self._snap_index = meta.index
+        self._snap_index = self._snap_saved_index = meta.index
         self._entries_since_snap = self._bytes_since_snap = 0
         self.stats.snapshots_installed += 1
         for node, address in self.state.peers.items():
@@ -655,6 +656,7 @@ class ClusterNode:
         self._snap_index = index
         self._entries_since_snap = self._bytes_since_snap = 0
         await self._disk(storage.save_snapshot, meta, data)
+        self._snap_saved_index = max(self._snap_saved_index, index)
         self.stats.snapshots_taken += 1
         return index
 
@@ -1110,7 +1112,7 @@ class ClusterNode:
             "commit_index": core.commit_index,
             "applied_index": self.state.applied_index,
             "last_index": core.last_index,
-            "snapshot_index": self._snap_index,
+            "snapshot_index": self._snap_saved_index,
             "membership": {
                 "voters": sorted(m.voters),
                 "learners": sorted(m.learners),
