@@ -16,7 +16,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -132,9 +132,21 @@ def same_exec(queued: list[list[bytes]], a: object, b: object) -> bool:
     return type(a) is type(b) and a == b
 
 
-def replay(ports: tuple[int, int], steps: list[tuple[int, list[bytes]]]) -> None:
-    """Run the steps on both servers (two connections each) and compare every reply."""
-    sides = [[RespClient(p), RespClient(p)] for p in ports]
+Same = Callable[[list[bytes], object, object], bool]
+SameExec = Callable[[list[list[bytes]], object, object], bool]
+
+
+def replay(
+    ports: tuple[int, int],
+    steps: list[tuple[int, list[bytes]]],
+    *,
+    protocol: int = 2,
+    same: Same = same,
+    same_exec: SameExec = same_exec,
+) -> None:
+    """Run the steps on both servers (two connections each, after HELLO `protocol`) and
+    compare every reply; an EXEC's replies are compared command by command."""
+    sides = [[RespClient(p, protocol), RespClient(p, protocol)] for p in ports]
     try:
         assert sides[0][0].call([b"FLUSHALL"]) == sides[1][0].call([b"FLUSHALL"]) == "OK"
         queued: list[list[list[bytes]]] = [[], []]

@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit" / "kv"))
 from kv_commandgen import command
 from test_differential_wire import CONNECTION_SCRIPT, aspen_port, redis_port
+from test_differential_wire import replay as wire_replay
 from types_commandgen import SKEYS, counts, hkey, skey, type_command, w, zkey
 from types_commandgen import cmd as tcmd
 
@@ -31,7 +32,6 @@ from harness.resp_wire import (
     Map,
     NullArray,
     Push,
-    RespClient,
     SetReply,
     Status,
     Verbatim,
@@ -98,32 +98,8 @@ def same_exec(queued: list[list[bytes]], a: object, b: object) -> bool:
 
 
 def replay(ports: tuple[int, int], steps: list[tuple[int, list[bytes]]]) -> None:
-    """Run the steps on both servers (two HELLO 3 connections each); compare every reply."""
-    sides = [[RespClient(p, protocol=3), RespClient(p, protocol=3)] for p in ports]
-    try:
-        assert sides[0][0].call([b"FLUSHALL"]) == sides[1][0].call([b"FLUSHALL"]) == "OK"
-        queued: list[list[list[bytes]]] = [[], []]
-        in_multi = [False, False]
-        for client, argv in steps:
-            ref, ours = sides[0][client].call(argv), sides[1][client].call(argv)
-            name = argv[0].lower()
-            if name == b"exec" and in_multi[client]:
-                ok = same_exec(queued[client], ref, ours)
-            else:
-                ok = same(argv, ref, ours)
-            assert ok, f"{argv!r}: redis-server said {ref!r}, aspen said {ours!r}"
-            if name == b"multi" and ref == "OK":
-                in_multi[client], queued[client] = True, []
-            elif name in (b"exec", b"discard") or (
-                in_multi[client] and isinstance(ref, Err) and ref.startswith("EXECABORT")
-            ):
-                in_multi[client], queued[client] = False, []
-            elif in_multi[client] and ref == "QUEUED":
-                queued[client].append(argv)
-    finally:
-        for pair in sides:
-            for c in pair:
-                c.close()
+    """The RESP2 test's replay over two HELLO 3 connections per server, RESP3 types kept."""
+    wire_replay(ports, steps, protocol=3, same=same, same_exec=same_exec)
 
 
 def random_reply_commands() -> st.SearchStrategy[list[bytes]]:
