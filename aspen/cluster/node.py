@@ -309,6 +309,7 @@ class ClusterNode:
             snapshot=restored.snapshot,
             entries=restored.entries,
             snapshot_data=snap_data,
+            reader=storage,  # entries released from the core's in-memory tail
         )
         voters = self.settings.bootstrap_voters
         if voters and self.core.last_index == 0 and self.core.term == 0:

@@ -3,12 +3,20 @@
 Public API (stable; the simulator and the node runtime code against it)::
 
     core = RaftCore(node_id, RaftConfig(), random.Random(seed),
-                    hard_state=..., snapshot=..., entries=..., snapshot_data=...)
+                    hard_state=..., snapshot=..., entries=..., snapshot_data=...,
+                    reader=storage)
 
 Restoring: pass what storage holds — the hard state, the snapshot's meta (and its bytes as
 `snapshot_data`, so the node can ship it to lagging followers after a restart), and the
 entries after the snapshot. The state machine restarts from the snapshot: `applied_index`
 starts at the snapshot index and committed entries after it are handed out again.
+
+The log window: given a `reader` (a `LogReader`: `entries(lo, hi, max_bytes)`, e.g. the
+node's storage), the core keeps only a bounded tail of applied, durable entries in memory
+(RaftConfig.log_window_entries / log_window_bytes) and reads older ones back synchronously
+when a lagging follower needs them. The runtime must not compact storage past the core's
+snapshot (it only compacts behind `compact()` or an installed snapshot, as it must anyway).
+Without a reader, every entry after the snapshot stays in memory.
 
 Bootstrapping: a brand-new cluster calls `core.bootstrap(Membership(voters=...))` with the SAME
 membership on every initial member (it writes a committed MEMBERSHIP entry at index 1, term 1).
@@ -84,6 +92,7 @@ from aspen.raft.messages import (
     TimeoutNow,
 )
 from aspen.raft.progress import Progress, ProgressState
+from aspen.raft.reader import LogReader
 from aspen.raft.ready import ReadState, Ready, Role, SoftState
 from aspen.raft.types import Entry, EntryKind, HardState, Membership, NodeId, SnapshotMeta
 
@@ -98,6 +107,7 @@ __all__ = [
     "HeartbeatResponse",
     "InstallSnapshot",
     "InstallSnapshotResponse",
+    "LogReader",
     "Membership",
     "Message",
     "NodeId",

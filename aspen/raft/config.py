@@ -21,6 +21,10 @@ class RaftConfig:
     max_inflight: append messages a leader may have unacknowledged per follower.
     max_entries_per_msg / max_msg_bytes: caps on one AppendEntries (at least one entry is sent).
     snapshot_chunk_size: bytes of snapshot data per InstallSnapshot message.
+    log_window_entries / log_window_bytes: with a LogReader (storage) given to the core,
+        entries that are applied and durable are dropped from memory once the in-memory tail
+        exceeds either cap (payload bytes); older entries are read back from storage for
+        lagging followers. Without a reader the whole log after the snapshot stays in memory.
     pre_vote: campaign only after a pre-vote round shows a win is possible (thesis 9.6).
     check_quorum: a leader steps down if it has not heard from a quorum within election_tick
         ticks. Independently of it, followers ignore vote requests for election_tick ticks
@@ -37,6 +41,8 @@ class RaftConfig:
     max_entries_per_msg: int = attrs.field(default=1024, validator=_positive)
     max_msg_bytes: int = attrs.field(default=1 << 20, validator=_positive)
     snapshot_chunk_size: int = attrs.field(default=1 << 20, validator=_positive)
+    log_window_entries: int = attrs.field(default=1024, validator=_positive)
+    log_window_bytes: int = attrs.field(default=4 << 20, validator=_positive)
 
     def __attrs_post_init__(self) -> None:
         if self.heartbeat_tick >= self.election_tick:

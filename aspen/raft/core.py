@@ -33,6 +33,7 @@ from aspen.raft.messages import (
 )
 from aspen.raft.progress import Progress, ProgressState
 from aspen.raft.quorum import VoteResult, joint_index, joint_vote, voters_of
+from aspen.raft.reader import LogReader
 from aspen.raft.ready import ReadState, Ready, Role, SoftState
 from aspen.raft.types import Entry, EntryKind, HardState, Membership, NodeId, SnapshotMeta
 
@@ -59,6 +60,7 @@ class RaftCore:
         snapshot: SnapshotMeta | None = None,
         entries: Sequence[Entry] = (),
         snapshot_data: bytes | None = None,
+        reader: LogReader | None = None,
     ) -> None:
         if node_id <= 0:
             raise ValueError("node ids are positive integers")
@@ -67,7 +69,13 @@ class RaftCore:
         self._rng = rng
         if hard_state is None:
             hard_state = HardState()
-        self.log = RaftLog(snapshot, entries)
+        self.log = RaftLog(
+            snapshot,
+            entries,
+            reader,
+            keep_entries=config.log_window_entries,
+            keep_bytes=config.log_window_bytes,
+        )
         self.term = hard_state.term
         self.vote: NodeId | None = hard_state.vote
         self.commit_index = min(max(hard_state.commit, self.log.snap_index), self.log.last_index())
@@ -75,7 +83,7 @@ class RaftCore:
         self._apply_handed = self.applied_index
         self._snapshot_data = snapshot_data
         self._confs: list[tuple[int, Membership]] = []
-        self._note_confs(self.log.entries)
+        self._note_confs(self.log.held)
         self.role = Role.FOLLOWER
         self.leader_id: NodeId | None = None
 
@@ -151,7 +159,7 @@ class RaftCore:
         return self.log.term(index)
 
     def entries(self, lo: int, hi: int) -> list[Entry]:
-        """Entries [lo, hi) still in the in-memory log (lo must be > the snapshot index)."""
+        """Entries [lo, hi) after the snapshot (read back from storage below the tail)."""
         return self.log.slice(max(lo, self.log.first_index()), hi)
 
     @property
@@ -345,6 +353,7 @@ class RaftCore:
             self.applied_index = max(self.applied_index, rd.committed[-1].index)
         if self.role is Role.LEADER:
             self._maybe_commit()  # our own write may complete a quorum
+        self.log.release(self.applied_index)  # nothing of `rd` is needed any more
 
     # ---------------------------------------------------------------------------------------
     # test seams (the simulator plants bugs by overriding these in test code only)
@@ -627,9 +636,7 @@ class RaftCore:
             self._send_persisted(AppendEntriesResponse(self.id, msg.src, self.term, True, last_new))
             return
         # Mismatch: point the leader at our last entry whose term is <= prev_term.
-        hint = min(prev, self.log.last_index())
-        while hint > self.log.snap_index and (self.log.term(hint) or 0) > prev_term:
-            hint -= 1
+        hint = self.log.last_index_with_term_at_most(prev, prev_term)
         hint_term = self.log.term(hint) or 0
         self._send_persisted(
             AppendEntriesResponse(
@@ -774,10 +781,7 @@ class RaftCore:
         self._replicate_to(msg.src, allow_empty=True)
 
     def _last_index_with_term_at_most(self, index: int, term: int) -> int:
-        i = min(index, self.log.last_index())
-        while i > self.log.snap_index and (self.log.term(i) or 0) > term:
-            i -= 1
-        return i
+        return self.log.last_index_with_term_at_most(index, term)
 
     def _on_heartbeat_response(self, msg: HeartbeatResponse, pr: Progress) -> None:
         pr.probe_sent = False

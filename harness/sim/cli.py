@@ -157,6 +157,8 @@ def parse(argv: Sequence[str] | None) -> tuple[argparse.Namespace, Callable[[int
     ap.add_argument("--read-ratio", type=float, help="share of reads in the workload")
     ap.add_argument("--final-quiet-ms", type=int, help="fault-free stretch at the end of a run")
     ap.add_argument("--max-entries-per-msg", type=int, help="RaftConfig.max_entries_per_msg")
+    ap.add_argument("--log-window-entries", type=int,
+                    help="RaftConfig.log_window_entries (entries the core keeps in memory)")
     ap.add_argument("--keep-going", action="store_true", help="do not stop at the first failure")
     ap.add_argument("--trace-lines", type=int, default=100, help="trace lines in a report")
     ap.add_argument("--trace-file", help="with --seed: write the full trace here")
@@ -169,7 +171,7 @@ def parse(argv: Sequence[str] | None) -> tuple[argparse.Namespace, Callable[[int
     if args.ticks is not None:
         base = attrs.evolve(base, duration_ms=args.ticks * base.tick_ms)
     for name in ("fault_combo_p", "clients", "read_ratio", "final_quiet_ms",
-                 "max_entries_per_msg"):
+                 "max_entries_per_msg", "log_window_entries"):
         if getattr(args, name) is not None:
             base = attrs.evolve(base, **{name: getattr(args, name)})
     if args.faults:

@@ -37,6 +37,22 @@ class DurableLog:
             return None
         return self.entries[index - si - 1].term
 
+    def read(self, lo: int, hi: int, max_bytes: int | None = None) -> list[Entry]:
+        """The core's LogReader (see `SimNode.start`): what the core reads back is exactly
+        what survives a crash, so a released entry that never reached "disk" fails loudly."""
+        si = self.snap_index
+        if lo <= si or hi > self.last_index() + 1 or lo > hi:
+            raise AssertionError(f"read [{lo}, {hi}) outside the durable log ({si}, "
+                                 f"{self.last_index()}]")
+        out = self.entries[lo - si - 1 : hi - si - 1]
+        if max_bytes is not None:
+            size = 0
+            for n, e in enumerate(out):
+                size += len(e.data)
+                if n and size > max_bytes:
+                    return out[:n]
+        return out
+
     def append(self, entries: list[Entry]) -> None:
         """Truncate the stored suffix at entries[0].index, then append (Ready's contract)."""
         first = entries[0].index
@@ -65,3 +81,13 @@ class DurableLog:
         keep_from = meta.index - si  # entries[keep_from:] have index > meta.index
         self.entries = self.entries[keep_from:]
         self.snapshot, self.snapshot_data = meta, data
+
+
+class DurableReader:
+    """A DurableLog as the core's `LogReader` (its `entries` name is taken by the list)."""
+
+    def __init__(self, log: DurableLog) -> None:
+        self._log = log
+
+    def entries(self, lo: int, hi: int, max_bytes: int | None = None) -> list[Entry]:
+        return self._log.read(lo, hi, max_bytes)

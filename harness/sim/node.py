@@ -17,7 +17,7 @@ from aspen.raft.errors import NotLeader, ProposalDropped
 from aspen.raft.messages import AppendEntriesResponse, RequestVoteResponse
 from aspen.raft.ready import Ready, Role
 from aspen.raft.types import Entry, EntryKind, Membership
-from harness.sim.durable import DurableLog
+from harness.sim.durable import DurableLog, DurableReader
 from harness.sim.invariants import InvariantViolation
 from harness.sim.statemachine import Command, RegisterMachine
 
@@ -65,7 +65,7 @@ class SimNode:
         self.core = self.make_core(
             self.id, self.sim.raft_config, rng,
             hard_state=d.hard_state, snapshot=d.snapshot, entries=tuple(d.entries),
-            snapshot_data=d.snapshot_data)
+            snapshot_data=d.snapshot_data, reader=DurableReader(d))
         self.alive = True
         self.persisting = False
         self.paused = False

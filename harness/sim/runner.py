@@ -65,6 +65,9 @@ class SimParams:
     heartbeat_tick: int | None = None
     max_entries_per_msg: int | None = None
     snapshot_chunk_size: int = 16  # tiny, so that every InstallSnapshot comes in chunks
+    # a tiny in-memory log tail, so that replication constantly reads entries back from "disk"
+    log_window_entries: int = 2
+    log_window_bytes: int = 64
     max_checker_steps: int = 3_000_000
     faults: tuple[str, ...] | None = None  # overrides the scenario's list of faults
     check_votes: bool = True  # vote-safety check (off: let Election Safety catch double votes)
@@ -93,7 +96,7 @@ _CLI_FLAGS = {
     "nodes": "--nodes", "scenario": "--scenario", "duration_ms": "--duration-ms",
     "faults": "--faults", "fault_combo_p": "--fault-combo-p", "clients": "--clients",
     "read_ratio": "--read-ratio", "final_quiet_ms": "--final-quiet-ms",
-    "max_entries_per_msg": "--max-entries-per-msg",
+    "max_entries_per_msg": "--max-entries-per-msg", "log_window_entries": "--log-window-entries",
 }
 
 
@@ -180,6 +183,8 @@ class Simulation:
         if p.max_entries_per_msg is not None:
             kw["max_entries_per_msg"] = p.max_entries_per_msg
         kw["snapshot_chunk_size"] = p.snapshot_chunk_size
+        kw["log_window_entries"] = p.log_window_entries
+        kw["log_window_bytes"] = p.log_window_bytes
         self.raft_config = RaftConfig(**kw)
         self.net = Network(self.clock, self.rng, self._deliver, attrs.evolve(p.net))
         factory = core_factory or default_core_factory()
