@@ -185,6 +185,8 @@ class ClusterNode:
             heartbeat_tick=settings.heartbeat_ticks,
             max_inflight=settings.max_inflight,
             snapshot_chunk_size=settings.snapshot_chunk_size,
+            log_window_entries=settings.log_window_entries,
+            log_window_bytes=settings.log_window_bytes,
         )
         self.stats = NodeStats()
         self.state = ReplicatedState()

@@ -44,6 +44,9 @@ class ClusterSettings:
     request_timeout: a client command waits at most this long for a leader / a commit.
     snapshot_entries / snapshot_log_bytes: take a snapshot when this many entries (or bytes
         of entries) were applied since the last one.
+    log_window_entries / log_window_bytes: the Raft core keeps at most this tail of applied,
+        durable entries in memory; older ones are read back from storage for a lagging
+        follower (RaftConfig.log_window_*).
     bootstrap_voters: if set and the node has no Raft state yet, `run()` initialises a new
         cluster with these voters (give every initial member the same list; `(node_id,)` is
         a standalone node). Ignored once the node has state.
@@ -70,6 +73,8 @@ class ClusterSettings:
     max_batch_bytes: int = attrs.field(default=512 << 10, validator=_positive)
     snapshot_chunk_size: int = attrs.field(default=1 << 20, validator=_positive)
     max_inflight: int = attrs.field(default=256, validator=_positive)
+    log_window_entries: int = attrs.field(default=1024, validator=_positive)
+    log_window_bytes: int = attrs.field(default=4 << 20, validator=_positive)
     bootstrap_voters: tuple[int, ...] = attrs.field(default=(), converter=tuple)
     curve: CurveConfig | None = None
     """CURVE keys for the mesh (zmq): passed to the transport as they are."""

@@ -42,8 +42,9 @@ class DurableLog:
         what survives a crash, so a released entry that never reached "disk" fails loudly."""
         si = self.snap_index
         if lo <= si or hi > self.last_index() + 1 or lo > hi:
-            raise AssertionError(f"read [{lo}, {hi}) outside the durable log ({si}, "
-                                 f"{self.last_index()}]")
+            raise AssertionError(
+                f"read [{lo}, {hi}) outside the durable log ({si}, {self.last_index()}]"
+            )
         out = self.entries[lo - si - 1 : hi - si - 1]
         if max_bytes is not None:
             size = 0

@@ -35,6 +35,7 @@ class Disk:
     hard_state: HardState = attrs.Factory(HardState)
     entries: list[Entry] = attrs.Factory(list)
     snapshot: tuple[SnapshotMeta, bytes] | None = None
+    reads: int = 0  # calls of read(): the core read released entries back
 
     def append(self, entries: list[Entry]) -> None:
         if not entries:
@@ -43,6 +44,19 @@ class Disk:
         while self.entries and self.entries[-1].index >= first:
             self.entries.pop()
         self.entries.extend(entries)
+
+    def read(self, lo: int, hi: int, max_bytes: int | None = None) -> list[Entry]:
+        """Entries [lo, hi): only what is durable here (a released entry must be)."""
+        self.reads += 1
+        first = self.entries[0].index if self.entries else 1
+        assert self.entries and first <= lo <= hi <= self.entries[-1].index + 1, (lo, hi)
+        out = self.entries[lo - first : hi - first]
+        size = 0
+        for n, e in enumerate(out):
+            size += len(e.data)
+            if n and max_bytes is not None and size > max_bytes:
+                return out[:n]
+        return out
 
     def install(self, meta: SnapshotMeta, data: bytes) -> None:
         self.snapshot = (meta, data)
@@ -82,7 +96,9 @@ class Cluster:
         self.filter: Callable[[Message], bool] | None = None  # return False to drop
         self.transform: Callable[[Message], Message] | None = None  # rewrite in flight
         for i in self.ids:
-            self.cores[i] = self.factory(i, self.config, random.Random(seed * 1000 + i))
+            self.cores[i] = self.factory(
+                i, self.config, random.Random(seed * 1000 + i), reader=_Reader(self, i)
+            )
         if bootstrap:
             members = Membership(voters=frozenset(voters if voters is not None else self.ids))
             for i in members.voters:
@@ -99,7 +115,12 @@ class Cluster:
         self.applied[node_id] = []
         self.sm_base[node_id] = b""
         self.reads[node_id] = []
-        core = self.factory(node_id, self.config, random.Random(self.seed * 1000 + node_id))
+        core = self.factory(
+            node_id,
+            self.config,
+            random.Random(self.seed * 1000 + node_id),
+            reader=_Reader(self, node_id),
+        )
         self.cores[node_id] = core
         return core
 
@@ -216,6 +237,7 @@ class Cluster:
             snapshot=snap[0] if snap else None,
             snapshot_data=snap[1] if snap else None,
             entries=list(disk.entries),
+            reader=_Reader(self, i),
         )
         self.cores[i] = core
         self.applied[i] = []
@@ -232,3 +254,13 @@ class Cluster:
 
     def applied_data(self, i: int) -> list[bytes]:
         return [e.data for e in self.applied[i] if e.kind is EntryKind.NORMAL]
+
+
+class _Reader:
+    """Node i's LogReader: reads its current disk (disks may be swapped by a test)."""
+
+    def __init__(self, cluster: Cluster, node: int) -> None:
+        self._cluster, self._node = cluster, node
+
+    def entries(self, lo: int, hi: int, max_bytes: int | None = None) -> list[Entry]:
+        return self._cluster.disks[self._node].read(lo, hi, max_bytes)

@@ -89,6 +89,8 @@ def run_schedule(seed: int, steps: int, nodes: int = 3, factory: CoreFactory = R
         snapshot_chunk_size=rng.choice([3, 64, 4096]),
         pre_vote=rng.random() < 0.8,
         check_quorum=rng.random() < 0.8,
+        log_window_entries=rng.choice([1, 2, 1024]),  # tiny tails: entries are read back
+        log_window_bytes=rng.choice([8, 1 << 20]),
     )
     c = Cluster(range(1, nodes + 1), config=cfg, seed=seed, factory=factory)
     spare = nodes + 1
