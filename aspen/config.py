@@ -261,6 +261,10 @@ class RaftSettings:
                                      "snapshot after this many applied entries")
     snapshot_log_bytes: int = _setting(64 << 20, _memory(1, 2**62),
                                        "... or after this many bytes of entries")
+    log_window_entries: int = _setting(1024, _int_range(1, 2**62),
+                                       "applied entries the Raft core keeps in memory ...")
+    log_window_bytes: int = _setting(4 << 20, _memory(1, 2**62),
+                                     "... and at most this many bytes of them")
     bootstrap: tuple[int, ...] = _setting((), _node_ids,
                                           "initial voters; []: wait for /init")
 
@@ -352,6 +356,8 @@ class Config:
                 request_timeout=r.request_timeout,
                 snapshot_entries=r.snapshot_entries,
                 snapshot_log_bytes=r.snapshot_log_bytes,
+                log_window_entries=r.log_window_entries,
+                log_window_bytes=r.log_window_bytes,
                 bootstrap_voters=self.bootstrap_voters(),  # type: ignore[arg-type]
                 curve=self.curve(),
             )
