@@ -263,7 +263,7 @@ class RaftSettings:
                                        "... or after this many bytes of entries")
     log_window_entries: int = _setting(1024, _int_range(1, 2**62),
                                        "applied entries the Raft core keeps in memory ...")
-    log_window_bytes: int = _setting(4 << 20, _memory(1, 2**62),
+    log_window_bytes: int = _setting(1 << 20, _memory(1, 2**62),
                                      "... and at most this many bytes of them")
     bootstrap: tuple[int, ...] = _setting((), _node_ids,
                                           "initial voters; []: wait for /init")

@@ -74,7 +74,7 @@ class ClusterSettings:
     snapshot_chunk_size: int = attrs.field(default=1 << 20, validator=_positive)
     max_inflight: int = attrs.field(default=256, validator=_positive)
     log_window_entries: int = attrs.field(default=1024, validator=_positive)
-    log_window_bytes: int = attrs.field(default=4 << 20, validator=_positive)
+    log_window_bytes: int = attrs.field(default=1 << 20, validator=_positive)
     bootstrap_voters: tuple[int, ...] = attrs.field(default=(), converter=tuple)
     curve: CurveConfig | None = None
     """CURVE keys for the mesh (zmq): passed to the transport as they are."""

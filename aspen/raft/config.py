@@ -42,7 +42,7 @@ class RaftConfig:
     max_msg_bytes: int = attrs.field(default=1 << 20, validator=_positive)
     snapshot_chunk_size: int = attrs.field(default=1 << 20, validator=_positive)
     log_window_entries: int = attrs.field(default=1024, validator=_positive)
-    log_window_bytes: int = attrs.field(default=4 << 20, validator=_positive)
+    log_window_bytes: int = attrs.field(default=1 << 20, validator=_positive)
 
     def __attrs_post_init__(self) -> None:
         if self.heartbeat_tick >= self.election_tick:

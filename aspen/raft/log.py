@@ -28,7 +28,7 @@ class RaftLog:
         reader: LogReader | None = None,
         *,
         keep_entries: int = 1024,
-        keep_bytes: int = 4 << 20,
+        keep_bytes: int = 1 << 20,
     ) -> None:
         self.snapshot = snapshot
         self.snap_index = snapshot.index if snapshot else 0
