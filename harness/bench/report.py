@@ -186,16 +186,22 @@ def _cluster_lines(results: Results) -> list[str]:
             by_node = ", ".join(f"n{k} {v:,.0f}" for k, v in a["rss_per_key_by_node"].items())
             retried = (f", {a['writes_retried']:,} writes answered -TIMEOUT and sent again"
                        if a.get("writes_retried") else "")
+            from_start = (f"; from before the warm-up {a['rss_per_key_from_start']:,.0f} B/key"
+                          if a.get("warmup_keys") else "")
             parts.append(f"Aspen leader RSS delta {a['rss_per_key']:,.0f} B/key "
-                         f"(every node: {by_node}; loaded in {a['load_s']:.1f} s{retried})")
+                         f"(every node: {by_node}; loaded in {a['load_s']:.1f} s{retried}"
+                         f"{from_start})")
         if r:
             parts.append(f"redis-server used_memory delta {r['used_memory_per_key']:,.0f} B/key "
                          f"(RSS delta {r['rss_per_key']:,.0f} B/key)")
         keys = (a or r or {}).get("keys", 0)
         ratio = (f" = {a['rss_per_key'] / r['used_memory_per_key']:.2f}x"
                  if a and r and r["used_memory_per_key"] else "")
+        warm = (a or r or {}).get("warmup_keys", 0)
+        warmup = (f", measured after a warm-up of {warm:,} other keys that pays the fixed "
+                  "costs (buffers, in-flight writes, log tail, caches)" if warm else "")
         out.append(f"- **Memory per key** ({keys:,} keys `key:%09d`, "
-                   f"{mem.get('value_size', 10)}-byte values, pipelined SETs): "
+                   f"{mem.get('value_size', 10)}-byte values, pipelined SETs{warmup}): "
                    + "; ".join(parts) + ratio + ".")
     snap = results.get("snapshot")
     if snap:

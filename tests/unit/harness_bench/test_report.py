@@ -153,3 +153,13 @@ def test_markdown_bounds_the_replicated_targets_by_the_standalone_node() -> None
     r = results()
     r["throughput"] = [row for row in r["throughput"] if row["target"] != "aspen-1"]
     assert "Bound for 5.1/5.2" not in render_markdown(r)
+
+
+def test_markdown_says_when_the_memory_baseline_follows_a_warm_up() -> None:
+    r = results()
+    assert "warm-up" not in render_markdown(r)
+    r["memory"]["aspen"].update(warmup_keys=250, rss_per_key_from_start=321.0)
+    r["memory"]["redis"]["warmup_keys"] = 250
+    md = render_markdown(r)
+    assert "after a warm-up of 250 other keys" in md
+    assert "from before the warm-up 321 B/key" in md
