@@ -1,7 +1,9 @@
 """The storage interface the Raft runtime relies on, its errors and its startup result.
 
-The Raft core keeps its log in memory; storage is where the runtime puts what a `ready()`
-asks to persist (hard state, a batch of entries, an installed snapshot) before it
+The Raft core keeps a bounded tail of its log in memory and reads older entries back through
+`entries()` (it is the core's `LogReader`, called from the driver's thread while the disk
+thread may be writing: the lock serialises them); storage is where the runtime puts what a
+`ready()` asks to persist (hard state, a batch of entries, an installed snapshot) before it
 acknowledges anything, and where a restarted node finds that state again. Every mutating
 call is durable when it returns: one transaction, one fsync, whatever its size.
 
