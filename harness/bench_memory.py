@@ -1,12 +1,14 @@
 """Memory per small key: Aspen (standalone node, 3-node cluster leader) against redis-server.
 
     python -m harness.bench_memory [--keys 1000000] [--only keyspace|redis|standalone|cluster]
+                                   [--warmup 25000]
 
-Loads `--keys` keys "key:%09d" with 10-byte values through a pipelined raw RESP client and
-prints, per server, the memory delta divided by the key count: redis-server's INFO
-used_memory (and its RSS), Aspen's RSS (VmRSS from /proc). `keyspace` measures the kv
-structures alone in this process with tracemalloc (no server, no Raft), and what each
-structure costs. A benchmark that prints figures, never pass/fail.
+Loads `--keys` keys "key:%09d" with 10-byte values through a pipelined raw RESP client (the
+cluster: through harness.bench's loader, 8 pipelined connections) and prints, per server, the
+memory delta divided by the key count: redis-server's INFO used_memory (and its RSS), Aspen's
+RSS (VmRSS from /proc). `keyspace` measures the kv structures alone in this process with
+tracemalloc (no server, no Raft), and what each structure costs. A benchmark that prints
+figures, never pass/fail.
 """
 
 from __future__ import annotations
@@ -98,25 +100,25 @@ def bench_standalone(n: int) -> None:
           flush=True)
 
 
-def bench_cluster(n: int) -> None:
-    from harness.daemons import DaemonCluster
+def bench_cluster(n: int, warmup: int = 0) -> None:
+    """Three daemons loaded the way `harness.bench` loads them (8 pipelined connections):
+    RSS delta per key on every node, after `warmup` other keys if asked (the baseline then
+    excludes the fixed costs of loading: buffers, in-flight writes, log tail, caches)."""
+    from harness.bench import cluster_phases as cp
+    from harness.bench.targets import aspen_cluster
 
     with tempfile.TemporaryDirectory(prefix="aspen-mem-") as tmp, \
-            DaemonCluster(3, Path(tmp)) as cluster:
-        cluster.start_all()
-        leader = cluster.wait_leader()
-        port = cluster.resp_port(leader)
-        pid = cluster.procs[leader].pid
-        _settle(port)
-        r0 = rss_kb(pid)
-        follower = next(i for i in cluster.voters if i != leader)
-        f0 = rss_kb(cluster.procs[follower].pid)
-        secs = load(port, n)
-        _settle(port)
-        r1 = rss_kb(pid)
-        f1 = rss_kb(cluster.procs[follower].pid)
-    print(f"aspen 3-node cluster: leader RSS {(r1 - r0) * 1024 / n:.1f} B/key, follower "
-          f"{(f1 - f0) * 1024 / n:.1f} B/key (load {secs:.1f}s)", flush=True)
+            aspen_cluster(Path(tmp), 3) as target:
+        cluster = target.cluster
+        assert cluster is not None
+        leader = cluster.wait_leader(timeout=30)
+        mem = cp.memory_aspen(cluster, n, len(VALUE), 1800, warmup)
+    nodes = ", ".join(f"n{i}{' (leader)' if int(i) == leader else ''} {v:.1f}"
+                      for i, v in mem["rss_per_key_by_node"].items())
+    warm = (f" after {warmup:,} warm-up keys (from before them: "
+            f"{mem['rss_per_key_from_start']:.1f} on the leader)" if warmup else "")
+    print(f"aspen 3-node cluster: RSS {nodes} B/key{warm} (load {mem['load_s']:.1f}s; "
+          f"load average {os.getloadavg()[0]:.1f})", flush=True)
 
 
 def bench_keyspace(n: int) -> None:
@@ -147,11 +149,13 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--keys", type=int, default=1_000_000)
     ap.add_argument("--only", choices=["keyspace", "redis", "standalone", "cluster"])
+    ap.add_argument("--warmup", type=int, default=0,
+                    help="cluster: keys loaded before the baseline (as harness.bench --quick)")
     args = ap.parse_args()
     print(f"{args.keys} keys like {_key(123)!r} -> {len(VALUE)}-byte values; "
           f"load average {os.getloadavg()}", flush=True)
     runs = {"keyspace": bench_keyspace, "redis": bench_redis, "standalone": bench_standalone,
-            "cluster": bench_cluster}
+            "cluster": lambda n: bench_cluster(n, args.warmup)}
     for name, fn in runs.items():
         if args.only in (None, name):
             fn(args.keys)

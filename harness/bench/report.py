@@ -193,7 +193,7 @@ def _cluster_lines(results: Results) -> list[str]:
                          f"{from_start})")
         if r:
             parts.append(f"redis-server used_memory delta {r['used_memory_per_key']:,.0f} B/key "
-                         f"(RSS delta {r['rss_per_key']:,.0f} B/key)")
+                         f"(a fresh server; RSS delta {r['rss_per_key']:,.0f} B/key)")
         keys = (a or r or {}).get("keys", 0)
         ratio = (f" = {a['rss_per_key'] / r['used_memory_per_key']:.2f}x"
                  if a and r and r["used_memory_per_key"] else "")
