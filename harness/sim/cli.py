@@ -77,6 +77,7 @@ class Summary:
             "messages": sum(r.messages for r in rs),
             "snapshots": sum(r.snapshots for r in rs),
             "installs": sum(r.installs for r in rs),
+            "read_back": sum(r.read_back for r in rs),
             "crashes": sum(r.crashes for r in rs),
             "membership_changes": sum(r.membership_changes for r in rs),
             "transfers": sum(r.transfers for r in rs),
@@ -108,7 +109,8 @@ class Summary:
             f"ms; leader changes on stable networks: {f['stable_leader_changes']}",
             f"  crashes: {f['crashes']}  membership changes: {f['membership_changes']}  "
             f"transfers: {f['transfers']}  snapshots: {f['snapshots']} taken, "
-            f"{f['installs']} installed from a leader  "
+            f"{f['installs']} installed from a leader  entries read back from disk: "
+            f"{f['read_back']}  "
             f"messages: {f['messages']}  virtual time: {f['virtual_s']:.0f} s",
         ]
         return "\n".join(lines)

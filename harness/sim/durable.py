@@ -8,6 +8,8 @@ been "persisted" yet is simply never written.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from aspen.raft.types import Entry, HardState, SnapshotMeta
 
 
@@ -85,10 +87,14 @@ class DurableLog:
 
 
 class DurableReader:
-    """A DurableLog as the core's `LogReader` (its `entries` name is taken by the list)."""
+    """A DurableLog as the core's `LogReader` (its `entries` name is taken by the list);
+    `on_read(n)` counts what was read back."""
 
-    def __init__(self, log: DurableLog) -> None:
+    def __init__(self, log: DurableLog, on_read: Callable[[int], None]) -> None:
         self._log = log
+        self._on_read = on_read
 
     def entries(self, lo: int, hi: int, max_bytes: int | None = None) -> list[Entry]:
-        return self._log.read(lo, hi, max_bytes)
+        out = self._log.read(lo, hi, max_bytes)
+        self._on_read(len(out))
+        return out

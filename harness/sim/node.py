@@ -65,7 +65,7 @@ class SimNode:
         self.core = self.make_core(
             self.id, self.sim.raft_config, rng,
             hard_state=d.hard_state, snapshot=d.snapshot, entries=tuple(d.entries),
-            snapshot_data=d.snapshot_data, reader=DurableReader(d))
+            snapshot_data=d.snapshot_data, reader=DurableReader(d, self._note_read_back))
         self.alive = True
         self.persisting = False
         self.paused = False
@@ -90,6 +90,9 @@ class SimNode:
         self.sim.clock.after(self.sim.rng.randint(1, self.sim.params.tick_ms), self._tick,
                              self.incarnation)
         self.pump()
+
+    def _note_read_back(self, n: int) -> None:
+        self.sim.read_back += n
 
     def crash(self) -> None:
         if not self.alive:

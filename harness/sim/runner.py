@@ -147,6 +147,7 @@ class SimResult:
     transfers: int
     virtual_ms: int
     wall_s: float
+    read_back: int = 0  # entries a core read back from its durable log (below its tail)
 
 
 class LivenessViolation(InvariantViolation):
@@ -209,6 +210,7 @@ class Simulation:
         self.leader_changes_when_stable = 0
         self.snapshots = 0
         self.installs = 0
+        self.read_back = 0
         self.crashes = 0
         self.membership_changes = 0
         self.transfers = 0
@@ -324,7 +326,8 @@ class Simulation:
             messages=self.net.sent, snapshots=self.snapshots, installs=self.installs,
             crashes=self.crashes,
             membership_changes=self.membership_changes, transfers=self.transfers,
-            virtual_ms=self.clock.now, wall_s=time.perf_counter() - started)
+            virtual_ms=self.clock.now, wall_s=time.perf_counter() - started,
+            read_back=self.read_back)
 
     def _trace_for(self, v: InvariantViolation) -> str:
         if isinstance(v, LinearizabilityViolation):

@@ -22,7 +22,7 @@ CI_PARAMS = SimParams(duration_ms=3000, final_quiet_ms=1000)
 def test_seeds_hold_every_safety_and_liveness_check(first: int) -> None:
     sizes: set[int] = set()
     scenarios: set[str] = set()
-    ops = 0
+    ops = read_back = 0
     for seed in range(first, first + CHUNK):
         params = params_for_seed(seed, CI_PARAMS)
         try:
@@ -32,11 +32,13 @@ def test_seeds_hold_every_safety_and_liveness_check(first: int) -> None:
         sizes.add(res.nodes)
         scenarios.add(res.scenario)
         ops += res.ops
+        read_back += res.read_back
         assert res.elections >= 1
     # the chunk really exercised a mix, and clients really ran
     assert sizes == {3, 5, 7}
     assert len(scenarios) >= 4
     assert ops > 100 * CHUNK
+    assert read_back > 0  # the cores' 2-entry log tails made them read entries back from disk
 
 
 def test_same_seed_same_run() -> None:
