@@ -3,8 +3,10 @@ from entries the leader reads back from storage, and ends with the same state.""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+import pytest
 import trio.testing
 
 from aspen.kv.ops import ReadOp
@@ -46,3 +48,51 @@ async def test_partitioned_follower_catches_up_past_the_leaders_log_window(
         digests = cluster.digests()
         assert len(set(digests.values())) == 1, digests
         assert await lagging.read(ReadOp((b"GET", b"k79")), "stale") == b"v79" * 20
+
+
+@pytest.mark.slow
+async def test_catch_up_reads_back_from_sqlite_while_the_disk_thread_writes(
+    tmp_path: Path,
+) -> None:
+    """Real clock, sqlite, the disk thread: the leader reads released entries back on the
+    driver's thread while its disk thread keeps persisting new writes (the store's lock
+    serialises them on one sqlite connection)."""
+    async with open_cluster(
+        3,
+        seed=43,
+        data_dir=tmp_path,
+        log_window_entries=2,
+        log_window_bytes=128,
+        snapshot_entries=100_000,
+        request_timeout=5.0,
+    ) as cluster:
+        leader = await cluster.wait_leader()
+        lagging = next(n for n in cluster.running() if n.id != leader.id)
+        storage = leader.storage
+        assert storage is not None
+        read = storage.entries
+        reads: list[int] = []
+
+        def counting_read(lo: int, hi: int, max_bytes: int | None = None) -> Any:
+            reads.append(lo)
+            return read(lo, hi, max_bytes)
+
+        storage.entries = counting_read  # type: ignore[method-assign]
+        client = cluster.client(leader.id)
+        cluster.hub.isolate(lagging.id, cluster.node_ids)
+        for i in range(60):
+            assert await client.cmd("SET", f"a{i}", f"{i}" * 30) == OK
+        assert leader._core.log.held_from > lagging._core.last_index + 1
+
+        async def keep_writing() -> None:
+            for i in range(60):
+                assert await client.cmd("SET", f"b{i}", f"{i}") == OK
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(keep_writing)
+            cluster.hub.heal()
+        await cluster.wait_converged(timeout=30.0)
+        assert reads, "the catch-up did not read from sqlite"
+        assert lagging.stats.snapshots_installed == 0
+        digests = cluster.digests()
+        assert len(set(digests.values())) == 1, digests
