@@ -15,7 +15,8 @@ from aspen.raft import (
 )
 from aspen.raft.log import RaftLog
 from aspen.raft.types import Entry
-from tests.unit.raft.cluster import Cluster
+
+from .cluster import Cluster
 
 
 class _Disk:
