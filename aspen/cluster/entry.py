@@ -2,9 +2,16 @@
 
 Wire form (CBOR): ``[VERSION, leader_time_ms, [item, ...]]`` where an item is one of
 
-    [KIND_OP, [origin, incarnation, seq], floor, op_bytes]   a client write (kv op encoding)
-    [KIND_EXPIRE, limit]                                     active expiry, proposed by the leader
-    [KIND_PEER, node_id, address]                            address book: how to reach a node
+    [KIND_WRITE, origin, incarnation, seq, floor, argv]         a client write (WriteOp)
+    [KIND_TXN, origin, incarnation, seq, floor, commands, watches]   MULTI/EXEC (TxnOp)
+    [KIND_OP, [origin, incarnation, seq], floor, op_bytes]      a client op as kv op bytes
+    [KIND_EXPIRE, limit]                                        active expiry, by the leader
+    [KIND_PEER, node_id, address]                               address book: reaching a node
+
+Version 2 embeds an op in the entry (KIND_WRITE, KIND_TXN): one CBOR document per entry, so
+a follower decodes each op once; version 1 (still read from disk) only had KIND_OP, whose op
+is a second CBOR document. Version 2 keeps KIND_OP for an op the leader could not decode (a
+forwarded op from a newer or broken node): every replica then answers it with the same error.
 
 Request ids are (origin node, incarnation, sequence): the incarnation changes at every start
 of a node, so ids are unique across restarts without persisting a counter. `floor` is the
@@ -20,8 +27,11 @@ from typing import NamedTuple
 import attrs
 import cbor2
 
-VERSION = 1
-KIND_OP, KIND_EXPIRE, KIND_PEER = 0, 1, 2
+from aspen.kv.ops import OpDecodeError, TxnOp, WriteOp, txn_from_wire, write_from_wire
+
+VERSION = 2
+VERSIONS = (1, 2)
+KIND_OP, KIND_EXPIRE, KIND_PEER, KIND_WRITE, KIND_TXN = 0, 1, 2, 3, 4
 
 
 class EntryDecodeError(ValueError):
@@ -48,11 +58,12 @@ class RequestId(NamedTuple):
 
 
 class OpItem(NamedTuple):
-    """A client write: `op` is a kv op's encoding (WriteOp or TxnOp)."""
+    """A client write: `op` is the op itself, exactly as decoding gives it back
+    (`aspen.kv.ops.normalised`), or its bytes (version 1 entries, undecodable ops)."""
 
     rid: RequestId
     floor: int
-    op: bytes
+    op: WriteOp | TxnOp | bytes
 
 
 class ExpireItem(NamedTuple):
@@ -79,13 +90,22 @@ class Batch:
 
 def encode_items(leader_time_ms: int, items: Sequence[Item]) -> bytes:
     wire: list[object] = []
+    append = wire.append
     for item in items:
         if type(item) is OpItem:
-            wire.append([KIND_OP, item.rid.to_wire(), item.floor, item.op])
+            rid, op = item.rid, item.op
+            if type(op) is WriteOp:
+                append([KIND_WRITE, rid[0], rid[1], rid[2], item.floor, op.argv])
+            elif type(op) is TxnOp:
+                append([KIND_TXN, rid[0], rid[1], rid[2], item.floor, op.commands, op.watches])
+            elif type(op) is bytes:
+                append([KIND_OP, [rid[0], rid[1], rid[2]], item.floor, op])
+            else:
+                raise TypeError(f"not a replicated op: {op!r}")
         elif type(item) is ExpireItem:
-            wire.append([KIND_EXPIRE, item.limit])
+            append([KIND_EXPIRE, item.limit])
         elif type(item) is PeerItem:
-            wire.append([KIND_PEER, item.node_id, item.address])
+            append([KIND_PEER, item.node_id, item.address])
         else:
             raise TypeError(f"not a batch item: {item!r}")
     return cbor2.dumps([VERSION, leader_time_ms, wire])
@@ -96,22 +116,48 @@ def decode(data: bytes) -> Batch:
         obj = cbor2.loads(data)
     except Exception as exc:  # cbor2 raises several types on garbage
         raise EntryDecodeError(f"entry payload is not CBOR: {exc}") from None
-    if not isinstance(obj, list) or len(obj) != 3 or obj[0] != VERSION:
+    if type(obj) is not list or len(obj) != 3 or obj[0] not in VERSIONS:
         raise EntryDecodeError("unknown entry payload version or shape")
-    _, time_ms, wire = obj
-    if type(time_ms) is not int or not isinstance(wire, list):
+    version, time_ms, wire = obj
+    if type(time_ms) is not int or type(wire) is not list:
         raise EntryDecodeError("bad entry header")
     items: list[Item] = []
+    append = items.append
     for raw in wire:
-        if not isinstance(raw, list) or not raw:
+        if type(raw) is not list or not raw:
             raise EntryDecodeError(f"bad batch item {raw!r}")
-        kind = raw[0]
-        if kind == KIND_OP and len(raw) == 4 and type(raw[2]) is int and type(raw[3]) is bytes:
-            items.append(OpItem(RequestId.from_wire(raw[1]), raw[2], raw[3]))
-        elif kind == KIND_EXPIRE and len(raw) == 2 and type(raw[1]) is int:
-            items.append(ExpireItem(raw[1]))
-        elif kind == KIND_PEER and len(raw) == 3 and type(raw[1]) is int and type(raw[2]) is str:
-            items.append(PeerItem(raw[1], raw[2]))
-        else:
-            raise EntryDecodeError(f"bad batch item {raw!r}")
+        kind, n = raw[0], len(raw)
+        try:
+            if kind == KIND_WRITE and n == 6 and version >= 2:
+                append(OpItem(_rid(raw[1], raw[2], raw[3]), _u(raw[4]), write_from_wire(raw[5])))
+            elif kind == KIND_TXN and n == 7 and version >= 2:
+                op = txn_from_wire(raw[5], raw[6])
+                append(OpItem(_rid(raw[1], raw[2], raw[3]), _u(raw[4]), op))
+            elif kind == KIND_OP and n == 4 and type(raw[3]) is bytes:
+                append(OpItem(RequestId.from_wire(raw[1]), _u(raw[2]), raw[3]))
+            elif kind == KIND_EXPIRE and n == 2 and type(raw[1]) is int:
+                append(ExpireItem(raw[1]))
+            elif kind == KIND_PEER and n == 3 and type(raw[1]) is int and type(raw[2]) is str:
+                append(PeerItem(raw[1], raw[2]))
+            else:
+                raise EntryDecodeError(f"bad batch item {raw!r}")
+        except OpDecodeError as exc:
+            raise EntryDecodeError(f"bad op in batch item {raw!r}: {exc}") from None
     return Batch(time_ms, tuple(items))
+
+
+def _rid(origin: object, incarnation: object, seq: object) -> RequestId:
+    if (
+        type(origin) is int
+        and type(incarnation) is int
+        and type(seq) is int
+        and min(origin, incarnation, seq) >= 0
+    ):
+        return RequestId(origin, incarnation, seq)
+    raise EntryDecodeError(f"bad request id {[origin, incarnation, seq]!r}")
+
+
+def _u(value: object) -> int:
+    if type(value) is int:
+        return value
+    raise EntryDecodeError(f"bad floor {value!r}")

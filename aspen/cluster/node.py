@@ -48,7 +48,7 @@ from aspen.cluster.errors import (
 from aspen.cluster.settings import ClusterSettings, ReadConsistency
 from aspen.cluster.state import ReplicatedState
 from aspen.kv.keyspace import Keyspace
-from aspen.kv.ops import ReadOp, TxnOp, WriteOp
+from aspen.kv.ops import OpDecodeError, ReadOp, TxnOp, WriteOp, normalised
 from aspen.kv.ops import decode as decode_op
 from aspen.raft import (
     Entry,
@@ -85,16 +85,13 @@ class _Write:
     """A client write waiting to be applied (the origin's side)."""
 
     __slots__ = (
-        "deadline", "decoded", "done", "event", "leader", "op", "reply", "rid", "sent_at",
-        "submitted", "term",
+        "deadline", "done", "event", "leader", "op", "reply", "rid", "sent_at", "submitted",
+        "term",
     )
 
-    def __init__(
-        self, rid: RequestId, op: bytes, deadline: float, decoded: WriteOp | None = None
-    ) -> None:
+    def __init__(self, rid: RequestId, op: WriteOp | TxnOp | bytes, deadline: float) -> None:
         self.rid = rid
-        self.op = op
-        self.decoded = decoded  # == decode(op), for our own apply (WriteOps only)
+        self.op = op  # `normalised` (what the entry decodes to), else the op's encoding
         self.deadline = deadline  # set when submitted; `_write_deadlines` enforces it
         self.event = trio.Event()
         self.reply: object = None
@@ -103,6 +100,11 @@ class _Write:
         self.leader: int | None = None  # where it was last submitted
         self.term = 0
         self.sent_at = -math.inf
+
+    def encoded(self) -> bytes:
+        """The op as a forward carries it (kv op encoding); only a follower needs it."""
+        op = self.op
+        return op if isinstance(op, bytes) else op.encode()
 
 
 class _ReadIndexWaiter:
@@ -188,6 +190,7 @@ class ClusterNode:
             log_window_entries=settings.log_window_entries,
             log_window_bytes=settings.log_window_bytes,
         )
+        self._origin = (self.id, self.incarnation)  # our writes' (origin, incarnation)
         self.stats = NodeStats()
         self.state = ReplicatedState()
         self.core: RaftCore | None = None
@@ -417,7 +420,7 @@ class ClusterNode:
             step = self.settings.max_batch_items
             for lo in range(0, len(todo), step):
                 msg = forward.ForwardWrites(
-                    floor, tuple((w.rid, w.op) for w in todo[lo : lo + step])
+                    floor, tuple((w.rid, w.encoded()) for w in todo[lo : lo + step])
                 )
                 self._outbox.append((leader, MessageKind.CLIENT_REQUEST, forward.encode(msg)))
         # else: no leader known; the rescan after the next tick / leader change picks them up
@@ -442,7 +445,7 @@ class ClusterNode:
             end, size = start, 0
             while end < len(items) and end - start < s.max_batch_items:
                 item = items[end]
-                size += len(item.op) + 32 if type(item) is OpItem else 32
+                size += _op_size(item.op) if type(item) is OpItem else 32
                 end += 1
                 if size >= s.max_batch_bytes:
                     break
@@ -593,27 +596,17 @@ class ClusterNode:
                 log.error("node %d: undecodable entry %d skipped", self.id, e.index)
                 state.skip(e.index)
                 continue
-            for applied in state.apply_batch(e.index, batch, self._own_op):
-                rid = applied.rid
-                if applied.duplicate:
-                    self.stats.duplicates_suppressed += 1
-                if rid.origin == self.id and rid.incarnation == self.incarnation:
-                    w = self._writes.get(rid.seq)
-                    if w is not None and not w.done:
-                        w.reply, w.done = applied.reply, True
-                        w.event.set()
+            writes = self._writes
+            duplicates = state.duplicates
+            for applied in state.apply_batch(e.index, batch, self._origin):
+                w = writes.get(applied.rid[2])
+                if w is not None and not w.done:
+                    w.reply, w.done = applied.reply, True
+                    w.event.set()
+            self.stats.duplicates_suppressed += state.duplicates - duplicates
             for item in batch.items:
                 if type(item) is PeerItem:
                     self._learn_peer(item.node_id, item.address)
-
-    def _own_op(self, rid: RequestId) -> WriteOp | None:
-        """The decoded op of a write this node submitted and still waits for (same id, so
-        the same bytes in the entry): apply need not decode it again."""
-        if rid.origin == self.id and rid.incarnation == self.incarnation:
-            w = self._writes.get(rid.seq)
-            if w is not None:
-                return w.decoded
-        return None
 
     def _learn_peer(self, node: int, address: str, curve_key: bytes | None = None) -> None:
         transport = self.transport
@@ -732,7 +725,7 @@ class ClusterNode:
         core = self._core
         if type(msg) is forward.ForwardWrites:
             if core.role is Role.LEADER:
-                self._batch.extend(OpItem(rid, msg.floor, op) for rid, op in msg.writes)
+                self._batch.extend(OpItem(rid, msg.floor, _held(op)) for rid, op in msg.writes)
                 self._kick()
             else:
                 reply = forward.Rejected(tuple(r for r, _ in msg.writes), None, core.leader_id)
@@ -836,15 +829,11 @@ class ClusterNode:
         Every submitted write must be passed to `wait_write` or `forget_write`.
         """
         self._seq += 1
-        decoded = None
-        if type(op) is WriteOp and all(type(a) is bytes for a in op.argv):
-            # exactly what decoding op.encode() gives back (argv as a tuple of bytes)
-            decoded = op if type(op.argv) is tuple else WriteOp(tuple(op.argv))
+        held = normalised(op)
         w = _Write(
             RequestId(self.id, self.incarnation, self._seq),
-            op.encode(),
+            held if held is not None else op.encode(),
             trio.current_time() + self.settings.request_timeout,
-            decoded,
         )
         self._writes[self._seq] = w
         self._to_submit.append(w)
@@ -1166,6 +1155,25 @@ def _valid_address(address: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def _held(data: bytes) -> WriteOp | TxnOp | bytes:
+    """A forwarded op as the leader proposes it: decoded (embedded in the entry), or its
+    bytes if it is not a write we can decode (every replica then answers the same error)."""
+    try:
+        op = decode_op(data)
+    except OpDecodeError:
+        return data
+    return data if isinstance(op, ReadOp) else op
+
+
+def _op_size(op: WriteOp | TxnOp | bytes) -> int:
+    """About the bytes `op` adds to an entry (the batch size bound)."""
+    if isinstance(op, WriteOp):
+        return sum(map(len, op.argv)) + 2 * len(op.argv) + 16
+    if isinstance(op, TxnOp):
+        return sum(sum(map(len, c)) + 2 * len(c) for c in op.commands) + 24 * len(op.watches) + 16
+    return len(op) + 32
 
 
 def error_reply(message: str) -> Error:

@@ -12,7 +12,8 @@ replies below it are forgotten, which keeps the table bounded without any clock.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
+from typing import NamedTuple
 
 import attrs
 import cbor2
@@ -38,9 +39,9 @@ class _Session:
     replies: dict[int, object] = attrs.Factory(dict)
 
 
-@attrs.frozen
-class Applied:
-    """One client write's outcome, as the apply loop reports it to the origin."""
+class Applied(NamedTuple):
+    """One client write's outcome, as the apply loop reports it to the origin (a NamedTuple:
+    one is built per reported op)."""
 
     rid: RequestId
     reply: object
@@ -54,24 +55,53 @@ class ReplicatedState:
         self.peers: dict[int, str] = {}
         self.last_time_ms = 0
         self.applied_index = 0
+        self.duplicates = 0  # requests applied again and answered from the table (a stat)
 
     # -- apply ------------------------------------------------------------------------------
 
     def apply_batch(
-        self, index: int, batch: Batch, known: Callable[[RequestId], Op | None] | None = None
+        self, index: int, batch: Batch, mine: tuple[int, int] | None = None
     ) -> list[Applied]:
-        """Apply one committed entry's batch; the outcome of every client op in it.
+        """Apply one committed entry's batch; the outcome of its client ops.
 
-        `known(rid)` may give the already decoded op of a request (the origin still holds
-        it: decoding it again is a large share of applying it); it must be exactly what the
-        item's bytes decode to."""
+        With `mine` = (origin, incarnation) only the ops of that origin are reported (a
+        node waits only for its own; the others' outcomes are not worth an object each);
+        without it every op is. `duplicates` counts the requests found applied already."""
         now = max(batch.leader_time_ms, self.last_time_ms)  # monotonic even if a leader erred
         self.last_time_ms = now
         out: list[Applied] = []
         keyspace = self.keyspace
+        sessions = self.sessions
+        seed = index * 65536
         for pos, item in enumerate(batch.items):
             if type(item) is OpItem:
-                out.append(self._apply_op(item, now, index * 65536 + pos, known))
+                rid = item.rid
+                key = (rid[0], rid[1])
+                session = sessions.get(key)
+                if session is None:
+                    session = self._session(key)
+                seq = rid[2]
+                done = session.replies
+                if seq < session.floor or seq in done:
+                    reply = done.get(seq, DUPLICATE_FORGOTTEN)
+                    self.duplicates += 1
+                    if item.floor > session.floor:
+                        self._advance_floor(session, item.floor)
+                    if mine is None or key == mine:
+                        out.append(Applied(rid, reply, True))
+                    continue
+                op: Op | bytes = item.op
+                if isinstance(op, bytes):
+                    reply = self._apply_encoded(op, now, seed + pos)
+                else:
+                    reply = keyspace.execute(op, now, seed + pos)
+                done[seq] = reply
+                if item.floor > session.floor:
+                    self._advance_floor(session, item.floor)
+                if len(done) > MAX_REPLIES_PER_SESSION:
+                    self._trim(session)
+                if mine is None or key == mine:
+                    out.append(Applied(rid, reply, False))
             elif type(item) is ExpireItem:
                 keyspace.expire_some(now, item.limit)
             elif type(item) is PeerItem:
@@ -79,51 +109,33 @@ class ReplicatedState:
         self.applied_index = index
         return out
 
+    def _apply_encoded(self, data: bytes, now: int, seed: int) -> object:
+        """An op that the entry holds as kv op bytes (version 1 entries, undecodable ops)."""
+        try:
+            op = decode_op(data)
+        except OpDecodeError as exc:
+            return Error(f"ERR bad replicated op: {exc}")
+        if isinstance(op, ReadOp):
+            return Error("ERR a read cannot be replicated")
+        return self.keyspace.execute(op, now, seed)
+
     def skip(self, index: int) -> None:
         """A committed entry with no client data (no-op, membership)."""
         self.applied_index = index
 
-    def _apply_op(
-        self,
-        item: OpItem,
-        now: int,
-        seed: int,
-        known: Callable[[RequestId], Op | None] | None = None,
-    ) -> Applied:
-        rid = item.rid
-        session = self._session(rid)
-        reply: object
-        if rid.seq < session.floor or rid.seq in session.replies:
-            reply = session.replies.get(rid.seq, DUPLICATE_FORGOTTEN)
-            self._advance_floor(session, item.floor)
-            return Applied(rid, reply, True)
-        op = known(rid) if known is not None else None
-        try:
-            if op is None:
-                op = decode_op(item.op)
-        except OpDecodeError as exc:
-            reply = Error(f"ERR bad replicated op: {exc}")
-        else:
-            if type(op) is ReadOp:
-                reply = Error("ERR a read cannot be replicated")
-            else:
-                reply = self.keyspace.execute(op, now, seed)
-        session.replies[rid.seq] = reply
-        self._advance_floor(session, item.floor)
-        if len(session.replies) > MAX_REPLIES_PER_SESSION:
-            for seq in sorted(session.replies)[: len(session.replies) - MAX_REPLIES_PER_SESSION]:
-                del session.replies[seq]
-                session.floor = max(session.floor, seq + 1)
-        return Applied(rid, reply, False)
+    @staticmethod
+    def _trim(session: _Session) -> None:
+        excess = len(session.replies) - MAX_REPLIES_PER_SESSION
+        for seq in sorted(session.replies)[:excess]:
+            del session.replies[seq]
+            session.floor = max(session.floor, seq + 1)
 
-    def _session(self, rid: RequestId) -> _Session:
-        key = (rid.origin, rid.incarnation)
-        session = self.sessions.get(key)
-        if session is None:
-            session = self.sessions[key] = _Session()
-            same_origin = sorted(inc for origin, inc in self.sessions if origin == rid.origin)
-            for inc in same_origin[: max(0, len(same_origin) - MAX_INCARNATIONS_PER_ORIGIN)]:
-                del self.sessions[(rid.origin, inc)]
+    def _session(self, key: tuple[int, int]) -> _Session:
+        origin = key[0]
+        session = self.sessions[key] = _Session()
+        same_origin = sorted(inc for o, inc in self.sessions if o == origin)
+        for inc in same_origin[: max(0, len(same_origin) - MAX_INCARNATIONS_PER_ORIGIN)]:
+            del self.sessions[(origin, inc)]
         return session
 
     @staticmethod

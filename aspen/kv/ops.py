@@ -65,32 +65,66 @@ def decode(data: bytes) -> Op:
         obj = cbor2.loads(data)
     except Exception as exc:  # cbor2 raises several types; normalise them
         raise OpDecodeError(f"not CBOR: {exc}") from exc
-    if not isinstance(obj, list) or len(obj) < 3 or obj[0] != _VERSION:
+    if type(obj) is not list or len(obj) < 3 or obj[0] != _VERSION:
         raise OpDecodeError("unknown op encoding")
     kind = obj[1]
-    if kind in (_READ, _WRITE):
-        argv = obj[2]
-        if not isinstance(argv, list) or not all(isinstance(a, bytes) for a in argv):
-            raise OpDecodeError("argv must be a list of bytes")
-        return ReadOp(tuple(argv)) if kind == _READ else WriteOp(tuple(argv))
+    if kind == _WRITE and len(obj) == 3:
+        return write_from_wire(obj[2])
+    if kind == _READ and len(obj) == 3:
+        return ReadOp(_argv(obj[2]))
     if kind == _TXN and len(obj) == 4:
-        cmds, watches = obj[2], obj[3]
-        try:
-            commands = tuple(tuple(_check_bytes(a) for a in c) for c in cmds)
-            pairs = tuple((_check_bytes(k), _check_int(v)) for k, v in watches)
-        except (TypeError, ValueError) as exc:
-            raise OpDecodeError(f"bad transaction: {exc}") from exc
-        return TxnOp(commands, pairs)
+        return txn_from_wire(obj[2], obj[3])
     raise OpDecodeError(f"unknown op kind {kind!r}")
 
 
-def _check_bytes(value: object) -> bytes:
-    if not isinstance(value, bytes):
-        raise TypeError("expected bytes")
-    return value
+def write_from_wire(argv: object) -> WriteOp:
+    """A WriteOp from its argv as CBOR decoded it (a list that must hold only bytes)."""
+    return WriteOp(_argv(argv))
 
 
-def _check_int(value: object) -> int:
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise TypeError("expected int")
-    return value
+def txn_from_wire(commands: object, watches: object) -> TxnOp:
+    """A TxnOp from its two CBOR-decoded parts: commands (lists of bytes), watches
+    ([key, token] pairs)."""
+    if type(commands) is not list or type(watches) is not list:
+        raise OpDecodeError("bad transaction: commands and watches must be lists")
+    cmds = tuple([_argv(c) for c in commands])
+    pairs = []
+    for w in watches:
+        if type(w) is not list or len(w) != 2 or type(w[0]) is not bytes or type(w[1]) is not int:
+            raise OpDecodeError(f"bad transaction: bad watch {w!r}")
+        pairs.append((w[0], w[1]))
+    return TxnOp(cmds, tuple(pairs))
+
+
+def normalised(op: WriteOp | TxnOp) -> WriteOp | TxnOp | None:
+    """`op` exactly as decoding its encoding gives it back (tuples of bytes), or None if it
+    holds something its encoding would not keep (then only the bytes can stand for it).
+
+    A replica that holds the op object applies it without a decode; it must be the very
+    same value every other replica decodes."""
+    if isinstance(op, WriteOp):
+        argv = op.argv
+        for a in argv:
+            if type(a) is not bytes:
+                return None
+        return op if type(argv) is tuple else WriteOp(tuple(argv))
+    commands = []
+    for c in op.commands:
+        for a in c:
+            if type(a) is not bytes:
+                return None
+        commands.append(c if type(c) is tuple else tuple(c))
+    for key, token in op.watches:
+        if type(key) is not bytes or type(token) is not int:
+            return None
+    return TxnOp(tuple(commands), tuple([(k, t) for k, t in op.watches]))
+
+
+def _argv(value: object) -> tuple[bytes, ...]:
+    # a plain loop: a generator per op was a visible share of a follower's apply
+    if type(value) is not list:
+        raise OpDecodeError("argv must be a list of bytes")
+    for a in value:
+        if type(a) is not bytes:
+            raise OpDecodeError("argv must be a list of bytes")
+    return tuple(value)

@@ -26,8 +26,18 @@ from aspen.resp.values import (
 
 u32 = st.integers(0, 2**32)
 rids = st.builds(RequestId, u32, u32, u32)
+argvs = st.lists(st.binary(max_size=8), min_size=1, max_size=4).map(tuple)
+held_ops = st.one_of(
+    st.builds(WriteOp, argvs),
+    st.builds(
+        TxnOp,
+        st.lists(argvs, max_size=3).map(tuple),
+        st.lists(st.tuples(st.binary(max_size=4), u32), max_size=2).map(tuple),
+    ),
+    st.binary(max_size=40),
+)
 items = st.one_of(
-    st.builds(OpItem, rids, u32, st.binary(max_size=40)),
+    st.builds(OpItem, rids, u32, held_ops),
     st.builds(ExpireItem, st.integers(1, 1000)),
     st.builds(PeerItem, st.integers(1, 100), st.just("127.0.0.1:7000")),
 )
@@ -36,6 +46,22 @@ items = st.one_of(
 @given(st.integers(0, 2**50), st.lists(items, max_size=20))
 def test_entry_round_trip(time_ms: int, batch: list[entry.Item]) -> None:
     assert entry.decode(entry.encode_items(time_ms, batch)) == Batch(time_ms, tuple(batch))
+
+
+def test_entry_version_1_from_disk_still_decodes() -> None:
+    """Logs written before version 2 hold ops as kv op bytes: they decode to those bytes
+    (applied by decoding them) and apply exactly like the embedded form."""
+    op = WriteOp((b"SET", b"k", b"v"))
+    v1 = cbor2.dumps([1, 7, [[0, [1, 2, 3], 1, op.encode()], [1, 5], [2, 4, "a:1"]]])
+    batch = entry.decode(v1)
+    assert batch == Batch(7, (OpItem(RequestId(1, 2, 3), 1, op.encode()), ExpireItem(5),
+                              PeerItem(4, "a:1")))
+    embedded = entry.decode(entry.encode_items(7, [OpItem(RequestId(1, 2, 3), 1, op)]))
+    assert embedded.items[0].op == op
+    a, b = ReplicatedState(), ReplicatedState()
+    assert [tuple(x) for x in a.apply_batch(1, batch)] == [(RequestId(1, 2, 3), OK, False)]
+    assert [tuple(x) for x in b.apply_batch(1, embedded)] == [(RequestId(1, 2, 3), OK, False)]
+    assert a.digest() == b.digest()
 
 
 @given(st.binary(max_size=64))
@@ -49,12 +75,19 @@ def test_entry_decode_refuses_garbage(data: bytes) -> None:
 @pytest.mark.parametrize(
     "bad",
     [
-        [2, 0, []],
+        [3, 0, []],
         [1, "t", []],
         [1, 0, [[0, [1, 2], 0, b""]]],
         [1, 0, [[0, [1, 2, -3], 0, b""]]],
         [1, 0, [[9, 1]]],
         [1, 0, [[2, 1, 5]]],
+        [1, 0, [[3, 1, 1, 1, 0, [b"SET", b"k", b"v"]]]],  # embedded ops are version 2 only
+        [2, 0, [[3, 1, 1, 1, 0, [b"SET", "k", b"v"]]]],
+        [2, 0, [[3, 1, -1, 1, 0, [b"SET", b"k", b"v"]]]],
+        [2, 0, [[3, 1, 1, 1, "0", [b"SET"]]]],
+        [2, 0, [[3, 1, 1, 1, 0, b"SET"]]],
+        [2, 0, [[4, 1, 1, 1, 0, [[b"SET", b"k"]], [[b"k", "1"]]]]],
+        [2, 0, [[4, 1, 1, 1, 0, [[b"SET", b"k"]]]]],
     ],
 )
 def test_entry_decode_refuses_bad_shapes(bad: object) -> None:
