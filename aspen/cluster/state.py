@@ -83,7 +83,7 @@ class ReplicatedState:
                 seq = rid[2]
                 done = session.replies
                 if seq < session.floor or seq in done:
-                    reply = done.get(seq, DUPLICATE_FORGOTTEN)
+                    reply = DUPLICATE_FORGOTTEN if seq < session.floor else done[seq]
                     self.duplicates += 1
                     if item.floor > session.floor:
                         self._advance_floor(session, item.floor)
@@ -140,11 +140,23 @@ class ReplicatedState:
 
     @staticmethod
     def _advance_floor(session: _Session, floor: int) -> None:
+        """Forget the replies below `floor`, oldest first.
+
+        Replies are inserted in about seq order, so the stale ones are at the front: stop at
+        the first one still wanted instead of scanning all (~one per client in flight, at
+        every op). A reply stranded behind it (a retry applied late) is dropped on a later
+        pass; until then nothing can return it (`seq < floor` is checked first) and
+        snapshots leave it out."""
         if floor > session.floor:
             session.floor = floor
-            stale = [seq for seq in session.replies if seq < floor]
+            done = session.replies
+            stale = []
+            for seq in done:
+                if seq >= floor:
+                    break
+                stale.append(seq)
             for seq in stale:
-                del session.replies[seq]
+                del done[seq]
 
     # -- snapshots --------------------------------------------------------------------------
 
@@ -154,7 +166,11 @@ class ReplicatedState:
                 origin,
                 inc,
                 s.floor,
-                [[seq, replies.to_data(r)] for seq, r in sorted(s.replies.items())],
+                [
+                    [seq, replies.to_data(r)]
+                    for seq, r in sorted(s.replies.items())
+                    if seq >= s.floor
+                ],
             ]
             for (origin, inc), s in sorted(self.sessions.items())
         ]

@@ -180,6 +180,23 @@ def test_floor_forgets_old_replies_and_refuses_their_replays() -> None:
     assert state.keyspace.execute(WriteOp((b"INCR", b"n")), 1) == 7  # replay did not apply
 
 
+def test_a_reply_stranded_behind_the_floor_is_never_returned_nor_snapshotted() -> None:
+    """Seq 2 applied after seq 4 (a late retry): when the floor passes 2 but not 4, 2 may
+    stay in the table for a while, but it answers as forgotten and no snapshot holds it."""
+    state = ReplicatedState()
+    for index, seq in enumerate((1, 4, 2), start=1):
+        state.apply_batch(index, Batch(1, (_op(RequestId(2, 1, seq), 1, b"INCR", b"n"),)))
+    state.apply_batch(4, Batch(1, (_op(RequestId(2, 1, 5), 3, b"INCR", b"n"),)))
+    assert sorted(state.sessions[(2, 1)].replies) == [2, 4, 5]  # 2 is stranded behind 4
+    replay = state.apply_batch(5, Batch(1, (_op(RequestId(2, 1, 2), 3, b"INCR", b"n"),)))
+    assert replay[0].reply == DUPLICATE_FORGOTTEN and replay[0].duplicate
+    restored = ReplicatedState.restore(state.snapshot())
+    assert sorted(restored.sessions[(2, 1)].replies) == [4, 5]
+    assert restored.snapshot() == state.snapshot()
+    state.apply_batch(6, Batch(1, (_op(RequestId(2, 1, 6), 6, b"INCR", b"n"),)))
+    assert sorted(state.sessions[(2, 1)].replies) == [6]  # the stranded one went at last
+
+
 def test_old_incarnations_are_dropped_from_the_table() -> None:
     state = ReplicatedState()
     for inc in range(10):

@@ -45,14 +45,16 @@ def batches(draw: st.DrawFn) -> list[tuple[int, list[Item]]]:
                 rid = RequestId(origin, 1, draw(st.integers(1, seq - 1)))
             else:
                 rid = RequestId(origin, 1, seq)
+            # the origin's floor: its oldest request still waiting (a few back, or older)
+            floor = max(1, seq - draw(st.sampled_from([0, 1, 3, 8, 40])))
             held = normalised(op)
             assert held is not None
             kind = draw(st.integers(0, 9))
             if kind == 0:  # a forwarded op the leader keeps as bytes (undecodable or a read)
                 data = draw(st.sampled_from([b"\xff", ReadOp((b"GET", b"a")).encode()]))
-                items.append(OpItem(rid, 1, data))
+                items.append(OpItem(rid, floor, data))
             else:
-                items.append(OpItem(rid, 1, held if kind > 1 else op.encode()))
+                items.append(OpItem(rid, floor, held if kind > 1 else op.encode()))
         if draw(st.booleans()):
             items.append(ExpireItem(draw(st.integers(1, 3))))
         out.append((time_ms, items))
