@@ -192,11 +192,13 @@ class _PendingWrite:
             self.conn.node.forget_write(self.write)
 
     async def reply(self) -> object:
+        w = self.write
         try:
-            result = await self.conn.node.wait_write(self.write)
+            if not w.event.is_set():  # see ClusterNode.wait_write: no checkpoint if settled
+                await w.event.wait()
         finally:
             self.settle()
-        return self.conn.session.finish(self.op, result)
+        return self.conn.session.finish(self.op, self.conn.node.write_reply(w))
 
 
 class _PendingRead:

@@ -843,10 +843,19 @@ class ClusterNode:
     async def wait_write(self, w: _Write) -> object:
         # No cancel scope per write (it was a measurable share of a write's CPU time): the
         # `_write_deadlines` task sets the event of a write whose deadline has passed.
+        # A write found settled is not awaited at all: `Event.wait` on a set event is a
+        # checkpoint, i.e. a trip through the scheduler for every write of a pipeline
+        # behind the first (they are applied together).
         try:
-            await w.event.wait()
+            if not w.event.is_set():
+                await w.event.wait()
         finally:
             self.forget_write(w)
+        return self.write_reply(w)
+
+    @staticmethod
+    def write_reply(w: _Write) -> object:
+        """The reply of a settled write (its event is set): applied, or given up."""
         if w.done:
             return w.reply
         return WRITE_OUTCOME_UNKNOWN if w.submitted else CLUSTERDOWN

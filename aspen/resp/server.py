@@ -531,7 +531,7 @@ class _Batch:
                 try:
                     value = reply
                     if type(value) is Deferred:
-                        value = await value.wait()
+                        value = await value._wait()  # (not through wait(): one frame less)
                         protocol = self.handler.protocol
                     if type(value) is _Pushed:
                         out += value.data
