@@ -18,6 +18,7 @@ One connection-level command is handled here, before the session sees it:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import trio
@@ -121,7 +122,7 @@ class ClusterConnection:
     def _submit(self, op: WriteOp | TxnOp) -> Deferred:
         self.writes_in_flight += 1
         pending = _PendingWrite(self, op, self.node.submit_write(op))
-        return Deferred(pending.reply, pending.settle)
+        return Deferred(pending.reply, pending.settle, pending.detach, pending.result)
 
     async def _blocking(self, op: WriteOp) -> object:
         """BLPOP & co.: a lazy Deferred (nothing behind it runs first). Replicated once as
@@ -189,7 +190,21 @@ class _PendingWrite:
         if self.open:
             self.open = False
             self.conn.writes_in_flight -= 1
+            self.write.callback = None
             self.conn.node.forget_write(self.write)
+
+    def detach(self, callback: Callable[[], None]) -> bool:
+        """Have `callback()` called when the write settles, instead of being awaited."""
+        w = self.write
+        if w.event.is_set() or not self.open:
+            return False  # settled already: the server takes the reply without waiting
+        w.callback = callback
+        return True
+
+    def result(self) -> object:
+        """The reply, once the write settled (no waiting: see `detach`)."""
+        self.settle()
+        return self.conn.session.finish(self.op, self.conn.node.write_reply(self.write))
 
     async def reply(self) -> object:
         w = self.write

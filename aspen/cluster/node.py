@@ -85,8 +85,8 @@ class _Write:
     """A client write waiting to be applied (the origin's side)."""
 
     __slots__ = (
-        "deadline", "done", "event", "leader", "op", "reply", "rid", "sent_at", "submitted",
-        "term",
+        "callback", "deadline", "done", "event", "leader", "op", "reply", "rid", "sent_at",
+        "submitted", "term",
     )
 
     def __init__(self, rid: RequestId, op: WriteOp | TxnOp | bytes, deadline: float) -> None:
@@ -94,12 +94,23 @@ class _Write:
         self.op = op  # `normalised` (what the entry decodes to), else the op's encoding
         self.deadline = deadline  # set when submitted; `_write_deadlines` enforces it
         self.event = trio.Event()
+        # Called once when the write settles (applied or given up), instead of waking a
+        # waiter: a connection's detached reply (`aspen.resp.server._Batch.run`).
+        self.callback: Callable[[], None] | None = None
         self.reply: object = None
         self.done = False
         self.submitted = False  # reached (or was sent to) a leader at least once
         self.leader: int | None = None  # where it was last submitted
         self.term = 0
         self.sent_at = -math.inf
+
+    def settle(self) -> None:
+        """Wake whoever waits for this write: its event, and its callback once."""
+        self.event.set()
+        callback = self.callback
+        if callback is not None:
+            self.callback = None
+            callback()
 
     def encoded(self) -> bytes:
         """The op as a forward carries it (kv op encoding); only a follower needs it."""
@@ -284,8 +295,8 @@ class ClusterNode:
         finally:
             self._nursery = None
             self.transport = None
-            for w in self._writes.values():  # their deadline task is gone: release them now
-                w.event.set()
+            for w in list(self._writes.values()):  # no deadline task any more: release them
+                w.settle()
             for waiter in self._read_queue:
                 waiter.event.set()  # index None: the reader's bounded retry loop takes over
             for waiters, _, _ in self._read_tokens.values():
@@ -602,7 +613,7 @@ class ClusterNode:
                 w = writes.get(applied.rid[2])
                 if w is not None and not w.done:
                     w.reply, w.done = applied.reply, True
-                    w.event.set()
+                    w.settle()
             self.stats.duplicates_suppressed += state.duplicates - duplicates
             for item in batch.items:
                 if type(item) is PeerItem:
@@ -788,11 +799,14 @@ class ClusterNode:
         while True:
             now = trio.current_time()
             wake = now + timeout  # a write submitted later has a later deadline than this
+            overdue = []
             for w in self._writes.values():
                 if w.deadline > now:
                     wake = w.deadline
                     break
-                w.event.set()  # (done or not: wait_write looks at w.done)
+                overdue.append(w)
+            for w in overdue:  # (a callback may forget its write: not while iterating)
+                w.settle()  # (done or not: the waiter looks at w.done)
             await trio.sleep_until(wake)
 
     async def _expiry_loop(self) -> None:

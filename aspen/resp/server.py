@@ -83,17 +83,25 @@ class Deferred:
     handing the next command over. A started one (`abandon` given) was already set in motion by
     `handle()`; the server keeps handing over commands behind it and awaits it later, or calls
     `abandon()` instead if the connection dies first, so the handler can let go of it.
+    A started one may also offer `detach`/`result`: see `_Batch.run`.
     """
 
-    __slots__ = ("_abandon", "_wait")
+    __slots__ = ("_abandon", "_detach", "_result", "_wait")
 
     def __init__(
         self,
         wait: Callable[[], Awaitable[object]],
         abandon: Callable[[], None] | None = None,
+        detach: Callable[[Callable[[], None]], bool] | None = None,
+        result: Callable[[], object] | None = None,
     ) -> None:
         self._wait = wait
         self._abandon = abandon
+        # Optional, for a started Deferred: `detach(callback)` asks to be told, by a call of
+        # `callback()` from whoever settles it, instead of being awaited (False: not possible
+        # now); `result()` then gives the reply without awaiting (see `_Batch.run`).
+        self._detach = detach
+        self._result = result
 
     @property
     def started(self) -> bool:
@@ -363,6 +371,7 @@ class RespServer:
         opts = self.options
         idle_timeout = opts.idle_timeout
         inf = math.inf
+        batch: _Batch | None = None
         try:
             conn.handler = handler = self.factory(conn)
             batch = _Batch(self, handler, send, conn)
@@ -384,15 +393,22 @@ class RespServer:
                     conn.last_active = trio.current_time()
                     if scope.cancel_called or self._closing:
                         with trio.CancelScope(shield=True, deadline=self._hard_deadline):
-                            if await batch.run(data) or scope.cancel_called:
+                            if await batch.run(data, detach=False) or scope.cancel_called:
                                 return
                     elif await batch.run(data):
                         return
+            # Only a cancelled recv() gets here (shutdown drain, idle timeout, kill): a reply
+            # still owed by a detached batch is sent first, as for any command already read.
+            if batch.detached is not None and not conn._closed:
+                with trio.CancelScope(shield=True, deadline=self._hard_deadline):
+                    await batch.run(b"", detach=False)
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             pass  # the client went away
         except Exception:  # a bug here must cost one connection, not the node
             log.exception("connection %d failed", conn.client_id)
         finally:
+            if batch is not None:
+                batch.abandon_detached()
             conn._closed = True
             del self.connections[conn.client_id]
             for callback in conn.on_close:
@@ -405,8 +421,8 @@ class RespServer:
 class _Batch:
     """Runs everything one read completed and sends all the replies in one write."""
 
-    __slots__ = ("auth_aware", "conn", "handle", "handler", "held", "max_query_buffer", "out",
-                 "parser", "pending", "send", "server")
+    __slots__ = ("auth_aware", "conn", "detached", "handle", "handler", "held",
+                 "max_query_buffer", "on_ready", "out", "parser", "pending", "send", "server")
 
     def __init__(
         self,
@@ -429,9 +445,19 @@ class _Batch:
         self.auth_aware = hasattr(handler, "authenticated")
         if self.auth_aware:
             self.parser.authenticated = bool(handler.authenticated)  # type: ignore[attr-defined]
+        self.detached: Deferred | None = None  # the reply this batch left to `_on_ready`
+        self.on_ready = self._on_ready  # (bound once)
 
-    async def run(self, data: bytes | bytearray) -> bool:
-        """Execute the commands `data` completes and write their replies; True: close now."""
+    async def run(self, data: bytes | bytearray, detach: bool = True) -> bool:
+        """Execute the commands `data` completes and write their replies; True: close now.
+
+        Detached replies: when everything a batch owes is ONE started Deferred that can be
+        detached (a replicated write at -P 1), the batch does not wait for it: it returns at
+        once (the connection goes back to reading) and whoever settles the write calls
+        `_on_ready`, which encodes and sends the reply right there. That saves the
+        connection task a wake-up and a trip through the scheduler per request. Until then
+        the batch stays the connection's current one (pushes queue behind the reply), and
+        the next `run` first takes the owed reply back as its first pending one."""
         handler = self.handler
         handle = self.handle
         parser = self.parser
@@ -448,11 +474,16 @@ class _Batch:
         # `out`: replies so far; `pending`: replies behind a Deferred, in order. Pushes that
         # arrive while the batch runs join whichever is current (see `push`).
         self.out = out = bytearray()
-        pending: list[tuple[list[bytes], object]] = []
-        self.pending = pending
-        self.held = 0
+        if self.detached is not None:  # still owed from the last batch: it goes first
+            self.detached = None
+            pending = self.pending
+        else:
+            pending = []
+            self.pending = pending
+            self.held = 0
         conn = self.conn
         conn._batch = self
+        detached = False
         try:
             while commands:
                 for argv in commands:
@@ -485,22 +516,42 @@ class _Batch:
                     break
                 if self.auth_aware:
                     # Pre-AUTH the parser stops after each command; continue with the rest
-                    # under the limits that apply after that command.
-                    await self._settle(pending, out)
-                    was_authenticated = parser.authenticated
-                    parser.authenticated = bool(handler.authenticated)  # type: ignore[attr-defined]
-                    if was_authenticated:
+                    # under the limits that apply after that command. (What is still
+                    # pending then is started Deferreds only, which never change
+                    # authentication: lazy ones were awaited in the loop.)
+                    if parser.authenticated:
+                        parser.authenticated = bool(handler.authenticated)  # type: ignore[attr-defined]
                         break
+                    await self._settle(pending, out)
+                    parser.authenticated = bool(handler.authenticated)  # type: ignore[attr-defined]
                     try:
                         commands = parser.feed(b"")
                     except ProtocolError as exc:
                         commands, error = exc.commands, exc
+            if (
+                detach
+                and len(pending) == 1
+                and not out
+                and error is None
+                and not handler.should_close
+                and not self.held
+            ):
+                reply = pending[0][1]
+                if (
+                    type(reply) is Deferred
+                    and reply._detach is not None
+                    and reply._detach(self.on_ready)
+                ):
+                    self.detached = reply
+                    detached = True
+                    return False
             await self._settle(pending, out)
         finally:
-            conn._batch = None
-            for _, reply in pending:  # only when cancelled or failed mid-way
-                if type(reply) is Deferred:
-                    reply.abandon()
+            if not detached:
+                conn._batch = None
+                for _, reply in pending:  # only when cancelled or failed mid-way
+                    if type(reply) is Deferred:
+                        reply.abandon()
         if error is not None:
             out += error.reply_line()
         if out:
@@ -533,13 +584,7 @@ class _Batch:
                     if type(value) is Deferred:
                         value = await value._wait()  # (not through wait(): one frame less)
                         protocol = self.handler.protocol
-                    if type(value) is _Pushed:
-                        out += value.data
-                    elif type(value) is Replies:
-                        for item in value.items:
-                            encode_into(out, item, protocol)
-                    else:
-                        encode_into(out, value, protocol)
+                    _encode_reply(out, value, protocol)
                 except Exception as exc:  # a bug must not take the node down
                     log.exception("command %r failed", argv[:1])
                     del out[mark:]
@@ -547,6 +592,51 @@ class _Batch:
                 done += 1
         finally:
             del pending[:done]
+
+    def _on_ready(self) -> None:
+        """The detached reply is settled (called by whoever settled it, synchronously):
+        encode it and what queued behind it (pushes), and send them now."""
+        reply = self.detached
+        if reply is None:
+            return  # the next batch took it back already
+        self.detached = None
+        conn = self.conn
+        conn._batch = None
+        out = bytearray()
+        for argv, value in self.pending:
+            mark = len(out)
+            try:
+                if type(value) is Deferred:
+                    assert value._result is not None
+                    value = value._result()
+                _encode_reply(out, value, self.handler.protocol)
+            except Exception as exc:  # a bug must not take the node down
+                log.exception("command %r failed", argv[:1])
+                del out[mark:]
+                encode_into(out, Error(f"ERR internal error: {exc!r}"), 2)
+        self.pending = []
+        self.held = 0
+        output = conn._output
+        if out and output is not None:
+            self.server.stats_writes += 1
+            output.write_nowait(out)
+
+    def abandon_detached(self) -> None:
+        """The connection ends with a reply still owed: let its handler go of it."""
+        reply, self.detached = self.detached, None
+        if reply is not None:
+            reply.abandon()
+            self.pending = []
+
+
+def _encode_reply(out: bytearray, value: object, protocol: int) -> None:
+    if type(value) is _Pushed:
+        out += value.data
+    elif type(value) is Replies:
+        for item in value.items:
+            encode_into(out, item, protocol)
+    else:
+        encode_into(out, value, protocol)
 
 
 class _Pushed:
@@ -596,6 +686,8 @@ class _Output(Protocol):
     def backlog(self) -> int: ...
 
     def push(self, data: bytes) -> None: ...
+
+    def write_nowait(self, data: bytearray) -> None: ...
 
     def abort(self) -> None: ...
 
@@ -654,6 +746,27 @@ class _SocketOutput:
             await self._drained.wait()
         if self.broken:
             raise trio.BrokenResourceError("connection lost")
+
+    def write_nowait(self, data: bytearray) -> None:
+        """`write` for a caller that cannot wait (a detached reply): what the socket does
+        not take at once goes to the writer task; no pause at `high_water` (one reply; the
+        connection's next write pauses if needed)."""
+        if self.broken:
+            return
+        if self.writing:
+            self._pending += data
+            return
+        try:
+            sent = self.sock.send(data)
+        except BlockingIOError:
+            sent = 0
+        except OSError:
+            self.broken = True  # the reader sees the connection end
+            return
+        if sent < len(data):
+            self._pending += memoryview(data)[sent:]
+            self.writing = True
+            self.nursery.start_soon(self._writer)
 
     def push(self, data: bytes) -> None:
         """Queue unsolicited output without blocking; over `limit`, close the connection.
@@ -742,6 +855,10 @@ class _StreamOutput:
         if self._idle.is_set():  # (a waiter on the current event must still be woken)
             self._idle = trio.Event()
         self._wakeup.set()
+
+    def write_nowait(self, data: bytearray) -> None:
+        if not self.broken:
+            self._queue(data)
 
     async def write(self, data: bytearray) -> None:
         if self.broken:
