@@ -196,7 +196,7 @@ class _PendingWrite:
     def detach(self, callback: Callable[[], None]) -> bool:
         """Have `callback()` called when the write settles, instead of being awaited."""
         w = self.write
-        if w.event.is_set() or not self.open:
+        if w.settled or not self.open:
             return False  # settled already: the server takes the reply without waiting
         w.callback = callback
         return True
@@ -209,8 +209,7 @@ class _PendingWrite:
     async def reply(self) -> object:
         w = self.write
         try:
-            if not w.event.is_set():  # see ClusterNode.wait_write: no checkpoint if settled
-                await w.event.wait()
+            await w.wait()
         finally:
             self.settle()
         return self.conn.session.finish(self.op, self.conn.node.write_reply(w))

@@ -86,14 +86,15 @@ class _Write:
 
     __slots__ = (
         "callback", "deadline", "done", "event", "leader", "op", "reply", "rid", "sent_at",
-        "submitted", "term",
+        "settled", "submitted", "term",
     )
 
     def __init__(self, rid: RequestId, op: WriteOp | TxnOp | bytes, deadline: float) -> None:
         self.rid = rid
         self.op = op  # `normalised` (what the entry decodes to), else the op's encoding
         self.deadline = deadline  # set when submitted; `_write_deadlines` enforces it
-        self.event = trio.Event()
+        self.settled = False  # applied or given up: `reply`/`done` say which
+        self.event: trio.Event | None = None  # made by the first waiter (often none waits)
         # Called once when the write settles (applied or given up), instead of waking a
         # waiter: a connection's detached reply (`aspen.resp.server._Batch.run`).
         self.callback: Callable[[], None] | None = None
@@ -106,11 +107,22 @@ class _Write:
 
     def settle(self) -> None:
         """Wake whoever waits for this write: its event, and its callback once."""
-        self.event.set()
+        self.settled = True
+        if self.event is not None:
+            self.event.set()
         callback = self.callback
         if callback is not None:
             self.callback = None
             callback()
+
+    async def wait(self) -> None:
+        """Until the write settles. No checkpoint if it is settled already: `Event.wait` on
+        a set event is a trip through the scheduler, for every write of a pipeline behind
+        the first (they are applied together)."""
+        if not self.settled:
+            if self.event is None:
+                self.event = trio.Event()
+            await self.event.wait()
 
     def encoded(self) -> bytes:
         """The op as a forward carries it (kv op encoding); only a follower needs it."""
@@ -857,12 +869,8 @@ class ClusterNode:
     async def wait_write(self, w: _Write) -> object:
         # No cancel scope per write (it was a measurable share of a write's CPU time): the
         # `_write_deadlines` task sets the event of a write whose deadline has passed.
-        # A write found settled is not awaited at all: `Event.wait` on a set event is a
-        # checkpoint, i.e. a trip through the scheduler for every write of a pipeline
-        # behind the first (they are applied together).
         try:
-            if not w.event.is_set():
-                await w.event.wait()
+            await w.wait()
         finally:
             self.forget_write(w)
         return self.write_reply(w)
