@@ -370,6 +370,9 @@ class RespServer:
         """
         opts = self.options
         idle_timeout = opts.idle_timeout
+        # A detached reply leaves the connection in recv() while a write is in flight: with
+        # an idle timeout that wait would count as idle time, so replies are awaited then.
+        detach = idle_timeout <= 0
         inf = math.inf
         batch: _Batch | None = None
         try:
@@ -395,7 +398,7 @@ class RespServer:
                         with trio.CancelScope(shield=True, deadline=self._hard_deadline):
                             if await batch.run(data, detach=False) or scope.cancel_called:
                                 return
-                    elif await batch.run(data):
+                    elif await batch.run(data, detach):
                         return
             # Only a cancelled recv() gets here (shutdown drain, idle timeout, kill): a reply
             # still owed by a detached batch is sent first, as for any command already read.

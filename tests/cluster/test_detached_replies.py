@@ -102,3 +102,23 @@ async def test_a_shutdown_still_sends_a_reply_that_is_owed() -> None:
                     data += chunk
                 # The write's deadline passed without a quorum: its outcome is unknown.
                 assert data.startswith(b"-TIMEOUT"), data
+
+
+async def test_waiting_for_a_write_is_not_idle_time() -> None:
+    """With an idle timeout, a client whose write takes longer than it is not dropped: the
+    reply is awaited (not detached), and the connection serves the next command."""
+    async with open_cluster(3, seed=54, tick_interval=0.05, request_timeout=1.0) as cluster:
+        leader = await cluster.wait_leader()
+        for node_id in [n.id for n in cluster.running() if n.id != leader.id]:
+            await cluster.stop(node_id)
+        async with trio.open_nursery() as nursery:
+            server, port = await _serve(cluster, leader.id, nursery, idle_timeout=0.3)
+            with trio.fail_after(10):
+                stream = await trio.open_tcp_stream("127.0.0.1", port)
+                await stream.send_all(_command(b"SET", b"k", b"v"))
+                first = await stream.receive_some(65536)
+                assert first.startswith(b"-TIMEOUT"), first
+                await stream.send_all(_command(b"PING"))
+                assert await _read_until(stream, b"+PONG\r\n") == b"+PONG\r\n"
+                await stream.aclose()
+            server.shutdown()
