@@ -4,7 +4,15 @@ Public API (stable; the simulator and the node runtime code against it)::
 
     core = RaftCore(node_id, RaftConfig(), random.Random(seed),
                     hard_state=..., snapshot=..., entries=..., snapshot_data=...,
-                    reader=storage)
+                    reader=storage, incarnation=...)
+
+Incarnation: a number for this process life, greater than every earlier life's of this node
+(the wall clock at start in microseconds will do; 0 = none). Followers put it on their answers;
+a leader that sees a newer one resets that follower's progress and probes, so a follower whose
+data dir was wiped catches up from the same leader (`Ready.lost_logs` reports it).
+
+Empty start: a node restored with no hard state, log or snapshot may be a wiped voter that
+forgot its votes; it withholds votes for a while (`RaftCore._withholding_votes`).
 
 Restoring: pass what storage holds — the hard state, the snapshot's meta (and its bytes as
 `snapshot_data`, so the node can ship it to lagging followers after a restart), and the
@@ -69,7 +77,8 @@ Notes for runtimes:
       compacted until its next compact().
 
 Test seams (override in test code only; nothing in config reaches them):
-    _may_grant_vote(msg), _may_commit_at(index), _read_requires_quorum_check()
+    _may_grant_vote(msg), _may_commit_at(index), _read_requires_quorum_check(),
+    _guards_lost_votes()
 """
 
 from aspen.raft.codec import decode_membership, decode_message, encode_membership, encode_message
@@ -93,7 +102,7 @@ from aspen.raft.messages import (
 )
 from aspen.raft.progress import Progress, ProgressState
 from aspen.raft.reader import LogReader
-from aspen.raft.ready import ReadState, Ready, Role, SoftState
+from aspen.raft.ready import LostLog, ReadState, Ready, Role, SoftState
 from aspen.raft.types import Entry, EntryKind, HardState, Membership, NodeId, SnapshotMeta
 
 __all__ = [
@@ -108,6 +117,7 @@ __all__ = [
     "InstallSnapshot",
     "InstallSnapshotResponse",
     "LogReader",
+    "LostLog",
     "Membership",
     "Message",
     "NodeId",

@@ -3,6 +3,11 @@
 Wire form of a message: a CBOR array `[VERSION, type_code, src, dst, term, *fields]`, fields
 in the order of the `_SCHEMAS` table below. Decoding validates every element's type and range,
 so `decode_message` raises `RaftDecodeError` and nothing else for any input.
+
+Fields added after a message type first shipped are listed in `_OPTIONAL` (appended at the
+end, within wire VERSION 1): the encoder leaves out a trailing run of them that hold their
+default, and the decoder accepts a message with or without them. So a message that does not
+use a new field is byte-for-byte what an older node sends and understands.
 """
 
 from __future__ import annotations
@@ -48,16 +53,31 @@ _SCHEMAS: Final[list[tuple[int, type[Any], list[tuple[str, str]]]]] = [
     (
         4,
         AppendEntriesResponse,
-        [("success", "b"), ("index", "u"), ("hint_index", "u"), ("hint_term", "u")],
+        [
+            ("success", "b"),
+            ("index", "u"),
+            ("hint_index", "u"),
+            ("hint_term", "u"),
+            ("incarnation", "u"),
+        ],
     ),
     (5, InstallSnapshot, [("meta", "M"), ("offset", "u"), ("data", "y"), ("done", "b")]),
     (6, InstallSnapshotResponse, [("index", "u"), ("offset", "u")]),
-    (7, Heartbeat, [("commit", "u"), ("context", "u")]),
-    (8, HeartbeatResponse, [("context", "u")]),
+    (7, Heartbeat, [("commit", "u"), ("context", "u"), ("incarnation", "u")]),
+    (8, HeartbeatResponse, [("context", "u"), ("incarnation", "u")]),
     (9, ReadIndexRequest, [("token", "y")]),
     (10, ReadIndexResponse, [("token", "y"), ("index", "u"), ("ok", "b")]),
     (11, TimeoutNow, []),
 ]
+# Trailing fields that may be absent on the wire (added later), with their default.
+_OPTIONAL: Final[dict[type[Any], dict[str, Any]]] = {
+    AppendEntriesResponse: {"incarnation": 0},
+    Heartbeat: {"incarnation": 0},
+    HeartbeatResponse: {"incarnation": 0},
+}
+for _cls, _opt in _OPTIONAL.items():  # they must be the last fields of their schema
+    _names = [name for _code, c, fs in _SCHEMAS if c is _cls for name, _kind in fs]
+    assert _names[len(_names) - len(_opt) :] == list(_opt), _cls
 _BY_CODE: Final = {code: (cls, fields) for code, cls, fields in _SCHEMAS}
 _BY_CLASS: Final = {cls: (code, fields) for code, cls, fields in _SCHEMAS}
 
@@ -88,6 +108,12 @@ def encode_message(msg: Message) -> bytes:
     out: list[Any] = [VERSION, code, msg.src, msg.dst, msg.term]
     for name, kind in fields:
         out.append(_ENCODERS[kind](getattr(msg, name)))
+    optional = _OPTIONAL.get(type(msg))
+    if optional:
+        for name in reversed(optional):  # drop trailing optional fields at their default
+            if getattr(msg, name) != optional[name]:
+                break
+            out.pop()
     return cbor2.dumps(out)
 
 
@@ -207,10 +233,11 @@ def decode_message(data: bytes) -> Message:
         if type(code) is not int or code not in _BY_CODE:
             raise RaftDecodeError(f"unknown message type {code!r}")
         cls, fields = _BY_CODE[code]
-        if len(items) != 5 + len(fields):
+        n_optional = len(_OPTIONAL.get(cls, ()))
+        if not 5 + len(fields) - n_optional <= len(items) <= 5 + len(fields):
             raise RaftDecodeError(f"{cls.__name__}: expected {5 + len(fields)} items")
         kwargs: dict[str, Any] = {"src": _u(items[2]), "dst": _u(items[3]), "term": _u(items[4])}
-        for (name, kind), value in zip(fields, items[5:], strict=True):
+        for (name, kind), value in zip(fields[: len(items) - 5], items[5:], strict=True):
             kwargs[name] = _DECODERS[kind](value)
         msg: Message = cls(**kwargs)
         return msg

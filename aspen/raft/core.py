@@ -34,8 +34,12 @@ from aspen.raft.messages import (
 from aspen.raft.progress import Progress, ProgressState
 from aspen.raft.quorum import VoteResult, joint_index, joint_vote, voters_of
 from aspen.raft.reader import LogReader
-from aspen.raft.ready import ReadState, Ready, Role, SoftState
+from aspen.raft.ready import LostLog, ReadState, Ready, Role, SoftState
 from aspen.raft.types import Entry, EntryKind, HardState, Membership, NodeId, SnapshotMeta
+
+AMNESIA_ELECTIONS = 2
+"""A node started with an empty data dir neither votes nor campaigns for this many election
+timeouts (`RaftCore._withholding_votes`)."""
 
 
 @attrs.define
@@ -61,14 +65,26 @@ class RaftCore:
         entries: Sequence[Entry] = (),
         snapshot_data: bytes | None = None,
         reader: LogReader | None = None,
+        incarnation: int = 0,
     ) -> None:
         if node_id <= 0:
             raise ValueError("node ids are positive integers")
+        if incarnation < 0:
+            raise ValueError("incarnation must be >= 0")
         self.id = node_id
         self.config = config
         self._rng = rng
+        self.incarnation = incarnation  # this process life; greater than any earlier life's
         if hard_state is None:
             hard_state = HardState()
+        # Nothing on disk: a brand-new node, or one whose data dir was wiped. The latter may
+        # have voted in terms it no longer knows (see `_withholding_votes`).
+        self._started_empty = (
+            hard_state.term == 0 and hard_state.vote is None and snapshot is None and not entries
+        )
+        self._amnesia = self._started_empty  # for the first AMNESIA_ELECTIONS election timeouts
+        self._catch_up_to: int | None = None  # the first leader's commit index, once heard
+        self._lost_logs: list[LostLog] = []
         self.log = RaftLog(
             snapshot,
             entries,
@@ -301,6 +317,7 @@ class RaftCore:
             self._msgs
             or self._persisted_msgs
             or self._read_states
+            or self._lost_logs
             or self._pending_install is not None
             or self.commit_index > self._apply_handed
             or self.log.unstable_from <= self.log.last_index()
@@ -327,6 +344,7 @@ class RaftCore:
             rd.committed = self.log.slice(self._apply_handed + 1, self.commit_index + 1)
             self._apply_handed = self.commit_index
         rd.read_states, self._read_states = self._read_states, []
+        rd.lost_logs, self._lost_logs = self._lost_logs, []
         rd.messages, self._msgs = self._msgs, []
         rd.persisted_messages, self._persisted_msgs = self._persisted_msgs, []
         if hard.term != self._prev_hard.term or hard.vote != self._prev_hard.vote:
@@ -373,6 +391,11 @@ class RaftCore:
             can_vote = self.vote == msg.src or (self.vote is None and self.leader_id is None)
         return can_vote and self.log.is_up_to_date(msg.last_log_index, msg.last_log_term)
 
+    def _guards_lost_votes(self) -> bool:
+        """A node that started with an empty data dir follows the vote-amnesia rule
+        (`_withholding_votes`); a plant returns False to show what the rule prevents."""
+        return True
+
     def _may_commit_at(self, index: int) -> bool:
         """Only entries of the current term are committed by counting replicas (§5.4.2)."""
         return self.log.term(index) == self.term
@@ -389,6 +412,11 @@ class RaftCore:
         self._ticks += 1
         if self._ticks >= self.config.election_tick:
             self._restart_lease = False
+        if self._amnesia and self._ticks >= AMNESIA_ELECTIONS * self.config.election_tick:
+            self._amnesia = False
+            if self.leader_id is None and self.role is not Role.LEADER:
+                # campaign at a random point of the next election timeout, not all at once
+                self._election_elapsed = min(self._election_elapsed, self.config.election_tick)
         if self.role is Role.LEADER:
             self._tick_leader()
         else:
@@ -398,6 +426,8 @@ class RaftCore:
     def _tick_election(self) -> None:
         self._election_elapsed += 1
         if self._promotable() and self._election_elapsed >= self._randomized_timeout:
+            if self._amnesia_blocks_candidacy():
+                return
             self._election_elapsed = 0
             self._campaign(pre=self.config.pre_vote)
 
@@ -430,6 +460,51 @@ class RaftCore:
 
     def _promotable(self) -> bool:
         return self.id in voters_of(self.membership)
+
+    # -- a node that started empty may have voted before its data dir was wiped -----------
+
+    def _withholding_votes(self) -> bool:
+        """Refuse every vote and pre-vote? (the vote-amnesia rule)
+
+        An empty data dir cannot tell a brand-new node from a wiped one, and a wiped voter
+        has forgotten the votes it cast: granting one again in such a term could elect two
+        leaders. So a node that started empty, for this whole process life:
+
+        1. grants no vote (nor pre-vote) and does not campaign during its first
+           AMNESIA_ELECTIONS election timeouts: every candidacy that was under way when it
+           was wiped has ended by then (a candidate gives up after < 2 election timeouts);
+        2. once it hears from a leader, records a vote for that leader in the leader's term
+           (if it has none there): that term is bound durably, even across a later restart;
+        3. after hearing from a leader, keeps refusing votes until its commit index reaches
+           the commit index that leader first told it about: a voter with a wiped log would
+           otherwise vote for a candidate that lacks committed entries.
+
+        A brand-new cluster (every node empty, no leader) elects once (1) has passed. What
+        remains possible is a candidate that starts campaigning in a term we voted in after
+        (1), while no leader is reachable: see docs/runtime.md ("a wiped data dir").
+        """
+        if not self._started_empty or not self._guards_lost_votes():
+            return False
+        if self._amnesia:
+            return True
+        return self._catch_up_to is not None and self.commit_index < self._catch_up_to
+
+    def _amnesia_blocks_candidacy(self) -> bool:
+        """Rule 1 for our own candidacy (a vote for ourselves); the only voter is exempt."""
+        return (
+            self._amnesia
+            and self._guards_lost_votes()
+            and voters_of(self.membership) != frozenset({self.id})
+        )
+
+    def _bind_vote_to_leader(self, msg: AppendEntries | Heartbeat | InstallSnapshot) -> None:
+        """Rules 2 and 3: called for every message of the leader of our current term."""
+        if not self._started_empty or not self._guards_lost_votes():
+            return
+        if self.vote is None:
+            self.vote = msg.src
+        if self._catch_up_to is None and isinstance(msg, AppendEntries):
+            self._catch_up_to = msg.commit
 
     # ---------------------------------------------------------------------------------------
     # role changes
@@ -534,7 +609,7 @@ class RaftCore:
         elif msg.term < self.term:
             if isinstance(msg, (AppendEntries, Heartbeat, InstallSnapshot)):
                 # a stale leader: our reply carries the newer term and makes it step down
-                self._send(AppendEntriesResponse(self.id, msg.src, self.term, False, 0))
+                self._send(self._append_response(msg.src, False, 0))
             elif isinstance(msg, RequestVote) and msg.pre_vote:
                 self._send(RequestVoteResponse(self.id, msg.src, self.term, False, pre_vote=True))
             return
@@ -550,6 +625,7 @@ class RaftCore:
                 self._become_follower(self.term, msg.src)
             self._set_leader(msg.src)
             self._election_elapsed = 0
+            self._bind_vote_to_leader(msg)
             if isinstance(msg, AppendEntries):
                 self._on_append(msg)
             elif isinstance(msg, Heartbeat):
@@ -557,13 +633,21 @@ class RaftCore:
             else:
                 self._on_snapshot_chunk(msg)
         elif isinstance(msg, TimeoutNow):
-            if self.role is not Role.LEADER and self._promotable():
+            if (
+                self.role is not Role.LEADER
+                and self._promotable()
+                and not self._amnesia_blocks_candidacy()
+            ):
                 self._campaign(pre=False, transfer=True)
         elif self.role is Role.LEADER:
             pr = self._progress.get(msg.src)
             if pr is None:
                 return
             pr.recent_active = True
+            if isinstance(
+                msg, (AppendEntriesResponse, HeartbeatResponse)
+            ) and not self._check_incarnation(msg.src, msg.incarnation, pr):
+                return
             if isinstance(msg, AppendEntriesResponse):
                 self._on_append_response(msg, pr)
             elif isinstance(msg, HeartbeatResponse):
@@ -585,7 +669,7 @@ class RaftCore:
     # -- elections --------------------------------------------------------------------------
 
     def _on_request_vote(self, msg: RequestVote) -> None:
-        if self._may_grant_vote(msg):
+        if not self._withholding_votes() and self._may_grant_vote(msg):
             if msg.pre_vote:
                 self._send(RequestVoteResponse(self.id, msg.src, msg.term, True, pre_vote=True))
             else:
@@ -623,9 +707,7 @@ class RaftCore:
             assert known is not None
             prev_term = known
             if not entries:
-                self._send_persisted(
-                    AppendEntriesResponse(self.id, msg.src, self.term, True, self.commit_index)
-                )
+                self._send_persisted(self._append_response(msg.src, True, self.commit_index))
                 return
         if self.log.term(prev) == prev_term:
             changed = self.log.merge(entries, self.commit_index)
@@ -633,20 +715,28 @@ class RaftCore:
                 self._on_log_changed(changed)
             last_new = prev + len(entries)
             self._commit_to(min(msg.commit, last_new))
-            self._send_persisted(AppendEntriesResponse(self.id, msg.src, self.term, True, last_new))
+            self._send_persisted(self._append_response(msg.src, True, last_new))
             return
         # Mismatch: point the leader at our last entry whose term is <= prev_term.
         hint = self.log.last_index_with_term_at_most(prev, prev_term)
         hint_term = self.log.term(hint) or 0
         self._send_persisted(
-            AppendEntriesResponse(
-                self.id, msg.src, self.term, False, msg.prev_log_index, hint, hint_term
-            )
+            self._append_response(msg.src, False, msg.prev_log_index, hint, hint_term)
+        )
+
+    def _append_response(
+        self, to: NodeId, success: bool, index: int, hint: int = 0, hint_term: int = 0
+    ) -> AppendEntriesResponse:
+        return AppendEntriesResponse(
+            self.id, to, self.term, success, index, hint, hint_term, self.incarnation
         )
 
     def _on_heartbeat(self, msg: Heartbeat) -> None:
-        self._commit_to(min(msg.commit, self.log.last_index()))
-        self._send(HeartbeatResponse(self.id, msg.src, self.term, msg.context))
+        if not msg.incarnation or msg.incarnation == self.incarnation:
+            # (the leader capped `commit` at what an earlier life of ours acknowledged, if
+            # the incarnations differ: after a wipe our log need not hold it)
+            self._commit_to(min(msg.commit, self.log.last_index()))
+        self._send(HeartbeatResponse(self.id, msg.src, self.term, msg.context, self.incarnation))
 
     def _commit_to(self, index: int) -> None:
         if index > self.commit_index:
@@ -656,9 +746,7 @@ class RaftCore:
         meta = msg.meta
         if meta.index <= self.commit_index:
             # Already have all of it (e.g. our final ack was lost): report where we are.
-            self._send_persisted(
-                AppendEntriesResponse(self.id, msg.src, self.term, True, self.commit_index)
-            )
+            self._send_persisted(self._append_response(msg.src, True, self.commit_index))
             return
         buf = self._incoming
         if msg.offset == 0:
@@ -682,7 +770,7 @@ class RaftCore:
             return
         self._incoming = None
         self._install_snapshot(meta, bytes(buf[1]))
-        self._send_persisted(AppendEntriesResponse(self.id, msg.src, self.term, True, meta.index))
+        self._send_persisted(self._append_response(msg.src, True, meta.index))
 
     def _install_snapshot(self, meta: SnapshotMeta, data: bytes) -> None:
         if self.log.term(meta.index) == meta.term:
@@ -750,7 +838,40 @@ class RaftCore:
             pr.inflight.append(entries[-1].index)
         return True
 
+    def _check_incarnation(self, peer: NodeId, incarnation: int, pr: Progress) -> bool:
+        """Which life of `peer` answers? False: an earlier one, overtaken (drop the message).
+
+        A newer life than the one we track restarted, possibly with a wiped data dir: what
+        the old life acknowledged is no longer evidence, so its progress starts over with a
+        probe (the stale-rejection rule below stays intact for one life's messages).
+        """
+        if incarnation == pr.incarnation or incarnation == 0:
+            return True
+        if incarnation < pr.incarnation:
+            return False
+        if pr.incarnation == 0:  # the first answer we see from it: nothing to compare yet
+            pr.incarnation = incarnation
+            return True
+        pr.new_incarnation(incarnation, self.log.last_index() + 1)
+        self._replicate_to(peer, allow_empty=True)
+        return False
+
+    def _judge_restarted_log(self, msg: AppendEntriesResponse, pr: Progress) -> None:
+        """A restarted follower answers our first probe (at our last index): did it keep its
+        log? (An ack of an older append proves nothing either way: wait for the probe's.)"""
+        if msg.success:
+            if msg.index >= pr.next - 1:
+                pr.prior_match = 0  # it holds our whole log
+            return
+        if msg.index != pr.next - 1:
+            return
+        if msg.hint_index < pr.prior_match:
+            self._lost_logs.append(LostLog(msg.src, pr.incarnation, pr.prior_match, msg.hint_index))
+        pr.prior_match = 0
+
     def _on_append_response(self, msg: AppendEntriesResponse, pr: Progress) -> None:
+        if pr.prior_match and pr.state is ProgressState.PROBE:
+            self._judge_restarted_log(msg, pr)
         if msg.success:
             if pr.maybe_update(msg.index):
                 if pr.state is ProgressState.PROBE or (
@@ -850,7 +971,9 @@ class RaftCore:
         for peer in sorted(self._progress):
             pr = self._progress[peer]
             commit = min(pr.match, self.commit_index)
-            self._send(Heartbeat(self.id, peer, self.term, commit, self._open_round))
+            self._send(
+                Heartbeat(self.id, peer, self.term, commit, self._open_round, pr.incarnation)
+            )
 
     def _new_round(self) -> int:
         self._read_round += 1
@@ -970,7 +1093,9 @@ class RaftCore:
             for peer in sorted(self._progress):
                 pr = self._progress[peer]
                 commit = min(pr.match, self.commit_index)
-                self._send(Heartbeat(self.id, peer, self.term, commit, self._open_round))
+                self._send(
+                    Heartbeat(self.id, peer, self.term, commit, self._open_round, pr.incarnation)
+                )
         self._pending_reads.append(
             _PendingRead(self._open_round, self.commit_index, token, requester, self._ticks)
         )

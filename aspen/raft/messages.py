@@ -3,6 +3,12 @@
 Every message carries `src`, `dst` and the sender's `term`. ReadIndex request/response are
 term-neutral: the receiver never changes its term because of them (the leader's answer is
 valid whatever term the asking follower is in).
+
+`incarnation` (on the follower's answers, and on Heartbeat) identifies one process life of a
+follower: the runtime gives each start a number greater than the previous one's (e.g. the wall
+clock at start). A follower whose data dir was wiped comes back with an empty log but a new
+incarnation, which is how its leader tells "this follower lost its log" (reset its progress)
+from "an old, reordered rejection" (ignore it). 0 = unknown (a runtime or a peer without it).
 """
 
 from __future__ import annotations
@@ -70,6 +76,7 @@ class AppendEntriesResponse:
     index: int
     hint_index: int = 0
     hint_term: int = 0
+    incarnation: int = 0
 
 
 @attrs.frozen
@@ -102,13 +109,15 @@ class InstallSnapshotResponse:
 @attrs.frozen
 class Heartbeat:
     """Leader liveness; `commit` is capped at the follower's match index; `context` is the
-    newest ReadIndex round the leader wants confirmed (0 = none)."""
+    newest ReadIndex round the leader wants confirmed (0 = none); `incarnation` is the follower
+    life that match was acknowledged by: another life must not trust `commit`."""
 
     src: NodeId
     dst: NodeId
     term: int
     commit: int = 0
     context: int = 0
+    incarnation: int = 0
 
 
 @attrs.frozen
@@ -117,6 +126,7 @@ class HeartbeatResponse:
     dst: NodeId
     term: int
     context: int = 0
+    incarnation: int = 0
 
 
 @attrs.frozen

@@ -24,6 +24,8 @@ class Progress:
     inflight: collections.deque[int] = attrs.Factory(collections.deque)
     pending_snapshot: int = 0  # index of the snapshot being sent
     snapshot_offset: int = 0  # bytes of it the follower has acknowledged
+    incarnation: int = 0  # the newest process life of the follower we heard from (0: unknown)
+    prior_match: int = 0  # match of its previous life, until we learn whether it kept its log
 
     def become_probe(self) -> None:
         if self.state is ProgressState.SNAPSHOT:
@@ -34,6 +36,20 @@ class Progress:
         self.probe_sent = False
         self.inflight.clear()
         self.pending_snapshot = 0
+
+    def new_incarnation(self, incarnation: int, next_index: int) -> None:
+        """The follower restarted: what its previous life acknowledged may be gone (a wiped
+        data dir). Forget it and probe from `next_index` (our last index + 1), as a new
+        leader would; `prior_match` remembers the old match to tell a wipe from a restart."""
+        self.prior_match = max(self.match, self.prior_match)
+        self.incarnation = incarnation
+        self.match = 0
+        self.state = ProgressState.PROBE
+        self.next = next_index
+        self.probe_sent = False
+        self.inflight.clear()
+        self.pending_snapshot = 0
+        self.snapshot_offset = 0
 
     def become_replicate(self) -> None:
         self.state = ProgressState.REPLICATE

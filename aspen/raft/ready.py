@@ -37,6 +37,19 @@ class ReadState:
     index: int | None
 
 
+@attrs.frozen
+class LostLog:
+    """The leader found that follower `peer` restarted (as `incarnation`) without the log its
+    earlier life had acknowledged up to `acked`: it now holds entries up to `has` at most (a
+    wiped data dir, or a disk that lost fsynced writes). Its progress was reset and it is
+    being caught up; the runtime should log this loudly and count it."""
+
+    peer: NodeId
+    incarnation: int
+    acked: int
+    has: int
+
+
 @attrs.define
 class Ready:
     """One batch of work for the runtime. Handle it in this order, then call `advance(ready)`:
@@ -49,6 +62,8 @@ class Ready:
     4. `persisted_messages`: send only now (votes, append acks).
     5. `committed`: apply in order (only NORMAL entries reach the state machine).
     6. `read_states`: serve each read once the applied index reaches it.
+
+    `lost_logs` are notices for the runtime's log and metrics (nothing to do for Raft).
     """
 
     soft_state: SoftState | None = None
@@ -59,3 +74,4 @@ class Ready:
     read_states: list[ReadState] = attrs.Factory(list)
     messages: list[Message] = attrs.Factory(list)
     persisted_messages: list[Message] = attrs.Factory(list)
+    lost_logs: list[LostLog] = attrs.Factory(list)

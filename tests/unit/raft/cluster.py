@@ -78,7 +78,10 @@ class Cluster:
         voters: Iterable[int] | None = None,
         factory: CoreFactory = RaftCore,
         wire: bool = True,
+        amnesia: bool = False,
     ) -> None:
+        """`amnesia=False` starts the (empty) cores past the vote-amnesia window of an empty
+        start, as if two election timeouts had passed; tests of that rule pass True."""
         self.config = config or RaftConfig(election_tick=10, heartbeat_tick=1)
         self.seed = seed
         self.factory = factory
@@ -95,10 +98,10 @@ class Cluster:
         self.sent: list[Message] = []  # everything that was put on the wire
         self.filter: Callable[[Message], bool] | None = None  # return False to drop
         self.transform: Callable[[Message], Message] | None = None  # rewrite in flight
+        self.amnesia = amnesia
+        self.lives: dict[int, int] = {i: 1 for i in self.ids}  # incarnation of each node
         for i in self.ids:
-            self.cores[i] = self.factory(
-                i, self.config, random.Random(seed * 1000 + i), reader=_Reader(self, i)
-            )
+            self.cores[i] = self._fresh(i, random.Random(seed * 1000 + i))
         if bootstrap:
             members = Membership(voters=frozenset(voters if voters is not None else self.ids))
             for i in members.voters:
@@ -115,13 +118,17 @@ class Cluster:
         self.applied[node_id] = []
         self.sm_base[node_id] = b""
         self.reads[node_id] = []
-        core = self.factory(
-            node_id,
-            self.config,
-            random.Random(self.seed * 1000 + node_id),
-            reader=_Reader(self, node_id),
-        )
+        self.lives[node_id] = 1
+        core = self._fresh(node_id, random.Random(self.seed * 1000 + node_id))
         self.cores[node_id] = core
+        return core
+
+    def _fresh(self, i: int, rng: random.Random) -> RaftCore:
+        core = self.factory(
+            i, self.config, rng, reader=_Reader(self, i), incarnation=self.lives[i]
+        )
+        if not self.amnesia:
+            core._amnesia = False
         return core
 
     def process(self, i: int) -> None:
@@ -194,10 +201,12 @@ class Cluster:
 
     def forget_leader(self, ids: Iterable[int]) -> None:
         """As if an election timeout passed without a heartbeat on these nodes (so they will
-        consider vote requests again), without ticking them into their own campaign."""
+        consider vote requests again), without ticking them into their own campaign. Nodes
+        that started empty are taken past their vote-amnesia window too."""
         for j in ids:
             self.cores[j]._election_elapsed = self.config.election_tick
             self.cores[j]._restart_lease = False
+            self.cores[j]._amnesia = False
 
     def elect(self, i: int, attempts: int = 5) -> RaftCore:
         for _ in range(attempts):
@@ -229,6 +238,7 @@ class Cluster:
         self.down.discard(i)
         disk = self.disks[i]
         snap = disk.snapshot
+        self.lives[i] += 1
         core = self.factory(
             i,
             self.config,
@@ -238,12 +248,18 @@ class Cluster:
             snapshot_data=snap[1] if snap else None,
             entries=list(disk.entries),
             reader=_Reader(self, i),
+            incarnation=self.lives[i],
         )
         self.cores[i] = core
         self.applied[i] = []
         self.sm_base[i] = snap[1] if snap else b""
         self.process(i)
         return core
+
+    def wipe(self, i: int) -> RaftCore:
+        """Node i restarts with an empty data dir (its disk is lost; a new incarnation)."""
+        self.disks[i] = Disk()
+        return self.restart(i)
 
     def propose(self, data: bytes) -> int:
         leader = self.leader()
