@@ -14,6 +14,7 @@ from aspen.raft import (
     Entry,
     EntryKind,
     HardState,
+    LostLog,
     Membership,
     Message,
     RaftConfig,
@@ -99,6 +100,7 @@ class Cluster:
         self.filter: Callable[[Message], bool] | None = None  # return False to drop
         self.transform: Callable[[Message], Message] | None = None  # rewrite in flight
         self.amnesia = amnesia
+        self.lost_logs: list[tuple[int, LostLog]] = []  # (reporting leader, notice)
         self.lives: dict[int, int] = {i: 1 for i in self.ids}  # incarnation of each node
         for i in self.ids:
             self.cores[i] = self._fresh(i, random.Random(seed * 1000 + i))
@@ -147,6 +149,7 @@ class Cluster:
             self._send(rd.persisted_messages)
             self.applied[i].extend(rd.committed)
             self.reads[i].extend(rd.read_states)
+            self.lost_logs.extend((i, n) for n in rd.lost_logs)
             core.advance(rd)
 
     def process_all(self) -> None:
