@@ -159,6 +159,7 @@ class NodeStats:
     fsync_seconds: float = 0.0
     snapshots_taken: int = 0
     snapshots_installed: int = 0
+    follower_logs_lost: int = 0  # (leader) a follower came back without its acknowledged log
     batch_sizes: dict[int, int] = attrs.Factory(dict)  # ops per entry -> count (power-of-2 bins)
     fsync_buckets: list[int] = attrs.Factory(lambda: [0] * len(FSYNC_BUCKETS))
     """Counts of persist calls by duration: fsync_buckets[i] counts those <= FSYNC_BUCKETS[i]
@@ -338,6 +339,7 @@ class ClusterNode:
             entries=restored.entries,
             snapshot_data=snap_data,
             reader=storage,  # entries released from the core's in-memory tail
+            incarnation=self.incarnation,  # start time in microseconds: grows across restarts
         )
         voters = self.settings.bootstrap_voters
         if voters and self.core.last_index == 0 and self.core.term == 0:
@@ -504,6 +506,14 @@ class ClusterNode:
         assert storage is not None
         if rd.soft_state is not None:
             self._on_soft_state()
+        for lost in rd.lost_logs:
+            self.stats.follower_logs_lost += 1
+            log.warning(
+                "node %d: follower %d restarted WITHOUT ITS LOG (data dir wiped or lost): it had "
+                "acknowledged entries up to %d, it now holds at most %d; catching it up "
+                "(until then the cluster has one copy fewer of those entries)",
+                self.id, lost.peer, lost.acked, lost.has,
+            )
         await self._send_raft(rd.messages)
         if rd.snapshot is not None:
             await self._install_snapshot(*rd.snapshot)

@@ -846,13 +846,19 @@ class RaftCore:
         probe (the stale-rejection rule below stays intact for one life's messages).
         """
         if incarnation == pr.incarnation or incarnation == 0:
+            pr.incarnation_tick = self._ticks
             return True
         if incarnation < pr.incarnation:
-            return False
-        if pr.incarnation == 0:  # the first answer we see from it: nothing to compare yet
+            if self._ticks - pr.incarnation_tick < self.config.election_tick:
+                return False
+            # The newer life fell silent an election timeout ago and this one keeps talking:
+            # not a straggler but a new life whose runtime clock went back. Take it.
+        elif pr.incarnation == 0:  # the first answer we see from it: nothing to compare yet
             pr.incarnation = incarnation
+            pr.incarnation_tick = self._ticks
             return True
         pr.new_incarnation(incarnation, self.log.last_index() + 1)
+        pr.incarnation_tick = self._ticks
         self._replicate_to(peer, allow_empty=True)
         return False
 

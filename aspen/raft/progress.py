@@ -25,6 +25,7 @@ class Progress:
     pending_snapshot: int = 0  # index of the snapshot being sent
     snapshot_offset: int = 0  # bytes of it the follower has acknowledged
     incarnation: int = 0  # the newest process life of the follower we heard from (0: unknown)
+    incarnation_tick: int = 0  # the leader's tick when that life last answered
     prior_match: int = 0  # match of its previous life, until we learn whether it kept its log
 
     def become_probe(self) -> None:

@@ -250,3 +250,22 @@ def test_wiped_voter_holds_votes_until_it_caught_up_with_the_first_leader() -> N
     assert leader is not None and wiped.commit_index == leader.commit_index
     c.forget_leader([3])
     assert grants(c, 3, RequestVote(2, 3, leader.term + 1, 100, leader.term))
+
+
+
+def test_a_new_life_with_a_smaller_incarnation_is_taken_once_the_newer_falls_silent() -> None:
+    """A runtime whose clock went back gives a restart a smaller incarnation: ignored as a
+    straggler at first, but not for longer than an election timeout."""
+    c = replicated()
+    leader = c.cores[1]
+    c.lives[3] = 10
+    c.wipe(3)  # incarnation 11
+    c.tick(n=3)
+    c.lives[3] = 3
+    c.wipe(3)  # incarnation 4: smaller than the life the leader knows
+    c.tick(n=ET // 2)
+    assert c.cores[3].last_index == 0  # still taken for a straggler of an older life
+    c.tick(n=ET)
+    pr = leader.progress(3)
+    assert pr is not None and pr.incarnation == 4
+    assert c.cores[3].last_index == leader.last_index
