@@ -84,6 +84,8 @@ class RaftCore:
         )
         self._amnesia = self._started_empty  # for the first AMNESIA_ELECTIONS election timeouts
         self._catch_up_to: int | None = None  # the first leader's commit index, once heard
+        self._term_seen = 0  # the highest term any other node was seen in (empty start only)
+        self._vote_floor = 0  # ... before the message being handled
         self._lost_logs: list[LostLog] = []
         self.log = RaftLog(
             snapshot,
@@ -463,8 +465,8 @@ class RaftCore:
 
     # -- a node that started empty may have voted before its data dir was wiped -----------
 
-    def _withholding_votes(self) -> bool:
-        """Refuse every vote and pre-vote? (the vote-amnesia rule)
+    def _withholding_votes(self, msg: RequestVote) -> bool:
+        """Refuse this vote or pre-vote? (the vote-amnesia rule)
 
         An empty data dir cannot tell a brand-new node from a wiped one, and a wiped voter
         has forgotten the votes it cast: granting one again in such a term could elect two
@@ -477,7 +479,10 @@ class RaftCore:
            (if it has none there): that term is bound durably, even across a later restart;
         3. after hearing from a leader, keeps refusing votes until its commit index reaches
            the commit index that leader first told it about: a voter with a wiped log would
-           otherwise vote for a candidate that lacks committed entries.
+           otherwise vote for a candidate that lacks committed entries;
+        4. never votes in a term at or below the highest term it has seen any other node in
+           (a pre-vote request for T shows its sender in T - 1): we may have voted there, and
+           a live cluster moves on to higher terms anyway.
 
         A brand-new cluster (every node empty, no leader) elects once (1) has passed. What
         remains possible is a candidate that starts campaigning in a term we voted in after
@@ -485,9 +490,18 @@ class RaftCore:
         """
         if not self._started_empty or not self._guards_lost_votes():
             return False
-        if self._amnesia:
+        if self._amnesia or msg.term <= self._vote_floor:
             return True
         return self._catch_up_to is not None and self.commit_index < self._catch_up_to
+
+    def _note_term_seen(self, msg: Message) -> None:
+        """Rule 4's bookkeeping: the highest term seen from others (empty start only)."""
+        self._vote_floor = self._term_seen
+        term = msg.term
+        if isinstance(msg, (RequestVote, RequestVoteResponse)) and msg.pre_vote and term:
+            term -= 1  # a pre-vote names the term its sender would campaign in
+        if term > self._term_seen:
+            self._term_seen = term
 
     def _amnesia_blocks_candidacy(self) -> bool:
         """Rule 1 for our own candidacy (a vote for ourselves); the only voter is exempt."""
@@ -590,6 +604,8 @@ class RaftCore:
         """Handle one message from a peer; stale, misrouted or unknown ones are ignored."""
         if msg.dst != self.id or msg.src == self.id:
             return
+        if self._started_empty:
+            self._note_term_seen(msg)
         if isinstance(msg, ReadIndexRequest):
             self._on_read_index_request(msg)
             return
@@ -669,7 +685,7 @@ class RaftCore:
     # -- elections --------------------------------------------------------------------------
 
     def _on_request_vote(self, msg: RequestVote) -> None:
-        if not self._withholding_votes() and self._may_grant_vote(msg):
+        if not self._withholding_votes(msg) and self._may_grant_vote(msg):
             if msg.pre_vote:
                 self._send(RequestVoteResponse(self.id, msg.src, msg.term, True, pre_vote=True))
             else:

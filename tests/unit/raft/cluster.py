@@ -81,8 +81,9 @@ class Cluster:
         wire: bool = True,
         amnesia: bool = False,
     ) -> None:
-        """`amnesia=False` starts the (empty) cores past the vote-amnesia window of an empty
-        start, as if two election timeouts had passed; tests of that rule pass True."""
+        """`amnesia=False` starts the (empty) cores as known-new nodes, without the vote-amnesia
+        rule of an empty start (`RaftCore._withholding_votes`); tests of that rule pass True.
+        A wiped node (`wipe`) always follows the rule."""
         self.config = config or RaftConfig(election_tick=10, heartbeat_tick=1)
         self.seed = seed
         self.factory = factory
@@ -130,7 +131,7 @@ class Cluster:
             i, self.config, rng, reader=_Reader(self, i), incarnation=self.lives[i]
         )
         if not self.amnesia:
-            core._amnesia = False
+            core._started_empty = core._amnesia = False
         return core
 
     def process(self, i: int) -> None:

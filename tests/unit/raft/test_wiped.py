@@ -269,3 +269,15 @@ def test_a_new_life_with_a_smaller_incarnation_is_taken_once_the_newer_falls_sil
     pr = leader.progress(3)
     assert pr is not None and pr.incarnation == 4
     assert c.cores[3].last_index == leader.last_index
+
+
+def test_wiped_voter_never_votes_in_a_term_it_saw_another_node_in() -> None:
+    """The double vote the window alone misses: a node that lagged behind campaigns, after
+    the window, for a term the wiped node had voted in; the wiped node saw that term."""
+    c = Cluster([1, 2, 3], config=RaftConfig(pre_vote=False, check_quorum=False))
+    assert grants(c, 1, RequestVote(2, 1, 7, 1, 1))  # 1 votes for 2 in term 7
+    c.wipe(1)
+    c.tick([1], n=2 * ET)  # past the window
+    assert grants(c, 1, RequestVote(2, 1, 8, 1, 1, pre_vote=True))  # so 2 is in term 7
+    assert not grants(c, 1, RequestVote(3, 1, 7, 1, 1))  # 3 lagged, campaigns for 7 now
+    assert grants(c, 1, RequestVote(3, 1, 8, 1, 1))  # a term nobody was seen in
