@@ -310,9 +310,21 @@ def restart_time(cluster: BenchCluster, timeout: float) -> dict[str, Any]:
     return out
 
 
+def _metric(cluster: BenchCluster, i: int, name: str) -> float | None:
+    """One sample of node i's /metrics (the first series of that name), None if absent."""
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://{cluster.http(i)}/metrics", timeout=5) as resp:
+        text = resp.read().decode()
+    for line in text.splitlines():
+        if line.startswith(name) and not line.startswith("#"):
+            return float(line.rsplit(" ", 1)[1])
+    return None
+
+
 def _trickle(port: int, stop: threading.Event) -> None:
-    """One SET every 20 ms: a leader learns that a follower lost its log only when an append
-    is rejected, and an idle leader sends none (heartbeats do not probe)."""
+    """One SET every 20 ms while the wiped follower comes back (the benchmark's write load;
+    the leader notices the new incarnation from heartbeat answers as well)."""
     import redis
 
     n = 0
@@ -325,17 +337,19 @@ def _trickle(port: int, stop: threading.Event) -> None:
 
 def wiped_catchup(cluster: BenchCluster, timeout: float) -> dict[str, Any]:
     """kill -9 a follower, delete its data dir, start it: time until it applied the leader's
-    applied index of the moment it restarted (under a trickle of writes, see `_trickle`).
+    applied index of the moment it restarted (under a trickle of writes, see `_trickle`),
+    caught up by the SAME leader (its answers carry a new incarnation: the leader resets its
+    progress and probes; `same_leader` records that leader and term did not change).
 
-    If it has not caught up after `timeout`, leadership is moved to the third node (whose
-    fresh view of the wiped node's log makes it probe and send what is missing) and the time
-    until it catches up after that is recorded too."""
+    Fallback, should it not catch up within `timeout`: leadership is moved to the third node
+    (a new leader probes every follower afresh) and the time after that is recorded too."""
     leader, node = _follower(cluster)
+    term = cluster.status(leader)["term"]
     cluster.kill(node)
     shutil.rmtree(cluster.data_dir(node))
     target = cluster.status(leader)["applied_index"]
-    out: dict[str, Any] = {"node": node, "leader_applied": target, "timeout_s": timeout,
-                           "trickle_writes_every_s": 0.02}
+    out: dict[str, Any] = {"node": node, "leader": leader, "leader_applied": target,
+                           "timeout_s": timeout, "trickle_writes_every_s": 0.02}
     stop = threading.Event()
     writer = threading.Thread(target=_trickle, args=(cluster.resp_port(leader), stop),
                               daemon=True)
@@ -346,6 +360,9 @@ def wiped_catchup(cluster: BenchCluster, timeout: float) -> dict[str, Any]:
         try:
             out["serving_s"], out["caught_up_s"] = _time_until_caught_up(
                 cluster, node, target, t0, timeout)
+            st = cluster.status(leader)
+            out["same_leader"] = st["role"] == "leader" and st["term"] == term
+            out["follower_logs_lost"] = _metric(cluster, leader, "aspen_follower_logs_lost_total")
             return out
         except TimeoutError as exc:
             out["caught_up_s"] = None

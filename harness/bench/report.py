@@ -229,9 +229,12 @@ def _cluster_lines(results: Results) -> list[str]:
     cu = results.get("catchup")
     if cu:
         if cu.get("caught_up_s") is not None:
+            same = cu.get("same_leader")
+            who = (" from the same leader" if same else
+                   " (after a leader change)" if same is not None else "")
             out.append(f"- **Wiped follower** (kill -9, data dir deleted, restarted, one write "
                        f"every 20 ms): serving after {cu['serving_s']:.2f} s, caught up "
-                       f"with the leader's applied index {cu['leader_applied']:,} after "
+                       f"with the leader's applied index {cu['leader_applied']:,}{who} after "
                        f"{cu['caught_up_s']:.2f} s.")
         else:
             after = cu.get("after_transfer_s")

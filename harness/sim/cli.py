@@ -13,7 +13,14 @@ from typing import Any
 import attrs
 
 from harness.sim.nemesis import FAULTS
-from harness.sim.runner import SCENARIOS, SimFailure, SimParams, SimResult, run_seed
+from harness.sim.runner import (
+    EXTRA_SCENARIOS,
+    SCENARIOS,
+    SimFailure,
+    SimParams,
+    SimResult,
+    run_seed,
+)
 from harness.sim.trace import Trace
 
 NODE_CHOICES = (3, 5, 7)
@@ -56,6 +63,7 @@ class Summary:
         heals = [h for r in rs for h in r.heal_to_progress]
         commits = [h for r in rs for h in r.heal_to_commit]
         first = [r.first_leader_ms for r in rs if r.first_leader_ms is not None]
+        same = [ms for r in rs for ms, same_leader in r.wipe_catchups if same_leader]
         return {
             "ops": sum(r.ops for r in rs),
             "ops_unknown": sum(r.ops_unknown for r in rs),
@@ -81,6 +89,13 @@ class Summary:
             "crashes": sum(r.crashes for r in rs),
             "membership_changes": sum(r.membership_changes for r in rs),
             "transfers": sum(r.transfers for r in rs),
+            "wipes": sum(r.wipes for r in rs),
+            "lost_logs": sum(r.lost_logs for r in rs),
+            "wipe_catchups_same_leader": len(same),
+            "wipe_catchups_other_leader": sum(not s for r in rs for _, s in r.wipe_catchups),
+            "wipe_catchup_p50_ms": percentile(same, 50),
+            "wipe_catchup_p99_ms": percentile(same, 99),
+            "wipe_catchup_max_ms": max(same, default=None),
             "virtual_s": sum(r.virtual_ms for r in rs) / 1000,
         }
 
@@ -113,6 +128,13 @@ class Summary:
             f"{f['read_back']}  "
             f"messages: {f['messages']}  virtual time: {f['virtual_s']:.0f} s",
         ]
+        if f["wipes"]:
+            lines.append(
+                f"  data dirs wiped: {f['wipes']} (leaders reported {f['lost_logs']} lost "
+                f"logs); caught up from the same leader: {f['wipe_catchups_same_leader']} "
+                f"(p50 {f['wipe_catchup_p50_ms']} ms, p99 {f['wipe_catchup_p99_ms']} ms, "
+                f"max {f['wipe_catchup_max_ms']} ms), after a leader change: "
+                f"{f['wipe_catchups_other_leader']}")
         return "\n".join(lines)
 
 
@@ -148,7 +170,7 @@ def parse(argv: Sequence[str] | None) -> tuple[argparse.Namespace, Callable[[int
     ap.add_argument("--seed", type=int, help="run (replay) exactly this seed")
     ap.add_argument("--nodes", type=int, choices=NODE_CHOICES,
                     help="cluster size (default: each seed picks 3, 5 or 7)")
-    ap.add_argument("--scenario", choices=SCENARIOS,
+    ap.add_argument("--scenario", choices=SCENARIOS + EXTRA_SCENARIOS,
                     help="fault mix (default: each seed picks one)")
     ap.add_argument("--faults", help="comma-separated faults, overriding the scenario's: "
                     + ", ".join(sorted({f for fs in FAULTS.values() for f in fs})))

@@ -38,6 +38,7 @@ class Invariants:
         self.applied: dict[int, tuple[int, int, bytes]] = {}  # index -> (term, kind, data)
         self.max_applied = 0
         self.leader_commit: dict[int, int] = {}  # term -> highest commit its leader reported
+        self.wiped: set[int] = set()  # nodes whose data dir was wiped at some point
         self.leader_checked: set[int] = set()
 
     # -- elections ------------------------------------------------------------------------
@@ -58,10 +59,17 @@ class Invariants:
         self.leader_checked.add(term)
         return True
 
+    def node_wiped(self, node: int) -> None:
+        self.wiped.add(node)
+
     def vote_persisted(self, node: int, term: int, vote: int | None) -> None:
         if vote is None or not self.check_votes:
             return
         prev = self.vote_of.setdefault((node, term), vote)
+        if prev != vote and node in self.wiped and self.leader_of_term.get(term) == vote:
+            # A wiped node binding the term to the leader it follows (the vote-amnesia rule):
+            # that leader has won already, the vote elects nobody.
+            return
         if prev != vote:
             raise InvariantViolation(
                 "vote-safety", f"n{node} voted for n{prev} and then n{vote} in term {term}")

@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+import attrs
+
 from aspen.raft.errors import RaftError
 from aspen.raft.types import Membership
 from harness.sim.invariants import InvariantViolation
@@ -29,6 +31,8 @@ FAULTS: dict[str, tuple[str, ...]] = {
     "membership": ("membership", "membership", "membership", "transfer", "crash_leader",
                    "isolate_leader"),
     "flaky": ("flaky", "flaky", "crash_restart"),
+    # a voter's data dir is wiped (one at a time) under loss, duplication and reordering
+    "wiped": ("wipe", "wipe", "wipe_after_vote", "wipe_after_vote", "flaky", "crash_restart"),
     "mixed": ("crash", "crash_leader", "crash_restart", "crash_persisting", "partition",
               "isolate_leader", "one_way_leader", "one_way", "flaky", "membership",
               "membership", "transfer", "pause_leader", "slow_clock", "leader_churn",
@@ -46,6 +50,16 @@ def membership_of(node: SimNode) -> Membership | None:
     return node.membership
 
 
+@attrs.define
+class WipeWatch:
+    node: int
+    incarnation: int
+    target: int  # the highest commit index any node had when it was wiped
+    started: int  # virtual ms of its empty start
+    leader: int | None  # who led then
+    term: int | None
+
+
 class Nemesis:
     def __init__(self, sim: Simulation) -> None:
         self.sim = sim
@@ -56,6 +70,8 @@ class Nemesis:
         self.heal_id = 0
         self.churn = False  # crash every new leader shortly after it is elected
         self.f8: dict[str, int] | None = None  # progress through the Figure 8 schedule
+        self.wipe_watch: WipeWatch | None = None  # the wiped node being caught up
+        self.wipe_next_voter = False  # wipe the next node that votes for another one
 
     def log(self, what: str) -> None:
         self.sim.trace.add(self.sim.clock.now, "nemesis", what)
@@ -95,6 +111,7 @@ class Nemesis:
         sim.net.params = self.calm
         self.churn = False
         self.f8 = None
+        self.wipe_next_voter = False
         for n in sim.nodes.values():
             n.tick_ms = sim.params.tick_ms
             n.resume()
@@ -290,6 +307,105 @@ class Nemesis:
             return
         self._crash(nid, f"new leader of term {term}")
         sim.clock.after(sim.rng.randint(5, 150), self._restart, nid)
+
+    def _f_wipe(self, length: int) -> None:
+        """Kill a voter and delete its data dir; it restarts empty within the window (often
+        a follower, sometimes the leader). One at a time: a node is wiped only once the last
+        wiped one holds everything that was committed when it lost its data (two wiped
+        copies at once can lose committed entries whatever the protocol does)."""
+        sim = self.sim
+        if self.wipe_watch is not None or any(n.wipe_pending for n in sim.nodes.values()):
+            return
+        lead = sim.leader()
+        m = membership_of(lead) if lead else None
+        voters = sorted((m.voters if m else sim.initial_voters)
+                        & {i for i, n in sim.nodes.items() if n.alive})
+        if not voters:
+            return
+        rng = sim.rng
+        followers = [v for v in voters if lead is None or v != lead.id]
+        nid = rng.choice(followers if followers and rng.random() < 0.8 else voters)
+        target = max((n.commit for n in sim.nodes.values()), default=0)
+        node = sim.nodes[nid]
+        rebootstrap = nid in sim.initial_voters and rng.random() < 0.5
+        self.log(f"wipe n{nid}'s data dir (commit then: {target})"
+                 + (", it will bootstrap again" if rebootstrap else ""))
+        sim.wipes += 1
+        node.wipe()
+        node.wipe_pending = (target, rebootstrap)
+        sim.clock.after(rng.randint(1, max(1, min(length, 300))), self._restart, nid)
+
+    def _f_wipe_after_vote(self, length: int) -> None:
+        """The worst moment for a wipe: right after a node voted, while the election it
+        voted in may still be going on (crash the leader to start one)."""
+        if self.wipe_watch is not None:
+            return
+        self.log("the next node to vote for another will be wiped")
+        self.wipe_next_voter = True
+        lead = self.sim.leader()
+        if lead is not None and self.sim.rng.random() < 0.7:
+            self._crash(lead.id, f"leader of term {lead.term}")
+
+    def on_vote_persisted(self, node: SimNode, term: int, vote: int) -> None:
+        sim = self.sim
+        if not self.wipe_next_voter or vote == node.id or self.wipe_watch is not None:
+            return
+        if any(n.wipe_pending for n in sim.nodes.values()):
+            return
+        self.wipe_next_voter = False
+        sim.clock.after(sim.rng.randint(0, 5), self._wipe_voter, node.id, node.incarnation,
+                        term, vote)
+
+    def _wipe_voter(self, nid: int, incarnation: int, term: int, vote: int) -> None:
+        sim = self.sim
+        node = sim.nodes[nid]
+        if not node.alive or node.incarnation != incarnation:
+            return
+        target = max((n.commit for n in sim.nodes.values()), default=0)
+        rebootstrap = nid in sim.initial_voters and sim.rng.random() < 0.5
+        self.log(f"wipe n{nid}'s data dir just after it voted for n{vote} in term {term}")
+        sim.wipes += 1
+        node.wipe()
+        node.wipe_pending = (target, rebootstrap)
+        sim.clock.after(sim.rng.randint(1, 30), self._restart, nid)
+
+    def watch_wiped(self, node: SimNode, target: int) -> None:
+        """A wiped node just started: it must catch up, from the same leader if that one
+        stays in office."""
+        sim = self.sim
+        lead = sim.leader()
+        w = WipeWatch(node.id, node.incarnation, target, sim.clock.now,
+                      lead.id if lead else None, lead.term if lead else None)
+        self.wipe_watch = w
+        sim.clock.after(20, self._poll_wiped, w)
+
+    def _poll_wiped(self, w: WipeWatch) -> None:
+        sim = self.sim
+        if self.wipe_watch is not w:
+            return
+        node = sim.nodes[w.node]
+        if not node.alive:  # crashed again (it restarts with what it wrote since the wipe)
+            sim.clock.after(20, self._poll_wiped, w)
+            return
+        if node.incarnation != w.incarnation:  # ... and restarted: the clock starts over
+            w.incarnation, w.started = node.incarnation, sim.clock.now
+        lead = sim.leader()
+        same = lead is not None and (lead.id, lead.term) == (w.leader, w.term)
+        if node.commit >= w.target and node.sm.applied >= w.target:
+            took = sim.clock.now - w.started
+            sim.wipe_catchups.append((took, same))
+            self.log(f"wiped n{w.node} caught up after {took} ms "
+                     + ("from the same leader" if same else "(after a leader change)"))
+            self.wipe_watch = None
+            return
+        bound = sim.params.wipe_catchup_bound_ms
+        if same and sim.clock.now - w.started >= bound and w.leader is not None:
+            raise InvariantViolation(
+                "wiped-catch-up",
+                f"n{w.node} restarted with an empty data dir at {w.started} ms and has not "
+                f"caught up (commit {node.commit} < {w.target}) after {bound} ms, although "
+                f"n{w.leader} has led term {w.term} all along")
+        sim.clock.after(20, self._poll_wiped, w)
 
     def _f_pause_leader(self, length: int) -> None:
         """Stop the leader's process (a GC pause, SIGSTOP); on waking it sees the queued

@@ -56,6 +56,8 @@ class SimNode:
         self.tick_ms = sim.params.tick_ms  # a slow clock makes this larger
         self.paused = False  # a stopped process (GC pause, SIGSTOP): inputs queue up
         self.backlog: list[tuple[Callable[..., None], tuple[Any, ...]]] = []
+        self.wiped = False  # its data dir was wiped at least once
+        self.wipe_pending: tuple[int, bool] | None = None  # (commit to reach, re-bootstrap)
 
     # -- lifecycle ------------------------------------------------------------------------
     def start(self, bootstrap: Membership | None = None) -> None:
@@ -65,7 +67,8 @@ class SimNode:
         self.core = self.make_core(
             self.id, self.sim.raft_config, rng,
             hard_state=d.hard_state, snapshot=d.snapshot, entries=tuple(d.entries),
-            snapshot_data=d.snapshot_data, reader=DurableReader(d, self._note_read_back))
+            snapshot_data=d.snapshot_data, reader=DurableReader(d, self._note_read_back),
+            incarnation=self.incarnation)
         self.alive = True
         self.persisting = False
         self.paused = False
@@ -82,6 +85,10 @@ class SimNode:
                 "commit-monotonic",
                 f"n{self.id} restarts with durable commit {d.hard_state.commit} but had applied "
                 f"{self.applied_before_crash} before crashing")
+        wipe = self.wipe_pending
+        if wipe is not None and wipe[1] and bootstrap is None:
+            # like a daemon whose config lists the initial voters: it bootstraps again
+            bootstrap = Membership(voters=self.sim.initial_voters)
         if bootstrap is not None:
             self.core.bootstrap(bootstrap)
         self.sim.trace.add(self.sim.clock.now, self.id,
@@ -89,6 +96,9 @@ class SimNode:
                            f"{d.hard_state.commit} snapshot {d.snap_index} last {d.last_index()}")
         self.sim.clock.after(self.sim.rng.randint(1, self.sim.params.tick_ms), self._tick,
                              self.incarnation)
+        if wipe is not None:
+            self.wipe_pending = None
+            self.sim.nemesis.watch_wiped(self, wipe[0])
         self.pump()
 
     def _note_read_back(self, n: int) -> None:
@@ -109,6 +119,16 @@ class SimNode:
         self.waiting_reads.clear()
         self.role, self.leader_id = Role.FOLLOWER, None
         self.sim.trace.add(self.sim.clock.now, self.id, "CRASH (unpersisted Ready lost)")
+
+    def wipe(self) -> None:
+        """Crash, and lose the data dir: the next start() begins with an empty disk."""
+        self.crash()
+        self.durable = DurableLog()
+        self.applied_before_crash = 0
+        self.membership = None
+        self.wiped = True
+        self.sim.invariants.node_wiped(self.id)
+        self.sim.trace.add(self.sim.clock.now, self.id, "DATA DIR WIPED")
 
     # -- pauses ---------------------------------------------------------------------------
     def pause(self) -> None:
@@ -218,6 +238,11 @@ class SimNode:
                               f"{ss.role.value} (leader {ss.leader_id}, term "
                               f"{rd.hard_state.term if rd.hard_state else self.term})")
             self.role, self.leader_id = ss.role, ss.leader_id
+        for lost in rd.lost_logs:
+            sim.lost_logs += 1
+            sim.trace.add(sim.clock.now, self.id,
+                          f"n{lost.peer} came back without its log (acked {lost.acked}, has "
+                          f"{lost.has})")
         if rd.hard_state is not None:
             self.term = rd.hard_state.term
         if self.role is Role.LEADER:
@@ -268,6 +293,8 @@ class SimNode:
                     "commit-monotonic",
                     f"n{self.id} persists commit {hs.commit} after {old.commit}")
             inv.vote_persisted(self.id, hs.term, hs.vote)
+            if hs.vote is not None and (hs.term, hs.vote) != (old.term, old.vote):
+                sim.nemesis.on_vote_persisted(self, hs.term, hs.vote)
             d.hard_state = hs
             self.commit = hs.commit
         if self.role is Role.LEADER:

@@ -28,6 +28,7 @@ from harness.sim.trace import Trace
 from harness.sim.workload import Client, Pending
 
 SCENARIOS = ("stable", "crash", "partition", "membership", "flaky", "mixed", "figure8")
+EXTRA_SCENARIOS = ("wiped",)  # run only when asked for (not among a seed's random picks)
 
 
 @attrs.define
@@ -71,6 +72,7 @@ class SimParams:
     max_checker_steps: int = 3_000_000
     faults: tuple[str, ...] | None = None  # overrides the scenario's list of faults
     check_votes: bool = True  # vote-safety check (off: let Election Safety catch double votes)
+    wipe_catchup_bound_ms: int = 2000  # a wiped node catches up within this from one leader
 
     def replay_args(self, seed: int) -> str:
         """Command-line arguments that make `python -m harness.sim` replay this run."""
@@ -145,6 +147,9 @@ class SimResult:
     crashes: int
     membership_changes: int
     transfers: int
+    wipes: int
+    wipe_catchups: list[tuple[int, bool]]  # (ms from the empty start, from the same leader?)
+    lost_logs: int  # leaders' reports of a follower that came back without its log
     virtual_ms: int
     wall_s: float
     read_back: int = 0  # entries a core read back from its durable log (below its tail)
@@ -214,6 +219,9 @@ class Simulation:
         self.crashes = 0
         self.membership_changes = 0
         self.transfers = 0
+        self.wipes = 0
+        self.wipe_catchups: list[tuple[int, bool]] = []
+        self.lost_logs = 0
         self.retries = 0
         self.timeouts = 0
         self.nemesis = Nemesis(self)
@@ -326,6 +334,7 @@ class Simulation:
             messages=self.net.sent, snapshots=self.snapshots, installs=self.installs,
             crashes=self.crashes,
             membership_changes=self.membership_changes, transfers=self.transfers,
+            wipes=self.wipes, wipe_catchups=self.wipe_catchups, lost_logs=self.lost_logs,
             virtual_ms=self.clock.now, wall_s=time.perf_counter() - started,
             read_back=self.read_back)
 

@@ -7,7 +7,7 @@ reach them.
 
 from __future__ import annotations
 
-from aspen.raft import RaftCore, Ready, RequestVote
+from aspen.raft import Progress, RaftCore, Ready, RequestVote
 
 
 class DoubleVoteCore(RaftCore):
@@ -41,3 +41,19 @@ class EarlyAckCore(RaftCore):
         rd.messages = rd.messages + rd.persisted_messages
         rd.persisted_messages = []
         return rd
+
+
+class ForgetfulCore(RaftCore):
+    """A node that starts with an empty data dir votes at once: a wiped voter votes a
+    second time in a term it had voted in (no vote-amnesia rule)."""
+
+    def _guards_lost_votes(self) -> bool:
+        return False
+
+
+class NoIncarnationCore(RaftCore):
+    """The leader does not tell a follower's lives apart: a wiped follower's rejections
+    below its old match look stale forever and it never catches up from that leader."""
+
+    def _check_incarnation(self, peer: int, incarnation: int, pr: Progress) -> bool:
+        return True
