@@ -193,10 +193,6 @@ def test_wiped_voter_does_not_vote_again_in_its_window() -> None:
 
 
 def test_without_the_rule_the_wiped_voter_votes_twice() -> None:
-    class Forgetful(RaftCore):
-        def _guards_lost_votes(self) -> bool:
-            return False
-
     c = Cluster([1, 2, 3], config=RaftConfig(pre_vote=False, check_quorum=False),
                 factory=Forgetful)
     assert grants(c, 1, RequestVote(2, 1, 7, 1, 1))
@@ -281,3 +277,32 @@ def test_wiped_voter_never_votes_in_a_term_it_saw_another_node_in() -> None:
     assert grants(c, 1, RequestVote(2, 1, 8, 1, 1, pre_vote=True))  # so 2 is in term 7
     assert not grants(c, 1, RequestVote(3, 1, 7, 1, 1))  # 3 lagged, campaigns for 7 now
     assert grants(c, 1, RequestVote(3, 1, 8, 1, 1))  # a term nobody was seen in
+
+
+class Forgetful(RaftCore):
+    """No vote-amnesia rule (test plant)."""
+
+    def _guards_lost_votes(self) -> bool:
+        return False
+
+
+def two_leaders_in_one_term(factory: type[RaftCore]) -> list[int]:
+    """2 wins term 2 with 1's vote; 1 is wiped; 3, cut off from 2 all along (still in term
+    1), campaigns for term 2 and asks 1. Returns who leads term 2."""
+    c = Cluster([1, 2, 3], config=RaftConfig(pre_vote=False, check_quorum=False),
+                factory=factory)
+    c.cut |= {(2, 3), (3, 2)}
+    c.isolate(3)
+    c.elect(2)
+    assert c.cores[2].term == 2
+    c.wipe(1)
+    c.heal()
+    c.cut |= {(2, 3), (3, 2)}
+    c.campaign(3)
+    return sorted(i for i, core in c.cores.items()
+                  if core.role is Role.LEADER and core.term == 2)
+
+
+def test_a_forgetful_wiped_voter_elects_a_second_leader_in_the_same_term() -> None:
+    assert two_leaders_in_one_term(Forgetful) == [2, 3]  # what the rule is for
+    assert two_leaders_in_one_term(RaftCore) == [2]
