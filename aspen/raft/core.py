@@ -503,13 +503,20 @@ class RaftCore:
         if term > self._term_seen:
             self._term_seen = term
 
-    def _amnesia_blocks_candidacy(self) -> bool:
-        """Rule 1 for our own candidacy (a vote for ourselves); the only voter is exempt."""
-        return (
-            self._amnesia
-            and self._guards_lost_votes()
-            and voters_of(self.membership) != frozenset({self.id})
-        )
+    def _amnesia_blocks_candidacy(self, *, transfer: bool = False) -> bool:
+        """Rules 1 and 4 for our own candidacy (a vote for ourselves in term + 1).
+
+        The only voter is exempt. A transfer (TimeoutNow from the leader of our term, which
+        caught us up) may go ahead inside the window: that leader's term is the newest we
+        have seen, so term + 1 is one no candidacy was seen in.
+        """
+        if not self._started_empty or not self._guards_lost_votes():
+            return False
+        if voters_of(self.membership) == frozenset({self.id}):
+            return False
+        if self.term + 1 <= self._term_seen:
+            return True  # someone is in that term already: we may have voted in it
+        return self._amnesia and not transfer
 
     def _bind_vote_to_leader(self, msg: AppendEntries | Heartbeat | InstallSnapshot) -> None:
         """Rules 2 and 3: called for every message of the leader of our current term."""
@@ -652,7 +659,7 @@ class RaftCore:
             if (
                 self.role is not Role.LEADER
                 and self._promotable()
-                and not self._amnesia_blocks_candidacy()
+                and not self._amnesia_blocks_candidacy(transfer=True)
             ):
                 self._campaign(pre=False, transfer=True)
         elif self.role is Role.LEADER:

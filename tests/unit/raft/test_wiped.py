@@ -306,3 +306,14 @@ def two_leaders_in_one_term(factory: type[RaftCore]) -> list[int]:
 def test_a_forgetful_wiped_voter_elects_a_second_leader_in_the_same_term() -> None:
     assert two_leaders_in_one_term(Forgetful) == [2, 3]  # what the rule is for
     assert two_leaders_in_one_term(RaftCore) == [2]
+
+
+def test_leadership_can_move_to_a_node_inside_its_window() -> None:
+    """A node added (empty) and caught up moments ago can take over by transfer."""
+    c = replicated()
+    c.wipe(3)
+    c.tick(n=3)
+    assert c.cores[3]._amnesia
+    c.cores[1].transfer_leadership(3)
+    c.settle()
+    assert c.cores[3].role is Role.LEADER
