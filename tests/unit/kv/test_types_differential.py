@@ -396,6 +396,30 @@ class FakeMachine(Machine):
         if argv[0].lower() == b"hincrbyfloat" and isinstance(ours, bytes) and ours != theirs:
             self.fake.call([b"hset", argv[1], argv[2], ours])
 
+    def _zmpop_wrongtype(self, argv: list[bytes]) -> Err | None:
+        """Redis's ZMPOP walks its keys in order: a missing key is skipped, a key of another
+        type is WRONGTYPE, a sorted set ends the walk. fakeredis answers nil for a string key
+        (and crashes on a set), so the oracle's reply is Redis's where it applies."""
+        if argv[0].lower() != b"zmpop" or len(argv) < 4 or not argv[1].isdigit():
+            return None
+        numkeys = int(argv[1])
+        if not 0 < numkeys <= len(argv) - 3:
+            return None
+        rest = [a.lower() for a in argv[2 + numkeys :]]
+        count_ok = len(rest) == 1 or (
+            len(rest) == 3 and rest[1] == b"count" and rest[2].isdigit() and int(rest[2]) > 0
+        )
+        if rest[0] not in (b"min", b"max") or not count_ok:
+            return None  # a syntax error comes first; fakeredis words those its own way
+        for key in argv[2 : 2 + numkeys]:
+            kind = self.fake.call([b"type", key])
+            if kind == b"none":
+                continue
+            if kind != b"zset":
+                return Err("WRONGTYPE Operation against a key holding the wrong kind of value")
+            return None
+        return None
+
     def oracle(self, argv: list[bytes]) -> object:
         argv = _without_rank_limit(argv)
         # strtod reads hex floats, so Redis takes 0x10 as a score; fakeredis does not.
@@ -406,6 +430,9 @@ class FakeMachine(Machine):
             return self.current
         if argv[0].lower() == b"zrangestore" and isinstance(self.current, Err):
             return self.current  # fakeredis deletes the destination before it validates
+        wrongtype = self._zmpop_wrongtype(argv)
+        if wrongtype is not None:
+            return wrongtype
         try:
             reply = self.fake.call(argv)
         except AttributeError:
