@@ -1,0 +1,56 @@
+"""Where a node appends to its log: in the driver (follower, nothing of its own waiting) or
+in the disk thread (a leader, or a follower whose clients wait). Both paths must store the
+same thing; the cluster must converge either way."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from aspen.raft import Role
+from aspen.resp.values import OK
+from harness.cluster import InProcessCluster, open_cluster
+
+Seen = list[tuple[int, Role, bool, str]]  # node, role, a write of its own in flight, thread
+
+
+def _record_appends(cluster: InProcessCluster, seen: Seen) -> None:
+    for node_id, node in cluster.nodes.items():
+        storage = node.storage
+        assert storage is not None
+        original: Callable[..., Any] = storage.append
+
+        def append(*args: Any, _orig: Callable[..., Any] = original, _id: int = node_id) -> Any:
+            n = cluster.nodes[_id]
+            seen.append((_id, n.role, bool(n._writes), threading.current_thread().name))
+            return _orig(*args)
+
+        storage.append = append  # type: ignore[method-assign]
+
+
+async def test_followers_append_inline_unless_their_clients_wait(tmp_path: Path) -> None:
+    """Real clock: sqlite in the disk thread does not mix with an autojump clock."""
+    main = threading.current_thread().name
+    async with open_cluster(3, seed=5, data_dir=tmp_path) as cluster:
+        leader = await cluster.wait_leader()
+        seen: Seen = []
+        _record_appends(cluster, seen)
+        on_leader = cluster.client(leader.id)
+        for i in range(5):
+            assert await on_leader.cmd("SET", f"k{i}", f"v{i}") == OK
+        follower = next(n for n in cluster.running() if n.id != leader.id)
+        on_follower = cluster.client(follower.id)
+        for i in range(5):
+            assert await on_follower.cmd("SET", f"f{i}", f"w{i}") == OK
+        await cluster.wait_converged()
+
+    by_leader = [s for s in seen if s[1] is Role.LEADER]
+    by_followers = [s for s in seen if s[1] is not Role.LEADER]
+    assert by_leader and all(s[3] != main for s in by_leader)
+    idle = [s for s in by_followers if not s[2]]
+    busy = [s for s in by_followers if s[2]]
+    assert idle and all(s[3] == main for s in idle)
+    # the follower that forwarded writes appended their entries while they were in flight
+    assert busy and all(s[0] == follower.id and s[3] != main for s in busy)
