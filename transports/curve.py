@@ -21,7 +21,7 @@ from zmq.utils import z85
 
 from transports.config import CurveConfig, NodeId
 from transports.stats import TransportStats
-from transports.zmq_io import close_socket, wait_for
+from transports.zmq_io import POLLIN, close_socket, wait_for
 
 log = logging.getLogger("aspen.transports.curve")
 
@@ -116,7 +116,7 @@ async def run_zap_handler(
         sock.bind(ZAP_ENDPOINT)
         task_status.started()
         while True:
-            await wait_for(sock, zmq.POLLIN)
+            await wait_for(sock, POLLIN)
             while True:
                 try:
                     request = sock.recv_multipart(zmq.NOBLOCK)

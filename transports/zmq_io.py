@@ -2,9 +2,10 @@
 
 A ZeroMQ socket's ``FD`` is edge-triggered and says only "something changed": the truth is in
 ``zmq.EVENTS``, and reading ``EVENTS`` (or sending/receiving) can consume the edge. So the rule
-is: re-read ``EVENTS`` before every wait, and never wait longer than `WAIT_CAP` (insurance
-against a missed edge). Exactly one task may wait on a given socket; in this package every
-socket belongs to a single task, which re-checks ``EVENTS`` itself after each send.
+is: re-read ``EVENTS`` before every wait and after every wake-up, and never wait longer than
+`WAIT_CAP` (insurance against a missed edge). Exactly one task may wait on a given socket; in
+this package every socket belongs to a single task, which re-checks ``EVENTS`` itself after
+each send.
 """
 
 from __future__ import annotations
@@ -14,13 +15,28 @@ import zmq
 
 from transports.base import WAIT_CAP
 
+POLLIN = int(zmq.POLLIN)
+POLLOUT = int(zmq.POLLOUT)
+"""Plain ints: ``int & zmq.PollEvent`` builds an enum member on every test."""
 
-async def wait_for(sock: zmq.Socket[bytes], event: int) -> None:
-    """Return once ``sock`` reports ``event`` (zmq.POLLIN or zmq.POLLOUT)."""
-    fd = _int_option(sock, zmq.FD)
-    while not _int_option(sock, zmq.EVENTS) & event:
-        with trio.move_on_after(WAIT_CAP):
+
+async def wait_for(sock: zmq.Socket[bytes], event: int, fd: int | None = None) -> None:
+    """Return once ``sock`` reports ``event`` (`POLLIN` or `POLLOUT`), or after `WAIT_CAP`.
+
+    A return after `WAIT_CAP` with nothing to do is allowed: every caller retries its
+    non-blocking call and waits again on ``zmq.Again``. ``fd`` is the socket's ``zmq.FD``
+    if the caller keeps it (one ``getsockopt`` less per wait). One cancel scope per wait,
+    not one per wake-up of the FD.
+    """
+    if _int_option(sock, zmq.EVENTS) & event:
+        return
+    if fd is None:
+        fd = _int_option(sock, zmq.FD)
+    with trio.move_on_after(WAIT_CAP):
+        while True:
             await trio.lowlevel.wait_readable(fd)
+            if _int_option(sock, zmq.EVENTS) & event:
+                return
 
 
 def close_socket(sock: zmq.Socket[bytes]) -> None:

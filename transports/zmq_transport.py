@@ -28,7 +28,7 @@ from transports.curve import ZAP_DOMAIN, run_zap_handler
 from transports.envelope import MessageKind
 from transports.lifecycle import running
 from transports.stats import DropReason
-from transports.zmq_io import close_socket, wait_for
+from transports.zmq_io import POLLIN, POLLOUT, close_socket, wait_for
 
 _RECONNECT_IVL_MS = 100
 _RECONNECT_IVL_MAX_MS = 1000
@@ -103,6 +103,8 @@ class ZmqTransport(TransportBase):
 
     async def _receive_loop(self, router: zmq.Socket[bytes]) -> None:
         authenticated = self.config.curve is not None
+        fd = router.getsockopt(zmq.FD)
+        assert isinstance(fd, int)
         while True:
             for _ in range(BATCH):
                 try:
@@ -114,7 +116,7 @@ class ZmqTransport(TransportBase):
             else:
                 await trio.lowlevel.checkpoint()  # a full batch: let others run, then go on
                 continue
-            await wait_for(router, zmq.POLLIN)
+            await wait_for(router, POLLIN, fd)
 
     async def _on_frames(self, frames: list[bytes] | list[zmq.Frame], authenticated: bool) -> None:
         if len(frames) != 2:
@@ -202,7 +204,7 @@ class ZmqTransport(TransportBase):
         if not unreachable:
             with trio.move_on_after(self.config.send_timeout):
                 while True:
-                    await wait_for(sock, zmq.POLLOUT)
+                    await wait_for(sock, POLLOUT)
                     try:
                         sock.send(data, zmq.NOBLOCK)
                     except zmq.Again:
