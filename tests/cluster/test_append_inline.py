@@ -27,7 +27,7 @@ def _record_appends(cluster: InProcessCluster, seen: Seen) -> None:
             seen.append((_id, n.role, bool(n._writes), threading.current_thread().name))
             return _orig(*args)
 
-        storage.append = append  # type: ignore[method-assign]
+        storage.append = append  # type: ignore[method-assign,assignment]
 
 
 async def test_followers_append_inline_unless_their_clients_wait(tmp_path: Path) -> None:
