@@ -8,6 +8,7 @@ from typing import Any
 
 import trio
 
+from aspen.cluster import ClusterNode
 from aspen.kv.session import Session
 from aspen.resp.server import Connection, RespServer, ServerOptions
 from harness.cluster import InProcessCluster, _Context, open_cluster
@@ -84,11 +85,17 @@ async def test_a_client_that_leaves_while_its_reply_is_owed_lets_go_of_its_write
                 await trio.sleep(0.01)
 
 
+async def _leader_without_quorum(cluster: InProcessCluster) -> ClusterNode:
+    """The leader with both followers stopped: its writes wait until their deadline."""
+    leader = await cluster.wait_leader()
+    for node_id in [n.id for n in cluster.running() if n.id != leader.id]:
+        await cluster.stop(node_id)
+    return leader
+
+
 async def test_a_shutdown_still_sends_a_reply_that_is_owed() -> None:
     async with open_cluster(3, seed=53, tick_interval=0.05, request_timeout=1.0) as cluster:
-        leader = await cluster.wait_leader()
-        for node_id in [n.id for n in cluster.running() if n.id != leader.id]:
-            await cluster.stop(node_id)
+        leader = await _leader_without_quorum(cluster)
         async with trio.open_nursery() as nursery:
             server, port = await _serve(cluster, leader.id, nursery, drain_idle=0.05)
             with trio.fail_after(10):
@@ -108,9 +115,7 @@ async def test_waiting_for_a_write_is_not_idle_time() -> None:
     """With an idle timeout, a client whose write takes longer than it is not dropped: the
     reply is awaited (not detached), and the connection serves the next command."""
     async with open_cluster(3, seed=54, tick_interval=0.05, request_timeout=1.0) as cluster:
-        leader = await cluster.wait_leader()
-        for node_id in [n.id for n in cluster.running() if n.id != leader.id]:
-            await cluster.stop(node_id)
+        leader = await _leader_without_quorum(cluster)
         async with trio.open_nursery() as nursery:
             server, port = await _serve(cluster, leader.id, nursery, idle_timeout=0.3)
             with trio.fail_after(10):
