@@ -18,20 +18,11 @@ import time
 from collections.abc import Callable
 
 from aspen.resp.codec import RequestParser
-
-
-def _set(i: int) -> bytes:
-    key = b"key:%012d" % i
-    return b"*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$3\r\nxxx\r\n" % (len(key), key)
-
-
-def _get(i: int) -> bytes:
-    key = b"key:%012d" % i
-    return b"*2\r\n$3\r\nGET\r\n$%d\r\n%s\r\n" % (len(key), key)
+from harness.bench.resp_codec import get_command, set_command
 
 
 def _mixed(i: int) -> bytes:
-    return _set(i) if i % 2 else _get(i)
+    return set_command(i) if i % 2 else get_command(i)
 
 
 def _reads(make: Callable[[int], bytes], per_read: int, total: int) -> list[bytes]:
@@ -83,9 +74,11 @@ def main() -> None:
         print("(hiredis not importable: aspen's parser only)")
     print(f"{args.per_read} commands per feed, best of {args.rounds}; "
           f"load average {os.getloadavg()[0]:.1f}")
-    for name, make in (("SET", _set), ("GET", _get), ("SET/GET", _mixed), ("pipe", _set)):
+    makers = (("SET", set_command), ("GET", get_command), ("SET/GET", _mixed),
+              ("pipe", set_command))
+    for name, make in makers:
         if name == "pipe":  # redis-cli --pipe style: 64 KB reads that end mid-command
-            stream = b"".join(_set(i) for i in range(args.total))
+            stream = b"".join(set_command(i) for i in range(args.total))
             reads = [stream[i : i + 65536] for i in range(0, len(stream), 65536)]
             total = args.total
         else:

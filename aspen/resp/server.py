@@ -684,6 +684,8 @@ class _PushLimits:
 
 class _Output(Protocol):
     limits: _PushLimits
+    broken: bool
+    conn: Connection | None
 
     @property
     def backlog(self) -> int: ...
@@ -693,6 +695,21 @@ class _Output(Protocol):
     def write_nowait(self, data: bytearray) -> None: ...
 
     def abort(self) -> None: ...
+
+
+def _refuse_push(out: _Output, size: int) -> bool:
+    """Drop a push of `size` bytes? Yes on a broken connection, and on one whose unsent
+    output would pass its pub/sub limits (that connection is closed here)."""
+    if out.broken:
+        return True
+    over = out.limits.exceeded(out.backlog + size)
+    if over is None:
+        return False
+    if out.conn is not None:
+        out.conn.kill(over)
+    else:
+        out.abort()
+    return True
 
 
 class _SocketOutput:
@@ -777,14 +794,7 @@ class _SocketOutput:
         Pushes are not sent at once: the writer task sends everything pushed before it runs
         in one send() (a busy channel costs a syscall per scheduler pass, not per message).
         """
-        if self.broken:
-            return
-        over = self.limits.exceeded(self.backlog + len(data))
-        if over is not None:
-            if self.conn is not None:
-                self.conn.kill(over)
-            else:
-                self.abort()
+        if _refuse_push(self, len(data)):
             return
         self._pending += data
         if not self.writing:
@@ -872,14 +882,7 @@ class _StreamOutput:
             raise trio.BrokenResourceError("connection lost")
 
     def push(self, data: bytes) -> None:
-        if self.broken:
-            return
-        over = self.limits.exceeded(self.backlog + len(data))
-        if over is not None:
-            if self.conn is not None:
-                self.conn.kill(over)
-            else:
-                self.abort()
+        if _refuse_push(self, len(data)):
             return
         self._queue(data)
 

@@ -17,12 +17,12 @@ from aspen.resp.codec import RequestParser, encode_into
 from aspen.resp.values import OK
 
 
-def _set(i: int) -> bytes:
+def set_command(i: int) -> bytes:
     key = b"key:%012d" % i
     return b"*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$3\r\nxxx\r\n" % (len(key), key)
 
 
-def _get(i: int) -> bytes:
+def get_command(i: int) -> bytes:
     key = b"key:%012d" % i
     return b"*2\r\n$3\r\nGET\r\n$%d\r\n%s\r\n" % (len(key), key)
 
@@ -51,7 +51,7 @@ def bench_encode(replies: list[object], per_write: int) -> float:
 
 def main() -> int:
     total = 160_000
-    for name, make in (("SET", _set), ("GET", _get)):
+    for name, make in (("SET", set_command), ("GET", get_command)):
         for per_read in (1, 16):
             rate = max(bench_parse(make, per_read, total) for _ in range(3))
             print(f"parse {name} {per_read:>2} per read: {rate:>12,.0f} commands/s")
