@@ -7,26 +7,12 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from harness.daemons import DaemonCluster, wait_until
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[DaemonCluster]:
-    with DaemonCluster(3, tmp_path) as c:
-        c.start_all()
-        try:
-            yield c
-        except BaseException:
-            for i in c.members:
-                print(f"--- n{i}.log\n{c.log_tail(i)}")
-            raise
 
 
 def blocked(cluster: DaemonCluster, i: int) -> int:

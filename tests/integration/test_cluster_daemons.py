@@ -10,7 +10,6 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,18 +18,6 @@ import redis
 from harness.daemons import DaemonCluster, http_json, wait_until
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[DaemonCluster]:
-    with DaemonCluster(3, tmp_path) as c:
-        c.start_all()
-        try:
-            yield c
-        except BaseException:
-            for i in c.members:
-                print(f"--- n{i}.log\n{c.log_tail(i)}")
-            raise
 
 
 def redis_cli(port: int, *args: str) -> str:
