@@ -21,6 +21,7 @@ import sys
 import tempfile
 import time
 import tracemalloc
+from collections.abc import Callable
 from pathlib import Path
 
 from harness.bench.servers import aspen_node, redis_server
@@ -137,7 +138,9 @@ def bench_keyspace(n: int) -> None:
     tracemalloc.stop()
     print(f"Keyspace alone (tracemalloc): {total / n:.1f} B/key", flush=True)
     some_key, some_value = _key(0), VALUE
-    parts = {"key bytes": sys.getsizeof(some_key), "value bytes": sys.getsizeof(some_value)}
+    parts: dict[str, float] = {
+        "key bytes": sys.getsizeof(some_key), "value bytes": sys.getsizeof(some_value)
+    }
     for name, obj in vars(ks).items():
         if isinstance(obj, dict | list):
             parts[f"{name} ({type(obj).__name__} container)"] = sys.getsizeof(obj) / n
@@ -154,8 +157,10 @@ def main() -> None:
     args = ap.parse_args()
     print(f"{args.keys} keys like {_key(123)!r} -> {len(VALUE)}-byte values; "
           f"load average {os.getloadavg()}", flush=True)
-    runs = {"keyspace": bench_keyspace, "redis": bench_redis, "standalone": bench_standalone,
-            "cluster": lambda n: bench_cluster(n, args.warmup)}
+    runs: dict[str, Callable[[int], None]] = {
+        "keyspace": bench_keyspace, "redis": bench_redis, "standalone": bench_standalone,
+        "cluster": lambda n: bench_cluster(n, args.warmup),
+    }
     for name, fn in runs.items():
         if args.only in (None, name):
             fn(args.keys)

@@ -392,10 +392,10 @@ class Keyspace:
         encode = cbor2.CBOREncoder(out).encode
         data, expires, versions, floor = self._data, self._expires, self._versions, self._floor
         out.write(b"\xa7")  # a map of 7 pairs, written in this order (cbor2.dumps's layout)
-        for name, value in (("v", 1), ("clock", self._clock), ("floor", floor),
-                            ("seq", self._clock)):
+        for name, number in (("v", 1), ("clock", self._clock), ("floor", floor),
+                             ("seq", self._clock)):
             encode(name)
-            encode(value)
+            encode(number)
         encode("keys")
         out.write(_cbor_array_header(len(data)))
         slots = zip(self._order_keys, self._order_seqs, strict=True)
