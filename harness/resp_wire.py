@@ -16,6 +16,20 @@ class Err(str):
     """An error reply (its text); RESP3's blob error `!` reads as one too."""
 
 
+def error_line(exc: Exception) -> Err:
+    """The error line the server sent, rebuilt from redis-py's exception for it.
+
+    redis-py strips the codes it knows (ERR, NOSCRIPT, ...) from the text and keeps them in
+    `status_code`; since 8.2 it also sets `status_code` for a code it leaves in the text
+    (WRONGTYPE), so adding the code back blindly would double it.
+    """
+    text = str(exc)
+    code = getattr(exc, "status_code", None)
+    if not code or text == code or text.startswith(f"{code} "):
+        return Err(text)
+    return Err(f"{code} {text}")
+
+
 class Status(str):
     """A simple-string reply."""
 

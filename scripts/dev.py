@@ -7,6 +7,15 @@
 `python3 scripts/dev.py bench [args]`  sets up .venv (with the bench extra), installs
                                redis-server/redis-tools when missing, then runs
                                `python -m harness.bench args` (e.g. --quick, --full, --write-docs).
+`python3 scripts/dev.py explore [N]`  the long randomized search of the differential tests
+                               (N times their CI example budget, default 20): run it before you
+                               stop; CI runs the same tests derandomized.
+`python3 scripts/dev.py lock`  re-resolves every dependency to its newest release in a scratch
+                               venv and rewrites constraints.txt; then run `test` and commit both.
+
+Every set-up installs exactly the versions pinned in constraints.txt (pip, the build backend and
+every dependency of every extra), so a fresh machine gets what was tested. pyproject.toml keeps
+the unpinned ranges for people who install Aspen as a library.
 
 Only the standard library is used here, because this runs before anything is installed.
 """
@@ -18,12 +27,15 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV = ROOT / ".venv"
 BIN = VENV / "bin"
 STAMP = VENV / ".aspen-installed"
+CONSTRAINTS = ROOT / "constraints.txt"
+ALL_EXTRAS = "test,dev,bench,lmdb"
 PYTEST_NO_TESTS = 5
 
 
@@ -46,22 +58,36 @@ def apt_install(packages: list[str]) -> None:
     run([*sudo, "apt-get", "install", "-y", "-qq", *packages], env=env)
 
 
+def make_venv(where: Path) -> Path:
+    """A fresh venv at `where`; its bin directory."""
+    argv = [sys.executable, "-m", "venv", str(where)]
+    probe = subprocess.run(argv, capture_output=True, text=True)
+    if probe.returncode != 0:
+        # Debian splits venv/ensurepip into python3-venv.
+        shutil.rmtree(where, ignore_errors=True)
+        version = f"{sys.version_info.major}.{sys.version_info.minor}"
+        apt_install([f"python{version}-venv"])
+        run(argv)
+    return where / "bin"
+
+
+def pinned_env() -> dict[str, str]:
+    """pip's environment with the pins applied, also inside isolated build environments."""
+    return dict(os.environ, PIP_CONSTRAINT=str(CONSTRAINTS), PIP_DISABLE_PIP_VERSION_CHECK="1")
+
+
 def ensure_venv(extras: str) -> None:
-    wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes() + extras.encode()).hexdigest()
+    wanted = hashlib.sha256(
+        (ROOT / "pyproject.toml").read_bytes() + CONSTRAINTS.read_bytes() + extras.encode()
+    ).hexdigest()
     if STAMP.exists() and STAMP.read_text() == wanted and (BIN / "python").exists():
         return
     if not (BIN / "python").exists():
-        probe = subprocess.run(
-            [sys.executable, "-m", "venv", str(VENV)], capture_output=True, text=True
-        )
-        if probe.returncode != 0:
-            # Debian splits venv/ensurepip into python3-venv.
-            shutil.rmtree(VENV, ignore_errors=True)
-            version = f"{sys.version_info.major}.{sys.version_info.minor}"
-            apt_install([f"python{version}-venv"])
-            run([sys.executable, "-m", "venv", str(VENV)])
-    run([str(BIN / "python"), "-m", "pip", "install", "-q", "-U", "pip"])
-    run([str(BIN / "python"), "-m", "pip", "install", "-q", "-e", f".[{extras}]"], cwd=ROOT)
+        make_venv(VENV)
+    env = pinned_env()
+    pip = [str(BIN / "python"), "-m", "pip", "install", "-q"]
+    run([*pip, "pip", "setuptools", "wheel"], env=env)
+    run([*pip, "-e", f".[{extras}]"], cwd=ROOT, env=env)
     STAMP.write_text(wanted)
 
 
@@ -115,8 +141,49 @@ def cmd_bench(args: list[str]) -> int:
         return 130
 
 
+DIFFERENTIAL_SCALE = "20"
+
+
+def cmd_explore(args: list[str]) -> int:
+    """The differential tests with a bigger, random example budget (no CI derandomizing)."""
+    ensure_venv("test,dev,bench")
+    ensure_redis()
+    given = bool(args) and args[0].replace(".", "", 1).isdigit()
+    scale, rest = (args[0], args[1:]) if given else (DIFFERENTIAL_SCALE, args)
+    env = {k: v for k, v in os.environ.items() if k != "CI"}
+    env["ASPEN_EXPLORE_SCALE"] = scale
+    argv = [str(BIN / "pytest"), "-m", "differential", *rest]
+    say(f"ASPEN_EXPLORE_SCALE={scale} " + " ".join(argv))
+    return subprocess.call(argv, cwd=ROOT, env=env)
+
+
+def cmd_lock(args: list[str]) -> int:
+    """Resolve every extra afresh and pin the result (pip, build backend and all)."""
+    with tempfile.TemporaryDirectory(prefix="aspen-lock-") as scratch:
+        bin_dir = make_venv(Path(scratch) / "venv")
+        pip = [str(bin_dir / "python"), "-m", "pip", "install", "-q", "-U"]
+        run([*pip, "pip", "setuptools>=77", "wheel"])
+        run([*pip, f".[{ALL_EXTRAS}]"], cwd=ROOT)
+        frozen = subprocess.run(
+            [str(bin_dir / "python"), "-m", "pip", "freeze", "--all"],
+            check=True, capture_output=True, text=True,
+        ).stdout.splitlines()
+    pins = sorted((line for line in frozen if line and not line.startswith("aspen")),
+                  key=str.lower)
+    header = [
+        "# Every package a set-up installs, pinned (pip constraints; scripts/dev.py applies them).",
+        "# Refresh: python3 scripts/dev.py lock && python3 scripts/dev.py test, then commit.",
+        f"# Resolved for Python {sys.version_info.major}.{sys.version_info.minor},"
+        f" extras {ALL_EXTRAS}.",
+    ]
+    CONSTRAINTS.write_text("\n".join([*header, *pins]) + "\n")
+    say(f"wrote {len(pins)} pins to {CONSTRAINTS.name}")
+    return 0
+
+
 def main() -> int:
-    commands = {"run": cmd_run, "test": cmd_test, "bench": cmd_bench}
+    commands = {"run": cmd_run, "test": cmd_test, "bench": cmd_bench, "explore": cmd_explore,
+                "lock": cmd_lock}
     if len(sys.argv) < 2 or sys.argv[1] not in commands:
         print(__doc__)
         return 2

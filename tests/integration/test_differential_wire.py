@@ -10,7 +10,6 @@ the future or absolute deadlines in the past, so the two clocks cannot make them
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
 import socket
 import subprocess
@@ -26,9 +25,10 @@ from hypothesis import strategies as st
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit" / "kv"))
 from kv_commandgen import command
 
+from harness.hypothesis_budget import scaled_examples
 from harness.resp_wire import Err, RespClient
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.differential]
 
 REDIS_SERVER = shutil.which("redis-server")
 ASPEN = Path(sys.executable).with_name("aspen")
@@ -181,7 +181,7 @@ steps_strategy = st.lists(st.tuples(st.integers(0, 1), command(wire=True)), max_
 
 
 @settings(
-    max_examples=int(os.environ.get("ASPEN_WIRE_EXAMPLES", "300")),
+    max_examples=scaled_examples(300),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )

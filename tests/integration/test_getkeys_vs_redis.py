@@ -20,9 +20,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit" / "kv"))
 from test_differential_wire import aspen_port, redis_port
 
 from aspen.kv import commands as cmdtable
+from harness.hypothesis_budget import scaled_examples
 from harness.resp_wire import RespClient
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.differential]
 __all__ = ["aspen_port", "redis_port"]
 
 NUMKEYS = [s for s in cmdtable.ALL_COMMANDS if any(k.find == "keynum" for k in s.key_specs)]
@@ -71,7 +72,7 @@ def test_getkeys_of_every_command(clients: tuple[RespClient, RespClient]) -> Non
 
 
 @settings(
-    max_examples=300,
+    max_examples=scaled_examples(300),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )

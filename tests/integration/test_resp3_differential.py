@@ -10,7 +10,6 @@ compared by shape: the same nesting, types and lengths.
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -25,6 +24,7 @@ from test_differential_wire import replay as wire_replay
 from types_commandgen import SKEYS, counts, hkey, skey, type_command, w, zkey
 from types_commandgen import cmd as tcmd
 
+from harness.hypothesis_budget import scaled_examples
 from harness.resp_wire import (
     BigNumber,
     Double,
@@ -37,7 +37,7 @@ from harness.resp_wire import (
     Verbatim,
 )
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.differential]
 __all__ = ["aspen_port", "redis_port"]  # module-scoped fixtures: one server of each per module
 
 _CLOCK_TOLERANCE = {b"ttl": 2, b"expiretime": 2, b"pttl": 2000, b"pexpiretime": 2000}
@@ -134,7 +134,7 @@ steps_strategy = st.lists(
 
 
 @settings(
-    max_examples=int(os.environ.get("ASPEN_RESP3_EXAMPLES", "200")),
+    max_examples=scaled_examples(200),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )

@@ -15,6 +15,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from harness.bench.servers import ServerProcess, aspen_node, redis_server
+from harness.hypothesis_budget import scaled_examples
+
+pytestmark = pytest.mark.differential
 
 
 @pytest.fixture(scope="module")
@@ -124,7 +127,7 @@ streams = st.one_of(
 
 
 @settings(
-    max_examples=200,
+    max_examples=scaled_examples(200),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
@@ -142,7 +145,7 @@ AUTH_PIECES = [*PIECES, b"AUTH pw\r\n", b"*2\r\n$4\r\nAUTH\r\n$2\r\npw\r\n", b"A
 
 
 @settings(
-    max_examples=80,
+    max_examples=scaled_examples(80),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )

@@ -25,6 +25,10 @@ from aspen.kv.local import LocalContext, LocalExecutor
 from aspen.kv.ops import ReadOp, TxnOp, WriteOp
 from aspen.kv.session import Session
 from aspen.resp import values as v
+from harness.hypothesis_budget import scaled_examples
+from harness.resp_wire import error_line
+
+pytestmark = pytest.mark.differential
 
 BASE_MS = 1_700_000_000_000
 
@@ -49,14 +53,9 @@ def normalize_aspen(reply: object) -> object:
     return reply
 
 
-def error_text(exc: redis.ResponseError) -> str:
-    code = getattr(exc, "status_code", None)
-    return f"{code} {exc}" if code else str(exc)
-
-
 def normalize_fake(reply: object) -> object:
     if isinstance(reply, redis.ResponseError):
-        return ("error", error_text(reply))
+        return ("error", error_line(reply))
     if isinstance(reply, list):
         return [normalize_fake(x) for x in reply]
     return reply
@@ -126,7 +125,7 @@ class Differential(RuleBasedStateMachine):
         try:
             reply = conn.read_response(disable_decoding=True)
         except redis.ResponseError as exc:
-            return ("error", error_text(exc))
+            return ("error", error_line(exc))
         return normalize_fake(reply)
 
     def both(self, client: int, argv: list[bytes]) -> tuple[object, object]:
@@ -255,7 +254,7 @@ def known_fakeredis_fix(argv: list[bytes], ours: object, theirs: object) -> obje
 
 
 Differential.TestCase.settings = settings(
-    max_examples=60,
+    max_examples=scaled_examples(60),
     stateful_step_count=40,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],

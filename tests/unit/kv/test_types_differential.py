@@ -15,7 +15,6 @@ removes exactly the members Aspen popped, so both sides stay equal.
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
 import socket
 import subprocess
@@ -36,7 +35,10 @@ from aspen.kv.local import LocalContext, LocalExecutor
 from aspen.kv.ops import ReadOp, TxnOp, WriteOp
 from aspen.kv.session import Session
 from aspen.resp.codec import encode, format_double
-from harness.resp_wire import Err, NullArray, RespClient, Status, parse_reply
+from harness.hypothesis_budget import scaled_examples
+from harness.resp_wire import Err, NullArray, RespClient, Status, error_line, parse_reply
+
+pytestmark = pytest.mark.differential
 
 REDIS_SERVER = shutil.which("redis-server")
 NOW = 1_700_000_000_000
@@ -131,8 +133,7 @@ class Fake:
         try:
             reply = self.conn.read_response(disable_decoding=True)
         except redis.ResponseError as exc:
-            code = getattr(exc, "status_code", None)
-            return Err(f"{code} {exc}" if code else str(exc))
+            return error_line(exc)
         return reply
 
 
@@ -459,7 +460,7 @@ class FakeMachine(Machine):
 
 
 _SETTINGS = settings(
-    max_examples=int(os.environ.get("ASPEN_TYPES_EXAMPLES", "120")),
+    max_examples=scaled_examples(120),
     stateful_step_count=50,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
