@@ -121,6 +121,8 @@ class Differential(RuleBasedStateMachine):
             # same command in Redis.
             unit = b"px" if argv[0].lower() == b"psetex" else b"ex"
             argv = [b"set", argv[1], argv[3], unit, argv[2]]
+        elif argv[0].lower() in (b"set", b"getex"):
+            argv = last_expiry_only(argv, 3 if argv[0].lower() == b"set" else 2)
         conn.send_command(*argv)
         try:
             reply = conn.read_response(disable_decoding=True)
@@ -202,6 +204,26 @@ class Differential(RuleBasedStateMachine):
         assert set(keys) <= set(KEYS)
         if not any(s.in_multi for s in self.sessions):
             assert sorted(keys) == sorted(self.fake(0, [b"keys", b"*"]))  # type: ignore[type-var]
+
+
+_EXPIRY_OPTIONS = (b"ex", b"px", b"exat", b"pxat")
+
+
+def last_expiry_only(argv: list[bytes], start: int) -> list[bytes]:
+    """`argv` without the expiry options a later repeat of the same option overrides.
+
+    Redis keeps only the last of a repeated EX/PX/EXAT/PXAT and parses only its value
+    (`SET k v EX x EX 1` is OK); fakeredis parses every one, so it is sent only the last.
+    """
+    options, kept, i = argv[start:], [], 0
+    while i < len(options):
+        word = options[i].lower()
+        if word in _EXPIRY_OPTIONS and any(o.lower() == word for o in options[i + 2 :]):
+            i += 2
+            continue
+        kept.append(options[i])
+        i += 1
+    return argv[:start] + kept
 
 
 def known_fakeredis_fix(argv: list[bytes], ours: object, theirs: object) -> object:
