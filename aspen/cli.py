@@ -153,6 +153,7 @@ def run_up(base_port: int, n: int, directory: str, tick_ms: int) -> int:
     from pathlib import Path
 
     from aspen.config import render_local_config
+    from aspen.provision import curve_security
 
     if not 1 <= n <= 9 or not 1 <= base_port <= 65535 - 2000 - n:
         print("aspen up: --nodes must be 1-9 and --base-port leave room for +2000+nodes",
@@ -161,9 +162,12 @@ def run_up(base_port: int, n: int, directory: str, tick_ms: int) -> int:
     root = Path(directory).resolve()
     root.mkdir(parents=True, exist_ok=True)
     members = up_members(base_port, n)
+    # The mesh is authenticated even on loopback: CURVE keys made once, kept across restarts.
+    security = curve_security(root, members, renew=False) if n > 1 else {}
     for m in members:
         (root / f"n{m.id}.toml").write_text(
-            render_local_config(m, members, f"n{m.id}", raft={"tick_ms": tick_ms})
+            render_local_config(m, members, f"n{m.id}", raft={"tick_ms": tick_ms},
+                                security=security.get(m.id))
         )
     stopping = False
 
@@ -305,6 +309,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     if argv[:1] == ["keygen"]:
+        if "--cluster" in argv:
+            from aspen.provision import cluster_main
+
+            return cluster_main(argv[1:])
         # Hand everything after "keygen" (including --help) to the transport's parser.
         return _run_keygen(argparse.Namespace(rest=argv[1:]))
     args = parser.parse_args(argv)

@@ -39,6 +39,16 @@
     curve_public_key = "n1.key"           # CURVE encryption of the peer mesh (zmq only);
     curve_secret_key = "n1.key_secret"    # all three keys or none
     curve_peer_keys = { 2 = "n2.key", 3 = "n3.key" }   # a file, or the 40-char Z85 text
+    insecure = false              # true: allow exposed addresses without password/keys
+
+    [tls]                         # Redis's tls-* settings (docs/security.md)
+    port = 0                      # tls-port: RESP over TLS on node.bind; 0: off
+    cert_file = "node.crt"        # tls-cert-file (PEM; the chain may follow the cert)
+    key_file = "node.key"         # tls-key-file
+    ca_cert_file = "ca.crt"       # tls-ca-cert-file: verifies client (and peer) certificates
+    auth_clients = "yes"          # tls-auth-clients: yes | optional | no
+    http = false                  # the control plane over HTTPS (same certificate)
+    peers = false                 # the websocket transport over wss:// (mutual TLS)
 
 A node without peers and without `bootstrap` is a standalone one-node Raft group (durable).
 
@@ -67,6 +77,7 @@ __all__ = [
     "Peer",
     "RaftSettings",
     "SecuritySettings",
+    "TlsSettings",
     "load_config",
     "parse_config",
     "render_local_config",
@@ -206,6 +217,12 @@ def _choice(*options: str) -> Checker:
     return check
 
 
+def _bool(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise _Invalid("must be true or false")
+    return value
+
+
 def _positive_number(value: Any) -> float:
     if not (_is_int(value) or isinstance(value, float)) or not 0 < value < 10**9:
         raise _Invalid("must be a number > 0")
@@ -287,6 +304,27 @@ class SecuritySettings:
     curve_peer_keys: Mapping[int, str] = _setting(
         attrs.Factory(dict), _key_table, "peer id = public key file or Z85 text"
     )
+    insecure: bool = _setting(False, _bool,
+                              "allow addresses beyond loopback without a password or peer keys")
+
+
+@attrs.frozen
+class TlsSettings:
+    """[tls]: TLS for Redis clients (Redis's tls-* settings), the control plane and wss peers."""
+
+    port: int = _setting(0, _port, "tls-port: RESP over TLS on node.bind; 0: off")
+    cert_file: Path | None = _setting(None, _optional_path, "tls-cert-file (PEM)")  # noqa: RUF009
+    key_file: Path | None = _setting(None, _optional_path, "tls-key-file (PEM)")  # noqa: RUF009
+    ca_cert_file: Path | None = _setting(None, _optional_path,  # noqa: RUF009
+                                         "tls-ca-cert-file: CA for client and peer certificates")
+    auth_clients: str = _setting("yes", _choice("yes", "optional", "no"),
+                                 "tls-auth-clients: must clients present a certificate")
+    http: bool = _setting(False, _bool, "serve the control plane over HTTPS")
+    peers: bool = _setting(False, _bool, "websocket transport over wss:// (mutual TLS)")
+
+    @property
+    def enabled(self) -> bool:
+        return self.port != 0 or self.http or self.peers
 
 
 @attrs.frozen
@@ -306,6 +344,7 @@ class Config:
     raft: RaftSettings = RaftSettings()
     http: HttpSettings = HttpSettings()
     security: SecuritySettings = SecuritySettings()
+    tls: TlsSettings = TlsSettings()
     peers: Mapping[int, Peer] = attrs.Factory(dict)
     source: Path | None = None  # the file it came from, if any
 
@@ -360,9 +399,19 @@ class Config:
                 log_window_bytes=r.log_window_bytes,
                 bootstrap_voters=self.bootstrap_voters(),  # type: ignore[arg-type]
                 curve=self.curve(),
+                **self._peer_tls(),
             )
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
+
+    def _peer_tls(self) -> dict[str, Any]:
+        """wss contexts for the websocket transport with tls.peers (mutual TLS), else none."""
+        if not self.tls.peers:
+            return {}
+        from aspen.tls import client_context, server_context
+
+        return {"tls_server": server_context(self.tls, verify="yes"),
+                "tls_client": client_context(self.tls)}
 
     def with_overrides(self, **node_fields: Any) -> Config:
         """Apply command-line overrides (already typed) to [node], validating them the same way."""
@@ -401,6 +450,7 @@ _SECTIONS: dict[str, type] = {
     "raft": RaftSettings,
     "http": HttpSettings,
     "security": SecuritySettings,
+    "tls": TlsSettings,
 }
 _PEER_KEYS = ("raft", "http", "resp")
 
@@ -516,6 +566,7 @@ def parse_config(data: Mapping[str, Any], base_dir: Path | None = None) -> Confi
             curve_secret_key=_relative(base_dir, sec.curve_secret_key),
             curve_peer_keys=peer_keys,
         )
+    tls = _checked_tls(sections["tls"], raft, base_dir)
     if raft.heartbeat_ticks >= raft.election_ticks:
         raise ConfigError(
             f"raft.heartbeat_ticks: must be smaller than raft.election_ticks "
@@ -527,7 +578,37 @@ def parse_config(data: Mapping[str, Any], base_dir: Path | None = None) -> Confi
     missing_peers = sorted(set(raft.bootstrap) - set(peers) - {node.id})
     if missing_peers:
         raise ConfigError(f"raft.bootstrap: node {missing_peers[0]} is not in [peers]")
-    return Config(node=node, raft=raft, http=sections["http"], security=sec, peers=peers)
+    config = Config(node=node, raft=raft, http=sections["http"], security=sec, tls=tls,
+                    peers=peers)
+    if not sec.insecure:
+        from aspen.exposure import exposure_problems
+
+        problems = exposure_problems(config)
+        if problems:
+            raise ConfigError(problems[0])
+    return config
+
+
+def _checked_tls(tls: TlsSettings, raft: RaftSettings, base_dir: Path | None) -> TlsSettings:
+    if not tls.enabled:
+        return tls
+    for name in ("cert_file", "key_file"):
+        if getattr(tls, name) is None:
+            raise ConfigError(f"tls.{name}: missing (TLS needs this node's certificate and key)")
+    if tls.auth_clients != "no" and tls.port and tls.ca_cert_file is None:
+        raise ConfigError('tls.ca_cert_file: missing (needed to verify client certificates; '
+                          'or set tls.auth_clients = "no")')
+    if tls.peers and raft.transport != "websocket":
+        raise ConfigError(f'tls.peers: TLS between peers is for raft.transport = "websocket" '
+                          f'(zmq uses CURVE), got "{raft.transport}"')
+    if tls.peers and tls.ca_cert_file is None:
+        raise ConfigError("tls.ca_cert_file: missing (tls.peers verifies peers against it)")
+    return attrs.evolve(
+        tls,
+        cert_file=_relative(base_dir, tls.cert_file),
+        key_file=_relative(base_dir, tls.key_file),
+        ca_cert_file=_relative(base_dir, tls.ca_cert_file),
+    )
 
 
 def load_config(path: str | Path) -> Config:
@@ -562,13 +643,14 @@ def render_local_config(
     bootstrap: bool = True,
     raft: Mapping[str, Any] | None = None,
     voters: list[int] | None = None,
+    security: Mapping[str, Any] | None = None,
 ) -> str:
     """A TOML config for one member of a cluster on this machine (`aspen up`, the harness).
 
     Every member knows every other (`[peers]`); with `bootstrap` the initial voters are
     `voters` (default: all members)."""
     lines = [
-        "# generated by aspen: one member of a local cluster",
+        "# generated by aspen: one member of a cluster",
         "[node]",
         f"id = {me.id}",
         f'bind = "{me.host}"',
@@ -584,7 +666,11 @@ def render_local_config(
         lines.append(f"bootstrap = [{', '.join(map(str, ids))}]")
     for key, value in (raft or {}).items():
         lines.append(f"{key} = {_toml_value(value)}")
-    lines += ["", "[http]", f'listen = "{me.host}:{me.http}"', "", "[peers]"]
+    lines += ["", "[http]", f'listen = "{me.host}:{me.http}"']
+    if security:
+        lines += ["", "[security]"]
+        lines += [f"{key} = {_toml_value(value)}" for key, value in security.items()]
+    lines += ["", "[peers]"]
     for m in members:
         if m.id != me.id:
             lines.append(
@@ -601,4 +687,6 @@ def _toml_value(value: Any) -> str:
         return repr(value)
     if isinstance(value, list | tuple):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, Mapping):
+        return "{ " + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + " }"
     return _show(str(value))

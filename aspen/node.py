@@ -25,6 +25,7 @@ import gc
 import logging
 import os
 import signal
+import ssl
 import sys
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine
@@ -37,7 +38,7 @@ from aspen.api.control import ControlError, ControlPlane
 from aspen.api.http import HttpServer
 from aspen.cluster import ClusterNode
 from aspen.cluster.blocking import wait_hangup
-from aspen.config import Config
+from aspen.config import Config, ConfigError
 from aspen.kv.glob import glob_match
 from aspen.kv.keyspace import Keyspace
 from aspen.kv.session import NOAUTH, ClientInfo, Session
@@ -45,6 +46,7 @@ from aspen.pubsub import PubSubHub
 from aspen.pubsub.mesh import run_mesh
 from aspen.resp.server import Connection, Deferred, RespServer, ServerOptions
 from aspen.resp.values import OK, Error
+from aspen.tls import server_context
 
 log = logging.getLogger("aspen.node")
 
@@ -314,6 +316,12 @@ class Node:
         n = self.config.node
         # Bind before starting tasks, so "address in use" surfaces as a plain OSError.
         listeners = await trio.open_tcp_listeners(n.port, host=n.bind)
+        tls = self.config.tls
+        tls_listeners: list[trio.SocketListener] = []
+        serving_tls: tuple[list[trio.SocketListener], ssl.SSLContext] | None = None
+        if tls.port:
+            tls_listeners = await trio.open_tcp_listeners(tls.port, host=n.bind)
+            serving_tls = (tls_listeners, server_context(tls))
         http_listeners: list[trio.SocketListener] = []
         if self.config.http.listen:
             host, _, port = self.config.http.listen.rpartition(":")
@@ -324,16 +332,24 @@ class Node:
             transport = self.cluster.transport
             self.raft_address = getattr(transport, "address", None)
             async with trio.open_nursery() as nursery:
-                await nursery.start(self._serve, listeners, nursery.cancel_scope)
+                await nursery.start(self._serve, listeners, serving_tls, nursery.cancel_scope)
                 self.ports = [listener.socket.getsockname()[1] for listener in listeners]
                 if http_listeners:
                     http = HttpServer(self.control.routes())
-                    nursery.start_soon(trio.serve_listeners, http.handle_connection,
-                                       http_listeners)
+                    served: list[trio.abc.Listener[Any]] = list(http_listeners)
+                    if tls.http:
+                        https = server_context(tls, verify="no")  # the password guards it
+                        served = [trio.SSLListener(listener, https, https_compatible=True)
+                                  for listener in http_listeners]
+                    nursery.start_soon(trio.serve_listeners, http.handle_connection, served)
                     self.http_port = http_listeners[0].socket.getsockname()[1]
                 for listener in listeners:
                     host, port = listener.socket.getsockname()[:2]
                     print(f"aspen node listening on {_hostport(host, port)}", file=sys.stderr,
+                          flush=True)
+                for listener in tls_listeners:
+                    host, port = listener.socket.getsockname()[:2]
+                    print(f"aspen node tls on {_hostport(host, port)}", file=sys.stderr,
                           flush=True)
                 for listener in http_listeners:
                     host, port = listener.socket.getsockname()[:2]
@@ -349,11 +365,12 @@ class Node:
     async def _serve(
         self,
         listeners: list[trio.SocketListener],
+        tls: tuple[list[trio.SocketListener], ssl.SSLContext] | None,
         done: trio.CancelScope,
         *,
         task_status: trio.TaskStatus[list[trio.SocketListener]] = trio.TASK_STATUS_IGNORED,
     ) -> None:
-        await self.server.serve_listeners(listeners, task_status=task_status)
+        await self.server.serve_listeners(listeners, tls=tls, task_status=task_status)
         done.cancel()  # the server has drained: stop the node's other tasks
 
     async def _watch_signals(self, signals: AsyncIterator[int]) -> None:
@@ -408,7 +425,7 @@ def run_node(config: Config) -> int:
         cause: BaseException = exc
         while isinstance(cause, BaseExceptionGroup) and len(cause.exceptions) == 1:
             cause = cause.exceptions[0]
-        if isinstance(cause, StorageError | OSError | zmq.ZMQError):
+        if isinstance(cause, StorageError | OSError | zmq.ZMQError | ConfigError):
             print(f"aspen node: {type(cause).__name__}: {cause}", file=sys.stderr)
             return 1
         raise

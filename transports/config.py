@@ -7,6 +7,7 @@ Port 0 binds a free port; the transport's ``address`` property then says which o
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
@@ -107,6 +108,10 @@ class TransportConfig:
     max_message_size: int = attrs.field(default=DEFAULT_MAX_MESSAGE_SIZE, validator=_check_positive)
     send_timeout: float = attrs.field(default=1.0, validator=_check_positive)
     curve: CurveConfig | None = None
+    tls_server: ssl.SSLContext | None = None
+    """wss: the context this node serves its peers with (None: plain ws)."""
+    tls_client: ssl.SSLContext | None = None
+    """wss: the context this node reaches its peers with (None: plain ws)."""
 
     def __attrs_post_init__(self) -> None:
         split_address(self.bind)

@@ -8,6 +8,7 @@ handler never returns: if it dies, the exception tears down the transport (and t
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import os
 import sys
@@ -40,23 +41,34 @@ def keygen_main(argv: list[str]) -> int:
     parser.add_argument("--force", action="store_true", help="overwrite existing key files")
     args = parser.parse_args(argv)
     out = Path(args.dir)
-    public_path = out / f"{args.name}.key"
-    secret_path = out / f"{args.name}.key_secret"
-    if not args.force:
-        for path in (public_path, secret_path):
-            if path.exists():
-                print(f"aspen keygen: {path} exists (use --force)", file=sys.stderr)
-                return 1
-    public, secret = zmq.curve_keypair()
     try:
-        out.mkdir(parents=True, exist_ok=True)
-        _write(secret_path, b"# aspen CURVE secret key: keep private\n" + secret + b"\n", 0o600)
-        _write(public_path, b"# aspen CURVE public key\n" + public + b"\n", 0o644)
+        write_keypair(out, args.name, force=args.force)
+    except FileExistsError as exc:
+        print(f"aspen keygen: {exc.filename} exists (use --force)", file=sys.stderr)
+        return 1
     except OSError as exc:
         print(f"aspen keygen: {exc}", file=sys.stderr)
         return 1
-    print(f"public key: {public_path}\nsecret key: {secret_path}")
+    print(f"public key: {out / f'{args.name}.key'}")
+    print(f"secret key: {out / f'{args.name}.key_secret'}")
     return 0
+
+
+def write_keypair(out: Path, name: str, *, force: bool = False) -> bytes:
+    """Write `out/NAME.key` (public) and `out/NAME.key_secret` (mode 0600); the public key.
+
+    FileExistsError (naming the file) if either exists and not `force`."""
+    public_path = out / f"{name}.key"
+    secret_path = out / f"{name}.key_secret"
+    if not force:
+        for path in (public_path, secret_path):
+            if path.exists():
+                raise FileExistsError(errno.EEXIST, "exists", str(path))
+    public, secret = zmq.curve_keypair()
+    out.mkdir(parents=True, exist_ok=True)
+    _write(secret_path, b"# aspen CURVE secret key: keep private\n" + secret + b"\n", 0o600)
+    _write(public_path, b"# aspen CURVE public key\n" + public + b"\n", 0o644)
+    return bytes(public)
 
 
 def _write(path: Path, data: bytes, mode: int) -> None:

@@ -9,13 +9,15 @@ not reading) costs its connection: the half-sent message is dropped and the send
 
 ``max_message_size`` defaults to 64 MiB (trio-websocket's own default is 1 MiB, and a bigger
 message makes it close the connection with code 1009); both ends use config.max_message_size
-plus the envelope overhead. Plain ``ws://`` only: for confidentiality use the ZeroMQ transport
-with CURVE, or put TLS in front.
+plus the envelope overhead. With ``config.tls_server``/``tls_client`` set the links are
+``wss://`` (mutual TLS when both contexts verify certificates, as Aspen's [tls] peers = true
+builds them): a peer without a certificate signed by the cluster's CA cannot connect.
 """
 
 from __future__ import annotations
 
 import enum
+import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -32,6 +34,7 @@ _CONNECT_TIMEOUT = 2.0  # TCP connect plus the WebSocket handshake
 _DISCONNECT_TIMEOUT = 1.0
 _CONNECTION_ERRORS = (
     OSError,
+    ssl.SSLError,
     tw.ConnectionClosed,
     tw.HandshakeError,
     tw.ConnectionTimeout,
@@ -68,7 +71,7 @@ class WebSocketTransport(TransportBase):
                 self._serve,
                 host,
                 port,
-                ssl_context=None,
+                ssl_context=self.config.tls_server,
                 max_message_size=self._wire_limit,
                 connect_timeout=_CONNECT_TIMEOUT,
                 disconnect_timeout=_DISCONNECT_TIMEOUT,
@@ -131,8 +134,12 @@ class WebSocketTransport(TransportBase):
                 try:
                     with trio.fail_after(_CONNECT_TIMEOUT):
                         stream = await trio.open_tcp_stream(host, port)
+                        link: trio.SocketStream | trio.SSLStream[trio.SocketStream] = stream
+                        if self.config.tls_client is not None:
+                            link = trio.SSLStream(stream, self.config.tls_client)
+                            await link.do_handshake()
                         ws = await tw.wrap_client_stream(
-                            nursery, stream, host, RESOURCE, max_message_size=self._wire_limit
+                            nursery, link, host, RESOURCE, max_message_size=self._wire_limit
                         )
                     outcome = await self._send_all(ws, queue)
                 except (*_CONNECTION_ERRORS, trio.TooSlowError) as exc:

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import contextvars
 import json
+import ssl
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
@@ -61,6 +62,7 @@ from aspen.resp.values import (
     SimpleString,
     Verbatim,
 )
+from aspen.tls import https_client_context
 
 if TYPE_CHECKING:
     from aspen.cluster import ClusterNode
@@ -264,7 +266,8 @@ class ControlPlane:
             if peer is None or not peer.http or _proxied.get():
                 where = "no leader is known" if leader is None else f"the leader is node {leader}"
                 raise ControlError(421, f"not the leader: {where}; retry there") from None
-            return await _proxy(peer.http, path, body, self.config.node.requirepass)
+            return await _proxy(peer.http, path, body, self.config.node.requirepass,
+                                https_client_context(self.config.tls))
         except ClusterTimeout as exc:
             raise ControlError(503, str(exc)) from None
         except ClusterError as exc:
@@ -359,17 +362,21 @@ class ControlPlane:
         return HttpResponse.json({"result": to_json(reply)})
 
 
-async def _proxy(address: str, path: str, body: dict[str, Any], password: str | None) -> Any:
+async def _proxy(
+    address: str, path: str, body: dict[str, Any], password: str | None,
+    tls: ssl.SSLContext | None,
+) -> Any:
     """POST the same operation to the leader's control plane (in a worker thread)."""
 
     def call() -> tuple[int, Any]:
         req = urllib.request.Request(
-            f"http://{address}{path}", data=json.dumps(body).encode(), method="POST",
+            f"{'https' if tls else 'http'}://{address}{path}", data=json.dumps(body).encode(),
+            method="POST",
             headers={"content-type": "application/json", PROXIED_HEADER: "1",
                      **({"authorization": f"Bearer {password}"} if password else {})},
         )
         try:
-            with urllib.request.urlopen(req, timeout=30) as resp:
+            with urllib.request.urlopen(req, timeout=30, context=tls) as resp:
                 return resp.status, json.loads(resp.read() or b"null")
         except urllib.error.HTTPError as exc:
             try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import ssl
 import sys
 import urllib.error
 import urllib.request
@@ -11,12 +12,17 @@ from typing import Any
 __all__ = ["fetch_status", "format_table", "run_status"]
 
 
-def fetch_status(address: str, password: str | None = None, timeout: float = 3.0) -> dict[str, Any]:
-    """GET /status from one node; raises OSError / ValueError with a readable message."""
+def fetch_status(
+    address: str, password: str | None = None, timeout: float = 3.0,
+    tls: ssl.SSLContext | None = None,
+) -> dict[str, Any]:
+    """GET /status from one node (HTTPS with `tls`); raises OSError / ValueError with a
+    readable message."""
     headers = {"authorization": f"Bearer {password}"} if password else {}
-    req = urllib.request.Request(f"http://{address}/status", headers=headers)
+    scheme = "https" if tls is not None else "http"
+    req = urllib.request.Request(f"{scheme}://{address}/status", headers=headers)
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
+        with urllib.request.urlopen(req, timeout=timeout, context=tls) as resp:
             body: dict[str, Any] = json.loads(resp.read())
             return body
     except urllib.error.HTTPError as exc:
@@ -24,7 +30,9 @@ def fetch_status(address: str, password: str | None = None, timeout: float = 3.0
         raise OSError(f"{address}: HTTP {exc.code}: {detail}") from None
 
 
-def gather(address: str, password: str | None) -> tuple[dict[str, dict[str, Any]], list[str]]:
+def gather(
+    address: str, password: str | None, tls: ssl.SSLContext | None = None
+) -> tuple[dict[str, dict[str, Any]], list[str]]:
     """Status of the node at `address` and of every peer whose HTTP address it knows."""
     found: dict[str, dict[str, Any]] = {}
     errors: list[str] = []
@@ -36,7 +44,7 @@ def gather(address: str, password: str | None) -> tuple[dict[str, dict[str, Any]
             continue
         seen.add(addr)
         try:
-            st = fetch_status(addr, password)
+            st = fetch_status(addr, password, tls=tls)
         except (OSError, ValueError) as exc:
             errors.append(f"{addr}: unreachable ({exc})")
             continue
@@ -69,6 +77,7 @@ def format_table(nodes: dict[str, dict[str, Any]]) -> str:
 
 
 def run_status(http: str | None, config: str | None, password: str | None, as_json: bool) -> int:
+    tls: ssl.SSLContext | None = None
     if config:
         from aspen.config import ConfigError, load_config
 
@@ -82,7 +91,10 @@ def run_status(http: str | None, config: str | None, password: str | None, as_js
             return 2
         http = cfg.http.listen
         password = password or cfg.node.requirepass
-    nodes, errors = gather(http or "127.0.0.1:7379", password)
+        from aspen.tls import https_client_context
+
+        tls = https_client_context(cfg.tls)
+    nodes, errors = gather(http or "127.0.0.1:7379", password, tls)
     for err in errors:
         print(f"aspen status: {err}", file=sys.stderr)
     if not nodes:

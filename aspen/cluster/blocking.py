@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import select
 import socket
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING
@@ -150,22 +151,24 @@ class WaiterQueues:
         return out
 
 
-async def wait_hangup(sock: socket.socket) -> None:
+_PENDING_RECHECK = 0.1  # seconds between looks at a socket with unread bytes but no close
+
+
+async def wait_hangup(sock: socket.socket | trio.socket.SocketType) -> None:
     """Return once the peer has closed `sock` (for a connection that is not being read now).
 
-    Only peeks: if the client already sent more commands, a close behind them cannot be seen
-    without reading them, so this then waits forever (the server finds out afterwards)."""
+    Reads nothing: the kernel's POLLRDHUP says the peer shut its side down even when unread
+    bytes come before that (pipelined commands, or a TLS connection's close_notify record), so
+    this works for TLS connections too. While unread bytes wait and no close has come, it
+    looks again every `_PENDING_RECHECK` seconds."""
+    poller = select.poll()
+    poller.register(sock, select.POLLRDHUP)
     while True:
         await trio.lowlevel.wait_readable(sock)
-        try:
-            data = sock.recv(1, socket.MSG_PEEK)
-        except BlockingIOError:
-            continue
-        except OSError:
-            return
-        if not data:
-            return
-        await trio.sleep_forever()
+        for _fd, events in poller.poll(0):
+            if events & (select.POLLRDHUP | select.POLLHUP | select.POLLERR):
+                return
+        await trio.sleep(_PENDING_RECHECK)
 
 
 class BlockingService:

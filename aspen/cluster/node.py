@@ -293,6 +293,8 @@ class ClusterNode:
                 bind=s.raft_address,
                 peers=peers,
                 curve=s.curve,
+                tls_server=s.tls_server,
+                tls_client=s.tls_client,
             )
             async with open_transport(s.transport, tconf, hub=self._hub) as transport:
                 self.transport = transport

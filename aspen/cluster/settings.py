@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Mapping
 from pathlib import Path
 from types import MappingProxyType
@@ -78,6 +79,9 @@ class ClusterSettings:
     bootstrap_voters: tuple[int, ...] = attrs.field(default=(), converter=tuple)
     curve: CurveConfig | None = None
     """CURVE keys for the mesh (zmq): passed to the transport as they are."""
+    tls_server: ssl.SSLContext | None = None
+    tls_client: ssl.SSLContext | None = None
+    """wss between peers (websocket): passed to the transport as they are."""
 
     def __attrs_post_init__(self) -> None:
         if self.node_id <= 0:

@@ -31,6 +31,10 @@ Shutdown (`shutdown()`): stop accepting, let every connection finish the command
 read and write their replies, keep serving bytes that are already on their way (a pipeline
 in flight) until the connection goes quiet for `drain_idle` seconds, then close; whatever
 is still open after `shutdown_grace` seconds is cancelled.
+
+TLS listeners (`serve_listeners(..., tls=...)`) wrap each accepted socket in a `trio.SSLStream`
+and serve it through `serve_stream`; the handshake has `tls_handshake_timeout` seconds, so a
+client that connects and says nothing costs one task for that long, never a worker.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ import errno
 import logging
 import math
 import socket
+import ssl
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
@@ -132,6 +137,7 @@ class ServerOptions:
     pubsub_output_limit: int = 32 * 1024**2  # a push beyond this unsent output disconnects
     pubsub_soft_limit: int = 8 * 1024**2  # ... and so does staying above this for
     pubsub_soft_seconds: float = 60.0  # this long
+    tls_handshake_timeout: float = 10.0  # a TLS client must finish its handshake within this
 
 
 @attrs.define(eq=False)
@@ -174,7 +180,8 @@ class Connection:
             self._scope.cancel()
     # The raw socket (TCP clients only). While a lazy Deferred is awaited nothing reads it, so
     # its handler may watch it for a hangup (a client parked in BLPOP that goes away).
-    sock: socket.socket | None = None
+    sock: socket.socket | trio.socket.SocketType | None = None
+    """The client's socket, for noticing a hangup while its connection is not read."""
 
 
 HandlerFactory = Callable[[Connection], ConnectionHandler]
@@ -195,9 +202,11 @@ class RespServer:
         self.options = options or ServerOptions()
         self.connections: dict[int, Connection] = {}
         self.listeners: list[trio.SocketListener] = []
+        self.tls_listeners: list[trio.SocketListener] = []
         self.stats_connections_received = 0
         self.stats_commands_processed = 0
         self.stats_rejected_connections = 0
+        self.stats_tls_handshake_failures = 0
         self.stats_reads = 0  # reads that returned data (Redis: total_reads_processed)
         self.stats_writes = 0  # reply writes, one per read at most (total_writes_processed)
         self._next_id = 0
@@ -243,25 +252,33 @@ class RespServer:
         self,
         listeners: list[trio.SocketListener],
         *,
+        tls: tuple[list[trio.SocketListener], ssl.SSLContext] | None = None,
         task_status: trio.TaskStatus[list[trio.SocketListener]] = trio.TASK_STATUS_IGNORED,
     ) -> None:
+        """Serve plain clients on `listeners` and, with `tls`, TLS clients on its listeners."""
         self.listeners = listeners
+        tls_listeners, context = tls if tls is not None else ([], None)
+        self.tls_listeners = tls_listeners
         async with trio.open_nursery() as conns:
             try:
                 async with trio.open_nursery() as accepting:
                     for listener in listeners:
-                        accepting.start_soon(self._accept_loop, listener, conns)
+                        accepting.start_soon(self._accept_loop, listener, conns, None)
+                    for listener in tls_listeners:
+                        accepting.start_soon(self._accept_loop, listener, conns, context)
                     task_status.started(listeners)
                     await self._shutdown.wait()
                     accepting.cancel_scope.cancel()
             finally:
-                for listener in listeners:
+                for listener in [*listeners, *tls_listeners]:
                     listener.socket.close()  # synchronous: works even while cancelled
                 # Connections drain on their own; this is the hard cap.
                 self.shutdown()
                 conns.cancel_scope.deadline = self._hard_deadline
 
-    async def _accept_loop(self, listener: trio.SocketListener, conns: trio.Nursery) -> None:
+    async def _accept_loop(
+        self, listener: trio.SocketListener, conns: trio.Nursery, tls: ssl.SSLContext | None
+    ) -> None:
         while True:
             try:
                 stream = await listener.accept()
@@ -271,7 +288,10 @@ class RespServer:
                     await trio.sleep(0.1)
                     continue
                 raise
-            conns.start_soon(self._serve_socket, stream)
+            if tls is None:
+                conns.start_soon(self._serve_socket, stream)
+            else:
+                conns.start_soon(self._serve_tls, stream, tls)
 
     # -- one connection ------------------------------------------------------------------------
 
@@ -333,16 +353,39 @@ class RespServer:
             trio.lowlevel.notify_closing(sock)
             sock.close()
 
+    async def _serve_tls(self, stream: trio.SocketStream, context: ssl.SSLContext) -> None:
+        """A TLS client: handshake (bounded in time), then the generic stream path."""
+        try:
+            addr = _addr(stream.socket.getpeername())
+            laddr = _addr(stream.socket.getsockname())
+        except OSError:
+            await stream.aclose()
+            return
+        tls = trio.SSLStream(stream, context, server_side=True)
+        try:
+            with trio.fail_after(self.options.tls_handshake_timeout):
+                await tls.do_handshake()
+        except (trio.TooSlowError, trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+            self.stats_tls_handshake_failures += 1
+            cause = exc.__cause__ if isinstance(exc.__cause__, ssl.SSLError) else exc
+            log.info("TLS handshake from %s failed: %s", addr, cause or type(exc).__name__)
+            await trio.aclose_forcefully(tls)
+            return
+        await self.serve_stream(tls, addr, laddr, stream.socket)
+
     async def serve_stream(
-        self, stream: trio.abc.Stream, addr: str = "?", laddr: str = "?"
+        self, stream: trio.abc.Stream, addr: str = "?", laddr: str = "?",
+        sock: trio.socket.SocketType | None = None,
     ) -> None:
-        """Serve one client on any trio Stream (tests, wrapped or non-TCP streams)."""
+        """Serve one client on any trio Stream (tests, wrapped or non-TCP streams); `sock`,
+        the socket under the stream if there is one, lets a hangup be noticed early."""
         async with stream:
             conn = self._register(addr, laddr)
             if conn is None:
                 with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
                     await stream.send_all(_MAX_CLIENTS_REPLY)
                 return
+            conn.sock = sock
             recv_size = self.options.recv_size
 
             async def recv() -> bytes | bytearray:

@@ -13,7 +13,7 @@ import re
 import shutil
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import attrs
 
@@ -74,19 +74,20 @@ def parse_plain(text: str) -> list[RbResult]:
 
 
 def argv_for(port: int, test: str, clients: int, requests: int, pipeline: int,
-             size: int) -> list[str]:
+             size: int, extra: Sequence[str] = ()) -> list[str]:
     exe = shutil.which("redis-benchmark")
     if exe is None:
         raise RuntimeError("redis-benchmark is not installed (apt-get install redis-tools)")
     return [exe, "-h", "127.0.0.1", "-p", str(port), "-t", test, "-c", str(clients),
-            "-n", str(requests), "-P", str(pipeline), "-d", str(size), "--csv"]
+            "-n", str(requests), "-P", str(pipeline), "-d", str(size), "--csv", *extra]
 
 
 def run_once(port: int, test: str, clients: int, requests: int, pipeline: int, size: int,
-             timeout: float) -> tuple[RbResult, float]:
-    """One run: (its figure, its wall time). A run past `timeout` is killed and raises."""
+             timeout: float, extra: Sequence[str] = ()) -> tuple[RbResult, float]:
+    """One run: (its figure, its wall time). A run past `timeout` is killed and raises.
+    `extra`: more redis-benchmark options (e.g. --tls and its certificates)."""
     start = time.monotonic()
-    out = subprocess.run(argv_for(port, test, clients, requests, pipeline, size),
+    out = subprocess.run(argv_for(port, test, clients, requests, pipeline, size, extra),
                          capture_output=True, text=True, timeout=timeout, check=False)
     wall = time.monotonic() - start
     if out.returncode != 0:

@@ -68,6 +68,9 @@ def test_aspen_up_runs_a_cluster_status_prints_it_and_ctrl_c_stops_it(tmp_path: 
     try:
         assert f"redis-cli -p {base}" in text and f"redis-cli -p {base + 2}" in text
         assert (tmp_path / ".aspen" / "n3.toml").exists()
+        # the mesh is authenticated: every member has CURVE keys and knows the others' keys
+        assert "curve_peer_keys = { 1 = " in (tmp_path / ".aspen" / "n3.toml").read_text()
+        secret = (tmp_path / ".aspen" / "n3.key_secret").read_bytes()
         assert redis.Redis(port=base, socket_timeout=10).set("up", "yes")
         assert redis.Redis(port=base + 2, socket_timeout=10).get("up") == b"yes"
         out = aspen("status", "--http", f"127.0.0.1:{base + 1000}", cwd=tmp_path)
@@ -88,6 +91,7 @@ def test_aspen_up_runs_a_cluster_status_prints_it_and_ctrl_c_stops_it(tmp_path: 
         # `aspen up` again: the same cluster comes back with its data
         proc, _ = start_up(tmp_path, base)
         assert redis.Redis(port=base + 1, socket_timeout=10).get("up") == b"yes"
+        assert (tmp_path / ".aspen" / "n3.key_secret").read_bytes() == secret  # keys kept
         proc.send_signal(signal.SIGINT)
         assert proc.wait(30) == 0
     finally:

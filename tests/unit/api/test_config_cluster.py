@@ -48,6 +48,7 @@ listen = "127.0.0.1:8002"
 3 = { raft = "10.0.0.3:7000", http = "10.0.0.3:8000", resp = "10.0.0.3:6379" }
 [security]
 requirepass = "pw"
+insecure = true  # a websocket mesh beyond loopback without mutual TLS (test_exposure.py)
 """
 
 
