@@ -5,8 +5,9 @@ is a one-node group that initialises itself, so a standalone node and a cluster 
 the same code path and both keep every acknowledged write in the fsynced Raft log.
 
 The node supervises, in one nursery: the cluster runtime (driver, transport, ticker,
-expiry), the RESP server (each connection: `_AdminConnection` -> the runtime's
-`ClusterConnection` -> a kv `Session`) and the HTTP control plane (`aspen.api.control`).
+expiry), the RESP server (each connection: the runtime's `ClusterConnection` -> a kv
+`Session`, which routes ASPEN.* admin commands to the node's `AdminCommands`) and the HTTP
+control plane (`aspen.api.control`).
 It is also the `ServerContext` the kv sessions ask about the server: the password,
 CONFIG GET, INFO facts (with a `# Raft` section), CLIENT LIST and the wall clock.
 
@@ -38,10 +39,12 @@ from aspen.api.control import ControlError, ControlPlane
 from aspen.api.http import HttpServer
 from aspen.cluster import ClusterNode
 from aspen.cluster.blocking import wait_hangup
+from aspen.cluster.connection import ClusterConnection
 from aspen.config import Config, ConfigError
 from aspen.kv.glob import glob_match
 from aspen.kv.keyspace import Keyspace
-from aspen.kv.session import NOAUTH, ClientInfo, Session
+from aspen.kv.session import ClientInfo, Session
+from aspen.kv.spec import Route
 from aspen.pubsub import PubSubHub
 from aspen.pubsub.mesh import run_mesh
 from aspen.resp.server import Connection, Deferred, RespServer, ServerOptions
@@ -50,79 +53,56 @@ from aspen.tls import server_context
 
 log = logging.getLogger("aspen.node")
 
-__all__ = ["ADMIN_COMMANDS", "Node", "run_node"]
+__all__ = ["AdminCommands", "Node", "run_node"]
 
-# name -> (arity as in Redis's command table: negative = at least), usage
-ADMIN_COMMANDS: dict[bytes, tuple[int, str]] = {
-    b"aspen.init": (-1, "ASPEN.INIT [voter-id ...]"),
-    b"aspen.add-learner": (3, "ASPEN.ADD-LEARNER id raft-host:port"),
-    b"aspen.change-membership": (-2, "ASPEN.CHANGE-MEMBERSHIP voter-id [voter-id ...]"),
-    b"aspen.transfer-leader": (2, "ASPEN.TRANSFER-LEADER id"),
-    b"aspen.status": (1, "ASPEN.STATUS"),
-}
+class AdminCommands:
+    """The ASPEN.* cluster administration commands (`Route.NODE` in the command table).
 
+    The session has already checked them like any command (arity, AUTH, subscribed mode; they
+    run at once inside MULTI) and calls the method its spec names."""
 
-class _AdminConnection:
-    """The ASPEN.* admin commands in front of the runtime's per-connection handler."""
+    __slots__ = ("_node",)
 
-    __slots__ = ("_inner", "_node")
-
-    def __init__(self, node: Node, inner: Any) -> None:
+    def __init__(self, node: Node) -> None:
         self._node = node
-        self._inner = inner
 
-    @property
-    def session(self) -> Session:
-        return self._inner.session  # type: ignore[no-any-return]
+    def cmd_status(self, argv: list[bytes]) -> object:
+        return _status_reply(self._node.control.status())
 
-    @property
-    def protocol(self) -> int:
-        return int(self._inner.protocol)
-
-    @property
-    def should_close(self) -> bool:
-        return bool(self._inner.should_close)
-
-    @property
-    def authenticated(self) -> bool:
-        return bool(self._inner.authenticated)
-
-    def handle(self, argv: list[bytes]) -> object:
-        name = argv[0].lower()
-        if not name.startswith(b"aspen.") or name not in ADMIN_COMMANDS:
-            return self._inner.handle(argv)
-        if not self._inner.authenticated:
-            return NOAUTH
-        refused = self.session.refuses_while_subscribed(name.decode())
-        if refused is not None:
-            return refused
-        arity, usage = ADMIN_COMMANDS[name]
-        if (len(argv) != arity) if arity >= 0 else (len(argv) < -arity):
-            return Error(f"ERR wrong number of arguments for '{name.decode()}' command "
-                         f"(usage: {usage})")
+    def cmd_init(self, argv: list[bytes]) -> object:
         try:
-            ids = [_node_id(a) for a in argv[1:]] if name != b"aspen.add-learner" else []
+            ids = [_node_id(a) for a in argv[1:]]
+            self._node.control.init(ids or None)
+        except ValueError as exc:
+            return Error(f"ERR {exc}")
+        except ControlError as exc:
+            return Error(f"ERR {exc}")
+        return OK
+
+    def cmd_add_learner(self, argv: list[bytes]) -> object:
+        try:
+            learner = _node_id(argv[1])
+        except ValueError as exc:
+            return Error(f"ERR {exc}")
+        address = argv[2].decode("utf-8", "replace")
+        control = self._node.control
+        return _deferred(lambda: control.add_learner(learner, address))
+
+    def cmd_change_membership(self, argv: list[bytes]) -> object:
+        try:
+            ids = [_node_id(a) for a in argv[1:]]
         except ValueError as exc:
             return Error(f"ERR {exc}")
         control = self._node.control
-        if name == b"aspen.status":
-            return _status_reply(control.status())
-        if name == b"aspen.init":
-            try:
-                control.init(ids or None)
-            except ControlError as exc:
-                return Error(f"ERR {exc}")
-            return OK
-        if name == b"aspen.add-learner":
-            try:
-                learner = _node_id(argv[1])
-            except ValueError as exc:
-                return Error(f"ERR {exc}")
-            address = argv[2].decode("utf-8", "replace")
-            return _deferred(lambda: control.add_learner(learner, address))
-        if name == b"aspen.change-membership":
-            return _deferred(lambda: control.change_membership(ids))
-        return _deferred(lambda: control.transfer_leader(ids[0]))
+        return _deferred(lambda: control.change_membership(ids))
+
+    def cmd_transfer_leader(self, argv: list[bytes]) -> object:
+        try:
+            target = _node_id(argv[1])
+        except ValueError as exc:
+            return Error(f"ERR {exc}")
+        control = self._node.control
+        return _deferred(lambda: control.transfer_leader(target))
 
 
 def _node_id(arg: bytes) -> int:
@@ -185,6 +165,7 @@ class Node:
         self._requirepass = n.requirepass.encode() if n.requirepass else None
         self.cluster = ClusterNode(config.cluster_settings())
         self.pubsub = PubSubHub()
+        self.admin = AdminCommands(self)
         self.control = ControlPlane(
             self.cluster, config, lambda: Session(0, _TrustedContext(self))
         )
@@ -265,7 +246,7 @@ class Node:
         out = []
         for conn in list(self.server.connections.values()):
             handler = conn.handler
-            if isinstance(handler, _AdminConnection):
+            if isinstance(handler, ClusterConnection):
                 handler = handler.session
             if isinstance(handler, Session):
                 out.append(
@@ -280,15 +261,16 @@ class Node:
 
     # -- running ---------------------------------------------------------------------------------
 
-    def _new_connection(self, conn: Connection) -> _AdminConnection:
+    def _new_connection(self, conn: Connection) -> ClusterConnection:
         subscriber = self.pubsub.client(conn.push)
         conn.on_close.append(subscriber.close)
         session = Session(conn.client_id, self, pubsub=subscriber)
-        handler = self.cluster.connection_handler(session)
+        session.layers[Route.NODE] = self.admin
+        handler: ClusterConnection = self.cluster.connection_handler(session)
         sock = conn.sock
         if sock is not None:  # lets a client parked in BLPOP & co. be dropped when it leaves
             handler.hangup = functools.partial(wait_hangup, sock)
-        return _AdminConnection(self, handler)
+        return handler
 
     async def run(
         self,

@@ -32,7 +32,8 @@ from typing import TYPE_CHECKING
 import trio
 
 from aspen.cluster.errors import CLUSTERDOWN
-from aspen.kv.blocking import blocking_call, serve_argv
+from aspen.kv.blocking import serve_argv
+from aspen.kv.commands import blocking_call
 from aspen.kv.lists import List
 from aspen.kv.ops import WriteOp
 from aspen.kv.zsets import ZSet

@@ -10,10 +10,11 @@ that is not a plain write while writes are in flight becomes a lazy `Deferred` t
 after them (the server awaits replies in order): a read, WATCH or stale GET therefore always sees
 the connection's earlier writes, and nothing runs ahead of them.
 
-One connection-level command is handled here, before the session sees it:
+The session routes the commands of `Route.CONNECTION` here (the spec names the method):
 
     ASPEN.CONSISTENCY                         -> the connection's read consistency
     ASPEN.CONSISTENCY linearizable|lease|stale -> +OK (this connection only)
+    CLIENT UNBLOCK id [TIMEOUT|ERROR]         -> for clients parked on this node
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ import trio
 
 from aspen.cluster.blocking import SHUTTING_DOWN, Hangup
 from aspen.cluster.settings import READ_CONSISTENCIES, ReadConsistency
-from aspen.kv.blocking import is_blocking
 from aspen.kv.commands import Route, lookup
 from aspen.kv.numbers import parse_int
 from aspen.kv.ops import ReadOp, TxnOp, WriteOp
@@ -35,8 +35,6 @@ from aspen.resp.values import NULL_ARRAY, OK, Error
 
 if TYPE_CHECKING:
     from aspen.cluster.node import ClusterNode, _ReadIndexWaiter, _Write
-
-CONSISTENCY_COMMAND = b"aspen.consistency"
 
 
 class ClusterConnection:
@@ -52,6 +50,7 @@ class ClusterConnection:
         # parked in BLPOP & co. that goes away is then removed at once, losing nothing.
         self.hangup: Hangup | None = None
         self.reads_in_flight = 0  # started linearizable reads (their read index is asked)
+        session.layers[Route.CONNECTION] = self
 
     @property
     def protocol(self) -> int:
@@ -80,7 +79,7 @@ class ClusterConnection:
         if session.in_multi or not session.authenticated:
             return False
         spec = lookup(argv[0])
-        return spec is not None and spec.route is route and "blocking" not in spec.flags
+        return spec is not None and spec.route is route and spec.blocking is None
 
     async def _handle_later(self, argv: list[bytes]) -> object:
         reply = self._handle_now(argv)
@@ -90,17 +89,6 @@ class ClusterConnection:
 
     def _handle_now(self, argv: list[bytes]) -> object:
         session = self.session
-        name = argv[0].lower()
-        if name == CONSISTENCY_COMMAND and session.authenticated:
-            return self._consistency(argv)
-        if (
-            name == b"client"
-            and len(argv) > 1
-            and argv[1].lower() == b"unblock"
-            and session.authenticated
-            and not session.in_multi
-        ):
-            return self._client_unblock(argv)
         out = session.handle(argv)
         t = type(out)
         if t is ReadOp:
@@ -113,9 +101,12 @@ class ClusterConnection:
                     pending = _PendingRead(self, out, waiter)  # type: ignore[arg-type]
                     return Deferred(pending.reply, pending.settle)
             return Deferred(lambda: self._read(out))  # type: ignore[arg-type]
-        if t is WriteOp or t is TxnOp:
-            if t is WriteOp and name[0] == 0x62 and is_blocking(name):  # b...
+        if t is WriteOp:
+            spec = session.last_spec
+            if spec is not None and spec.blocking is not None:
                 return Deferred(lambda: self._blocking(out))  # type: ignore[arg-type]
+            return self._submit(out)  # type: ignore[arg-type]
+        if t is TxnOp:
             return self._submit(out)  # type: ignore[arg-type]
         return out
 
@@ -141,7 +132,7 @@ class ClusterConnection:
     async def _read(self, op: ReadOp) -> object:
         return self.session.finish(op, await self.node.read(op, self.consistency))
 
-    def _client_unblock(self, argv: list[bytes]) -> object:
+    def cmd_client_unblock(self, argv: list[bytes]) -> object:
         """CLIENT UNBLOCK id [TIMEOUT|ERROR]: for clients parked on this node."""
         if len(argv) < 3:
             return Error("ERR wrong number of arguments for 'client|unblock' command")
@@ -162,7 +153,7 @@ class ClusterConnection:
             return Error("ERR value is not an integer or out of range")
         return self.node.blocking.unblock(client_id, error)
 
-    def _consistency(self, argv: list[bytes]) -> object:
+    def cmd_consistency(self, argv: list[bytes]) -> object:
         if len(argv) == 1:
             return self.consistency.encode()
         if len(argv) != 2:

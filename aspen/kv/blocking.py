@@ -11,19 +11,20 @@ a conditional pop from that one key: the command's reply if the key holds a non-
 the right type, else null (not served: someone else got there first; keep waiting). Clients
 cannot send it (it is not in the command table); only the node proposes it.
 
-This module also parses what the node needs to park a client (`blocking_call`): its keys, its
-timeout and how many elements a serve may take.
+A blocking command's spec carries a `Blocking` (aspen.kv.spec): how to park a client (the
+`BlockingCall` parsed here: its keys, its timeout and how many elements a serve may take) and
+how to serve it from one key. `aspen.kv.commands` holds `blocking_call` and the ASPEN.BSERVE
+handler, which find those through the table.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 
 import attrs
 
-from aspen.kv.keyspace import CommandError, Keyspace, command
+from aspen.kv.errors import CommandError
 from aspen.kv.numbers import parse_int
 from aspen.kv.typed import Argv, strtod
 
@@ -81,43 +82,9 @@ class BlockingCall:
     want: int  # elements one serve may take (BLMPOP's COUNT, else 1)
 
 
-Server = Callable[[Keyspace, bytes, Argv, int], object]
-"""Serve `argv` (a blocking command) from `key`: its reply, or None if `key` cannot serve."""
-
-_SERVERS: dict[bytes, Server] = {}
-_CALLS: dict[bytes, Callable[[Argv], BlockingCall]] = {}
-
-
-def register_blocking(
-    name: str, call: Callable[[Argv], BlockingCall], server: Server
-) -> None:
-    """Make `name` a blocking command: how to park it and how to serve it from a key."""
-    _CALLS[name.encode()] = call
-    _SERVERS[name.encode()] = server
-
-
-def is_blocking(name: bytes) -> bool:
-    return name.lower() in _CALLS
-
-
-def blocking_call(argv: Argv) -> BlockingCall:
-    """Keys, timeout and demand of a blocking command whose arguments were already checked."""
-    return _CALLS[argv[0].lower()](argv)
-
-
 def serve_argv(key: bytes, argv: Argv) -> list[bytes]:
     """The replicated serve of `argv` from `key`."""
     return [SERVE_COMMAND, key, *argv]
-
-
-@command(SERVE_COMMAND.decode(), write=True)
-def bserve(ks: Keyspace, argv: Argv, now: int) -> object:
-    if len(argv) < 3:
-        raise CommandError("ERR wrong number of arguments for 'aspen.bserve' command")
-    server = _SERVERS.get(argv[2].lower())
-    if server is None:
-        raise CommandError("ERR aspen.bserve: not a blocking command")
-    return server(ks, argv[1], argv[2:], now)
 
 
 # ------------------------------------------------------------------ shared argument shapes

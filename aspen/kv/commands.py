@@ -1,162 +1,85 @@
-"""The command table: what each command is, not how it runs.
+"""The command table: every command Aspen knows, each spec paired with what runs it.
 
-One `CommandSpec` per command drives dispatch (a read goes to `ReadOp`, a write to `WriteOp`, a
-connection command stays in the `Session`), arity errors, and the replies to `COMMAND`,
-`COMMAND INFO`, `COMMAND DOCS` and `COMMAND GETKEYS`. Arity follows Redis: the count includes the
-command name and a negative arity means "at least". Key positions are Redis's legacy
-(first_key, last_key, step) triple; last_key -1 means "through the last argument".
+The table is the one source of dispatch. A `CommandSpec` (aspen.kv.spec) says what Redis says
+about a command (arity, flags, key positions, docs: the replies to COMMAND, COMMAND INFO, COMMAND
+DOCS and COMMAND GETKEYS) and how Aspen runs it: its `route` (which layer answers it) and its
+`handler`. The session looks a command up here once and routes by the spec; the keyspace
+(`Keyspace.execute`) finds its function here; nothing else matches command names.
+
+- A keyspace command (READ or WRITE) is declared with its function, e.g. `strings.get`; whether
+  it writes comes from its "write" flag alone.
+- A command of an upper layer is declared with `_session`, `_connection` or `_node` and the
+  name of the method of that layer's object that answers it.
+- Hashes, lists, sets and sorted sets are declared in `aspen.kv.specs_types`.
+
+`lookup` finds client commands; `lookup_executable` also finds the internal ASPEN.BSERVE, which
+only the node proposes (clients cannot send it and COMMAND does not list it).
 """
 
 from __future__ import annotations
 
-import enum
+from typing import TYPE_CHECKING
 
 import attrs
 
+from aspen.kv import generic, strings
+from aspen.kv.errors import CommandError
+from aspen.kv.spec import (
+    KEYSPACE_ROUTES,
+    Argv,
+    Blocking,
+    CommandSpec,
+    Handler,
+    KeySpec,
+    Route,
+)
+from aspen.kv.specs_types import TYPE_SPECS
 
-class Route(enum.Enum):
-    """Where a command runs."""
+if TYPE_CHECKING:
+    from aspen.kv.blocking import BlockingCall
+    from aspen.kv.keyspace import Keyspace
 
-    READ = "read"  # Keyspace.execute via ReadOp (never mutates)
-    WRITE = "write"  # Keyspace.execute via WriteOp (replicated)
-    SESSION = "session"  # answered by the Session (connection state, server facts)
-
-
-@attrs.frozen(slots=True)
-class KeySpec:
-    """One of Redis 7's key specs (COMMAND INFO's 9th field): where the key search begins
-    (`begin_index`) and how keys are found from there.
-
-    `find` is "range" (`lastkey`: the last key's offset from the first, negative counts from
-    the end; `keystep`; `limit`) or "keynum" (the argument at `keynumidx` holds the number of
-    keys, which start `firstkey` arguments after it, every `keystep`).
-    """
-
-    flags: tuple[str, ...]
-    begin_index: int
-    find: str = "range"
-    lastkey: int = 0
-    keystep: int = 1
-    limit: int = 0
-    keynumidx: int = 0
-    firstkey: int = 1
-
-
-def _atoi(raw: bytes) -> int:
-    """C's atoi as glibc does it (strtol, then truncated to a 32-bit int).
-
-    Redis's key extraction for numkeys commands reads the count with atoi, so "2abc" is 2 and
-    "4294967298" is 2 there: COMMAND GETKEYS must agree, byte for byte.
-    """
-    i, n = 0, len(raw)
-    while i < n and raw[i] in b" \t\n\v\f\r":
-        i += 1
-    sign = 1
-    if i < n and raw[i] in b"+-":
-        sign = -1 if raw[i] == 0x2D else 1
-        i += 1
-    start = i
-    while i < n and 0x30 <= raw[i] <= 0x39:
-        i += 1
-    value = sign * int(raw[start:i]) if i > start else 0
-    return _int32(max(-(2**63), min(2**63 - 1, value)))  # strtol saturates, (int) truncates
+__all__ = [
+    "ALL_COMMANDS",
+    "COMMANDS",
+    "Blocking",
+    "CommandSpec",
+    "KeySpec",
+    "Route",
+    "blocking_call",
+    "lookup",
+    "lookup_executable",
+    "lookup_subcommand",
+]
 
 
-@attrs.frozen(slots=True)
-class CommandSpec:
-    name: str
-    arity: int
-    flags: frozenset[str]
-    first_key: int
-    last_key: int
-    step: int
-    route: Route
-    group: str
-    summary: str
-    since: str = "1.0.0"
-    acl: tuple[str, ...] = ()
-    subcommands: tuple[CommandSpec, ...] = ()
-    key_specs: tuple[KeySpec, ...] = ()
-    """Redis's key specs when they say more than the legacy triple (numkeys commands)."""
+class _Layer:
+    """An upper layer's command: its route and the name of the method that answers it."""
 
-    def arity_ok(self, argc: int) -> bool:
-        """True if `argc` arguments (including the name) fit this command's arity."""
-        a = self.arity
-        return argc == a if a >= 0 else argc >= -a
+    __slots__ = ("method", "route")
 
-    def key_positions(self, argc: int) -> range:
-        """Indexes of the key arguments in an argv of length `argc`."""
-        if self.first_key == 0:
-            return range(0)
-        last = self.last_key if self.last_key >= 0 else argc + self.last_key
-        return range(self.first_key, last + 1, self.step)
-
-    def keys(self, argv: list[bytes]) -> list[bytes]:
-        """The key arguments of `argv` (which fits the arity), as COMMAND GETKEYS lists them.
-
-        An empty list when a numkeys count is unusable (Redis: "Invalid arguments"). Like
-        Redis 7.0, the key specs are tried first; if they fail (a count that is not a strict
-        integer, or out of range), the command's own getkeys procedure decides, which reads
-        the count with atoi and lists a destination key last instead of first.
-        """
-        if not self.key_specs:
-            return [argv[i] for i in self.key_positions(len(argv)) if i < len(argv)]
-        found = _keys_by_specs(self.key_specs, argv)
-        return found if found is not None else _keys_by_numkeys_proc(self.key_specs, argv)
+    def __init__(self, route: Route, method: str) -> None:
+        self.route = route
+        self.method = method
 
 
-def _strict_int(raw: bytes) -> int | None:
-    """Redis's string2ll: no sign but '-', no spaces, no leading zeros, 64-bit."""
-    if not raw or len(raw) > 20 or not (raw.isdigit() or (raw[:1] == b"-" and raw[1:].isdigit())):
-        return None
-    digits = raw.lstrip(b"-")
-    if (digits[:1] == b"0" and len(raw) > 1) or not digits:
-        return None
-    value = int(raw)
-    return value if -(2**63) <= value < 2**63 else None
+def _session(method: str) -> _Layer:
+    """Answered by `aspen.kv.session.Session.<method>(argv)`."""
+    return _Layer(Route.SESSION, method)
 
 
-def _int32(value: int) -> int:
-    """C's (int) cast of a 64-bit value: the low 32 bits, signed."""
-    value &= 0xFFFFFFFF
-    return value - 2**32 if value >= 2**31 else value
+def _connection(method: str) -> _Layer:
+    """Answered by `aspen.cluster.connection.ClusterConnection.<method>(argv)`."""
+    return _Layer(Route.CONNECTION, method)
 
 
-def _keys_by_specs(specs: tuple[KeySpec, ...], argv: list[bytes]) -> list[bytes] | None:
-    """Redis's getKeysUsingKeySpecs; None where it finds a spec invalid for this argv."""
-    argc = len(argv)
-    out: list[bytes] = []
-    for spec in specs:
-        first = spec.begin_index
-        if spec.find == "keynum":
-            at = first + spec.keynumidx
-            numkeys = _strict_int(argv[at]) if at < argc else None
-            if numkeys is None or numkeys < 0:
-                return None
-            first += spec.firstkey
-            last = first + _int32(numkeys) - 1
-        else:
-            last = first + spec.lastkey if spec.lastkey >= 0 else argc + spec.lastkey
-        if last >= argc or last < first or first >= argc:
-            return None
-        out += argv[first : last + 1 : spec.keystep]
-    return out
+def _node(method: str) -> _Layer:
+    """Answered by `aspen.node.AdminCommands.<method>(argv)`."""
+    return _Layer(Route.NODE, method)
 
 
-def _keys_by_numkeys_proc(specs: tuple[KeySpec, ...], argv: list[bytes]) -> list[bytes]:
-    """Redis's genericGetKeys: `numkeys` keys by atoi, then the destination (if any)."""
-    keynum = next(k for k in specs if k.find == "keynum")
-    count_at = keynum.begin_index + keynum.keynumidx
-    first = count_at + keynum.firstkey
-    num = _atoi(argv[count_at]) if count_at < len(argv) else 0
-    if num < 1 or num > (len(argv) - first) // keynum.keystep:
-        return []
-    keys = argv[first : first + num * keynum.keystep : keynum.keystep]
-    stores = [argv[k.begin_index] for k in specs if k.find == "range" and k.begin_index < count_at]
-    return keys + stores
-
-
-_R, _W, _S = Route.READ, Route.WRITE, Route.SESSION
+_SUB = _Layer(Route.SESSION, "")
+"""A subcommand answered by its container's method."""
 
 
 def _spec(
@@ -164,13 +87,24 @@ def _spec(
     arity: int,
     flags: str,
     keys: tuple[int, int, int],
-    route: Route,
+    runs: Handler | _Layer,
     group: str,
     summary: str,
     since: str = "1.0.0",
     subcommands: tuple[CommandSpec, ...] = (),
+    *,
+    immediate: bool = False,
+    subscribed_ok: bool = False,
+    usage: str = "",
 ) -> CommandSpec:
     flagset = frozenset(flags.split())
+    handler: Handler | str
+    if isinstance(runs, _Layer):
+        route, handler = runs.route, runs.method
+        subcommands = tuple(attrs.evolve(s, handler=s.handler or handler) for s in subcommands)
+    else:
+        route = Route.WRITE if "write" in flagset else Route.READ
+        handler = runs
     acl = _acl_categories(flagset, group, route)
     return CommandSpec(
         name,
@@ -185,6 +119,10 @@ def _spec(
         since,
         acl,
         subcommands,
+        handler=handler,
+        immediate=immediate,
+        subscribed_ok=subscribed_ok,
+        usage=usage,
     )
 
 
@@ -219,7 +157,7 @@ _CLIENT_SUBS = (
         3,
         "noscript loading stale",
         _NOKEY,
-        _S,
+        _SUB,
         "connection",
         "Sets the connection name.",
         "2.6.9",
@@ -229,7 +167,7 @@ _CLIENT_SUBS = (
         2,
         "noscript loading stale",
         _NOKEY,
-        _S,
+        _SUB,
         "connection",
         "Returns the name of the connection.",
         "2.6.9",
@@ -239,7 +177,7 @@ _CLIENT_SUBS = (
         2,
         "noscript loading stale",
         _NOKEY,
-        _S,
+        _SUB,
         "connection",
         "Returns the unique client ID of the connection.",
         "5.0.0",
@@ -249,7 +187,7 @@ _CLIENT_SUBS = (
         2,
         "noscript loading stale",
         _NOKEY,
-        _S,
+        _SUB,
         "connection",
         "Returns information about the connection.",
         "6.2.0",
@@ -259,7 +197,7 @@ _CLIENT_SUBS = (
         -2,
         "admin noscript loading stale",
         _NOKEY,
-        _S,
+        _SUB,
         "connection",
         "Lists open connections.",
         "2.4.0",
@@ -269,7 +207,7 @@ _CLIENT_SUBS = (
         -3,
         "admin noscript loading stale",
         _NOKEY,
-        _S,
+        _connection("cmd_client_unblock"),
         "connection",
         "Unblock a client blocked in a blocking command from a different connection.",
         "5.0.0",
@@ -279,7 +217,7 @@ _CLIENT_SUBS = (
         2,
         "loading stale",
         _NOKEY,
-        _S,
+        _SUB,
         "connection",
         "Returns helpful text about the different subcommands.",
         "5.0.0",
@@ -291,7 +229,7 @@ _CONFIG_SUBS = (
         -3,
         "admin noscript loading stale",
         _NOKEY,
-        _S,
+        _SUB,
         "server",
         "Returns the effective values of configuration parameters.",
         "2.0.0",
@@ -301,7 +239,7 @@ _CONFIG_SUBS = (
         2,
         "loading stale",
         _NOKEY,
-        _S,
+        _SUB,
         "server",
         "Returns helpful text about the different subcommands.",
         "5.0.0",
@@ -313,7 +251,7 @@ _COMMAND_SUBS = (
         2,
         "loading stale",
         _NOKEY,
-        _S,
+        _SUB,
         "server",
         "Returns a count of commands.",
         "2.8.13",
@@ -323,7 +261,7 @@ _COMMAND_SUBS = (
         -2,
         "loading stale",
         _NOKEY,
-        _S,
+        _SUB,
         "server",
         "Returns information about one, multiple or all commands.",
         "2.8.13",
@@ -333,7 +271,7 @@ _COMMAND_SUBS = (
         -2,
         "loading stale",
         _NOKEY,
-        _S,
+        _SUB,
         "server",
         "Returns documentary information about one, multiple or all commands.",
         "7.0.0",
@@ -343,7 +281,7 @@ _COMMAND_SUBS = (
         -4,  # Redis 7.0.15 wants at least one argument after the command name
         "loading stale",
         _NOKEY,
-        _S,
+        _SUB,
         "server",
         "Extracts the key names from an arbitrary command.",
         "2.8.13",
@@ -353,7 +291,7 @@ _COMMAND_SUBS = (
         -2,
         "loading stale",
         _NOKEY,
-        _S,
+        _SUB,
         "server",
         "Returns a list of command names.",
         "7.0.0",
@@ -363,7 +301,7 @@ _COMMAND_SUBS = (
         2,
         "loading stale",
         _NOKEY,
-        _S,
+        _SUB,
         "server",
         "Returns helpful text about the different subcommands.",
         "5.0.0",
@@ -372,24 +310,64 @@ _COMMAND_SUBS = (
 
 _PUBSUB = "pubsub noscript loading stale"
 _PUBSUB_SUBS = (
-    _spec("pubsub|channels", -2, "pubsub loading stale", _NOKEY, _S, "pubsub",
-          "List active channels", "2.8.0"),
-    _spec("pubsub|numsub", -2, "pubsub loading stale", _NOKEY, _S, "pubsub",
-          "Get the count of subscribers for channels", "2.8.0"),
-    _spec("pubsub|numpat", 2, "pubsub loading stale", _NOKEY, _S, "pubsub",
-          "Get the count of unique patterns pattern subscriptions", "2.8.0"),
-    _spec("pubsub|help", 2, "loading stale", _NOKEY, _S, "pubsub",
-          "Show helpful text about the different subcommands", "6.2.0"),
+    _spec(
+        "pubsub|channels",
+        -2,
+        "pubsub loading stale",
+        _NOKEY,
+        _SUB,
+        "pubsub",
+        "List active channels",
+        "2.8.0",
+    ),
+    _spec(
+        "pubsub|numsub",
+        -2,
+        "pubsub loading stale",
+        _NOKEY,
+        _SUB,
+        "pubsub",
+        "Get the count of subscribers for channels",
+        "2.8.0",
+    ),
+    _spec(
+        "pubsub|numpat",
+        2,
+        "pubsub loading stale",
+        _NOKEY,
+        _SUB,
+        "pubsub",
+        "Get the count of unique patterns pattern subscriptions",
+        "2.8.0",
+    ),
+    _spec(
+        "pubsub|help",
+        2,
+        "loading stale",
+        _NOKEY,
+        _SUB,
+        "pubsub",
+        "Show helpful text about the different subcommands",
+        "6.2.0",
+    ),
 )
 _TABLE: tuple[CommandSpec, ...] = (
     # strings
-    _spec("get", 2, "readonly fast", _KEY1, _R, "string", "Returns the string value of a key."),
+    _spec(
+        "get",
+        2,
+        "readonly fast",
+        _KEY1,
+        strings.get,
+        "string",
+        "Returns the string value of a key.",
+    ),
     _spec(
         "set",
         -3,
         "write denyoom",
         _KEY1,
-        _W,
+        strings.set_,
         "string",
         "Sets the string value of a key, ignoring its type.",
     ),
@@ -398,7 +376,7 @@ _TABLE: tuple[CommandSpec, ...] = (
         3,
         "write denyoom fast",
         _KEY1,
-        _W,
+        strings.setnx,
         "string",
         "Set the string value of a key only when the key doesn't exist.",
     ),
@@ -407,7 +385,7 @@ _TABLE: tuple[CommandSpec, ...] = (
         4,
         "write denyoom",
         _KEY1,
-        _W,
+        strings.setex,
         "string",
         "Sets the string value and expiration time of a key.",
         "2.0.0",
@@ -417,7 +395,7 @@ _TABLE: tuple[CommandSpec, ...] = (
         4,
         "write denyoom",
         _KEY1,
-        _W,
+        strings.psetex,
         "string",
         "Sets the string value and expiration time in milliseconds of a key.",
         "2.6.0",
@@ -427,7 +405,7 @@ _TABLE: tuple[CommandSpec, ...] = (
         3,
         "write denyoom fast",
         _KEY1,
-        _W,
+        strings.getset,
         "string",
         "Returns the previous string value of a key after setting it to a new value.",
     ),
@@ -436,7 +414,7 @@ _TABLE: tuple[CommandSpec, ...] = (
         2,
         "write fast",
         _KEY1,
-        _W,
+        strings.getdel,
         "string",
         "Returns the string value of a key after deleting the key.",
         "6.2.0",
@@ -446,7 +424,7 @@ _TABLE: tuple[CommandSpec, ...] = (
         -2,
         "write fast",
         _KEY1,
-        _W,
+        strings.getex,
         "string",
         "Returns the string value of a key after setting its expiration time.",
         "6.2.0",
@@ -456,7 +434,7 @@ _TABLE: tuple[CommandSpec, ...] = (
         -2,
         "readonly fast",
         _ALLKEYS,
-        _R,
+        strings.mget,
         "string",
         "Atomically returns the string values of one or more keys.",
     ),
@@ -465,7 +443,7 @@ _TABLE: tuple[CommandSpec, ...] = (
         -3,
         "write denyoom",
         (1, -1, 2),
-        _W,
+        strings.mset,
         "string",
         "Atomically creates or modifies the string values of one or more keys.",
         "1.0.1",
@@ -475,7 +453,7 @@ _TABLE: tuple[CommandSpec, ...] = (
         -3,
         "write denyoom",
         (1, -1, 2),
-        _W,
+        strings.msetnx,
         "string",
         "Atomically modifies the string values of one or more keys only when all keys don't exist.",
         "1.0.1",
@@ -485,7 +463,7 @@ _TABLE: tuple[CommandSpec, ...] = (
         3,
         "write denyoom fast",
         _KEY1,
-        _W,
+        strings.append,
         "string",
         "Appends a string to the value of a key. Creates the key if it doesn't exist.",
         "2.0.0",
@@ -495,7 +473,7 @@ _TABLE: tuple[CommandSpec, ...] = (
         2,
         "readonly fast",
         _KEY1,
-        _R,
+        strings.strlen,
         "string",
         "Returns the length of a string value.",
         "2.2.0",
@@ -505,7 +483,7 @@ _TABLE: tuple[CommandSpec, ...] = (
         4,
         "readonly",
         _KEY1,
-        _R,
+        strings.getrange,
         "string",
         "Returns a substring of the string stored at a key.",
         "2.4.0",
@@ -515,7 +493,7 @@ _TABLE: tuple[CommandSpec, ...] = (
         4,
         "write denyoom",
         _KEY1,
-        _W,
+        strings.setrange,
         "string",
         "Overwrites a part of a string value with another by an offset.",
         "2.2.0",
@@ -525,7 +503,7 @@ _TABLE: tuple[CommandSpec, ...] = (
         2,
         "write denyoom fast",
         _KEY1,
-        _W,
+        strings.incr,
         "string",
         "Increments the integer value of a key by one.",
     ),
@@ -534,7 +512,7 @@ _TABLE: tuple[CommandSpec, ...] = (
         2,
         "write denyoom fast",
         _KEY1,
-        _W,
+        strings.decr,
         "string",
         "Decrements the integer value of a key by one.",
     ),
@@ -543,7 +521,7 @@ _TABLE: tuple[CommandSpec, ...] = (
         3,
         "write denyoom fast",
         _KEY1,
-        _W,
+        strings.incrby,
         "string",
         "Increments the integer value of a key by a number.",
     ),
@@ -552,7 +530,7 @@ _TABLE: tuple[CommandSpec, ...] = (
         3,
         "write denyoom fast",
         _KEY1,
-        _W,
+        strings.decrby,
         "string",
         "Decrements a number from the integer value of a key.",
     ),
@@ -561,19 +539,19 @@ _TABLE: tuple[CommandSpec, ...] = (
         3,
         "write denyoom fast",
         _KEY1,
-        _W,
+        strings.incrbyfloat,
         "string",
         "Increment the floating point value of a key by a number.",
         "2.6.0",
     ),
     # keys
-    _spec("del", -2, "write", _ALLKEYS, _W, "generic", "Deletes one or more keys."),
+    _spec("del", -2, "write", _ALLKEYS, generic.del_, "generic", "Deletes one or more keys."),
     _spec(
         "unlink",
         -2,
         "write fast",
         _ALLKEYS,
-        _W,
+        generic.unlink,
         "generic",
         "Asynchronously deletes one or more keys.",
         "4.0.0",
@@ -583,7 +561,7 @@ _TABLE: tuple[CommandSpec, ...] = (
         -2,
         "readonly fast",
         _ALLKEYS,
-        _R,
+        generic.exists,
         "generic",
         "Determines whether one or more keys exist.",
     ),
@@ -592,19 +570,25 @@ _TABLE: tuple[CommandSpec, ...] = (
         2,
         "readonly fast",
         _KEY1,
-        _R,
+        generic.type_,
         "generic",
         "Determines the type of value stored at a key.",
     ),
     _spec(
-        "keys", 2, "readonly", _NOKEY, _R, "generic", "Returns all key names that match a pattern."
+        "keys",
+        2,
+        "readonly",
+        _NOKEY,
+        generic.keys,
+        "generic",
+        "Returns all key names that match a pattern.",
     ),
     _spec(
         "scan",
         -2,
         "readonly",
         _NOKEY,
-        _R,
+        generic.scan,
         "generic",
         "Iterates over the key names in the database.",
         "2.8.0",
@@ -614,20 +598,34 @@ _TABLE: tuple[CommandSpec, ...] = (
         1,
         "readonly fast",
         _NOKEY,
-        _R,
+        generic.dbsize,
         "server",
         "Returns the number of keys in the database.",
     ),
     _spec(
-        "flushdb", -1, "write", _NOKEY, _W, "server", "Remove all keys from the current database."
+        "flushdb",
+        -1,
+        "write",
+        _NOKEY,
+        generic.flushdb,
+        "server",
+        "Remove all keys from the current database.",
     ),
-    _spec("flushall", -1, "write", _NOKEY, _W, "server", "Removes all keys from all databases."),
+    _spec(
+        "flushall",
+        -1,
+        "write",
+        _NOKEY,
+        generic.flushall,
+        "server",
+        "Removes all keys from all databases.",
+    ),
     _spec(
         "rename",
         3,
         "write",
         (1, 2, 1),
-        _W,
+        generic.rename,
         "generic",
         "Renames a key and overwrites the destination.",
     ),
@@ -636,7 +634,7 @@ _TABLE: tuple[CommandSpec, ...] = (
         3,
         "write fast",
         (1, 2, 1),
-        _W,
+        generic.renamenx,
         "generic",
         "Renames a key only when the target key name doesn't exist.",
     ),
@@ -645,7 +643,7 @@ _TABLE: tuple[CommandSpec, ...] = (
         1,
         "readonly",
         _NOKEY,
-        _R,
+        generic.randomkey,
         "generic",
         "Returns a random key name from the database.",
     ),
@@ -654,7 +652,7 @@ _TABLE: tuple[CommandSpec, ...] = (
         -3,
         "write denyoom",
         (1, 2, 1),
-        _W,
+        generic.copy,
         "generic",
         "Copies the value of a key to a new key.",
         "6.2.0",
@@ -664,7 +662,7 @@ _TABLE: tuple[CommandSpec, ...] = (
         -2,
         "readonly fast",
         _ALLKEYS,
-        _R,
+        generic.touch,
         "generic",
         "Returns the number of existing keys out of those specified after updating the time "
         "they were last accessed.",
@@ -676,7 +674,7 @@ _TABLE: tuple[CommandSpec, ...] = (
         -3,
         "write fast",
         _KEY1,
-        _W,
+        generic.expire,
         "generic",
         "Sets the expiration time of a key in seconds.",
     ),
@@ -685,7 +683,7 @@ _TABLE: tuple[CommandSpec, ...] = (
         -3,
         "write fast",
         _KEY1,
-        _W,
+        generic.pexpire,
         "generic",
         "Sets the expiration time of a key in milliseconds.",
         "2.6.0",
@@ -695,7 +693,7 @@ _TABLE: tuple[CommandSpec, ...] = (
         -3,
         "write fast",
         _KEY1,
-        _W,
+        generic.expireat,
         "generic",
         "Sets the expiration time of a key to a Unix timestamp.",
         "1.2.0",
@@ -705,7 +703,7 @@ _TABLE: tuple[CommandSpec, ...] = (
         -3,
         "write fast",
         _KEY1,
-        _W,
+        generic.pexpireat,
         "generic",
         "Sets the expiration time of a key to a Unix milliseconds timestamp.",
         "2.6.0",
@@ -715,7 +713,7 @@ _TABLE: tuple[CommandSpec, ...] = (
         2,
         "readonly fast",
         _KEY1,
-        _R,
+        generic.ttl,
         "generic",
         "Returns the expiration time in seconds of a key.",
     ),
@@ -724,7 +722,7 @@ _TABLE: tuple[CommandSpec, ...] = (
         2,
         "readonly fast",
         _KEY1,
-        _R,
+        generic.pttl,
         "generic",
         "Returns the expiration time in milliseconds of a key.",
         "2.6.0",
@@ -734,7 +732,7 @@ _TABLE: tuple[CommandSpec, ...] = (
         2,
         "readonly fast",
         _KEY1,
-        _R,
+        generic.expiretime,
         "generic",
         "Returns the expiration time of a key as a Unix timestamp.",
         "7.0.0",
@@ -744,7 +742,7 @@ _TABLE: tuple[CommandSpec, ...] = (
         2,
         "readonly fast",
         _KEY1,
-        _R,
+        generic.pexpiretime,
         "generic",
         "Returns the expiration time of a key as a Unix milliseconds timestamp.",
         "7.0.0",
@@ -754,81 +752,143 @@ _TABLE: tuple[CommandSpec, ...] = (
         2,
         "write fast",
         _KEY1,
-        _W,
+        generic.persist,
         "generic",
         "Removes the expiration time of a key.",
         "2.2.0",
     ),
     # transactions
-    _spec("multi", 1, _CONN, _NOKEY, _S, "transactions", "Starts a transaction.", "1.2.0"),
+    _spec(
+        "multi",
+        1,
+        _CONN,
+        _NOKEY,
+        _session("cmd_multi"),
+        "transactions",
+        "Starts a transaction.",
+        "1.2.0",
+        immediate=True,
+    ),
     _spec(
         "exec",
         1,
         "noscript loading stale skip_slowlog",
         _NOKEY,
-        _S,
+        _session("cmd_exec"),
         "transactions",
         "Executes all commands in a transaction.",
         "1.2.0",
+        immediate=True,
     ),
-    _spec("discard", 1, _CONN, _NOKEY, _S, "transactions", "Discards a transaction.", "2.0.0"),
+    _spec(
+        "discard",
+        1,
+        _CONN,
+        _NOKEY,
+        _session("cmd_discard"),
+        "transactions",
+        "Discards a transaction.",
+        "2.0.0",
+        immediate=True,
+    ),
     _spec(
         "watch",
         -2,
         _CONN,
         _ALLKEYS,
-        _S,
+        _session("cmd_watch"),
         "transactions",
         "Monitors changes to keys to determine the execution of a transaction.",
         "2.2.0",
+        immediate=True,
     ),
     _spec(
         "unwatch",
         1,
         _CONN,
         _NOKEY,
-        _S,
+        _session("cmd_unwatch"),
         "transactions",
         "Forgets about watched keys of a transaction.",
         "2.2.0",
     ),
     # connection / server
     _spec(
-        "ping", -1, "fast", _NOKEY, _S, "connection", "Returns the server's liveliness response."
+        "ping",
+        -1,
+        "fast",
+        _NOKEY,
+        _session("cmd_ping"),
+        "connection",
+        "Returns the server's liveliness response.",
+        subscribed_ok=True,
     ),
-    _spec("echo", 2, "loading stale fast", _NOKEY, _S, "connection", "Returns the given string."),
+    _spec(
+        "echo",
+        2,
+        "loading stale fast",
+        _NOKEY,
+        _session("cmd_echo"),
+        "connection",
+        "Returns the given string.",
+    ),
     _spec(
         "hello",
         -1,
         _CONN + " no_auth",
         _NOKEY,
-        _S,
+        _session("cmd_hello"),
         "connection",
         "Handshakes with the Redis server.",
         "6.0.0",
     ),
     _spec(
-        "auth", -2, _CONN + " no_auth", _NOKEY, _S, "connection", "Authenticates the connection."
+        "auth",
+        -2,
+        _CONN + " no_auth",
+        _NOKEY,
+        _session("cmd_auth"),
+        "connection",
+        "Authenticates the connection.",
     ),
     _spec(
         "select",
         2,
         "loading stale fast",
         _NOKEY,
-        _S,
+        _session("cmd_select"),
         "connection",
         "Changes the selected database.",
     ),
-    _spec("quit", -1, _CONN + " no_auth", _NOKEY, _S, "connection", "Closes the connection."),
     _spec(
-        "reset", 1, _CONN + " no_auth", _NOKEY, _S, "connection", "Resets the connection.", "6.2.0"
+        "quit",
+        -1,
+        _CONN + " no_auth",
+        _NOKEY,
+        _session("cmd_quit"),
+        "connection",
+        "Closes the connection.",
+        immediate=True,
+        subscribed_ok=True,
+    ),
+    _spec(
+        "reset",
+        1,
+        _CONN + " no_auth",
+        _NOKEY,
+        _session("cmd_reset"),
+        "connection",
+        "Resets the connection.",
+        "6.2.0",
+        immediate=True,
+        subscribed_ok=True,
     ),
     _spec(
         "client",
         -2,
         "",
         _NOKEY,
-        _S,
+        _session("cmd_client"),
         "connection",
         "A container for client connection commands.",
         "2.4.0",
@@ -839,7 +899,7 @@ _TABLE: tuple[CommandSpec, ...] = (
         -1,
         "loading stale",
         _NOKEY,
-        _S,
+        _session("cmd_info"),
         "server",
         "Returns information and statistics about the server.",
     ),
@@ -848,74 +908,247 @@ _TABLE: tuple[CommandSpec, ...] = (
         -2,
         "",
         _NOKEY,
-        _S,
+        _session("cmd_config"),
         "server",
         "A container for server configuration commands.",
         "2.0.0",
         _CONFIG_SUBS,
     ),
     _spec(
-        "time", 1, "loading stale fast", _NOKEY, _S, "server", "Returns the server time.", "2.6.0"
+        "time",
+        1,
+        "loading stale fast",
+        _NOKEY,
+        _session("cmd_time"),
+        "server",
+        "Returns the server time.",
+        "2.6.0",
     ),
     _spec(
         "command",
         -1,
         "loading stale",
         _NOKEY,
-        _S,
+        _session("cmd_command"),
         "server",
         "Returns detailed information about all commands.",
         "2.8.13",
         _COMMAND_SUBS,
     ),
     # pub/sub (aspen.pubsub; answered by the session)
-    _spec("subscribe", -2, _PUBSUB, _NOKEY, _S, "pubsub",
-          "Listen for messages published to the given channels", "2.0.0"),
-    _spec("unsubscribe", -1, _PUBSUB, _NOKEY, _S, "pubsub",
-          "Stop listening for messages posted to the given channels", "2.0.0"),
-    _spec("psubscribe", -2, _PUBSUB, _NOKEY, _S, "pubsub",
-          "Listen for messages published to channels matching the given patterns", "2.0.0"),
-    _spec("punsubscribe", -1, _PUBSUB, _NOKEY, _S, "pubsub",
-          "Stop listening for messages posted to channels matching the given patterns",
-          "2.0.0"),
-    _spec("publish", 3, "pubsub loading stale fast", _NOKEY, _S, "pubsub",
-          "Post a message to a channel", "2.0.0"),
-    _spec("pubsub", -2, "", _NOKEY, _S, "pubsub", "A container for Pub/Sub commands", "2.8.0",
-          _PUBSUB_SUBS),
+    _spec(
+        "subscribe",
+        -2,
+        _PUBSUB,
+        _NOKEY,
+        _session("cmd_subscribe"),
+        "pubsub",
+        "Listen for messages published to the given channels",
+        "2.0.0",
+        subscribed_ok=True,
+    ),
+    _spec(
+        "unsubscribe",
+        -1,
+        _PUBSUB,
+        _NOKEY,
+        _session("cmd_unsubscribe"),
+        "pubsub",
+        "Stop listening for messages posted to the given channels",
+        "2.0.0",
+        subscribed_ok=True,
+    ),
+    _spec(
+        "psubscribe",
+        -2,
+        _PUBSUB,
+        _NOKEY,
+        _session("cmd_psubscribe"),
+        "pubsub",
+        "Listen for messages published to channels matching the given patterns",
+        "2.0.0",
+        subscribed_ok=True,
+    ),
+    _spec(
+        "punsubscribe",
+        -1,
+        _PUBSUB,
+        _NOKEY,
+        _session("cmd_punsubscribe"),
+        "pubsub",
+        "Stop listening for messages posted to channels matching the given patterns",
+        "2.0.0",
+        subscribed_ok=True,
+    ),
+    _spec(
+        "publish",
+        3,
+        "pubsub loading stale fast",
+        _NOKEY,
+        _session("cmd_publish"),
+        "pubsub",
+        "Post a message to a channel",
+        "2.0.0",
+    ),
+    _spec(
+        "pubsub",
+        -2,
+        "",
+        _NOKEY,
+        _session("cmd_pubsub"),
+        "pubsub",
+        "A container for Pub/Sub commands",
+        "2.8.0",
+        _PUBSUB_SUBS,
+    ),
     # Aspen's cluster commands: answered by the node (aspen/node.py, aspen/cluster/connection.py)
     # before the session sees them; listed here so COMMAND and arity know them.
-    _spec("aspen.status", 1, "loading stale", _NOKEY, _S, "server", "Returns the Raft status.",
-          "0.1.0"),
-    _spec("aspen.init", -1, "", _NOKEY, _S, "server", "Initialises a new cluster.", "0.1.0"),
-    _spec("aspen.add-learner", 3, "", _NOKEY, _S, "server", "Adds a learner node.", "0.1.0"),
-    _spec("aspen.change-membership", -2, "", _NOKEY, _S, "server",
-          "Changes the voters (joint consensus).", "0.1.0"),
-    _spec("aspen.transfer-leader", 2, "", _NOKEY, _S, "server", "Hands leadership to a voter.",
-          "0.1.0"),
-    _spec("aspen.consistency", -1, _CONN, _NOKEY, _S, "connection",
-          "Gets or sets the connection's read consistency.", "0.1.0"),
+    _spec(
+        "aspen.status",
+        1,
+        "loading stale",
+        _NOKEY,
+        _node("cmd_status"),
+        "server",
+        "Returns the Raft status.",
+        "0.1.0",
+        immediate=True,
+        usage="ASPEN.STATUS",
+    ),
+    _spec(
+        "aspen.init",
+        -1,
+        "",
+        _NOKEY,
+        _node("cmd_init"),
+        "server",
+        "Initialises a new cluster.",
+        "0.1.0",
+        immediate=True,
+        usage="ASPEN.INIT [voter-id ...]",
+    ),
+    _spec(
+        "aspen.add-learner",
+        3,
+        "",
+        _NOKEY,
+        _node("cmd_add_learner"),
+        "server",
+        "Adds a learner node.",
+        "0.1.0",
+        immediate=True,
+        usage="ASPEN.ADD-LEARNER id raft-host:port",
+    ),
+    _spec(
+        "aspen.change-membership",
+        -2,
+        "",
+        _NOKEY,
+        _node("cmd_change_membership"),
+        "server",
+        "Changes the voters (joint consensus).",
+        "0.1.0",
+        immediate=True,
+        usage="ASPEN.CHANGE-MEMBERSHIP voter-id [voter-id ...]",
+    ),
+    _spec(
+        "aspen.transfer-leader",
+        2,
+        "",
+        _NOKEY,
+        _node("cmd_transfer_leader"),
+        "server",
+        "Hands leadership to a voter.",
+        "0.1.0",
+        immediate=True,
+        usage="ASPEN.TRANSFER-LEADER id",
+    ),
+    _spec(
+        "aspen.consistency",
+        -1,
+        _CONN,
+        _NOKEY,
+        _connection("cmd_consistency"),
+        "connection",
+        "Gets or sets the connection's read consistency.",
+        "0.1.0",
+        immediate=True,
+    ),
 )
-
-# Hashes, lists, sets and sorted sets live in their own module.
-from aspen.kv.specs_types import TYPE_SPECS  # noqa: E402
 
 _TABLE = _TABLE + TYPE_SPECS
 
-COMMANDS: dict[bytes, CommandSpec] = {}
-"""Lower-case command name -> spec; also holds upper-case aliases for the hot path."""
-
-for _c in _TABLE:
-    COMMANDS[_c.name.encode()] = _c
-    COMMANDS[_c.name.upper().encode()] = _c
-
 ALL_COMMANDS: tuple[CommandSpec, ...] = _TABLE
+"""Every client command, in COMMAND's order."""
+
+
+def _bserve(ks: Keyspace, argv: Argv, now: int) -> object:
+    """ASPEN.BSERVE key argv...: serve the blocking command `argv` from `key` (its reply, or
+    null if `key` cannot serve it: aspen.kv.blocking)."""
+    if len(argv) < 3:
+        raise CommandError("ERR wrong number of arguments for 'aspen.bserve' command")
+    spec = lookup(argv[2])
+    if spec is None or spec.blocking is None:
+        raise CommandError("ERR aspen.bserve: not a blocking command")
+    return spec.blocking.serve(ks, argv[1], argv[2:], now)
+
+
+_INTERNAL: tuple[CommandSpec, ...] = (
+    _spec(
+        "aspen.bserve",
+        -3,
+        "write",
+        _NOKEY,
+        _bserve,
+        "list",
+        "Serves a parked blocking command from one key (proposed by the node only).",
+        "0.1.0",
+    ),
+)
+
+
+def _index(specs: tuple[CommandSpec, ...]) -> dict[bytes, CommandSpec]:
+    """Name -> spec, under the lower-case name and the upper-case one (the hot path's cases)."""
+    out: dict[bytes, CommandSpec] = {}
+    for spec in specs:
+        out[spec.name.encode()] = spec
+        out[spec.name.upper().encode()] = spec
+    return out
+
+
+COMMANDS: dict[bytes, CommandSpec] = _index(ALL_COMMANDS)
+"""Lower-case command name -> spec; also holds upper-case aliases for the hot path."""
+_EXECUTABLE: dict[bytes, CommandSpec] = _index(ALL_COMMANDS + _INTERNAL)
+
+
+def _handlers(route: Route) -> dict[bytes, Handler]:
+    out: dict[bytes, Handler] = {}
+    for name, spec in _EXECUTABLE.items():
+        if spec.route is route:
+            assert callable(spec.handler), spec.name
+            out[name] = spec.handler
+    return out
+
+
+READ_HANDLERS: dict[bytes, Handler] = _handlers(Route.READ)
+"""What `Keyspace.execute` runs for a ReadOp: an index of the table, not a second source."""
+WRITE_HANDLERS: dict[bytes, Handler] = _handlers(Route.WRITE)
+"""What `Keyspace.execute` runs for a WriteOp."""
 
 
 def lookup(name: bytes) -> CommandSpec | None:
-    """The spec for a command name in any letter case, or None if unknown."""
+    """The spec for a client command name in any letter case, or None if unknown."""
     spec = COMMANDS.get(name)
     if spec is None:
         spec = COMMANDS.get(name.lower())
+    return spec
+
+
+def lookup_executable(name: bytes) -> CommandSpec | None:
+    """Like `lookup`, but also finds the internal commands the node proposes."""
+    spec = _EXECUTABLE.get(name)
+    if spec is None:
+        spec = _EXECUTABLE.get(name.lower())
     return spec
 
 
@@ -926,3 +1159,25 @@ def lookup_subcommand(spec: CommandSpec, sub: bytes) -> CommandSpec | None:
         if s.name == want:
             return s
     return None
+
+
+def blocking_call(argv: Argv) -> BlockingCall:
+    """Keys, timeout and demand of a blocking command whose arguments were already checked."""
+    spec = lookup(argv[0])
+    assert spec is not None and spec.blocking is not None, argv[0]
+    return spec.blocking.call(argv)
+
+
+def _check(specs: tuple[CommandSpec, ...]) -> None:
+    """The table's own consistency (a wrong table fails at import, not on some request)."""
+    for spec in specs:
+        keyspace = spec.route in KEYSPACE_ROUTES
+        assert keyspace == callable(spec.handler), spec.name
+        assert (spec.route is Route.WRITE) == (keyspace and "write" in spec.flags), spec.name
+        assert (spec.blocking is not None) == ("blocking" in spec.flags), spec.name
+        if not keyspace:
+            assert isinstance(spec.handler, str) and spec.handler, spec.name
+        _check(spec.subcommands)
+
+
+_check(ALL_COMMANDS + _INTERNAL)

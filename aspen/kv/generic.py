@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
+from aspen.kv.errors import NOT_INTEGER, SYNTAX, CommandError
 from aspen.kv.glob import compile_glob
-from aspen.kv.keyspace import (
-    NOT_INTEGER,
-    SYNTAX,
-    CommandError,
-    Keyspace,
-    command,
-    type_name,
-)
 from aspen.kv.numbers import INT64_MAX, INT64_MIN, parse_int
 from aspen.kv.strings import expire_error, int_arg
+from aspen.kv.valuetypes import type_name
 from aspen.resp.values import OK, SimpleString
+
+if TYPE_CHECKING:
+    from aspen.kv.keyspace import Keyspace
 
 Argv = Sequence[bytes]
 
@@ -24,22 +22,18 @@ def _delete_many(ks: Keyspace, argv: Argv, now: int) -> int:
     return sum(1 for key in argv[1:] if ks.delete(key, now))
 
 
-@command("del", write=True)
 def del_(ks: Keyspace, argv: Argv, now: int) -> object:
     return _delete_many(ks, argv, now)
 
 
-@command("unlink", write=True)
 def unlink(ks: Keyspace, argv: Argv, now: int) -> object:
     return _delete_many(ks, argv, now)
 
 
-@command("exists", write=False)
 def exists(ks: Keyspace, argv: Argv, now: int) -> object:
     return sum(1 for key in argv[1:] if ks.get_read(key, now) is not None)
 
 
-@command("touch", write=False)
 def touch(ks: Keyspace, argv: Argv, now: int) -> object:
     return sum(1 for key in argv[1:] if ks.get_read(key, now) is not None)
 
@@ -47,7 +41,6 @@ def touch(ks: Keyspace, argv: Argv, now: int) -> object:
 _TYPE_REPLIES: dict[str, SimpleString] = {}
 
 
-@command("type", write=False)
 def type_(ks: Keyspace, argv: Argv, now: int) -> object:
     value = ks.get_read(argv[1], now)
     name = "none" if value is None else type_name(value)
@@ -57,7 +50,6 @@ def type_(ks: Keyspace, argv: Argv, now: int) -> object:
     return reply
 
 
-@command("keys", write=False)
 def keys(ks: Keyspace, argv: Argv, now: int) -> object:
     match = compile_glob(argv[1])
     return [k for k in ks.live_keys(now) if match(k)]
@@ -70,7 +62,6 @@ def _parse_cursor(raw: bytes) -> int:
     return int(raw)
 
 
-@command("scan", write=False)
 def scan(ks: Keyspace, argv: Argv, now: int) -> object:
     cursor = _parse_cursor(argv[1])
     count = 10
@@ -103,7 +94,6 @@ def scan(ks: Keyspace, argv: Argv, now: int) -> object:
     return [str(next_cursor).encode(), found]
 
 
-@command("dbsize", write=False)
 def dbsize(ks: Keyspace, argv: Argv, now: int) -> object:
     return ks.live_count(now)
 
@@ -115,12 +105,10 @@ def _flush(ks: Keyspace, argv: Argv, now: int) -> object:
     return OK
 
 
-@command("flushdb", write=True)
 def flushdb(ks: Keyspace, argv: Argv, now: int) -> object:
     return _flush(ks, argv, now)
 
 
-@command("flushall", write=True)
 def flushall(ks: Keyspace, argv: Argv, now: int) -> object:
     return _flush(ks, argv, now)
 
@@ -144,22 +132,18 @@ def _rename(ks: Keyspace, argv: Argv, now: int, nx: bool) -> object:
     return 1 if nx else OK
 
 
-@command("rename", write=True)
 def rename(ks: Keyspace, argv: Argv, now: int) -> object:
     return _rename(ks, argv, now, nx=False)
 
 
-@command("renamenx", write=True)
 def renamenx(ks: Keyspace, argv: Argv, now: int) -> object:
     return _rename(ks, argv, now, nx=True)
 
 
-@command("randomkey", write=False)
 def randomkey(ks: Keyspace, argv: Argv, now: int) -> object:
     return ks.random_key(now, ks.seed)
 
 
-@command("copy", write=True)
 def copy(ks: Keyspace, argv: Argv, now: int) -> object:
     src, dst = argv[1], argv[2]
     replace = False
@@ -242,22 +226,18 @@ def _expire(ks: Keyspace, argv: Argv, now: int, unit: int, relative: bool, name:
     return 1
 
 
-@command("expire", write=True)
 def expire(ks: Keyspace, argv: Argv, now: int) -> object:
     return _expire(ks, argv, now, 1000, True, "expire")
 
 
-@command("pexpire", write=True)
 def pexpire(ks: Keyspace, argv: Argv, now: int) -> object:
     return _expire(ks, argv, now, 1, True, "pexpire")
 
 
-@command("expireat", write=True)
 def expireat(ks: Keyspace, argv: Argv, now: int) -> object:
     return _expire(ks, argv, now, 1000, False, "expireat")
 
 
-@command("pexpireat", write=True)
 def pexpireat(ks: Keyspace, argv: Argv, now: int) -> object:
     return _expire(ks, argv, now, 1, False, "pexpireat")
 
@@ -272,7 +252,6 @@ def _ttl_ms(ks: Keyspace, key: bytes, now: int) -> int | None:
     return max(deadline - now, 0)
 
 
-@command("ttl", write=False)
 def ttl(ks: Keyspace, argv: Argv, now: int) -> object:
     ms = _ttl_ms(ks, argv[1], now)
     if ms is None:
@@ -280,7 +259,6 @@ def ttl(ks: Keyspace, argv: Argv, now: int) -> object:
     return -1 if ms == -1 else (ms + 500) // 1000
 
 
-@command("pttl", write=False)
 def pttl(ks: Keyspace, argv: Argv, now: int) -> object:
     ms = _ttl_ms(ks, argv[1], now)
     return -2 if ms is None else ms
@@ -295,17 +273,14 @@ def _expiretime(ks: Keyspace, argv: Argv, now: int, unit: int) -> object:
     return deadline // unit
 
 
-@command("expiretime", write=False)
 def expiretime(ks: Keyspace, argv: Argv, now: int) -> object:
     return _expiretime(ks, argv, now, 1000)
 
 
-@command("pexpiretime", write=False)
 def pexpiretime(ks: Keyspace, argv: Argv, now: int) -> object:
     return _expiretime(ks, argv, now, 1)
 
 
-@command("persist", write=True)
 def persist(ks: Keyspace, argv: Argv, now: int) -> object:
     key = argv[1]
     if ks.get_write(key, now) is None or ks.deadline(key) is None:

@@ -7,9 +7,10 @@ first insertion on every replica, which is also what Redis's small (listpack) ha
 from __future__ import annotations
 
 from fractions import Fraction
+from typing import TYPE_CHECKING
 
 from aspen.kv import scanning
-from aspen.kv.keyspace import SYNTAX, CommandError, Keyspace, ValueType, command, register_type
+from aspen.kv.errors import SYNTAX, CommandError
 from aspen.kv.numbers import (
     INT64_MAX,
     INT64_MIN,
@@ -30,7 +31,11 @@ from aspen.kv.typed import (
     store,
     touched,
 )
+from aspen.kv.valuetypes import ValueType, register_type
 from aspen.resp.values import OK, Map, Pairs
+
+if TYPE_CHECKING:
+    from aspen.kv.keyspace import Keyspace
 
 
 class Hash(dict[bytes, bytes]):
@@ -80,18 +85,15 @@ def _hset(ks: Keyspace, argv: Argv, now: int, name: str) -> int:
     return len(h) - before
 
 
-@command("hset", write=True)
 def hset(ks: Keyspace, argv: Argv, now: int) -> object:
     return _hset(ks, argv, now, "hset")
 
 
-@command("hmset", write=True)
 def hmset(ks: Keyspace, argv: Argv, now: int) -> object:
     _hset(ks, argv, now, "hmset")
     return OK
 
 
-@command("hsetnx", write=True)
 def hsetnx(ks: Keyspace, argv: Argv, now: int) -> object:
     key, field = argv[1], argv[2]
     h = get_write(ks, key, now, Hash)
@@ -105,13 +107,11 @@ def hsetnx(ks: Keyspace, argv: Argv, now: int) -> object:
     return 1
 
 
-@command("hget", write=False)
 def hget(ks: Keyspace, argv: Argv, now: int) -> object:
     h = get_read(ks, argv[1], now, Hash)
     return None if h is None else h.get(argv[2])
 
 
-@command("hmget", write=False)
 def hmget(ks: Keyspace, argv: Argv, now: int) -> object:
     h = get_read(ks, argv[1], now, Hash)
     if h is None:
@@ -119,7 +119,6 @@ def hmget(ks: Keyspace, argv: Argv, now: int) -> object:
     return [h.get(f) for f in argv[2:]]
 
 
-@command("hdel", write=True)
 def hdel(ks: Keyspace, argv: Argv, now: int) -> object:
     key = argv[1]
     h = get_write(ks, key, now, Hash)
@@ -134,19 +133,16 @@ def hdel(ks: Keyspace, argv: Argv, now: int) -> object:
     return removed
 
 
-@command("hexists", write=False)
 def hexists(ks: Keyspace, argv: Argv, now: int) -> object:
     h = get_read(ks, argv[1], now, Hash)
     return int(h is not None and argv[2] in h)
 
 
-@command("hlen", write=False)
 def hlen(ks: Keyspace, argv: Argv, now: int) -> object:
     h = get_read(ks, argv[1], now, Hash)
     return 0 if h is None else len(h)
 
 
-@command("hstrlen", write=False)
 def hstrlen(ks: Keyspace, argv: Argv, now: int) -> object:
     h = get_read(ks, argv[1], now, Hash)
     if h is None:
@@ -155,25 +151,21 @@ def hstrlen(ks: Keyspace, argv: Argv, now: int) -> object:
     return 0 if value is None else len(value)
 
 
-@command("hkeys", write=False)
 def hkeys(ks: Keyspace, argv: Argv, now: int) -> object:
     h = get_read(ks, argv[1], now, Hash)
     return [] if h is None else list(h)
 
 
-@command("hvals", write=False)
 def hvals(ks: Keyspace, argv: Argv, now: int) -> object:
     h = get_read(ks, argv[1], now, Hash)
     return [] if h is None else list(h.values())
 
 
-@command("hgetall", write=False)
 def hgetall(ks: Keyspace, argv: Argv, now: int) -> object:
     h = get_read(ks, argv[1], now, Hash)
     return Map([] if h is None else list(h.items()))
 
 
-@command("hincrby", write=True)
 def hincrby(ks: Keyspace, argv: Argv, now: int) -> object:
     key, field = argv[1], argv[2]
     delta = int_arg(argv[3])
@@ -203,7 +195,6 @@ def _put(ks: Keyspace, key: bytes, h: Hash | None, field: bytes, value: bytes) -
 _NAN_INF = "ERR increment would produce NaN or Infinity"
 
 
-@command("hincrbyfloat", write=True)
 def hincrbyfloat(ks: Keyspace, argv: Argv, now: int) -> object:
     key, field = argv[1], argv[2]
     incr = parse_long_double(argv[3])
@@ -226,7 +217,6 @@ def hincrbyfloat(ks: Keyspace, argv: Argv, now: int) -> object:
     return text
 
 
-@command("hrandfield", write=False)
 def hrandfield(ks: Keyspace, argv: Argv, now: int) -> object:
     if len(argv) == 2:
         h = get_read(ks, argv[1], now, Hash)
@@ -263,7 +253,6 @@ def _nth_key(h: Hash, n: int) -> bytes:
     raise IndexError(n)
 
 
-@command("hscan", write=False)
 def hscan(ks: Keyspace, argv: Argv, now: int) -> object:
     args = scanning.parse(argv)
     h = get_read(ks, argv[1], now, Hash)

@@ -5,8 +5,8 @@ the leader's time stored in the log entry) and RANDOMKEY's randomness as a `seed
 sequence of `execute` calls every replica ends in the same state, byte for byte (`digest()`).
 
 Representation:
-- `_data`: key -> value. A string is `bytes`; other types register with `register_type` and are
-  instances of their own class (the type tag is the value's class).
+- `_data`: key -> value. A string is `bytes`; other types register with `register_type`
+  (aspen.kv.valuetypes) and are instances of their own class (the type tag is the value's class).
 - `_expires`: key -> absolute deadline in ms. A key is expired when `now_ms > deadline` (Redis's
   rule). Reads treat expired keys as absent and never mutate; writes drop them on touch and
   `expire_some` drops a bounded number actively.
@@ -39,71 +39,26 @@ import io
 from array import array
 from collections.abc import Callable
 
-import attrs
 import cbor2
 
+from aspen.kv.commands import READ_HANDLERS, WRITE_HANDLERS, lookup_executable
+from aspen.kv.errors import MAX_STRING, NOT_INTEGER, SYNTAX, WRONGTYPE, CommandError
 from aspen.kv.ops import Op, ReadOp, TxnOp, WriteOp
+from aspen.kv.spec import Route
+from aspen.kv.valuetypes import TYPES_BY_CLASS, TYPES_BY_NAME, ValueType, register_type, type_name
 from aspen.resp.values import NULL_ARRAY, Error
 
-
-class CommandError(Exception):
-    """Raised inside a command handler to answer with an error reply (never on a fast path)."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.reply = Error(message)
-
-
-WRONGTYPE = "WRONGTYPE Operation against a key holding the wrong kind of value"
-NOT_INTEGER = "ERR value is not an integer or out of range"
-SYNTAX = "ERR syntax error"
-MAX_STRING = 512 * 1024 * 1024
-"""Redis's proto-max-bulk-len default: the largest string APPEND/SETRANGE may build."""
-
-Handler = Callable[["Keyspace", "list[bytes] | tuple[bytes, ...]", int], object]
-
-
-@attrs.frozen
-class ValueType:
-    """How a non-string value type is named, copied and serialised."""
-
-    name: str
-    cls: type
-    copy: Callable[[object], object]
-    dump: Callable[[object], object]  # -> CBOR-able
-    load: Callable[[object], object]
-
-
-_TYPES_BY_CLASS: dict[type, ValueType] = {}
-_TYPES_BY_NAME: dict[str, ValueType] = {}
-
-
-def register_type(vt: ValueType) -> None:
-    """Make a new value type known (hashes, lists, ... are added this way)."""
-    _TYPES_BY_CLASS[vt.cls] = vt
-    _TYPES_BY_NAME[vt.name] = vt
-
-
-def type_name(value: object) -> str:
-    if type(value) is bytes:
-        return "string"
-    return _TYPES_BY_CLASS[type(value)].name
-
-
-_READ_HANDLERS: dict[bytes, Handler] = {}
-_WRITE_HANDLERS: dict[bytes, Handler] = {}
-
-
-def command(name: str, write: bool) -> Callable[[Handler], Handler]:
-    """Register a handler for `name` (both letter cases are registered for the fast path)."""
-
-    def register(fn: Handler) -> Handler:
-        table = _WRITE_HANDLERS if write else _READ_HANDLERS
-        table[name.encode()] = fn
-        table[name.upper().encode()] = fn
-        return fn
-
-    return register
+__all__ = [  # the errors and value types are re-exported for callers that knew them here
+    "MAX_STRING",
+    "NOT_INTEGER",
+    "SYNTAX",
+    "WRONGTYPE",
+    "CommandError",
+    "Keyspace",
+    "ValueType",
+    "register_type",
+    "type_name",
+]
 
 
 _TOMBSTONE_SLACK = 1024
@@ -131,7 +86,7 @@ class Keyspace:
         if isinstance(op, TxnOp):
             return self._execute_txn(op, now_ms)
         argv = op.argv
-        table = _WRITE_HANDLERS if type(op) is WriteOp else _READ_HANDLERS
+        table = WRITE_HANDLERS if type(op) is WriteOp else READ_HANDLERS
         handler = table.get(argv[0])
         if handler is None:
             handler = table.get(argv[0].lower())
@@ -148,8 +103,8 @@ class Keyspace:
                 return NULL_ARRAY
         replies: list[object] = []
         for argv in op.commands:
-            name = argv[0].lower()
-            if name in _WRITE_HANDLERS:
+            spec = lookup_executable(argv[0])
+            if spec is not None and spec.route is Route.WRITE:
                 replies.append(self.execute(WriteOp(argv), now_ms, self.seed))
             else:
                 replies.append(self.execute(ReadOp(argv), now_ms, self.seed))
@@ -254,7 +209,7 @@ class Keyspace:
         """An independent copy of a value (COPY); strings are immutable and shared."""
         if type(value) is bytes:
             return value
-        return _TYPES_BY_CLASS[type(value)].copy(value)
+        return TYPES_BY_CLASS[type(value)].copy(value)
 
     def touch_value(self, key: bytes, value: object) -> None:
         """Replace the value of an existing key in place, keeping its TTL."""
@@ -407,7 +362,7 @@ class Keyspace:
             if type(value) is bytes:
                 encode([key, "string", value, expires.get(key), versions.get(key, floor), seq])
             else:
-                vt = _TYPES_BY_CLASS[type(value)]
+                vt = TYPES_BY_CLASS[type(value)]
                 encode([key, vt.name, vt.dump(value), expires.get(key),
                         versions.get(key, floor), seq])
         encode("tombstones")
@@ -430,7 +385,7 @@ class Keyspace:
         keys: list[bytes] = []
         seqs: list[int] = []
         for key, tag, payload, deadline, version, created in obj["keys"]:
-            value = payload if tag == "string" else _TYPES_BY_NAME[tag].load(payload)
+            value = payload if tag == "string" else TYPES_BY_NAME[tag].load(payload)
             ks._data[key] = value
             if deadline is not None:
                 ks._expires[key] = deadline
@@ -468,12 +423,3 @@ def _cbor_array_header(n: int) -> bytes:
         if n < 1 << (8 * size):
             return bytes([0x80 | code]) + n.to_bytes(size, "big")
     raise ValueError("array too long for CBOR")
-
-
-# Register the command handlers (imported for their side effect on the tables above).
-from aspen.kv import generic as _generic  # noqa: E402,F401
-from aspen.kv import hashes as _hashes  # noqa: E402,F401
-from aspen.kv import lists as _lists  # noqa: E402,F401
-from aspen.kv import sets as _sets  # noqa: E402,F401
-from aspen.kv import strings as _strings  # noqa: E402,F401
-from aspen.kv import zsets as _zsets  # noqa: E402,F401

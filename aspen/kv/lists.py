@@ -11,15 +11,16 @@ from __future__ import annotations
 import itertools
 from collections import deque
 from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
 from aspen.kv.blocking import (
     BlockingCall,
     keys_then_timeout,
     numkeys,
     parse_timeout,
-    register_blocking,
 )
-from aspen.kv.keyspace import SYNTAX, CommandError, Keyspace, ValueType, command, register_type
+from aspen.kv.errors import SYNTAX, CommandError
+from aspen.kv.spec import Blocking
 from aspen.kv.typed import (
     Argv,
     check_count,
@@ -30,7 +31,11 @@ from aspen.kv.typed import (
     store,
     touched,
 )
+from aspen.kv.valuetypes import ValueType, register_type
 from aspen.resp.values import NULL_ARRAY, OK
+
+if TYPE_CHECKING:
+    from aspen.kv.keyspace import Keyspace
 
 
 class List(deque[bytes]):
@@ -63,22 +68,18 @@ def _push(ks: Keyspace, argv: Argv, now: int, left: bool, only_existing: bool) -
     return len(lst)
 
 
-@command("lpush", write=True)
 def lpush(ks: Keyspace, argv: Argv, now: int) -> object:
     return _push(ks, argv, now, left=True, only_existing=False)
 
 
-@command("rpush", write=True)
 def rpush(ks: Keyspace, argv: Argv, now: int) -> object:
     return _push(ks, argv, now, left=False, only_existing=False)
 
 
-@command("lpushx", write=True)
 def lpushx(ks: Keyspace, argv: Argv, now: int) -> object:
     return _push(ks, argv, now, left=True, only_existing=True)
 
 
-@command("rpushx", write=True)
 def rpushx(ks: Keyspace, argv: Argv, now: int) -> object:
     return _push(ks, argv, now, left=False, only_existing=True)
 
@@ -103,17 +104,14 @@ def _pop(ks: Keyspace, argv: Argv, now: int, left: bool, name: str) -> object:
     return out
 
 
-@command("lpop", write=True)
 def lpop(ks: Keyspace, argv: Argv, now: int) -> object:
     return _pop(ks, argv, now, left=True, name="lpop")
 
 
-@command("rpop", write=True)
 def rpop(ks: Keyspace, argv: Argv, now: int) -> object:
     return _pop(ks, argv, now, left=False, name="rpop")
 
 
-@command("llen", write=False)
 def llen(ks: Keyspace, argv: Argv, now: int) -> object:
     lst = get_read(ks, argv[1], now, List)
     return 0 if lst is None else len(lst)
@@ -131,7 +129,6 @@ def _span(start: int, stop: int, n: int) -> tuple[int, int] | None:
     return start, min(stop, n - 1)
 
 
-@command("lrange", write=False)
 def lrange(ks: Keyspace, argv: Argv, now: int) -> object:
     start, stop = int_arg(argv[2]), int_arg(argv[3])
     lst = get_read(ks, argv[1], now, List)
@@ -149,7 +146,6 @@ def lrange(ks: Keyspace, argv: Argv, now: int) -> object:
     return list(itertools.islice(lst, lo, hi + 1))
 
 
-@command("lindex", write=False)
 def lindex(ks: Keyspace, argv: Argv, now: int) -> object:
     lst = get_read(ks, argv[1], now, List)  # Redis looks the key up first
     if lst is None:
@@ -162,7 +158,6 @@ def lindex(ks: Keyspace, argv: Argv, now: int) -> object:
     return lst[index]
 
 
-@command("lset", write=True)
 def lset(ks: Keyspace, argv: Argv, now: int) -> object:
     key = argv[1]
     lst = get_write(ks, key, now, List)  # Redis looks the key up first
@@ -178,7 +173,6 @@ def lset(ks: Keyspace, argv: Argv, now: int) -> object:
     return OK
 
 
-@command("linsert", write=True)
 def linsert(ks: Keyspace, argv: Argv, now: int) -> object:
     where = argv[2].lower()
     if where not in (b"before", b"after"):
@@ -195,7 +189,6 @@ def linsert(ks: Keyspace, argv: Argv, now: int) -> object:
     return -1
 
 
-@command("lrem", write=True)
 def lrem(ks: Keyspace, argv: Argv, now: int) -> object:
     key, value = argv[1], argv[3]
     count = int_arg(argv[2])
@@ -221,7 +214,6 @@ def lrem(ks: Keyspace, argv: Argv, now: int) -> object:
     return removed
 
 
-@command("ltrim", write=True)
 def ltrim(ks: Keyspace, argv: Argv, now: int) -> object:
     key = argv[1]
     start, stop = int_arg(argv[2]), int_arg(argv[3])
@@ -248,7 +240,6 @@ _RANK_ZERO = (
 )
 
 
-@command("lpos", write=False)
 def lpos(ks: Keyspace, argv: Argv, now: int) -> object:
     rank, count, maxlen = 1, None, 0
     i = 3
@@ -329,13 +320,11 @@ def _move(ks: Keyspace, now: int, src: bytes, dst: bytes, from_left: bool, to_le
     return value
 
 
-@command("lmove", write=True)
 def lmove(ks: Keyspace, argv: Argv, now: int) -> object:
     from_left, to_left = _side(argv[3]), _side(argv[4])
     return _move(ks, now, argv[1], argv[2], from_left, to_left)
 
 
-@command("rpoplpush", write=True)
 def rpoplpush(ks: Keyspace, argv: Argv, now: int) -> object:
     return _move(ks, now, argv[1], argv[2], from_left=False, to_left=True)
 
@@ -366,12 +355,10 @@ def _bpop(ks: Keyspace, argv: Argv, now: int, left: bool) -> object:
     return NULL_ARRAY
 
 
-@command("blpop", write=True)
 def blpop(ks: Keyspace, argv: Argv, now: int) -> object:
     return _bpop(ks, argv, now, left=True)
 
 
-@command("brpop", write=True)
 def brpop(ks: Keyspace, argv: Argv, now: int) -> object:
     return _bpop(ks, argv, now, left=False)
 
@@ -384,18 +371,16 @@ def _serve_bpop(left: bool) -> Callable[[Keyspace, bytes, Argv, int], object]:
     return serve
 
 
-register_blocking("blpop", keys_then_timeout, _serve_bpop(left=True))
-register_blocking("brpop", keys_then_timeout, _serve_bpop(left=False))
+BLPOP = Blocking(keys_then_timeout, _serve_bpop(left=True))
+BRPOP = Blocking(keys_then_timeout, _serve_bpop(left=False))
 
 
-@command("blmove", write=True)
 def blmove(ks: Keyspace, argv: Argv, now: int) -> object:
     from_left, to_left = _side(argv[3]), _side(argv[4])
     parse_timeout(argv[5])
     return _move(ks, now, argv[1], argv[2], from_left, to_left)
 
 
-@command("brpoplpush", write=True)
 def brpoplpush(ks: Keyspace, argv: Argv, now: int) -> object:
     parse_timeout(argv[3])
     return _move(ks, now, argv[1], argv[2], from_left=False, to_left=True)
@@ -409,11 +394,9 @@ def _serve_blmove(ks: Keyspace, key: bytes, argv: Argv, now: int) -> object:
     return _move(ks, now, key, argv[2], _side(argv[3]), _side(argv[4]))
 
 
-register_blocking(
-    "blmove", lambda argv: BlockingCall((argv[1],), parse_timeout(argv[5]), 1), _serve_blmove
-)
-register_blocking(
-    "brpoplpush", lambda argv: BlockingCall((argv[1],), parse_timeout(argv[3]), 1), _serve_blmove
+BLMOVE = Blocking(lambda argv: BlockingCall((argv[1],), parse_timeout(argv[5]), 1), _serve_blmove)
+BRPOPLPUSH = Blocking(
+    lambda argv: BlockingCall((argv[1],), parse_timeout(argv[3]), 1), _serve_blmove
 )
 
 
@@ -452,13 +435,11 @@ def _mpop(ks: Keyspace, keys: list[bytes], left: bool, count: int, now: int) -> 
     return NULL_ARRAY
 
 
-@command("lmpop", write=True)
 def lmpop(ks: Keyspace, argv: Argv, now: int) -> object:
     keys, left, count = _mpop_args(argv, 1)
     return _mpop(ks, keys, left, count, now)
 
 
-@command("blmpop", write=True)
 def blmpop(ks: Keyspace, argv: Argv, now: int) -> object:
     keys, left, count = _mpop_args(argv, 2)
     parse_timeout(argv[1])
@@ -478,4 +459,4 @@ def _serve_blmpop(ks: Keyspace, key: bytes, argv: Argv, now: int) -> object:
     return _pop_many(ks, key, lst, left, count, now)
 
 
-register_blocking("blmpop", _blmpop_call, _serve_blmpop)
+BLMPOP = Blocking(_blmpop_call, _serve_blmpop)

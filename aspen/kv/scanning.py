@@ -19,8 +19,8 @@ from collections.abc import Callable, Iterable, Sequence
 
 import attrs
 
+from aspen.kv.errors import SYNTAX, CommandError
 from aspen.kv.glob import compile_glob
-from aspen.kv.keyspace import SYNTAX, CommandError
 from aspen.kv.numbers import parse_int
 
 SMALL = 128

@@ -31,16 +31,16 @@ a RESP3 session may run anything, its messages arriving as pushes between replie
 from __future__ import annotations
 
 import collections
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, cast
 
 import attrs
 
 from aspen.kv import commands as cmdtable
-from aspen.kv.commands import COMMANDS, CommandSpec, Route
+from aspen.kv.commands import COMMANDS, CommandSpec
 from aspen.kv.glob import glob_match
 from aspen.kv.introspect import command_docs, command_info
 from aspen.kv.ops import Op, ReadOp, TxnOp, WriteOp
+from aspen.kv.spec import KEYSPACE_ROUTES, Route
 from aspen.resp.values import (
     OK,
     PONG,
@@ -130,12 +130,6 @@ _HELLO_NOAUTH = Error(
     "select the RESP protocol version at the same time"
 )
 _RESET = SimpleString("RESET")
-# Commands that run at once even inside MULTI (Redis's list).
-_NOT_QUEUED = frozenset({"exec", "discard", "multi", "watch", "quit", "reset"})
-# What a RESP2 connection with subscriptions may run (Redis's list, less the shard commands).
-_SUBSCRIBED_MODE = frozenset(
-    {"subscribe", "unsubscribe", "psubscribe", "punsubscribe", "ping", "quit", "reset"}
-)
 _NO_PUBSUB = Error("ERR pub/sub is not available on this connection")
 
 
@@ -164,7 +158,9 @@ def subscribed_mode_error(name: str) -> Error:
     )
 
 
-def arity_error(name: str) -> Error:
+def arity_error(name: str, usage: str = "") -> Error:
+    if usage:
+        return Error(f"ERR wrong number of arguments for '{name}' command (usage: {usage})")
     return Error(f"ERR wrong number of arguments for '{name}' command")
 
 
@@ -198,7 +194,10 @@ class Session:
         self.should_close = False
         self.name = b""
         self.authenticated = not ctx.requirepass
-        self.last_command = "NULL"
+        self.last_spec: CommandSpec | None = None  # the last command run (CLIENT LIST's cmd)
+        # Who answers the commands of each upper route: this session its own; the layers in
+        # front of it (the cluster connection, the node) add themselves.
+        self.layers: dict[Route, object] = {Route.SESSION: self}
         self._in_multi = False
         self._multi_dirty = False
         self._queue: list[tuple[list[bytes], CommandSpec]] = []
@@ -215,8 +214,15 @@ class Session:
     def in_multi(self) -> bool:
         return self._in_multi
 
+    @property
+    def last_command(self) -> str:
+        return self.last_spec.name if self.last_spec is not None else "NULL"
+
     def handle(self, argv: list[bytes]) -> Reply | Op:
-        """The reply to `argv` now, or an op to run; see the module docstring."""
+        """The reply to `argv` now, or an op to run; see the module docstring.
+
+        The one place a command is looked up: every check (arity, AUTH, subscribed mode,
+        MULTI) and the routing read the spec, never the name."""
         spec = COMMANDS.get(argv[0])
         if spec is None:
             spec = cmdtable.lookup(argv[0])
@@ -225,7 +231,8 @@ class Session:
         argc = len(argv)
         a = spec.arity
         if (argc != a) if a >= 0 else (argc < -a):
-            return self._reject(arity_error(spec.name))
+            return self._reject(arity_error(spec.name, spec.usage))
+        target = spec
         if spec.subcommands:
             sub = cmdtable.lookup_subcommand(spec, argv[1])
             if sub is None:
@@ -237,24 +244,22 @@ class Session:
                 )
             if not sub.arity_ok(argc):
                 return self._reject(arity_error(sub.name))
-            name = sub.name
-        else:
-            name = spec.name
+            target = sub
         if self._gate:
             if not self.authenticated and "no_auth" not in spec.flags:
                 return self._reject(NOAUTH)
-            if self._subscribed_resp2() and spec.name not in _SUBSCRIBED_MODE:
-                return self._reject(subscribed_mode_error(name))
-            if self._in_multi and spec.name not in _NOT_QUEUED:
-                self._queue.append((argv, spec))
+            if self._subscribed_resp2() and not spec.subscribed_ok:
+                return self._reject(subscribed_mode_error(target.name))
+            if self._in_multi and not spec.immediate:
+                self._queue.append((argv, target))
                 return QUEUED
-        self.last_command = name
-        route = spec.route
+        self.last_spec = target
+        route = target.route
         if route is Route.READ:
             return ReadOp(argv)
         if route is Route.WRITE:
             return WriteOp(argv)
-        return self._run_session_command(spec, argv)
+        return self._run_layer(target, argv)
 
     def finish(self, op: Op, result: object) -> Reply:
         """The reply for `op` given what the executor returned."""
@@ -265,8 +270,8 @@ class Session:
             replies: list[object] = []
             it = iter(result)
             for argv, spec in plan:
-                if spec.route is Route.SESSION:
-                    reply = self._run_session_command(spec, argv)
+                if spec.route not in KEYSPACE_ROUTES:
+                    reply = self._run_layer(spec, argv)
                     if type(reply) is Replies:  # SUBSCRIBE a b: one element per reply
                         replies += reply.items
                     else:
@@ -305,13 +310,6 @@ class Session:
     def _update_gate(self) -> None:
         self._gate = self._in_multi or not self.authenticated or self._subscribed_resp2()
 
-    def refuses_while_subscribed(self, name: str) -> Error | None:
-        """The error for running command `name` now, if this is a RESP2 subscribed session
-        (for commands a layer in front of the session answers, e.g. ASPEN.*)."""
-        if self._subscribed_resp2() and name not in _SUBSCRIBED_MODE:
-            return self._reject(subscribed_mode_error(name))
-        return None
-
     def _subscribed_resp2(self) -> bool:
         """Redis's "subscribed context": RESP2 and at least one subscription."""
         return self.protocol == 2 and self.pubsub is not None and self.pubsub.count > 0
@@ -322,17 +320,20 @@ class Session:
             self.pubsub.resp = protocol
         self._update_gate()
 
-    def _run_session_command(self, spec: CommandSpec, argv: list[bytes]) -> Reply | Op:
-        handler = _SESSION_HANDLERS.get(spec.name)
-        if handler is None:
+    def _run_layer(self, spec: CommandSpec, argv: list[bytes]) -> Reply | Op:
+        """Answer a command of an upper layer (SESSION, CONNECTION, NODE): the spec names the
+        method of the object registered for its route in `layers`."""
+        target = self.layers.get(spec.route)
+        if target is None:
             # Known to the table (COMMAND lists it) but served by a layer this session is not
             # behind, e.g. ASPEN.* admin commands outside a full node.
             return Error(f"ERR '{spec.name}' is not available on this connection")
-        return handler(self, argv)
+        reply: Reply | Op = getattr(target, cast(str, spec.handler))(argv)
+        return reply
 
     # -- transactions
 
-    def _multi(self, argv: list[bytes]) -> Reply:
+    def cmd_multi(self, argv: list[bytes]) -> Reply:
         if self._in_multi:
             return Error("ERR MULTI calls can not be nested")
         self._in_multi = True
@@ -348,7 +349,7 @@ class Session:
         self._watches = {}
         self._update_gate()
 
-    def _exec(self, argv: list[bytes]) -> Reply | Op:
+    def cmd_exec(self, argv: list[bytes]) -> Reply | Op:
         if not self._in_multi:
             return Error("ERR EXEC without MULTI")
         if self._multi_dirty:
@@ -357,17 +358,17 @@ class Session:
         plan = self._queue
         watches = tuple(self._watches.items())
         self._end_multi()
-        commands = tuple(tuple(a) for a, s in plan if s.route is not Route.SESSION)
+        commands = tuple(tuple(a) for a, s in plan if s.route in KEYSPACE_ROUTES)
         self._exec_plans.append(plan)
         return TxnOp(commands, watches)
 
-    def _discard(self, argv: list[bytes]) -> Reply:
+    def cmd_discard(self, argv: list[bytes]) -> Reply:
         if not self._in_multi:
             return Error("ERR DISCARD without MULTI")
         self._end_multi()
         return OK
 
-    def _watch(self, argv: list[bytes]) -> Reply:
+    def cmd_watch(self, argv: list[bytes]) -> Reply:
         if self._in_multi:
             return Error("ERR WATCH inside MULTI is not allowed")
         view = self.ctx.keyspace
@@ -377,27 +378,27 @@ class Session:
                 self._watches[key] = view.watch_token(key, now)
         return OK
 
-    def _unwatch(self, argv: list[bytes]) -> Reply:
+    def cmd_unwatch(self, argv: list[bytes]) -> Reply:
         self._watches = {}
         return OK
 
     # -- connection
 
-    def _ping(self, argv: list[bytes]) -> Reply:
+    def cmd_ping(self, argv: list[bytes]) -> Reply:
         if len(argv) > 2:
             return arity_error("ping")
         if self._subscribed_resp2():
             return [b"pong", argv[1] if len(argv) == 2 else b""]
         return PONG if len(argv) == 1 else argv[1]
 
-    def _echo(self, argv: list[bytes]) -> Reply:
+    def cmd_echo(self, argv: list[bytes]) -> Reply:
         return argv[1]
 
-    def _quit(self, argv: list[bytes]) -> Reply:
+    def cmd_quit(self, argv: list[bytes]) -> Reply:
         self.should_close = True
         return OK
 
-    def _select(self, argv: list[bytes]) -> Reply:
+    def cmd_select(self, argv: list[bytes]) -> Reply:
         index = _parse_int(argv[1])
         if index is None:
             return NOT_INTEGER
@@ -411,7 +412,7 @@ class Session:
             return False
         return not required or password == required
 
-    def _auth(self, argv: list[bytes]) -> Reply:
+    def cmd_auth(self, argv: list[bytes]) -> Reply:
         if len(argv) > 3:
             return SYNTAX
         if len(argv) == 2:
@@ -426,7 +427,7 @@ class Session:
         self._update_gate()
         return OK
 
-    def _hello(self, argv: list[bytes]) -> Reply:
+    def cmd_hello(self, argv: list[bytes]) -> Reply:
         protocol = self.protocol
         if len(argv) >= 2:
             version = _parse_int(argv[1])
@@ -477,7 +478,7 @@ class Session:
             ]
         )
 
-    def _reset(self, argv: list[bytes]) -> Reply:
+    def cmd_reset(self, argv: list[bytes]) -> Reply:
         self._end_multi()
         if self.pubsub is not None:
             self.pubsub.close()
@@ -486,7 +487,7 @@ class Session:
         self._set_protocol(2)
         return _RESET
 
-    def _client(self, argv: list[bytes]) -> Reply:
+    def cmd_client(self, argv: list[bytes]) -> Reply:
         sub = argv[1].lower()
         if sub == b"setname":
             if not _valid_client_name(argv[2]):
@@ -544,11 +545,11 @@ class Session:
 
     # -- server
 
-    def _time(self, argv: list[bytes]) -> Reply:
+    def cmd_time(self, argv: list[bytes]) -> Reply:
         ms = self.ctx.wall_clock_ms()
         return [str(ms // 1000).encode(), str((ms % 1000) * 1000).encode()]
 
-    def _config(self, argv: list[bytes]) -> Reply:
+    def cmd_config(self, argv: list[bytes]) -> Reply:
         if argv[1].lower() == b"help":
             return [SimpleString(line) for line in _CONFIG_HELP]
         pairs: dict[bytes, bytes] = {}
@@ -557,12 +558,12 @@ class Session:
                 pairs.setdefault(name, value)
         return Map(list(pairs.items()))
 
-    def _info(self, argv: list[bytes]) -> Reply:
+    def cmd_info(self, argv: list[bytes]) -> Reply:
         return Verbatim(
             render_info(self.ctx, [a.lower().decode("utf-8", "replace") for a in argv[1:]])
         )
 
-    def _command(self, argv: list[bytes]) -> Reply:
+    def cmd_command(self, argv: list[bytes]) -> Reply:
         if len(argv) == 1:
             return [command_info(s) for s in cmdtable.ALL_COMMANDS]
         sub = argv[1].lower()
@@ -602,16 +603,16 @@ class Session:
 
     # -- pub/sub
 
-    def _subscribe(self, argv: list[bytes]) -> Reply:
+    def cmd_subscribe(self, argv: list[bytes]) -> Reply:
         return self._subscription(argv, "subscribe")
 
-    def _unsubscribe(self, argv: list[bytes]) -> Reply:
+    def cmd_unsubscribe(self, argv: list[bytes]) -> Reply:
         return self._subscription(argv, "unsubscribe")
 
-    def _psubscribe(self, argv: list[bytes]) -> Reply:
+    def cmd_psubscribe(self, argv: list[bytes]) -> Reply:
         return self._subscription(argv, "psubscribe")
 
-    def _punsubscribe(self, argv: list[bytes]) -> Reply:
+    def cmd_punsubscribe(self, argv: list[bytes]) -> Reply:
         return self._subscription(argv, "punsubscribe")
 
     def _subscription(self, argv: list[bytes], what: str) -> Reply:
@@ -622,12 +623,12 @@ class Session:
         self._update_gate()
         return Replies(pushes)
 
-    def _publish(self, argv: list[bytes]) -> Reply:
+    def cmd_publish(self, argv: list[bytes]) -> Reply:
         if self.pubsub is None:
             return _NO_PUBSUB
         return self.pubsub.hub.publish(argv[1], argv[2])
 
-    def _pubsub(self, argv: list[bytes]) -> Reply:
+    def cmd_pubsub(self, argv: list[bytes]) -> Reply:
         sub = argv[1].lower()
         if sub == b"help":
             return [SimpleString(line) for line in _PUBSUB_HELP]
@@ -757,29 +758,3 @@ _PUBSUB_HELP = (
     "HELP",
     "    Prints this help.",
 )
-
-_SESSION_HANDLERS: dict[str, Callable[[Session, list[bytes]], Reply | Op]] = {
-    "multi": Session._multi,
-    "exec": Session._exec,
-    "discard": Session._discard,
-    "watch": Session._watch,
-    "unwatch": Session._unwatch,
-    "ping": Session._ping,
-    "echo": Session._echo,
-    "quit": Session._quit,
-    "select": Session._select,
-    "auth": Session._auth,
-    "hello": Session._hello,
-    "reset": Session._reset,
-    "client": Session._client,
-    "time": Session._time,
-    "config": Session._config,
-    "info": Session._info,
-    "command": Session._command,
-    "subscribe": Session._subscribe,
-    "unsubscribe": Session._unsubscribe,
-    "psubscribe": Session._psubscribe,
-    "punsubscribe": Session._punsubscribe,
-    "publish": Session._publish,
-    "pubsub": Session._pubsub,
-}

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING
 
 from aspen.kv import scanning
-from aspen.kv.keyspace import SYNTAX, CommandError, Keyspace, ValueType, command, register_type
+from aspen.kv.errors import SYNTAX, CommandError
 from aspen.kv.typed import (
     Argv,
     check_count,
@@ -26,7 +27,11 @@ from aspen.kv.typed import (
     store,
     touched,
 )
+from aspen.kv.valuetypes import ValueType, register_type
 from aspen.resp.values import Set
+
+if TYPE_CHECKING:
+    from aspen.kv.keyspace import Keyspace
 
 
 class RSet:
@@ -89,7 +94,6 @@ register_type(
 )
 
 
-@command("sadd", write=True)
 def sadd(ks: Keyspace, argv: Argv, now: int) -> object:
     key = argv[1]
     s = get_write(ks, key, now, RSet)
@@ -103,7 +107,6 @@ def sadd(ks: Keyspace, argv: Argv, now: int) -> object:
     return added
 
 
-@command("srem", write=True)
 def srem(ks: Keyspace, argv: Argv, now: int) -> object:
     key = argv[1]
     s = get_write(ks, key, now, RSet)
@@ -115,13 +118,11 @@ def srem(ks: Keyspace, argv: Argv, now: int) -> object:
     return removed
 
 
-@command("sismember", write=False)
 def sismember(ks: Keyspace, argv: Argv, now: int) -> object:
     s = get_read(ks, argv[1], now, RSet)
     return int(s is not None and argv[2] in s)
 
 
-@command("smismember", write=False)
 def smismember(ks: Keyspace, argv: Argv, now: int) -> object:
     s = get_read(ks, argv[1], now, RSet)
     if s is None:
@@ -129,19 +130,16 @@ def smismember(ks: Keyspace, argv: Argv, now: int) -> object:
     return [int(m in s) for m in argv[2:]]
 
 
-@command("smembers", write=False)
 def smembers(ks: Keyspace, argv: Argv, now: int) -> object:
     s = get_read(ks, argv[1], now, RSet)
     return Set([] if s is None else list(s.members))
 
 
-@command("scard", write=False)
 def scard(ks: Keyspace, argv: Argv, now: int) -> object:
     s = get_read(ks, argv[1], now, RSet)
     return 0 if s is None else len(s)
 
 
-@command("spop", write=True)
 def spop(ks: Keyspace, argv: Argv, now: int) -> object:
     if len(argv) > 3:
         raise CommandError(SYNTAX)
@@ -166,7 +164,6 @@ def spop(ks: Keyspace, argv: Argv, now: int) -> object:
     return Set([*out])
 
 
-@command("srandmember", write=False)
 def srandmember(ks: Keyspace, argv: Argv, now: int) -> object:
     if len(argv) > 3:
         raise CommandError(SYNTAX)
@@ -194,7 +191,6 @@ def random_members(members: list[bytes], count: int, r: random.Random) -> list[b
     return [members[i] for i in sorted(r.sample(range(n), count))]
 
 
-@command("smove", write=True)
 def smove(ks: Keyspace, argv: Argv, now: int) -> object:
     src, dst, member = argv[1], argv[2], argv[3]
     if ks.get_write(src, now) is None:
@@ -250,17 +246,14 @@ def _diff(sets: list[RSet | None]) -> list[bytes]:
     return [m for m in first.members if not any(m in s for s in rest)]
 
 
-@command("sinter", write=False)
 def sinter(ks: Keyspace, argv: Argv, now: int) -> object:
     return Set([*_inter(_load_sets(ks, argv[1:], now, False))])
 
 
-@command("sunion", write=False)
 def sunion(ks: Keyspace, argv: Argv, now: int) -> object:
     return Set([*_union(_load_sets(ks, argv[1:], now, False))])
 
 
-@command("sdiff", write=False)
 def sdiff(ks: Keyspace, argv: Argv, now: int) -> object:
     return Set([*_diff(_load_sets(ks, argv[1:], now, False))])
 
@@ -270,22 +263,18 @@ def _store(ks: Keyspace, argv: Argv, now: int, members: list[bytes]) -> int:
     return len(members)
 
 
-@command("sinterstore", write=True)
 def sinterstore(ks: Keyspace, argv: Argv, now: int) -> object:
     return _store(ks, argv, now, _inter(_load_sets(ks, argv[2:], now, True)))
 
 
-@command("sunionstore", write=True)
 def sunionstore(ks: Keyspace, argv: Argv, now: int) -> object:
     return _store(ks, argv, now, _union(_load_sets(ks, argv[2:], now, True)))
 
 
-@command("sdiffstore", write=True)
 def sdiffstore(ks: Keyspace, argv: Argv, now: int) -> object:
     return _store(ks, argv, now, _diff(_load_sets(ks, argv[2:], now, True)))
 
 
-@command("sintercard", write=False)
 def sintercard(ks: Keyspace, argv: Argv, now: int) -> object:
     numkeys = int_arg(argv[1], "ERR numkeys should be greater than 0")
     if numkeys <= 0:
@@ -305,7 +294,6 @@ def sintercard(ks: Keyspace, argv: Argv, now: int) -> object:
     return len(_inter(_load_sets(ks, argv[2 : 2 + numkeys], now, False), limit))
 
 
-@command("sscan", write=False)
 def sscan(ks: Keyspace, argv: Argv, now: int) -> object:
     args = scanning.parse(argv)
     s = get_read(ks, argv[1], now, RSet)

@@ -4,15 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from fractions import Fraction
+from typing import TYPE_CHECKING
 
-from aspen.kv.keyspace import (
-    MAX_STRING,
-    NOT_INTEGER,
-    SYNTAX,
-    CommandError,
-    Keyspace,
-    command,
-)
+from aspen.kv.errors import MAX_STRING, NOT_INTEGER, SYNTAX, CommandError
 from aspen.kv.numbers import (
     INT64_MAX,
     INT64_MIN,
@@ -23,6 +17,9 @@ from aspen.kv.numbers import (
     round_ld,
 )
 from aspen.resp.values import OK
+
+if TYPE_CHECKING:
+    from aspen.kv.keyspace import Keyspace
 
 Argv = Sequence[bytes]
 
@@ -100,7 +97,6 @@ def _deadline(expire: tuple[bytes, int, bool] | None, now_ms: int, name: str) ->
     return deadline_from(expire[0], expire[1], expire[2], now_ms, name)
 
 
-@command("get", write=False)
 def get(ks: Keyspace, argv: Argv, now: int) -> object:
     value = ks._data.get(argv[1])
     if value is None:
@@ -114,7 +110,6 @@ def get(ks: Keyspace, argv: Argv, now: int) -> object:
     return ks.get_string_read(argv[1], now)  # raises WRONGTYPE
 
 
-@command("set", write=True)
 def set_(ks: Keyspace, argv: Argv, now: int) -> object:
     key = argv[1]
     if len(argv) == 3:  # the plain SET fast path
@@ -134,7 +129,6 @@ def set_(ks: Keyspace, argv: Argv, now: int) -> object:
     return old if flags & _GET else OK
 
 
-@command("setnx", write=True)
 def setnx(ks: Keyspace, argv: Argv, now: int) -> object:
     if ks.get_write(argv[1], now) is not None:
         return 0
@@ -150,24 +144,20 @@ def _setex(ks: Keyspace, argv: Argv, now: int, unit: int, name: str) -> object:
     return OK
 
 
-@command("setex", write=True)
 def setex(ks: Keyspace, argv: Argv, now: int) -> object:
     return _setex(ks, argv, now, 1000, "setex")
 
 
-@command("psetex", write=True)
 def psetex(ks: Keyspace, argv: Argv, now: int) -> object:
     return _setex(ks, argv, now, 1, "psetex")
 
 
-@command("getset", write=True)
 def getset(ks: Keyspace, argv: Argv, now: int) -> object:
     old = ks.get_string_write(argv[1], now)
     ks.set_value(argv[1], argv[2])
     return old
 
 
-@command("getdel", write=True)
 def getdel(ks: Keyspace, argv: Argv, now: int) -> object:
     old = ks.get_string_write(argv[1], now)
     if old is not None:
@@ -175,7 +165,6 @@ def getdel(ks: Keyspace, argv: Argv, now: int) -> object:
     return old
 
 
-@command("getex", write=True)
 def getex(ks: Keyspace, argv: Argv, now: int) -> object:
     flags, expire = _parse_set_options(argv, 2, for_set=False)
     key = argv[1]
@@ -193,7 +182,6 @@ def getex(ks: Keyspace, argv: Argv, now: int) -> object:
     return value
 
 
-@command("mget", write=False)
 def mget(ks: Keyspace, argv: Argv, now: int) -> object:
     out: list[object] = []
     for key in argv[1:]:
@@ -207,7 +195,6 @@ def _check_pairs(argv: Argv, name: str) -> None:
         raise CommandError(f"ERR wrong number of arguments for '{name}' command")
 
 
-@command("mset", write=True)
 def mset(ks: Keyspace, argv: Argv, now: int) -> object:
     _check_pairs(argv, "mset")
     for i in range(1, len(argv), 2):
@@ -216,7 +203,6 @@ def mset(ks: Keyspace, argv: Argv, now: int) -> object:
     return OK
 
 
-@command("msetnx", write=True)
 def msetnx(ks: Keyspace, argv: Argv, now: int) -> object:
     _check_pairs(argv, "msetnx")
     for i in range(1, len(argv), 2):
@@ -232,7 +218,6 @@ def _check_length(size: int, extra: int) -> None:
         raise CommandError(_TOO_BIG)
 
 
-@command("append", write=True)
 def append(ks: Keyspace, argv: Argv, now: int) -> object:
     key = argv[1]
     old = ks.get_string_write(key, now)
@@ -245,13 +230,11 @@ def append(ks: Keyspace, argv: Argv, now: int) -> object:
     return len(new)
 
 
-@command("strlen", write=False)
 def strlen(ks: Keyspace, argv: Argv, now: int) -> object:
     value = ks.get_string_read(argv[1], now)
     return 0 if value is None else len(value)
 
 
-@command("getrange", write=False)
 def getrange(ks: Keyspace, argv: Argv, now: int) -> object:
     start, end = int_arg(argv[2]), int_arg(argv[3])
     if start < 0 and end < 0 and start > end:
@@ -273,7 +256,6 @@ def getrange(ks: Keyspace, argv: Argv, now: int) -> object:
     return value[start : end + 1]
 
 
-@command("setrange", write=True)
 def setrange(ks: Keyspace, argv: Argv, now: int) -> object:
     key, piece = argv[1], argv[3]
     offset = int_arg(argv[2])
@@ -316,22 +298,18 @@ def _incr(ks: Keyspace, key: bytes, delta: int, now: int) -> object:
     return result
 
 
-@command("incr", write=True)
 def incr(ks: Keyspace, argv: Argv, now: int) -> object:
     return _incr(ks, argv[1], 1, now)
 
 
-@command("decr", write=True)
 def decr(ks: Keyspace, argv: Argv, now: int) -> object:
     return _incr(ks, argv[1], -1, now)
 
 
-@command("incrby", write=True)
 def incrby(ks: Keyspace, argv: Argv, now: int) -> object:
     return _incr(ks, argv[1], int_arg(argv[2]), now)
 
 
-@command("decrby", write=True)
 def decrby(ks: Keyspace, argv: Argv, now: int) -> object:
     delta = int_arg(argv[2])
     if delta == INT64_MIN:
@@ -343,7 +321,6 @@ _NOT_FLOAT = "ERR value is not a valid float"
 _NAN_INF = "ERR increment would produce NaN or Infinity"
 
 
-@command("incrbyfloat", write=True)
 def incrbyfloat(ks: Keyspace, argv: Argv, now: int) -> object:
     key = argv[1]
     old = ks.get_string_write(key, now)

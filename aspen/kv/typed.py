@@ -12,10 +12,13 @@ from __future__ import annotations
 import random
 import re
 from collections.abc import Sequence
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
-from aspen.kv.keyspace import WRONGTYPE, CommandError, Keyspace
+from aspen.kv.errors import WRONGTYPE, CommandError
 from aspen.kv.numbers import parse_int
+
+if TYPE_CHECKING:
+    from aspen.kv.keyspace import Keyspace
 
 Argv = Sequence[bytes]
 T = TypeVar("T")

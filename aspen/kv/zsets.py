@@ -9,17 +9,10 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from aspen.kv import scanning
-from aspen.kv.keyspace import (
-    SYNTAX,
-    WRONGTYPE,
-    CommandError,
-    Keyspace,
-    ValueType,
-    command,
-    register_type,
-)
+from aspen.kv.errors import SYNTAX, WRONGTYPE, CommandError
 from aspen.kv.sets import RSet
 from aspen.kv.sortedset import Item, SortedPairs, by_member, by_score
 from aspen.kv.typed import (
@@ -37,8 +30,12 @@ from aspen.kv.typed import (
     store,
     touched,
 )
+from aspen.kv.valuetypes import ValueType, register_type
 from aspen.resp.codec import format_double
 from aspen.resp.values import NULL_ARRAY, Double, Pairs
+
+if TYPE_CHECKING:
+    from aspen.kv.keyspace import Keyspace
 
 NAN_SCORE = "ERR resulting score is not a number (NaN)"
 NOT_FLOAT_RANGE = "ERR min or max is not a float"
@@ -124,7 +121,6 @@ def _pairs(items: Iterator[Item] | list[Item], with_scores: bool) -> object:
 _ZADD_FLAGS = {b"nx", b"xx", b"gt", b"lt", b"ch", b"incr"}
 
 
-@command("zadd", write=True)
 def zadd(ks: Keyspace, argv: Argv, now: int) -> object:
     flags: set[bytes] = set()
     i = 2
@@ -193,7 +189,6 @@ def _finish(ks: Keyspace, key: bytes, z: ZSet, fresh: bool, changes: int) -> Non
         touched(ks, key, z)
 
 
-@command("zincrby", write=True)
 def zincrby(ks: Keyspace, argv: Argv, now: int) -> object:
     delta = double_arg(argv[2])
     key, member = argv[1], argv[3]
@@ -213,7 +208,6 @@ def zincrby(ks: Keyspace, argv: Argv, now: int) -> object:
     return Double(score)
 
 
-@command("zrem", write=True)
 def zrem(ks: Keyspace, argv: Argv, now: int) -> object:
     key = argv[1]
     z = get_write(ks, key, now, ZSet)
@@ -225,14 +219,12 @@ def zrem(ks: Keyspace, argv: Argv, now: int) -> object:
     return removed
 
 
-@command("zscore", write=False)
 def zscore(ks: Keyspace, argv: Argv, now: int) -> object:
     z = get_read(ks, argv[1], now, ZSet)
     score = None if z is None else z.scores.get(argv[2])
     return None if score is None else Double(score)
 
 
-@command("zmscore", write=False)
 def zmscore(ks: Keyspace, argv: Argv, now: int) -> object:
     z = get_read(ks, argv[1], now, ZSet)
     out: list[object] = []
@@ -242,7 +234,6 @@ def zmscore(ks: Keyspace, argv: Argv, now: int) -> object:
     return out
 
 
-@command("zcard", write=False)
 def zcard(ks: Keyspace, argv: Argv, now: int) -> object:
     z = get_read(ks, argv[1], now, ZSet)
     return 0 if z is None else len(z)
@@ -259,12 +250,10 @@ def _rank(ks: Keyspace, argv: Argv, now: int, rev: bool) -> object:
     return len(z) - 1 - r if rev else r
 
 
-@command("zrank", write=False)
 def zrank(ks: Keyspace, argv: Argv, now: int) -> object:
     return _rank(ks, argv, now, rev=False)
 
 
-@command("zrevrank", write=False)
 def zrevrank(ks: Keyspace, argv: Argv, now: int) -> object:
     return _rank(ks, argv, now, rev=True)
 
@@ -432,37 +421,30 @@ def _range(ks: Keyspace, argv: Argv, now: int, by: By | None, rev: bool | None) 
     return _pairs(query.items(z), query.with_scores)
 
 
-@command("zrange", write=False)
 def zrange(ks: Keyspace, argv: Argv, now: int) -> object:
     return _range(ks, argv, now, None, None)
 
 
-@command("zrevrange", write=False)
 def zrevrange(ks: Keyspace, argv: Argv, now: int) -> object:
     return _range(ks, argv, now, By.RANK, True)
 
 
-@command("zrangebyscore", write=False)
 def zrangebyscore(ks: Keyspace, argv: Argv, now: int) -> object:
     return _range(ks, argv, now, By.SCORE, False)
 
 
-@command("zrevrangebyscore", write=False)
 def zrevrangebyscore(ks: Keyspace, argv: Argv, now: int) -> object:
     return _range(ks, argv, now, By.SCORE, True)
 
 
-@command("zrangebylex", write=False)
 def zrangebylex(ks: Keyspace, argv: Argv, now: int) -> object:
     return _range(ks, argv, now, By.LEX, False)
 
 
-@command("zrevrangebylex", write=False)
 def zrevrangebylex(ks: Keyspace, argv: Argv, now: int) -> object:
     return _range(ks, argv, now, By.LEX, True)
 
 
-@command("zrangestore", write=True)
 def zrangestore(ks: Keyspace, argv: Argv, now: int) -> object:
     query = parse_range(argv, 3, None, None, store=True)
     z = get_write(ks, argv[2], now, ZSet)
@@ -473,7 +455,6 @@ def zrangestore(ks: Keyspace, argv: Argv, now: int) -> object:
     return len(items)
 
 
-@command("zcount", write=False)
 def zcount(ks: Keyspace, argv: Argv, now: int) -> object:
     lo, hi = parse_bound(argv[2]), parse_bound(argv[3])
     if lo is None or hi is None:
@@ -485,7 +466,6 @@ def zcount(ks: Keyspace, argv: Argv, now: int) -> object:
     return stop - start
 
 
-@command("zlexcount", write=False)
 def zlexcount(ks: Keyspace, argv: Argv, now: int) -> object:
     lo, hi = parse_lex(argv[2]), parse_lex(argv[3])
     if lo is None or hi is None:
@@ -506,7 +486,6 @@ def _remove_span(ks: Keyspace, key: bytes, z: ZSet, start: int, stop: int, now: 
     return stop - start
 
 
-@command("zremrangebyrank", write=True)
 def zremrangebyrank(ks: Keyspace, argv: Argv, now: int) -> object:
     start, stop = int_arg(argv[2]), int_arg(argv[3])
     z = get_write(ks, argv[1], now, ZSet)
@@ -516,7 +495,6 @@ def zremrangebyrank(ks: Keyspace, argv: Argv, now: int) -> object:
     return _remove_span(ks, argv[1], z, lo, hi, now)
 
 
-@command("zremrangebyscore", write=True)
 def zremrangebyscore(ks: Keyspace, argv: Argv, now: int) -> object:
     lo, hi = parse_bound(argv[2]), parse_bound(argv[3])
     if lo is None or hi is None:
@@ -528,7 +506,6 @@ def zremrangebyscore(ks: Keyspace, argv: Argv, now: int) -> object:
     return _remove_span(ks, argv[1], z, start, stop, now)
 
 
-@command("zremrangebylex", write=True)
 def zremrangebylex(ks: Keyspace, argv: Argv, now: int) -> object:
     lo, hi = parse_lex(argv[2]), parse_lex(argv[3])
     if lo is None or hi is None:
@@ -563,12 +540,10 @@ def _pop(ks: Keyspace, argv: Argv, now: int, top: bool) -> object:
     return _pairs(items, True)
 
 
-@command("zpopmin", write=True)
 def zpopmin(ks: Keyspace, argv: Argv, now: int) -> object:
     return _pop(ks, argv, now, top=False)
 
 
-@command("zpopmax", write=True)
 def zpopmax(ks: Keyspace, argv: Argv, now: int) -> object:
     return _pop(ks, argv, now, top=True)
 
@@ -728,37 +703,30 @@ def _inter_card(inputs: list[_Input], limit: int) -> int:
     return count
 
 
-@command("zunionstore", write=True)
 def zunionstore(ks: Keyspace, argv: Argv, now: int) -> object:
     return _setop(ks, argv, now, SetOp.UNION, store=True)
 
 
-@command("zinterstore", write=True)
 def zinterstore(ks: Keyspace, argv: Argv, now: int) -> object:
     return _setop(ks, argv, now, SetOp.INTER, store=True)
 
 
-@command("zdiffstore", write=True)
 def zdiffstore(ks: Keyspace, argv: Argv, now: int) -> object:
     return _setop(ks, argv, now, SetOp.DIFF, store=True)
 
 
-@command("zunion", write=False)
 def zunion(ks: Keyspace, argv: Argv, now: int) -> object:
     return _setop(ks, argv, now, SetOp.UNION, store=False)
 
 
-@command("zinter", write=False)
 def zinter(ks: Keyspace, argv: Argv, now: int) -> object:
     return _setop(ks, argv, now, SetOp.INTER, store=False)
 
 
-@command("zdiff", write=False)
 def zdiff(ks: Keyspace, argv: Argv, now: int) -> object:
     return _setop(ks, argv, now, SetOp.DIFF, store=False)
 
 
-@command("zintercard", write=False)
 def zintercard(ks: Keyspace, argv: Argv, now: int) -> object:
     return _setop(ks, argv, now, SetOp.INTER, store=False, card=True)
 
@@ -766,7 +734,6 @@ def zintercard(ks: Keyspace, argv: Argv, now: int) -> object:
 # ------------------------------------------------------------------ ZRANDMEMBER / ZMPOP
 
 
-@command("zrandmember", write=False)
 def zrandmember(ks: Keyspace, argv: Argv, now: int) -> object:
     """Like HRANDFIELD: the picks come from the RNG every replica seeds alike."""
     if len(argv) == 2:
@@ -795,7 +762,6 @@ def zrandmember(ks: Keyspace, argv: Argv, now: int) -> object:
     return _pairs(items, with_scores)
 
 
-@command("zmpop", write=True)
 def zmpop(ks: Keyspace, argv: Argv, now: int) -> object:
     """ZMPOP numkeys key... MIN|MAX [COUNT n]: pops from the first non-empty key.
 
@@ -839,7 +805,6 @@ def zmpop(ks: Keyspace, argv: Argv, now: int) -> object:
     return NULL_ARRAY
 
 
-@command("zscan", write=False)
 def zscan(ks: Keyspace, argv: Argv, now: int) -> object:
     args = scanning.parse(argv)
     z = get_read(ks, argv[1], now, ZSet)
@@ -860,7 +825,8 @@ def zscan(ks: Keyspace, argv: Argv, now: int) -> object:
 # never block: pop at once or reply null; the node parks the client on that null and later
 # replicates a serve from the key that became non-empty (`aspen.kv.blocking`).
 
-from aspen.kv.blocking import keys_then_timeout, parse_timeout, register_blocking  # noqa: E402
+from aspen.kv.blocking import keys_then_timeout, parse_timeout  # noqa: E402
+from aspen.kv.spec import Blocking  # noqa: E402
 
 
 def _bzpop_one(ks: Keyspace, key: bytes, now: int, top: bool) -> list[object]:
@@ -875,12 +841,10 @@ def _bzpop(ks: Keyspace, argv: Argv, now: int, top: bool) -> object:
     return NULL_ARRAY
 
 
-@command("bzpopmin", write=True)
 def bzpopmin(ks: Keyspace, argv: Argv, now: int) -> object:
     return _bzpop(ks, argv, now, top=False)
 
 
-@command("bzpopmax", write=True)
 def bzpopmax(ks: Keyspace, argv: Argv, now: int) -> object:
     return _bzpop(ks, argv, now, top=True)
 
@@ -892,5 +856,4 @@ def _serve_bzpop(ks: Keyspace, key: bytes, argv: Argv, now: int) -> object:
     return _bzpop_one(ks, key, now, top=argv[0].lower() == b"bzpopmax")
 
 
-register_blocking("bzpopmin", keys_then_timeout, _serve_bzpop)
-register_blocking("bzpopmax", keys_then_timeout, _serve_bzpop)
+BZPOP = Blocking(keys_then_timeout, _serve_bzpop)

@@ -12,7 +12,7 @@ import ctypes.util
 from hypothesis import given
 from hypothesis import strategies as st
 
-from aspen.kv import commands
+from aspen.kv import spec as commands
 from aspen.kv.commands import lookup
 
 _libc = ctypes.CDLL(ctypes.util.find_library("c"))

@@ -15,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from aspen.kv import keyspace as keyspace_module
+from aspen.kv import valuetypes
 from aspen.kv.keyspace import Keyspace
 from aspen.kv.ops import WriteOp
 
@@ -29,7 +30,7 @@ def reference_snapshot(ks: Keyspace) -> bytes:
         if type(value) is bytes:
             tag, payload = "string", value
         else:
-            vt = keyspace_module._TYPES_BY_CLASS[type(value)]
+            vt = valuetypes.TYPES_BY_CLASS[type(value)]
             tag, payload = vt.name, vt.dump(value)
         entries.append([key, tag, payload, ks._expires.get(key),
                         ks._versions.get(key, ks._floor), seqs[key]])

@@ -6,6 +6,7 @@ from aspen.kv.keyspace import Keyspace
 from aspen.kv.local import LocalContext, LocalExecutor
 from aspen.kv.ops import ReadOp, TxnOp, WriteOp
 from aspen.kv.session import Session
+from aspen.kv.spec import Route
 from aspen.pubsub import PubSubHub
 from aspen.resp import values as v
 from aspen.resp.codec import encode
@@ -71,14 +72,19 @@ def test_client_list_shows_subscriptions() -> None:
     assert b" flags=N " in s.client_info().line()
 
 
-def test_admin_commands_in_front_of_the_session_obey_subscribed_mode() -> None:
+def test_admin_commands_routed_by_the_session_obey_subscribed_mode() -> None:
+    class Admin:
+        def cmd_status(self, argv: list[bytes]) -> object:
+            return [b"id", b"1"]
+
     w = World()
     s, _ = w.session(1)
-    assert s.refuses_while_subscribed("aspen.status") is None
+    s.layers[Route.NODE] = Admin()
+    assert w.run(s, "ASPEN.STATUS") == [b"id", b"1"]
     w.run(s, "SUBSCRIBE", "a")
-    err = s.refuses_while_subscribed("aspen.status")
+    err = w.run(s, "ASPEN.STATUS")
     assert isinstance(err, v.Error) and "Can't execute 'aspen.status'" in err.message
-    assert s.refuses_while_subscribed("ping") is None
+    assert w.run(s, "PING") == [b"pong", b""]
 
 
 def test_a_session_without_a_hub_says_so() -> None:
