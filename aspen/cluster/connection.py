@@ -1,8 +1,8 @@
 """The RESP server's per-connection handler for a cluster node.
 
-Same shape as node.py's `_LocalConnection`: the kv `Session` classifies each command; reads and
-writes go to the `ClusterNode` and come back as `Deferred` replies (the server awaits them in
-request order).
+The kv `Session` looks each command up in the command table and routes it; reads and writes
+come back here as ops, go to the `ClusterNode` and return as `Deferred` replies (the server
+awaits them in request order).
 
 Pipelined writes share one log entry: a write is submitted to the node when the server hands it
 over, not when its reply is awaited, so a pipeline of N SETs costs one commit, not N. Anything

@@ -1,4 +1,4 @@
-"""The replicated state machine: keyspace, command table, sessions (see DESIGN.md)."""
+"""The replicated state machine: command table, keyspace, sessions (see docs/architecture.md)."""
 
 from aspen.kv.commands import CommandSpec, lookup
 from aspen.kv.keyspace import Keyspace
