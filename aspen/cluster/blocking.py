@@ -27,7 +27,7 @@ import math
 import select
 import socket
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import trio
 
@@ -35,12 +35,13 @@ from aspen.cluster.errors import CLUSTERDOWN
 from aspen.kv.blocking import serve_argv
 from aspen.kv.commands import blocking_call
 from aspen.kv.lists import List
-from aspen.kv.ops import WriteOp
+from aspen.kv.ops import TxnOp, WriteOp
 from aspen.kv.zsets import ZSet
 from aspen.resp.values import NULL_ARRAY, Double, Error
 
 if TYPE_CHECKING:
-    from aspen.cluster.node import ClusterNode
+    from aspen.cluster.requests import WriteRequest
+    from aspen.cluster.state import ReplicatedState
 
 __all__ = ["SHUTTING_DOWN", "UNBLOCKED", "BlockingService", "Waiter", "WaiterQueues", "wait_hangup"]
 
@@ -172,10 +173,20 @@ async def wait_hangup(sock: socket.socket | trio.socket.SocketType) -> None:
         await trio.sleep(_PENDING_RECHECK)
 
 
+class BlockingNode(Protocol):
+    """What `BlockingService` needs from the node: the applied state and writes."""
+
+    @property
+    def state(self) -> ReplicatedState: ...
+    def submit_write(self, op: WriteOp | TxnOp) -> WriteRequest: ...
+    async def wait_write(self, w: WriteRequest) -> object: ...
+    async def write(self, op: WriteOp | TxnOp) -> object: ...
+
+
 class BlockingService:
     """The node's parked clients (one per ClusterNode)."""
 
-    def __init__(self, node: ClusterNode) -> None:
+    def __init__(self, node: BlockingNode) -> None:
         self.node = node
         self.queues = WaiterQueues()
         self._inflight: dict[bytes, int] = {}  # key -> elements that serves in flight may take

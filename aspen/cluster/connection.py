@@ -20,7 +20,7 @@ The session routes the commands of `Route.CONNECTION` here (the spec names the m
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import trio
 
@@ -34,14 +34,32 @@ from aspen.resp.server import Deferred
 from aspen.resp.values import NULL_ARRAY, OK, Error
 
 if TYPE_CHECKING:
-    from aspen.cluster.node import ClusterNode, _ReadIndexWaiter, _Write
+    from aspen.cluster.blocking import BlockingService
+    from aspen.cluster.requests import ReadIndexWaiter, WriteRequest
+    from aspen.cluster.settings import ClusterSettings
+
+
+class ClientNode(Protocol):
+    """What `ClusterConnection` needs from the node: writes, reads, the blocking service."""
+
+    @property
+    def settings(self) -> ClusterSettings: ...
+    @property
+    def blocking(self) -> BlockingService: ...
+    def submit_write(self, op: WriteOp | TxnOp) -> WriteRequest: ...
+    def write_reply(self, w: WriteRequest) -> object: ...
+    def forget_write(self, w: WriteRequest) -> None: ...
+    def execute_local(self, op: ReadOp) -> object: ...
+    def start_read(self) -> ReadIndexWaiter | None: ...
+    async def finish_read(self, op: ReadOp, waiter: ReadIndexWaiter) -> object: ...
+    async def read(self, op: ReadOp, consistency: ReadConsistency | None = None) -> object: ...
 
 
 class ClusterConnection:
     __slots__ = ("consistency", "hangup", "node", "reads_in_flight", "session",
                  "writes_in_flight")
 
-    def __init__(self, node: ClusterNode, session: Session) -> None:
+    def __init__(self, node: ClientNode, session: Session) -> None:
         self.node = node
         self.session = session
         self.consistency: ReadConsistency = node.settings.read_consistency
@@ -171,7 +189,7 @@ class _PendingWrite:
 
     __slots__ = ("conn", "op", "open", "write")
 
-    def __init__(self, conn: ClusterConnection, op: WriteOp | TxnOp, write: _Write) -> None:
+    def __init__(self, conn: ClusterConnection, op: WriteOp | TxnOp, write: WriteRequest) -> None:
         self.conn = conn
         self.op = op
         self.write = write
@@ -212,7 +230,7 @@ class _PendingRead:
 
     __slots__ = ("conn", "op", "open", "waiter")
 
-    def __init__(self, conn: ClusterConnection, op: ReadOp, waiter: _ReadIndexWaiter) -> None:
+    def __init__(self, conn: ClusterConnection, op: ReadOp, waiter: ReadIndexWaiter) -> None:
         self.conn = conn
         self.op = op
         self.waiter = waiter

@@ -36,6 +36,7 @@ import trio
 from aspen.cluster import entry as entry_codec
 from aspen.cluster import forward, replies
 from aspen.cluster.blocking import BlockingService
+from aspen.cluster.connection import ClusterConnection
 from aspen.cluster.diskthread import DiskThread
 from aspen.cluster.entry import ExpireItem, Item, OpItem, PeerItem, RequestId
 from aspen.cluster.errors import (
@@ -45,11 +46,13 @@ from aspen.cluster.errors import (
     ClusterTimeout,
     NotLeaderError,
 )
+from aspen.cluster.requests import ReadIndexWaiter, WriteRequest
 from aspen.cluster.settings import ClusterSettings, ReadConsistency
 from aspen.cluster.state import ReplicatedState
 from aspen.kv.keyspace import Keyspace
 from aspen.kv.ops import OpDecodeError, ReadOp, TxnOp, WriteOp, normalised
 from aspen.kv.ops import decode as decode_op
+from aspen.kv.session import Session
 from aspen.raft import (
     Entry,
     EntryKind,
@@ -79,63 +82,6 @@ __all__ = ["ClusterNode", "NodeStats"]
 
 def wall_clock_ms() -> int:
     return time.time_ns() // 1_000_000
-
-
-class _Write:
-    """A client write waiting to be applied (the origin's side)."""
-
-    __slots__ = (
-        "callback", "deadline", "done", "event", "leader", "op", "reply", "rid", "sent_at",
-        "settled", "submitted", "term",
-    )
-
-    def __init__(self, rid: RequestId, op: WriteOp | TxnOp | bytes, deadline: float) -> None:
-        self.rid = rid
-        self.op = op  # `normalised` (what the entry decodes to), else the op's encoding
-        self.deadline = deadline  # set when submitted; `_write_deadlines` enforces it
-        self.settled = False  # applied or given up: `reply`/`done` say which
-        self.event: trio.Event | None = None  # made by the first waiter (often none waits)
-        # Called once when the write settles (applied or given up), instead of waking a
-        # waiter: a connection's detached reply (`aspen.resp.server._Batch.run`).
-        self.callback: Callable[[], None] | None = None
-        self.reply: object = None
-        self.done = False
-        self.submitted = False  # reached (or was sent to) a leader at least once
-        self.leader: int | None = None  # where it was last submitted
-        self.term = 0
-        self.sent_at = -math.inf
-
-    def settle(self) -> None:
-        """Wake whoever waits for this write: its event, and its callback once."""
-        self.settled = True
-        if self.event is not None:
-            self.event.set()
-        callback = self.callback
-        if callback is not None:
-            self.callback = None
-            callback()
-
-    async def wait(self) -> None:
-        """Until the write settles. No checkpoint if it is settled already: `Event.wait` on
-        a set event is a trip through the scheduler, for every write of a pipeline behind
-        the first (they are applied together)."""
-        if not self.settled:
-            if self.event is None:
-                self.event = trio.Event()
-            await self.event.wait()
-
-    def encoded(self) -> bytes:
-        """The op as a forward carries it (kv op encoding); only a follower needs it."""
-        op = self.op
-        return op if isinstance(op, bytes) else op.encode()
-
-
-class _ReadIndexWaiter:
-    __slots__ = ("event", "index")
-
-    def __init__(self) -> None:
-        self.event = trio.Event()
-        self.index: int | None = None
 
 
 FSYNC_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, math.inf)
@@ -229,17 +175,17 @@ class ClusterNode:
         self._pending_ticks = 0
         self._batch: list[Item] = []
         self._batch_has_expire = False
-        self._to_submit: list[_Write] = []
+        self._to_submit: list[WriteRequest] = []
         self._rescan = False
         self._outbox: list[tuple[int, MessageKind, bytes]] = []
-        self._read_queue: list[_ReadIndexWaiter] = []
+        self._read_queue: list[ReadIndexWaiter] = []
         # PUBSUB envelopes go here (aspen.pubsub.mesh sets it); dropped while it is None
         self.pubsub_sink: Callable[[int, bytes], None] | None = None
 
         # waiters
-        self._writes: dict[int, _Write] = {}
+        self._writes: dict[int, WriteRequest] = {}
         self._seq = 0
-        self._read_tokens: dict[bytes, tuple[list[_ReadIndexWaiter], float, int]] = {}
+        self._read_tokens: dict[bytes, tuple[list[ReadIndexWaiter], float, int]] = {}
         self._token_seq = itertools.count(1)
         self._applied_waiters: list[tuple[int, int, trio.Event]] = []
         self._applied_seq = itertools.count()
@@ -881,7 +827,7 @@ class ClusterNode:
         """
         return await self.wait_write(self.submit_write(op))
 
-    def submit_write(self, op: WriteOp | TxnOp) -> _Write:
+    def submit_write(self, op: WriteOp | TxnOp) -> WriteRequest:
         """Queue `op` for the next proposal batch now; `wait_write` gives its reply.
 
         Split from `write` so that a connection can submit every write of a pipeline before
@@ -890,7 +836,7 @@ class ClusterNode:
         """
         self._seq += 1
         held = normalised(op)
-        w = _Write(
+        w = WriteRequest(
             RequestId(self.id, self.incarnation, self._seq),
             held if held is not None else op.encode(),
             trio.current_time() + self.settings.request_timeout,
@@ -900,7 +846,7 @@ class ClusterNode:
         self._kick()
         return w
 
-    async def wait_write(self, w: _Write) -> object:
+    async def wait_write(self, w: WriteRequest) -> object:
         # No cancel scope per write (it was a measurable share of a write's CPU time): the
         # `_write_deadlines` task sets the event of a write whose deadline has passed.
         try:
@@ -910,13 +856,13 @@ class ClusterNode:
         return self.write_reply(w)
 
     @staticmethod
-    def write_reply(w: _Write) -> object:
+    def write_reply(w: WriteRequest) -> object:
         """The reply of a settled write (its event is set): applied, or given up."""
         if w.done:
             return w.reply
         return WRITE_OUTCOME_UNKNOWN if w.submitted else CLUSTERDOWN
 
-    def forget_write(self, w: _Write) -> None:
+    def forget_write(self, w: WriteRequest) -> None:
         """Stop tracking `w` (its client is gone); it may still apply, once."""
         self._writes.pop(w.rid.seq, None)
 
@@ -946,7 +892,7 @@ class ClusterNode:
         self.stats.reads_served += 1
         return self.state.keyspace.execute(op, now, self._read_seed)
 
-    def start_read(self) -> _ReadIndexWaiter | None:
+    def start_read(self) -> ReadIndexWaiter | None:
         """Ask for a linearizable read index now; `finish_read` serves the read later.
 
         Split like `submit_write`/`wait_write` so that all reads of a pipeline join one
@@ -954,12 +900,12 @@ class ClusterNode:
         longer than an election timeout); use `read`."""
         if not self._fast_reads:
             return None
-        waiter = _ReadIndexWaiter()
+        waiter = ReadIndexWaiter()
         self._read_queue.append(waiter)
         self._kick()
         return waiter
 
-    async def finish_read(self, op: ReadOp, waiter: _ReadIndexWaiter) -> object:
+    async def finish_read(self, op: ReadOp, waiter: ReadIndexWaiter) -> object:
         """Serve a linearizable read whose index `start_read` asked for."""
         return await self._read(op, "linearizable", waiter=waiter)
 
@@ -969,7 +915,7 @@ class ClusterNode:
         mode: ReadConsistency,
         *,
         allow_forward: bool = True,
-        waiter: _ReadIndexWaiter | None = None,
+        waiter: ReadIndexWaiter | None = None,
     ) -> object:
         if mode == "stale":
             return self.execute_local(op)
@@ -1010,7 +956,7 @@ class ClusterNode:
         return CLUSTERDOWN
 
     async def _read_index(self) -> int | None:
-        waiter = _ReadIndexWaiter()
+        waiter = ReadIndexWaiter()
         self._read_queue.append(waiter)
         self._kick()
         await waiter.event.wait()
@@ -1207,10 +1153,8 @@ class ClusterNode:
             fields.append((f"raft_peer_{peer}_match", "" if match is None else str(match)))
         return fields
 
-    def connection_handler(self, session: Any) -> Any:
-        """The RESP server's per-connection handler (same shape as node.py's)."""
-        from aspen.cluster.connection import ClusterConnection
-
+    def connection_handler(self, session: Session) -> ClusterConnection:
+        """The RESP server's per-connection handler for a kv session."""
         return ClusterConnection(self, session)
 
 
