@@ -12,6 +12,12 @@ hand out several before finishing the first).
     session.protocol      # 2 or 3: how the server encodes replies
     session.should_close  # True after QUIT: write the reply, then close
 
+Routing: `handle` looks the command up in the table (aspen.kv.commands) once and goes by its
+spec: READ and WRITE commands become ops; the others are answered by the object registered
+in `session.layers` for the spec's route (the session itself for SESSION, e.g. `cmd_ping`;
+the cluster connection and the node add themselves for CONNECTION and NODE), whose method
+the spec names. Inside MULTI a command is queued unless its spec is `immediate`.
+
 Pub/sub: a session given a `PubSubClient` (the node's hub, and a sink that pushes to this
 connection) answers SUBSCRIBE and friends, PUBLISH and PUBSUB. While a RESP2 session has
 subscriptions only (P)SUBSCRIBE, (P)UNSUBSCRIBE, PING, QUIT and RESET run (Redis's rule);
