@@ -33,10 +33,9 @@ import trio
 
 from aspen.cluster.errors import CLUSTERDOWN
 from aspen.kv.blocking import serve_argv
-from aspen.kv.commands import blocking_call
+from aspen.kv.commands import blocking_of
 from aspen.kv.lists import List
 from aspen.kv.ops import TxnOp, WriteOp
-from aspen.kv.zsets import ZSet
 from aspen.resp.values import NULL_ARRAY, Double, Error
 
 if TYPE_CHECKING:
@@ -265,9 +264,9 @@ class BlockingService:
         `started`: when the command arrived (trio time; its timeout counts from there).
         `hangup`: returns when the client disconnects (then the reply no longer matters).
         `client_id`: what CLIENT UNBLOCK names it by."""
-        call = blocking_call(argv)
-        kind = ZSet if argv[0].lower() in _ZSET_COMMANDS else List
-        w = Waiter(call.keys, call.want, kind)
+        blocking = blocking_of(argv[0])
+        call = blocking.call(argv)
+        w = Waiter(call.keys, call.want, blocking.kind)
         w.argv = list(argv)
         w.client_id = client_id
         deadline = started + call.timeout_ms / 1000 if call.timeout_ms else math.inf

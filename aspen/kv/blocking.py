@@ -13,7 +13,7 @@ cannot send it (it is not in the command table); only the node proposes it.
 
 A blocking command's spec carries a `Blocking` (aspen.kv.spec): how to park a client (the
 `BlockingCall` parsed here: its keys, its timeout and how many elements a serve may take) and
-how to serve it from one key. `aspen.kv.commands` holds `blocking_call` and the ASPEN.BSERVE
+how to serve it from one key. `aspen.kv.commands` holds `blocking_of` and the ASPEN.BSERVE
 handler, which find those through the table.
 """
 

@@ -36,7 +36,6 @@ from aspen.kv.spec import (
 from aspen.kv.specs_types import TYPE_SPECS
 
 if TYPE_CHECKING:
-    from aspen.kv.blocking import BlockingCall
     from aspen.kv.keyspace import Keyspace
 
 __all__ = [
@@ -46,7 +45,7 @@ __all__ = [
     "CommandSpec",
     "KeySpec",
     "Route",
-    "blocking_call",
+    "blocking_of",
     "lookup",
     "lookup_executable",
     "lookup_subcommand",
@@ -1161,11 +1160,12 @@ def lookup_subcommand(spec: CommandSpec, sub: bytes) -> CommandSpec | None:
     return None
 
 
-def blocking_call(argv: Argv) -> BlockingCall:
-    """Keys, timeout and demand of a blocking command whose arguments were already checked."""
-    spec = lookup(argv[0])
-    assert spec is not None and spec.blocking is not None, argv[0]
-    return spec.blocking.call(argv)
+def blocking_of(name: bytes) -> Blocking:
+    """The `Blocking` of a blocking command (how to park it: `call(argv)` gives its keys,
+    timeout and demand; `kind` the type it waits for)."""
+    spec = lookup(name)
+    assert spec is not None and spec.blocking is not None, name
+    return spec.blocking
 
 
 def _check(specs: tuple[CommandSpec, ...]) -> None:

@@ -371,8 +371,8 @@ def _serve_bpop(left: bool) -> Callable[[Keyspace, bytes, Argv, int], object]:
     return serve
 
 
-BLPOP = Blocking(keys_then_timeout, _serve_bpop(left=True))
-BRPOP = Blocking(keys_then_timeout, _serve_bpop(left=False))
+BLPOP = Blocking(keys_then_timeout, _serve_bpop(left=True), List)
+BRPOP = Blocking(keys_then_timeout, _serve_bpop(left=False), List)
 
 
 def blmove(ks: Keyspace, argv: Argv, now: int) -> object:
@@ -394,9 +394,11 @@ def _serve_blmove(ks: Keyspace, key: bytes, argv: Argv, now: int) -> object:
     return _move(ks, now, key, argv[2], _side(argv[3]), _side(argv[4]))
 
 
-BLMOVE = Blocking(lambda argv: BlockingCall((argv[1],), parse_timeout(argv[5]), 1), _serve_blmove)
+BLMOVE = Blocking(
+    lambda argv: BlockingCall((argv[1],), parse_timeout(argv[5]), 1), _serve_blmove, List
+)
 BRPOPLPUSH = Blocking(
-    lambda argv: BlockingCall((argv[1],), parse_timeout(argv[3]), 1), _serve_blmove
+    lambda argv: BlockingCall((argv[1],), parse_timeout(argv[3]), 1), _serve_blmove, List
 )
 
 
@@ -459,4 +461,4 @@ def _serve_blmpop(ks: Keyspace, key: bytes, argv: Argv, now: int) -> object:
     return _pop_many(ks, key, lst, left, count, now)
 
 
-BLMPOP = Blocking(_blmpop_call, _serve_blmpop)
+BLMPOP = Blocking(_blmpop_call, _serve_blmpop, List)

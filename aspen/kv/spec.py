@@ -92,6 +92,8 @@ class Blocking:
 
     call: Callable[[Argv], BlockingCall]
     serve: Callable[[Keyspace, bytes, Argv, int], object]
+    kind: type
+    """The value type it waits for (a key holding another type cannot serve it)."""
 
 
 @attrs.frozen(slots=True)

@@ -856,4 +856,4 @@ def _serve_bzpop(ks: Keyspace, key: bytes, argv: Argv, now: int) -> object:
     return _bzpop_one(ks, key, now, top=argv[0].lower() == b"bzpopmax")
 
 
-BZPOP = Blocking(keys_then_timeout, _serve_bzpop)
+BZPOP = Blocking(keys_then_timeout, _serve_bzpop, ZSet)
