@@ -36,6 +36,8 @@ from aspen.kv.blocking import serve_argv
 from aspen.kv.commands import blocking_of
 from aspen.kv.lists import List
 from aspen.kv.ops import TxnOp, WriteOp
+from aspen.kv.stream import Stream
+from aspen.kv.streams_blocking import stream_ready
 from aspen.resp.values import NULL_ARRAY, Double, Error
 
 if TYPE_CHECKING:
@@ -57,8 +59,8 @@ _ZSET_COMMANDS = frozenset({b"bzpopmin", b"bzpopmax"})
 class Waiter:
     """One parked client: its keys, in its own order, and what a serve may take."""
 
-    __slots__ = ("argv", "client_id", "event", "gone", "key", "keys", "kind", "pending", "seq",
-                 "unblocked", "want")
+    __slots__ = ("argv", "client_id", "event", "gone", "key", "keys", "kind", "pending",
+                 "ready", "seq", "unblocked", "want")
 
     def __init__(self, keys: tuple[bytes, ...], want: int = 1, kind: type = List) -> None:
         self.keys = tuple(dict.fromkeys(keys))  # BLPOP k k 0 waits once on k
@@ -72,6 +74,8 @@ class Waiter:
         self.gone = False
         self.client_id = 0
         self.unblocked: object = None  # CLIENT UNBLOCK's reply for it
+        # XREAD/XREADGROUP: whether `key` can serve this very waiter (not a count by kind)
+        self.ready: Callable[[bytes], bool] | None = None
 
 
 class WaiterQueues:
@@ -141,6 +145,11 @@ class WaiterQueues:
                 continue
             left: dict[type, int] = {}
             for w in list(queue):
+                if w.ready is not None:  # a stream reader: its own condition, takes nothing
+                    if w.ready(key):
+                        self.remove(w)
+                        out.append((w, key))
+                    continue
                 n = left.get(w.kind)
                 if n is None:
                     n = available(key, w.kind)
@@ -220,6 +229,13 @@ class BlockingService:
             return 0
         return len(value) - self._inflight.get(key, 0)  # type: ignore[arg-type]
 
+    def _stream_ready(self, argv: list[bytes]) -> Callable[[bytes], bool]:
+        def ready(key: bytes) -> bool:
+            state = self.node.state
+            return stream_ready(state.keyspace.get_read(key, state.last_time_ms), key, argv)
+
+        return ready
+
     def _serve_ready(self, keys: Iterable[bytes] | None = None) -> None:
         for w, key in self.queues.take(self._available, keys):
             w.key = key
@@ -268,6 +284,8 @@ class BlockingService:
         call = blocking.call(argv)
         w = Waiter(call.keys, call.want, blocking.kind)
         w.argv = list(argv)
+        if blocking.kind is Stream:
+            w.ready = self._stream_ready(w.argv)
         w.client_id = client_id
         deadline = started + call.timeout_ms / 1000 if call.timeout_ms else math.inf
         async with trio.open_nursery() as nursery:

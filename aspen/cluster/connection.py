@@ -30,6 +30,8 @@ from aspen.kv.commands import Route, lookup
 from aspen.kv.numbers import parse_int
 from aspen.kv.ops import ReadOp, TxnOp, WriteOp
 from aspen.kv.session import Session
+from aspen.kv.stream import Stream
+from aspen.kv.streams_blocking import resolve_dollar, wants_block
 from aspen.resp.server import Deferred
 from aspen.resp.values import NULL_ARRAY, OK, Error
 
@@ -37,6 +39,7 @@ if TYPE_CHECKING:
     from aspen.cluster.blocking import BlockingService
     from aspen.cluster.requests import ReadIndexWaiter, WriteRequest
     from aspen.cluster.settings import ClusterSettings
+    from aspen.cluster.state import ReplicatedState
 
 
 class ClientNode(Protocol):
@@ -46,6 +49,8 @@ class ClientNode(Protocol):
     def settings(self) -> ClusterSettings: ...
     @property
     def blocking(self) -> BlockingService: ...
+    @property
+    def state(self) -> ReplicatedState: ...
     def submit_write(self, op: WriteOp | TxnOp) -> WriteRequest: ...
     def write_reply(self, w: WriteRequest) -> object: ...
     def forget_write(self, w: WriteRequest) -> None: ...
@@ -97,7 +102,11 @@ class ClusterConnection:
         if session.in_multi or not session.authenticated:
             return False
         spec = lookup(argv[0])
-        return spec is not None and spec.route is route and spec.blocking is None
+        if spec is None or spec.route is not route:
+            return False
+        if spec.blocking is None:
+            return True
+        return spec.blocking.kind is Stream and not wants_block(argv)  # XREAD without BLOCK
 
     async def _handle_later(self, argv: list[bytes]) -> object:
         reply = self._handle_now(argv)
@@ -109,6 +118,15 @@ class ClusterConnection:
         session = self.session
         out = session.handle(argv)
         t = type(out)
+        spec = session.last_spec
+        stream_read = (
+            (t is ReadOp or t is WriteOp)
+            and spec is not None
+            and spec.blocking is not None
+            and spec.blocking.kind is Stream
+        )
+        if stream_read and wants_block(argv):
+            return Deferred(lambda: self._stream_blocking(out))  # type: ignore[arg-type]
         if t is ReadOp:
             if self.consistency == "stale":
                 return session.finish(out, self.node.execute_local(out))  # type: ignore[arg-type]
@@ -120,8 +138,7 @@ class ClusterConnection:
                     return Deferred(pending.reply, pending.settle)
             return Deferred(lambda: self._read(out))  # type: ignore[arg-type]
         if t is WriteOp:
-            spec = session.last_spec
-            if spec is not None and spec.blocking is not None:
+            if spec is not None and spec.blocking is not None and not stream_read:
                 return Deferred(lambda: self._blocking(out))  # type: ignore[arg-type]
             return self._submit(out)  # type: ignore[arg-type]
         if t is TxnOp:
@@ -143,6 +160,26 @@ class ClusterConnection:
         reply = await self.node.blocking.block(
             list(op.argv), started, self.hangup, self.session.client_id
         )
+        if reply is SHUTTING_DOWN:
+            self.session.should_close = True
+        return reply
+
+    async def _stream_blocking(self, op: ReadOp | WriteOp) -> object:
+        """XREAD/XREADGROUP ... BLOCK: run once (XREAD as a read, XREADGROUP as a write); if
+        nothing came back, park the client, XREAD's `$` first turned into the last IDs of the
+        state that read ran on (no await in between)."""
+        started = trio.current_time()
+        argv = list(op.argv)
+        if type(op) is ReadOp:
+            result = await self.node.read(op, self.consistency)
+            if result is NULL_ARRAY:
+                state = self.node.state
+                argv = resolve_dollar(state.keyspace, argv, state.last_time_ms)
+        else:
+            result = await self.node.blocking.attempt(op)  # type: ignore[arg-type]
+        if result is not NULL_ARRAY:
+            return self.session.finish(op, result)
+        reply = await self.node.blocking.block(argv, started, self.hangup, self.session.client_id)
         if reply is SHUTTING_DOWN:
             self.session.should_close = True
         return reply

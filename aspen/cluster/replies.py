@@ -45,7 +45,8 @@ def to_data(value: object) -> object:
     if t is Boolean:
         return [_BOOL, value.value]  # type: ignore[attr-defined]
     if t is Map:
-        return [_MAP, [[to_data(k), to_data(v)] for k, v in value.items]]  # type: ignore[attr-defined]
+        pairs = [[to_data(k), to_data(v)] for k, v in value.items]  # type: ignore[attr-defined]
+        return [_MAP, pairs, True] if value.nested else [_MAP, pairs]  # type: ignore[attr-defined]
     if t is Pairs:
         return [_PAIRS, [[to_data(a), to_data(b)] for a, b in value.items]]  # type: ignore[attr-defined]
     if t is Set:
@@ -75,7 +76,7 @@ def from_data(data: object) -> object:
         if tag == _BOOL:
             return Boolean(data[1])
         if tag == _MAP:
-            return Map([(from_data(k), from_data(v)) for k, v in data[1]])
+            return Map([(from_data(k), from_data(v)) for k, v in data[1]], len(data) > 2)
         if tag == _PAIRS:
             return Pairs([(from_data(a), from_data(b)) for a, b in data[1]])
         if tag == _SET:

@@ -33,6 +33,7 @@ from aspen.kv.spec import (
     KeySpec,
     Route,
 )
+from aspen.kv.specs_streams import STREAM_SPECS
 from aspen.kv.specs_types import TYPE_SPECS
 
 if TYPE_CHECKING:
@@ -1075,7 +1076,7 @@ _TABLE: tuple[CommandSpec, ...] = (
     ),
 )
 
-_TABLE = _TABLE + TYPE_SPECS
+_TABLE = _TABLE + TYPE_SPECS + STREAM_SPECS
 
 ALL_COMMANDS: tuple[CommandSpec, ...] = _TABLE
 """Every client command, in COMMAND's order."""
@@ -1126,6 +1127,9 @@ def _handlers(route: Route) -> dict[bytes, Handler]:
         if spec.route is route:
             assert callable(spec.handler), spec.name
             out[name] = spec.handler
+        for sub in spec.subcommands:  # a keyspace container (XGROUP, XINFO): by subcommand
+            if sub.route is route and callable(sub.handler):
+                out[name] = sub.handler
     return out
 
 

@@ -46,13 +46,16 @@ def _key_spec(key: KeySpec) -> Map:
     else:
         find = [(b"lastkey", key.lastkey), (b"keystep", key.keystep), (b"limit", key.limit)]
     flags: list[object] = [SimpleString(f) for f in key.flags]
+    begin = (
+        Map([(b"type", b"keyword"), (b"spec", Map([(b"keyword", key.keyword.encode()),
+                                                    (b"startfrom", key.startfrom)]))])
+        if key.keyword
+        else Map([(b"type", b"index"), (b"spec", Map([(b"index", key.begin_index)]))])
+    )
     return Map(
         [
             (b"flags", Set(flags)),
-            (
-                b"begin_search",
-                Map([(b"type", b"index"), (b"spec", Map([(b"index", key.begin_index)]))]),
-            ),
+            (b"begin_search", begin),
             (b"find_keys", Map([(b"type", key.find.encode()), (b"spec", Map(find))])),
         ]
     )

@@ -52,6 +52,9 @@ class KeySpec:
     `find` is "range" (`lastkey`: the last key's offset from the first, negative counts from
     the end; `keystep`; `limit`) or "keynum" (the argument at `keynumidx` holds the number of
     keys, which start `firstkey` arguments after it, every `keystep`).
+
+    `keyword` (XREAD's STREAMS): the search begins after the first argument equal to it (any
+    case), looked for from `startfrom` up to the one before last; `begin_index` is unused.
     """
 
     flags: tuple[str, ...]
@@ -62,6 +65,8 @@ class KeySpec:
     limit: int = 0
     keynumidx: int = 0
     firstkey: int = 1
+    keyword: str = ""
+    startfrom: int = 0
 
 
 def _atoi(raw: bytes) -> int:
@@ -178,6 +183,12 @@ def _keys_by_specs(specs: tuple[KeySpec, ...], argv: list[bytes]) -> list[bytes]
     out: list[bytes] = []
     for spec in specs:
         first = spec.begin_index
+        if spec.keyword:
+            word = spec.keyword.lower().encode()
+            found = [i for i in range(spec.startfrom, argc - 1) if argv[i].lower() == word]
+            if not found:
+                continue
+            first = found[0] + 1
         if spec.find == "keynum":
             at = first + spec.keynumidx
             numkeys = _strict_int(argv[at]) if at < argc else None
@@ -185,8 +196,14 @@ def _keys_by_specs(specs: tuple[KeySpec, ...], argv: list[bytes]) -> list[bytes]
                 return None
             first += spec.firstkey
             last = first + _int32(numkeys) - 1
+        elif spec.lastkey >= 0:
+            last = first + spec.lastkey
+        elif spec.limit:
+            last = first + (argc - first) // spec.limit + spec.lastkey
         else:
-            last = first + spec.lastkey if spec.lastkey >= 0 else argc + spec.lastkey
+            last = argc + spec.lastkey
+        if spec.keyword and last < first:
+            continue
         if last >= argc or last < first or first >= argc:
             return None
         out += argv[first : last + 1 : spec.keystep]

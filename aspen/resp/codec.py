@@ -534,6 +534,13 @@ def _enc_boolean(out: bytearray, value: object, protocol: int) -> None:
 def _enc_map(out: bytearray, value: object, protocol: int) -> None:
     assert isinstance(value, Map)
     items = value.items
+    if protocol == 2 and value.nested:
+        out += b"*%d\r\n" % len(items)
+        for key, item in items:
+            out += b"*2\r\n"
+            encode_into(out, key, protocol)
+            encode_into(out, item, protocol)
+        return
     out += b"*%d\r\n" % (2 * len(items)) if protocol == 2 else b"%%%d\r\n" % len(items)
     for key, item in items:
         encode_into(out, key, protocol)

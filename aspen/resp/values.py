@@ -54,9 +54,12 @@ class Boolean:
 
 @attrs.frozen
 class Map:
-    """RESP3 map; RESP2 sends it as a flat array of key, value, key, value."""
+    """RESP3 map; RESP2 sends it as a flat array of key, value, key, value.
+
+    `nested`: RESP2 sends it as an array of [key, value] arrays instead (XREAD's reply)."""
 
     items: list[tuple[object, object]]
+    nested: bool = False
 
 
 @attrs.frozen
