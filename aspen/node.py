@@ -181,6 +181,7 @@ class Node:
                 shutdown_grace=n.shutdown_grace,
             ),
         )
+        self.control.sampler.resp = self.server  # the console's latency, clients and ops
         self.started_at = clock()
         self.ports: list[int] = []
         self.http_port: int | None = None
@@ -311,6 +312,7 @@ class Node:
         async with trio.open_nursery() as outer:
             await outer.start(self.cluster.run)
             await outer.start(run_mesh, self.pubsub, self.cluster)
+            outer.start_soon(self.control.sampler.run)
             transport = self.cluster.transport
             self.raft_address = getattr(transport, "address", None)
             async with trio.open_nursery() as nursery:

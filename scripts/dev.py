@@ -92,7 +92,11 @@ def ensure_venv(extras: str) -> None:
 
 
 def ensure_redis() -> None:
-    missing = [p for p, exe in (("redis-server", "redis-server"), ("redis-tools", "redis-cli"))
+    """The Debian packages the tests use: the reference redis-server and its tools, and
+    chromium for the web console's browser test (driven over the DevTools protocol); one
+    apt-get call for whatever is missing."""
+    missing = [p for p, exe in (("redis-server", "redis-server"), ("redis-tools", "redis-cli"),
+                                ("chromium", "chromium"))
                if shutil.which(exe) is None]
     if shutil.which("redis-benchmark") is None and "redis-tools" not in missing:
         missing.append("redis-tools")

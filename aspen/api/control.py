@@ -17,14 +17,19 @@ HTTP (bodies are JSON objects; every error is `{"error": "..."}` with a 4xx/5xx 
     POST /add-learner           {"id": 4, "address": "127.0.0.1:7004"}   (raft address)
     POST /change-membership     {"voters": [1, 2, 3, 4]}
     POST /transfer-leader       {"to": 2}
+    POST /snapshot              {"node": 2}  (absent: this node) -> {"node", "snapshot_index"}
     POST /write                 {"command": ["SET", "k", "v"]}  or {"key": "k", "value": "v"}
     POST /read                  {"command": ["GET", "k"]}  or {"key": "k"};
                                 optional "consistency": "linearizable" | "lease" | "stale"
     -> /write and /read answer {"result": <reply as JSON>}; a Redis error reply is
        422 {"error": "..."}, `CLUSTERDOWN` / `TIMEOUT` are 503.
 
-If the node has a `requirepass`, every route except /health and /metrics needs the header
-`Authorization: Bearer <password>` (401 otherwise).
+The web console (aspen/api/console.py): GET / and /ui serve the page, /console/app.js and
+/console/app.css its assets; /console/stream (Server-Sent Events), /console/state and
+/console/node are its data.
+
+If the node has a `requirepass`, every route except /health, /metrics and the console's static
+page and assets needs the header `Authorization: Bearer <password>` (401 otherwise).
 """
 
 from __future__ import annotations
@@ -33,12 +38,14 @@ import contextvars
 import json
 import ssl
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import trio
 
+from aspen.api.console import ASSETS, Aggregator, Sampler, asset
 from aspen.api.http import BadRequest, Handler, HttpRequest, HttpResponse
 from aspen.api.metrics import CONTENT_TYPE_LATEST, NodeMetrics
 from aspen.cluster import (
@@ -169,6 +176,9 @@ class ControlPlane:
         self.config = config
         self.metrics = NodeMetrics(node)
         self._session_factory = session_factory
+        self.sampler = Sampler(node)
+        self.console = Aggregator(self.sampler, config, self.status,
+                                  https_client_context(config.tls))
 
     # -- operations (shared with RESP) -------------------------------------------------------
 
@@ -221,12 +231,30 @@ class ControlPlane:
         core = self.node.core
         if core is not None and to not in core.membership.voters:
             raise ControlError(400, f"node {to} is not a voter")
+        leading = self.node.is_leader() if core is not None else False
         ok = await self._leader_op(
             lambda: self.node.transfer_leader(to), "/transfer-leader", {"to": to}
         )
         if ok is False:
             raise ControlError(503, f"node {to} did not take over within the request deadline")
+        if leading:
+            self.sampler.note("transfer", f"node {self.node.id} handed leadership to node {to}")
         return {"leader": to}
+
+    async def snapshot(self, node_id: int | None) -> dict[str, Any]:
+        """Snapshot this node now (or ask node `node_id` to, through its control plane)."""
+        if node_id is None or node_id == self.node.id:
+            if self.node.core is None:
+                raise ControlError(503, "starting")
+            return {"node": self.node.id, "snapshot_index": await self.node.snapshot_now()}
+        peer = self.config.peers.get(node_id)
+        if peer is None or not peer.http or _proxied.get():
+            raise ControlError(400, f"node {node_id}: no HTTP address known (list it in "
+                                    "[peers])")
+        answer: dict[str, Any] = await _proxy(
+            peer.http, "/snapshot", {}, self.config.node.requirepass,
+            https_client_context(self.config.tls))
+        return answer
 
     def status(self) -> dict[str, Any]:
         st = self.node.status()
@@ -286,7 +314,52 @@ class ControlPlane:
             ("POST", "/transfer-leader"): self._guard(self._transfer),
             ("POST", "/write"): self._guard(self._write),
             ("POST", "/read"): self._guard(self._read),
+            ("POST", "/snapshot"): self._guard(self._snapshot),
+            ("GET", "/"): self._page,
+            ("GET", "/ui"): self._page,
+            ("GET", "/console/app.js"): self._asset("app.js"),
+            ("GET", "/console/app.css"): self._asset("app.css"),
+            ("GET", "/console/node"): self._guard(self._console_node),
+            ("GET", "/console/state"): self._guard(self._console_state),
+            ("GET", "/console/stream"): self._guard(self._console_stream),
         }
+
+    # -- the console ---------------------------------------------------------------------------
+
+    async def _page(self, _request: HttpRequest) -> HttpResponse:
+        return HttpResponse(200, asset("index.html"), ASSETS["index.html"])
+
+    def _asset(self, name: str) -> Handler:
+        async def serve(_request: HttpRequest) -> HttpResponse:
+            return HttpResponse(200, asset(name), ASSETS[name])
+
+        return serve
+
+    async def _console_node(self, request: HttpRequest) -> HttpResponse:
+        if self.node.core is None:
+            return HttpResponse.error(503, "starting")
+        query = urllib.parse.parse_qs(request.query)
+        try:
+            since = int(query.get("since", ["0"])[0])
+            events = int(query.get("events", ["0"])[0])
+        except ValueError:
+            raise BadRequest("since/events: must be integers") from None
+        body = self.sampler.since(since, events)
+        body["status"] = self.status()
+        return HttpResponse.json(body)
+
+    async def _console_state(self, _request: HttpRequest) -> HttpResponse:
+        await self.console.refresh()
+        return HttpResponse.json(self.console.view(0))
+
+    async def _console_stream(self, _request: HttpRequest) -> HttpResponse:
+        return HttpResponse.streaming(self.console.stream(), "text/event-stream",
+                                      keepalive=b": keep-alive\n\n")
+
+    async def _snapshot(self, request: HttpRequest) -> HttpResponse:
+        body = _object(request)
+        return HttpResponse.json(await self.snapshot(_id(body, "node") if "node" in body
+                                                     else None))
 
     def _guard(self, handler: Handler) -> Handler:
         password = self.config.node.requirepass

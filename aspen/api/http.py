@@ -3,13 +3,19 @@
 The control plane moves a few small JSON documents (health, metrics, membership changes), so a
 route table over h11 is all it needs; a web framework would be the largest dependency of the node.
 Each connection is one task; keep-alive is honoured; bodies are size-capped before they are read.
+
+A response may instead stream (`HttpResponse.streaming`): a chunked body from an async iterator
+(the console's Server-Sent Events), with `keepalive` bytes written whenever the iterator is quiet
+for `keepalive_s` seconds, so proxies keep the connection and a vanished client is noticed on
+the next write. Streams hold a connection each, so a server serves at most `max_streams` at once
+(503 beyond that); the connection closes when the stream ends.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
 import attrs
@@ -21,6 +27,8 @@ log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 1 << 20
 READ_TIMEOUT_S = 30.0
 READ_CHUNK = 65536
+MAX_STREAMS = 8
+KEEPALIVE_S = 5.0
 
 
 @attrs.frozen
@@ -43,6 +51,15 @@ class HttpResponse:
     status: int
     body: bytes = b""
     content_type: str = "application/json"
+    stream: AsyncIterator[bytes] | None = None
+    keepalive: bytes = b""
+    headers: tuple[tuple[str, str], ...] = ()
+
+    @classmethod
+    def streaming(
+        cls, stream: AsyncIterator[bytes], content_type: str, keepalive: bytes = b""
+    ) -> HttpResponse:
+        return cls(200, b"", content_type, stream, keepalive, (("cache-control", "no-store"),))
 
     @classmethod
     def json(cls, value: Any, status: int = 200) -> HttpResponse:
@@ -67,9 +84,15 @@ class BadRequest(Exception):
 class HttpServer:
     """Routes `(METHOD, path)` to async handlers; unknown paths 404, wrong methods 405."""
 
-    def __init__(self, routes: Mapping[tuple[str, str], Handler]) -> None:
+    def __init__(
+        self, routes: Mapping[tuple[str, str], Handler], *, max_streams: int = MAX_STREAMS,
+        keepalive_s: float = KEEPALIVE_S,
+    ) -> None:
         self._routes = dict(routes)
         self._paths = {path for _, path in self._routes}
+        self.max_streams = max_streams
+        self.keepalive_s = keepalive_s
+        self.streams = 0
 
     async def serve(
         self,
@@ -90,6 +113,9 @@ class HttpServer:
                 if request is None:
                     return
                 response = await self._dispatch(request)
+                if response.stream is not None:
+                    await self._send_stream(conn, stream, response)
+                    return
                 await self._send_response(conn, stream, response)
                 if conn.our_state is h11.MUST_CLOSE or conn.their_state is h11.MUST_CLOSE:
                     return
@@ -163,11 +189,73 @@ class HttpServer:
         headers = [
             ("content-type", response.content_type),
             ("content-length", str(len(response.body))),
+            *response.headers,
         ]
         out = conn.send(h11.Response(status_code=response.status, headers=headers))
         out = (out or b"") + (conn.send(h11.Data(data=response.body)) or b"")
         out += conn.send(h11.EndOfMessage()) or b""
         await stream.send_all(out)
+
+
+    async def _send_stream(
+        self, conn: h11.Connection, stream: trio.abc.Stream, response: HttpResponse
+    ) -> None:
+        """Chunked: each item of the iterator is one chunk; keep-alive bytes fill silences."""
+        body = response.stream
+        assert body is not None
+        if self.streams >= self.max_streams:
+            await self._send_response(conn, stream, HttpResponse.error(
+                503, f"too many open streams (at most {self.max_streams} per node)"))
+            await _aclose(body)
+            return
+        self.streams += 1
+        try:
+            head = h11.Response(status_code=response.status, headers=[
+                ("content-type", response.content_type), *response.headers])
+            await stream.send_all(conn.send(head) or b"")
+            send, receive = trio.open_memory_channel[bytes](0)
+            async with trio.open_nursery() as nursery:
+
+                async def produce() -> None:
+                    async with send:
+                        async for chunk in body:
+                            await send.send(chunk)
+
+                async def watch_peer() -> None:
+                    # A client that hangs up mid-stream is seen here at once (EOF), not
+                    # only at the next write.
+                    while await stream.receive_some(READ_CHUNK):
+                        pass
+                    nursery.cancel_scope.cancel()
+
+                nursery.start_soon(produce)
+                nursery.start_soon(watch_peer)
+                while True:
+                    chunk = None
+                    with trio.move_on_after(self.keepalive_s):
+                        try:
+                            chunk = await receive.receive()
+                        except trio.EndOfChannel:
+                            break
+                    data = chunk if chunk is not None else response.keepalive
+                    if data:
+                        await stream.send_all(conn.send(h11.Data(data=data)) or b"")
+                await stream.send_all(conn.send(h11.EndOfMessage()) or b"")
+                nursery.cancel_scope.cancel()
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            pass  # the client left
+        except Exception:  # a bug in a stream costs that stream, not the server
+            log.exception("control-plane stream failed")
+        finally:
+            self.streams -= 1
+            await _aclose(body)
+
+
+async def _aclose(body: AsyncIterator[bytes]) -> None:
+    close = getattr(body, "aclose", None)
+    if close is not None:
+        with trio.CancelScope(shield=True):
+            await close()
 
 
 class _BodyTooLarge(Exception):

@@ -46,6 +46,7 @@ import math
 import socket
 import ssl
 from collections.abc import Awaitable, Callable
+from time import perf_counter
 from typing import Protocol
 
 import attrs
@@ -65,6 +66,7 @@ log = logging.getLogger("aspen.resp")
 
 __all__ = ["Connection", "ConnectionHandler", "Deferred", "RespServer", "ServerOptions"]
 
+LATENCY_RING = 1024  # (a power of two)
 _ACCEPT_RETRY_ERRNOS = {errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS}
 _MAX_CLIENTS_REPLY = b"-ERR max number of clients reached\r\n"
 
@@ -209,6 +211,10 @@ class RespServer:
         self.stats_tls_handshake_failures = 0
         self.stats_reads = 0  # reads that returned data (Redis: total_reads_processed)
         self.stats_writes = 0  # reply writes, one per read at most (total_writes_processed)
+        # One latency sample per batch (read -> its replies handed to the socket), in a ring
+        # the console reads: latency_count is the number of samples ever taken.
+        self.latency_ring = [0.0] * LATENCY_RING
+        self.latency_count = 0
         self._next_id = 0
         self._closing = False
         self._hard_deadline = math.inf
@@ -468,7 +474,8 @@ class _Batch:
     """Runs everything one read completed and sends all the replies in one write."""
 
     __slots__ = ("auth_aware", "conn", "detached", "handle", "handler", "held",
-                 "max_query_buffer", "on_ready", "out", "parser", "pending", "send", "server")
+                 "max_query_buffer", "on_ready", "out", "parser", "pending", "send", "server",
+                 "started")
 
     def __init__(
         self,
@@ -493,6 +500,7 @@ class _Batch:
             self.parser.authenticated = bool(handler.authenticated)  # type: ignore[attr-defined]
         self.detached: Deferred | None = None  # the reply this batch left to `_on_ready`
         self.on_ready = self._on_ready  # (bound once)
+        self.started = 0.0  # perf_counter() when the current batch's data arrived
 
     async def run(self, data: bytes | bytearray, detach: bool = True) -> bool:
         """Execute the commands `data` completes and write their replies; True: close now.
@@ -508,6 +516,8 @@ class _Batch:
         handle = self.handle
         parser = self.parser
         error: ProtocolError | None = None
+        if self.detached is None:  # (else the owed reply's batch keeps its start time)
+            self.started = perf_counter()
         try:
             commands = parser.feed(data)
         except ProtocolError as exc:
@@ -601,7 +611,11 @@ class _Batch:
         if error is not None:
             out += error.reply_line()
         if out:
-            self.server.stats_writes += 1
+            server = self.server
+            server.stats_writes += 1
+            server.latency_ring[server.latency_count & (LATENCY_RING - 1)] = (
+                perf_counter() - self.started)
+            server.latency_count += 1
             await self.send(out)
         return handler.should_close or error is not None
 
@@ -664,7 +678,11 @@ class _Batch:
         self.held = 0
         output = conn._output
         if out and output is not None:
-            self.server.stats_writes += 1
+            server = self.server
+            server.stats_writes += 1
+            server.latency_ring[server.latency_count & (LATENCY_RING - 1)] = (
+                perf_counter() - self.started)
+            server.latency_count += 1
             output.write_nowait(out)
 
     def abandon_detached(self) -> None:
