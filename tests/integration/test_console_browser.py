@@ -50,7 +50,7 @@ class Writer:
         clients = {i: self.c.client(i, socket_timeout=2) for i in self.c.voters}
         i = 0
         while not self.stop.is_set():
-            for node in self.c.running():
+            for node in [n for n in self.c.running() if n in clients]:
                 try:
                     clients[node].set(f"k{i}", "v" * 32)
                     clients[node].get(f"k{i}")
@@ -143,6 +143,50 @@ async def test_console_members_charts_actions_and_failover(tmp_path: Path) -> No
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     if os.environ.get("ASPEN_CONSOLE_SCREENSHOT"):
         shutil.copy(shot, os.environ["ASPEN_CONSOLE_SCREENSHOT"])
+
+
+async def _confirm(b: Browser, expect: str) -> None:
+    text = await b.wait_for("document.getElementById('confirm').open && "
+                            "document.getElementById('confirm-text').textContent", 5)
+    assert expect in text
+    await b.evaluate("document.getElementById('confirm-ok').click()")
+
+
+async def test_console_adds_promotes_and_removes_a_member(tmp_path: Path) -> None:
+    with DaemonCluster(3, tmp_path / "cluster", spares=1) as c:
+        c.start_all()
+        await trio.to_thread.run_sync(c.wait_leader)
+        await trio.to_thread.run_sync(c.start, 4)  # empty: it waits to be added
+        async with open_browser() as b:
+            await b.navigate(f"http://{c.http(1)}/")
+            # Node 4 is in [peers], so the page shows it, up but not a member.
+            await b.wait_for(f"{_member(4)}?.member === 'not a member' && {_member(4)}.up",
+                             20)
+            # A cancelled dialog does nothing.
+            await b.evaluate("document.getElementById('learner-id').value = '4';"
+                             f"document.getElementById('learner-addr').value = "
+                             f"'{c.raft_address(4)}';"
+                             "document.getElementById('add-learner').requestSubmit()")
+            await b.wait_for("document.getElementById('confirm').open", 5)
+            await b.evaluate("document.getElementById('confirm-cancel').click()")
+            await trio.sleep(2.5)
+            assert await b.evaluate(f"{_member(4)}.member") == "not a member"
+            await b.evaluate("document.getElementById('add-learner').requestSubmit()")
+            await _confirm(b, f"Add node 4 at {c.raft_address(4)} as a learner?")
+            await b.wait_for(f"{_member(4)}.member === 'learner'", 20)
+            await _click(b, 4, "promote")
+            await _confirm(b, "voters become 1, 2, 3, 4")
+            await b.wait_for(f"{_member(4)}.member === 'voter' && {_member(4)}.role", 20)
+            await _click(b, 4, "remove")
+            await _confirm(b, "voters become 1, 2, 3")
+            await b.wait_for(f"{_member(4)}.member === 'not a member'", 20)
+            kinds = await b.evaluate("window.aspenConsole.events.filter(e => e.kind === "
+                                     "'membership').map(e => e.text)")
+            assert any("learners [4]" in k for k in kinds)
+            assert any("voters [1, 2, 3, 4]" in k for k in kinds)
+            assert kinds[-1].startswith("membership now voters [1, 2, 3], learners []")
+            assert "failed" not in await b.evaluate(
+                "document.getElementById('action-result').textContent")
 
 
 async def test_console_login_with_requirepass(tmp_path: Path) -> None:
