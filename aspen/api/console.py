@@ -212,7 +212,8 @@ class Aggregator:
         for m in list(self.members.values()):
             for peer, http in ((m.status or {}).get("peer_http") or {}).items():
                 known.setdefault(int(peer), http)
-            for peer in (m.status or {}).get("membership", {}).get("voters", []):
+            membership = (m.status or {}).get("membership", {})
+            for peer in [*membership.get("voters", []), *membership.get("learners", [])]:
                 known.setdefault(int(peer), "")
         known[self.sampler.node.id] = "(this node)"
         return known
