@@ -5,7 +5,8 @@ Three parts, so the page survives the node that serves it losing leadership or a
 - `Sampler` (every node, always): once a second it turns this node's counters into a point
   (ops/s, p50/p99 batch latency, log length, snapshot index, memory, clients) kept for the
   last `HISTORY` seconds, and notes events it sees from here (its own start, becoming
-  leader, membership changes while leading, snapshots, transfers it ran). `GET
+  leader, snapshots); the control plane notes the transfers and membership changes it runs
+  (on the leader: a follower proxies them there), so none is missed between two samples. `GET
   /console/node?since=S&events=E` returns what is newer than S / E, with the node's status.
 - `Aggregator` (the node serving a page, only while someone asks): polls every member's
   /console/node (HTTPS when `[tls] http`, with the password) at most once a second, keeps
@@ -118,7 +119,7 @@ class Sampler:
             "t": t, "reads": stats.reads_served, "writes": stats.ops_proposed,
             "cmds": resp.stats_commands_processed if resp is not None else 0,
             "lat": count, "term": st["term"], "role": st["role"],
-            "membership": st["membership"], "taken": stats.snapshots_taken,
+            "taken": stats.snapshots_taken,
             "installed": stats.snapshots_installed,
         }
         prev = self._last
@@ -154,10 +155,6 @@ class Sampler:
         me = st["id"]
         if cur["role"] == "leader" and (prev["role"] != "leader" or prev["term"] != cur["term"]):
             self.note("election", f"node {me} became leader in term {cur['term']}")
-        if cur["membership"] != prev["membership"] and cur["role"] == "leader":
-            m = cur["membership"]
-            self.note("membership", f"membership now voters {m['voters']}, learners "
-                                    f"{m['learners']}" + (" (joint)" if m["joint"] else ""))
         if cur["taken"] > prev["taken"]:
             self.note("snapshot", f"node {me} took a snapshot at index {st['snapshot_index']}")
         if cur["installed"] > prev["installed"]:

@@ -211,6 +211,7 @@ class ControlPlane:
         await self._leader_op(
             lambda: self.node.add_learner(node_id, address, key),
             "/add-learner", {"id": node_id, "address": address},
+            note=("membership", f"node {node_id} ({address}) added as a learner"),
         )
         return self.status()["membership"]  # type: ignore[no-any-return]
 
@@ -223,7 +224,8 @@ class ControlPlane:
                 raise ControlError(400, f"node {strangers[0]} is not a member: add it as a "
                                         "learner first (it must catch up before it votes)")
         await self._leader_op(
-            lambda: self.node.change_membership(voters), "/change-membership", {"voters": voters}
+            lambda: self.node.change_membership(voters), "/change-membership", {"voters": voters},
+            note=("membership", "membership changed"),
         )
         return self.status()["membership"]  # type: ignore[no-any-return]
 
@@ -231,14 +233,12 @@ class ControlPlane:
         core = self.node.core
         if core is not None and to not in core.membership.voters:
             raise ControlError(400, f"node {to} is not a voter")
-        leading = self.node.is_leader() if core is not None else False
         ok = await self._leader_op(
-            lambda: self.node.transfer_leader(to), "/transfer-leader", {"to": to}
+            lambda: self.node.transfer_leader(to), "/transfer-leader", {"to": to},
+            note=("transfer", f"node {self.node.id} handed leadership to node {to}"),
         )
         if ok is False:
             raise ControlError(503, f"node {to} did not take over within the request deadline")
-        if leading:
-            self.sampler.note("transfer", f"node {self.node.id} handed leadership to node {to}")
         return {"leader": to}
 
     async def snapshot(self, node_id: int | None) -> dict[str, Any]:
@@ -285,9 +285,22 @@ class ControlPlane:
             return session.finish(out, await self.node.write(out))
         return out
 
-    async def _leader_op(self, op: Callable[[], Any], path: str, body: dict[str, Any]) -> Any:
+    async def _leader_op(
+        self, op: Callable[[], Any], path: str, body: dict[str, Any],
+        note: tuple[str, str] | None = None,
+    ) -> Any:
+        """Run a leader-only operation here, or proxy it to the leader. `note`: an event for
+        the console's timeline, noted by the node that ran it (the membership is appended)."""
         try:
-            return await op()
+            result = await op()
+            if note is not None and result is not False:
+                kind, text = note
+                if kind == "membership":
+                    m = self.node.status()["membership"]
+                    text += (f": voters {m['voters']}, learners {m['learners']}"
+                             + (" (joint)" if m["joint"] else ""))
+                self.sampler.note(kind, text)
+            return result
         except NotLeaderError as exc:
             leader = exc.leader_hint
             peer = self.config.peers.get(leader) if leader is not None else None
