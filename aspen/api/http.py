@@ -217,9 +217,9 @@ class HttpServer:
             async with trio.open_nursery() as nursery:
 
                 async def produce() -> None:
-                    async with send:
-                        async for chunk in body:
-                            await send.send(chunk)
+                    async for chunk in body:
+                        await send.send(chunk)
+                    await send.aclose()  # (only a complete body ends with the final chunk)
 
                 async def watch_peer() -> None:
                     # A client that hangs up mid-stream is seen here at once (EOF), not
@@ -242,9 +242,9 @@ class HttpServer:
                         await stream.send_all(conn.send(h11.Data(data=data)) or b"")
                 await stream.send_all(conn.send(h11.EndOfMessage()) or b"")
                 nursery.cancel_scope.cancel()
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
+        except* (trio.BrokenResourceError, trio.ClosedResourceError):
             pass  # the client left
-        except Exception:  # a bug in a stream costs that stream, not the server
+        except* Exception:  # a bug in a stream costs that stream (cut short), not the server
             log.exception("control-plane stream failed")
         finally:
             self.streams -= 1
