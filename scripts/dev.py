@@ -100,6 +100,8 @@ def ensure_redis() -> None:
                if shutil.which(exe) is None]
     if shutil.which("redis-benchmark") is None and "redis-tools" not in missing:
         missing.append("redis-tools")
+    if "chromium" in missing:
+        missing.append("fonts-dejavu-core")  # (a Recommends only: readable screenshots)
     if missing:
         apt_install(missing)
 
