@@ -1,9 +1,9 @@
 """The web console in a real browser (headless Chromium over the DevTools protocol).
 
 A 3-node daemon cluster under a steady trickle of writes; the page is opened on a follower,
-shows the members and chart data, hands leadership on through its own confirm dialog, and
-shows the new leader after the leader is killed. Screenshots go to the test's tmp dir
-(and to $ASPEN_CONSOLE_SCREENSHOT if set: docs/console.png is made with
+shows the members and chart data, hands leadership to its own node and away again through
+its confirm dialog, and shows the new leader after the leader is killed. Screenshots go to
+the test's tmp dir (and to $ASPEN_CONSOLE_SCREENSHOT if set: docs/console.png is made with
 ASPEN_CONSOLE_WARMUP=120, seconds of traffic before the failover, for fuller charts).
 """
 
@@ -124,7 +124,11 @@ async def test_console_members_charts_actions_and_failover(tmp_path: Path) -> No
                                  f" && e.node === {served})", 10)
                 await trio.sleep(float(os.environ.get("ASPEN_CONSOLE_WARMUP", "0")) / 2)
 
-                # An action through the confirm dialog: leadership to the third node.
+                # Actions through the confirm dialog: leadership to the serving node, then
+                # away from it to the third node (the page does not depend on its leading).
+                await _click(b, served, "make leader")
+                await _confirm(b, f"to node {served}")
+                await b.wait_for(f"window.aspenConsole.leader === {served}", 15)
                 await _click(b, other, "make leader")
                 text = await b.wait_for("document.getElementById('confirm').open && "
                                         "document.getElementById('confirm-text').textContent",
@@ -135,8 +139,10 @@ async def test_console_members_charts_actions_and_failover(tmp_path: Path) -> No
                 assert await b.evaluate(
                     "document.getElementById('leader-badge').textContent") == \
                     f"leader: node {other}"
-                await b.wait_for("window.aspenConsole.events.some(e => e.kind === 'transfer')",
-                                 10)
+                await b.wait_for("window.aspenConsole.events.some(e => e.text === "
+                                 f"'node {served} handed leadership to node {other}')", 10)
+                assert await b.evaluate("window.aspenConsole.events.some(e => e.text === "
+                                        f"'node {leader} handed leadership to node {served}')")
 
                 # Kill the leader: the page (served by a follower) names the new one.
                 started = time.monotonic()
