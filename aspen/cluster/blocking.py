@@ -403,6 +403,13 @@ def give_back_op(argv: list[bytes], reply: object) -> WriteOp | None:
             (argv[3], argv[4]) if name == b"blmove" else (b"right", b"left")
         )
         return WriteOp([b"lmove", dst, src, whereto, wherefrom])
+    if name == b"bzmpop" and isinstance(reply, list):
+        key, pairs = reply
+        back: list[bytes] = [b"zadd", key]
+        for member, score in pairs:
+            value = score.value if isinstance(score, Double) else float(score)
+            back += [repr(value).encode(), member]
+        return WriteOp(back)
     if name in _ZSET_COMMANDS and isinstance(reply, list):
         key, member, score = reply
         value = score.value if isinstance(score, Double) else float(score)

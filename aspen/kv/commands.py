@@ -11,6 +11,8 @@ DOCS and COMMAND GETKEYS) and how Aspen runs it: its `route` (which layer answer
 - A command of an upper layer is declared with `_session`, `_connection` or `_node` and the
   name of the method of that layer's object that answers it.
 - Hashes, lists, sets and sorted sets are declared in `aspen.kv.specs_types`.
+- Bitmaps, HyperLogLog, geo, SORT, BZMPOP, OBJECT/MEMORY and DUMP/RESTORE in
+  `aspen.kv.specs_data`.
 
 `lookup` finds client commands; `lookup_executable` also finds the internal ASPEN.BSERVE, which
 only the node proposes (clients cannot send it and COMMAND does not list it).
@@ -33,6 +35,7 @@ from aspen.kv.spec import (
     KeySpec,
     Route,
 )
+from aspen.kv.specs_data import DATA_SPECS
 from aspen.kv.specs_streams import STREAM_SPECS
 from aspen.kv.specs_types import TYPE_SPECS
 
@@ -1076,7 +1079,7 @@ _TABLE: tuple[CommandSpec, ...] = (
     ),
 )
 
-_TABLE = _TABLE + TYPE_SPECS + STREAM_SPECS
+_TABLE = _TABLE + TYPE_SPECS + STREAM_SPECS + DATA_SPECS
 
 ALL_COMMANDS: tuple[CommandSpec, ...] = _TABLE
 """Every client command, in COMMAND's order."""
@@ -1172,12 +1175,18 @@ def blocking_of(name: bytes) -> Blocking:
     return spec.blocking
 
 
+_REPLICATED_READS = frozenset({"pfcount"})
+"""Flagged read-only by Redis but run as writes: PFCOUNT refreshes the cardinality cached in
+the HLL's bytes, a change Redis propagates too (aspen.kv.hll)."""
+
+
 def _check(specs: tuple[CommandSpec, ...]) -> None:
     """The table's own consistency (a wrong table fails at import, not on some request)."""
     for spec in specs:
         keyspace = spec.route in KEYSPACE_ROUTES
         assert keyspace == callable(spec.handler), spec.name
-        assert (spec.route is Route.WRITE) == (keyspace and "write" in spec.flags), spec.name
+        writes = keyspace and ("write" in spec.flags or spec.name in _REPLICATED_READS)
+        assert (spec.route is Route.WRITE) == writes, spec.name
         assert (spec.blocking is not None) == ("blocking" in spec.flags), spec.name
         if not keyspace:
             assert isinstance(spec.handler, str) and spec.handler, spec.name

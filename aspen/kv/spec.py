@@ -133,6 +133,9 @@ class CommandSpec:
     """Allowed on a RESP2 connection with subscriptions (SUBSCRIBE, PING, QUIT, ...)."""
     usage: str = ""
     """Shown after an arity error (Aspen's own commands)."""
+    keys_proc: Callable[[list[bytes]], list[bytes]] | None = None
+    """The command's own key finder where its keys move with its options (SORT's STORE,
+    GEORADIUS's STORE/STOREDIST): COMMAND GETKEYS asks it instead of the specs."""
 
     def arity_ok(self, argc: int) -> bool:
         """True if `argc` arguments (including the name) fit this command's arity."""
@@ -154,10 +157,16 @@ class CommandSpec:
         integer, or out of range), the command's own getkeys procedure decides, which reads
         the count with atoi and lists a destination key last instead of first.
         """
+        if self.keys_proc is not None:
+            return self.keys_proc(argv)
         if not self.key_specs:
             return [argv[i] for i in self.key_positions(len(argv)) if i < len(argv)]
         found = _keys_by_specs(self.key_specs, argv)
-        return found if found is not None else _keys_by_numkeys_proc(self.key_specs, argv)
+        if found is not None:
+            return found
+        if any(k.find == "keynum" for k in self.key_specs):
+            return _keys_by_numkeys_proc(self.key_specs, argv)
+        return []  # range specs only (BITOP, PFMERGE ...): no procedure, invalid arguments
 
 
 def _strict_int(raw: bytes) -> int | None:

@@ -20,6 +20,7 @@ from aspen.resp.values import (
     Boolean,
     Double,
     Error,
+    HumanDouble,
     Map,
     NullArray,
     Pairs,
@@ -523,6 +524,15 @@ def _enc_double(out: bytearray, value: object, protocol: int) -> None:
         out += b",%s\r\n" % text
 
 
+def _enc_human_double(out: bytearray, value: object, protocol: int) -> None:
+    assert isinstance(value, HumanDouble)
+    text = value.text
+    if protocol == 2:
+        out += b"$%d\r\n%s\r\n" % (len(text), text)
+    else:
+        out += b",%s\r\n" % text
+
+
 def _enc_boolean(out: bytearray, value: object, protocol: int) -> None:
     assert isinstance(value, Boolean)
     if protocol == 2:
@@ -601,6 +611,7 @@ _ENCODERS: dict[type, _Encoder] = {
     tuple: _enc_array,
     NullArray: _enc_null_array,
     Double: _enc_double,
+    HumanDouble: _enc_human_double,
     Boolean: _enc_boolean,
     Map: _enc_map,
     Pairs: _enc_pairs,

@@ -46,6 +46,14 @@ class Double:
 
 
 @attrs.frozen
+class HumanDouble:
+    """A double already written in Redis's human form ("%.17Lf", trailing zeros dropped), as
+    GEOPOS and WITHCOORD send coordinates: a bulk string in RESP2, a double in RESP3."""
+
+    text: bytes
+
+
+@attrs.frozen
 class Boolean:
     """RESP3 boolean; RESP2 sends it as the integer 1 or 0."""
 
