@@ -395,7 +395,12 @@ def payload_of(value: object) -> bytes:
 
 def dump(ks: Keyspace, argv: Argv, now: int) -> object:
     value = ks.get_read(argv[1], now)
-    return None if value is None else payload_of(value)
+    if value is None:
+        return None
+    try:
+        return payload_of(value)
+    except BadPayload:
+        raise CommandError("ERR DUMP of a stream is not supported by Aspen") from None
 
 
 def _ll(raw: bytes) -> int:

@@ -34,6 +34,7 @@ from aspen.kv.hashes import Hash
 from aspen.kv.lists import List
 from aspen.kv.numbers import parse_int
 from aspen.kv.sets import RSet
+from aspen.kv.valuetypes import type_name
 from aspen.kv.zsets import ZSet
 from aspen.resp.values import SimpleString
 
@@ -122,7 +123,7 @@ def encoding(value: object) -> str:
         if len(value) <= ZSET_LISTPACK_ENTRIES and _small(list(value.scores)):
             return "listpack"
         return "skiplist"
-    return "raw"
+    return type_name(value)  # a stream: Redis's only stream encoding is "stream"
 
 
 # ------------------------------------------------------------------ sizes (jemalloc, 64-bit)
