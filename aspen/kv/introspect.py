@@ -52,8 +52,10 @@ def _key_spec(key: KeySpec) -> Map:
         if key.keyword
         else Map([(b"type", b"index"), (b"spec", Map([(b"index", key.begin_index)]))])
     )
+    notes: list[tuple[object, object]] = [(b"notes", key.notes.encode())] if key.notes else []
     return Map(
         [
+            *notes,
             (b"flags", Set(flags)),
             (b"begin_search", begin),
             (b"find_keys", Map([(b"type", key.find.encode()), (b"spec", Map(find))])),

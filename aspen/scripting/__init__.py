@@ -1,0 +1,1 @@
+"""Lua scripting (EVAL, EVALSHA, SCRIPT) and functions (FUNCTION, FCALL), Redis 7.0 style."""

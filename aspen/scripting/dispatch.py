@@ -1,0 +1,139 @@
+"""redis.call / redis.pcall: a command from a script, run against the same keyspace.
+
+The command table decides everything, as for a client: unknown commands, arity, the
+`noscript` flag, and whether it writes (refused in a read-only script). Reads and writes run
+through the keyspace's own handlers with the script's `now_ms`, so TIME and every expiry
+decision inside a script use the log entry's time on every replica.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from aspen.kv import commands as cmdtable
+from aspen.kv.commands import Route
+from aspen.resp.values import Error, SimpleString
+from aspen.scripting.convert import to_lua
+
+if TYPE_CHECKING:
+    from aspen.kv.keyspace import Keyspace
+    from aspen.scripting.engine import LuaEngine
+    from aspen.scripting.undo import UndoLog
+
+NO_ARGS = "ERR Please specify at least one argument for this redis lib call"
+BAD_ARG = "ERR Lua redis lib command arguments must be strings or integers"
+UNKNOWN = "ERR Unknown Redis command called from script"
+ARITY = "ERR Wrong number of args calling Redis command from script"
+NOSCRIPT = "ERR This Redis command is not allowed from script"
+READONLY = "ERR Write commands are not allowed from read-only scripts."
+
+
+@attrs.define
+class CallContext:
+    """What redis.call needs while one script runs."""
+
+    keyspace: Keyspace
+    now_ms: int
+    read_only: bool
+    budget: int
+    lua_resp: int = 2
+    instructions: int = 0
+    wrote: bool = False
+    undo: UndoLog | None = None
+
+
+def _arg(value: object) -> bytes | None:
+    t = type(value)
+    if t is bytes:
+        return value  # type: ignore[return-value]
+    if t is int or t is float:
+        # Lua's own number -> string conversion (LUAI_NUMFFORMAT)
+        return b"%.14g" % float(value)  # type: ignore[arg-type]
+    return None
+
+
+def _session_command(name: str, argv: list[bytes], now_ms: int) -> object:
+    """The connection-level commands that make sense inside a script."""
+    if name == "ping":
+        return SimpleString("PONG") if len(argv) == 1 else argv[1]
+    if name == "echo":
+        return argv[1]
+    if name == "time":
+        return [str(now_ms // 1000).encode(), str((now_ms % 1000) * 1000).encode()]
+    if name == "select":
+        return SimpleString("OK") if argv[1] == b"0" else Error("ERR DB index is out of range")
+    return Error(f"ERR '{name}' is not available inside a script in Aspen")
+
+
+class CallError(Exception):
+    """redis.call's failure: Lua sees this exception as the error object; its only readable
+    field (the engine's attribute filter) is `err`, which the error handler turns into
+    Redis's {err=...} table."""
+
+    def __init__(self, err: bytes) -> None:
+        super().__init__(err.decode("utf-8", "replace"))
+        self.err = err
+
+
+def make_call(engine_ref: list[LuaEngine]) -> tuple[Any, Any]:
+    """The Python callables behind `redis.call` (raises CallError) and `redis.pcall`
+    (returns the error table); `engine_ref` holds the engine once it exists."""
+
+    def run(*args: object) -> tuple[bool, object]:
+        engine = engine_ref[0]
+        ctx = engine.context
+        assert ctx is not None
+        resp = ctx.lua_resp
+        if not args:
+            return False, NO_ARGS
+        argv: list[bytes] = []
+        for a in args:
+            b = _arg(a)
+            if b is None:
+                return False, BAD_ARG
+            argv.append(b)
+        spec = cmdtable.lookup(argv[0])
+        if spec is None:
+            return False, UNKNOWN
+        if not spec.arity_ok(len(argv)):
+            return False, ARITY
+        flags = spec.flags
+        if spec.subcommands:
+            sub = cmdtable.lookup_subcommand(spec, argv[1])
+            if sub is None:
+                return False, UNKNOWN
+            if not sub.arity_ok(len(argv)):
+                return False, ARITY
+            flags = sub.flags
+        if "noscript" in flags:
+            return False, NOSCRIPT
+        if spec.route is Route.SESSION:
+            reply = _session_command(spec.name, argv, ctx.now_ms)
+        else:
+            write = spec.route is Route.WRITE
+            if write:
+                if ctx.read_only:
+                    return False, READONLY
+                ctx.wrote = True
+                if ctx.undo is not None:
+                    ctx.undo.before_write(argv)
+            reply = ctx.keyspace.run_command(argv, write, ctx.now_ms)
+        if type(reply) is Error:
+            return False, reply.message
+        return True, to_lua(engine, reply, resp)
+
+    def call(*args: object) -> object:
+        ok, value = run(*args)
+        if ok:
+            return value
+        raise CallError(str(value).encode())
+
+    def pcall(*args: object) -> object:
+        ok, value = run(*args)
+        if ok:
+            return value
+        return engine_ref[0].table({b"err": str(value).encode()})
+
+    return call, pcall

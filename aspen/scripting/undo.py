@@ -1,0 +1,59 @@
+"""Undo for a script that ran out of its instruction budget.
+
+Redis never rolls a script back (a script that fails half way keeps its writes), and Aspen
+keeps that for ordinary errors. A script stopped by the budget is different: it was stopped
+by Aspen, not by its own logic, so whatever it wrote is undone. Before a script's first write
+to a key, the key's value and deadline are saved; a keyless write (FLUSHALL, FLUSHDB) saves
+the whole keyspace once. Every replica runs the same script to the same instruction, so every
+replica undoes the same writes.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from aspen.kv import commands as cmdtable
+
+if TYPE_CHECKING:
+    from aspen.kv.keyspace import Keyspace
+
+_ABSENT = object()
+
+
+class UndoLog:
+    def __init__(self, keyspace: Keyspace, now_ms: int) -> None:
+        self.keyspace = keyspace
+        self.now_ms = now_ms
+        self.saved: dict[bytes, tuple[object, int | None]] = {}
+        self.whole: bytes | None = None
+
+    def before_write(self, argv: list[bytes]) -> None:
+        if self.whole is not None:
+            return
+        spec = cmdtable.lookup(argv[0])
+        keys = spec.keys(argv) if spec is not None else []
+        if not keys:
+            self.whole = self.keyspace.snapshot()
+            return
+        ks = self.keyspace
+        for key in keys:
+            if key in self.saved:
+                continue
+            value = ks.get_read(key, self.now_ms)
+            if value is None:
+                self.saved[key] = (_ABSENT, None)
+            else:
+                self.saved[key] = (ks.copy_value(value), ks.deadline(key))
+
+    def rollback(self) -> None:
+        ks = self.keyspace
+        if self.whole is not None:
+            ks.replace_with(type(ks).restore(self.whole))
+        for key, (value, deadline) in self.saved.items():
+            if value is _ABSENT:
+                ks.delete(key, self.now_ms)
+                continue
+            ks.get_write(key, self.now_ms)  # drops it if it expired meanwhile
+            ks.set_value(key, value)
+            if deadline is not None:
+                ks.set_deadline(key, deadline)
