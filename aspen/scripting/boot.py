@@ -86,11 +86,18 @@ local function error_handler(e)
         level = level + 1
     end
     if type(e) == "userdata" then
-        local ok, m = pcall(function() return e.err end)  -- a failed redis.call
+        local ok, m = pcall(function() return e.err end) -- a failed redis.call
         if ok and type(m) == "string" then
             e = {err = m}
         else
-            e = {err = "ERR " .. tostring(e)}
+            ok, m = pcall(function() return e.lib_message end) -- a library's error
+            if ok and type(m) == "string" then
+                local where = ""
+                if info then where = info.short_src .. ":" .. info.currentline .. ": " end
+                e = {err = "ERR " .. where .. m}
+            else
+                e = {err = "ERR " .. tostring(e)}
+            end
         end
     elseif type(e) ~= "table" then
         e = {err = "ERR " .. tostring(e)}
@@ -204,6 +211,7 @@ redis.error_reply = function(msg)
         error({err = "ERR wrong number or type of arguments"})
     end
     if msg:sub(1, 1) == "-" then msg = msg:sub(2) end
+    if not msg:find(" ", 1, true) then msg = "ERR " .. msg end -- no code: ERR
     return {err = msg}
 end
 redis.status_reply = function(msg)
@@ -337,11 +345,36 @@ local strict_load_redis = setmetatable({}, {
     __metatable = false,
 })
 
+-- Redis 7.0's pcall hands back an error's text, not its table: {err=...} and a failed
+-- redis.call become the message string.
+local function error_text(e)
+    local t = type(e)
+    if t == "table" and type(rawget(e, "err")) == "string" then return rawget(e, "err") end
+    if t == "userdata" then
+        local ok, m = pcall(function() return e.err end)
+        if ok and type(m) == "string" then return m end
+        ok, m = pcall(function() return e.lib_message end)
+        if ok and type(m) == "string" then return m end
+    end
+    return e
+end
+
+local function pack_n(...)
+    return {n = select("#", ...), ...}
+end
+
+local function redis_pcall(f, ...)
+    local r = pack_n(pcall(f, ...))
+    if not r[1] then r[2] = error_text(r[2]) end
+    return unpack(r, 1, r.n)
+end
+
 -- ------------------------------------------------------------------ environments
 local base = {
     xpcall = xpcall, tostring = det_tostring, setmetatable = setmetatable, next = next,
     assert = assert, tonumber = tonumber, rawequal = rawequal, collectgarbage = collect,
-    getmetatable = getmetatable, rawset = rawset, pcall = pcall, type = type, select = select,
+    getmetatable = getmetatable, rawset = rawset, pcall = redis_pcall, type = type,
+    select = select,
     unpack = unpack, gcinfo = function() return 0 end, pairs = pairs,
     loadstring = safe_loadstring, ipairs = ipairs, error = error, rawget = rawget,
     load = safe_load, _VERSION = VERSION,
@@ -413,7 +446,9 @@ end
 
 -- eval(fn, keys, argv, budget) -> ok, value; used
 function M.eval(fn, keys, argv, budget)
-    local env = new_env({KEYS = keys, ARGV = argv}, redis)
+    local env = new_env(nil, redis)
+    rawset(env, "KEYS", keys) -- real fields of the globals table, as in Redis
+    rawset(env, "ARGV", argv)
     run.env = env
     setfenv(fn, env)
     start(budget)

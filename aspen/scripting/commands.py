@@ -240,7 +240,7 @@ def _build_library(state: ScriptState, code: bytes) -> Library:
 
     def register(fname: bytes, flags: list[bytes], description: bytes | None) -> str | None:
         if not _NAME_RE.match(fname):
-            return "ERR Function " + _NAME_ERROR
+            return "ERR Library " + _NAME_ERROR  # sic: Redis 7.0 says "Library" here
         if fname in lib.functions:
             return "ERR Function already exists in the library"
         for f in flags:
@@ -493,7 +493,7 @@ def _function_restore(state: ScriptState, argv: list[bytes] | tuple[bytes, ...])
         entries = cbor2.loads(payload[len(DUMP_MAGIC):])
         codes = [bytes(code) for _name, code in entries]
     except Exception:
-        return Error("ERR payload version or checksum are wrong")
+        return Error("ERR DUMP payload version or checksum are wrong")
     # build into a scratch state first: nothing changes unless every library loads
     scratch = ScriptState()
     scratch.budget = state.budget

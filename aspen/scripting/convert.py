@@ -100,8 +100,7 @@ def lua_number_to_int(x: float | int) -> int:
 
 
 def error_text(raw: object) -> str:
-    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
-    return text[1:] if text.startswith("-") else text
+    return raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
 
 
 def from_lua(engine: LuaEngine, value: Any, lua_resp: int) -> object:

@@ -49,8 +49,8 @@ def _arg(value: object) -> bytes | None:
     if t is bytes:
         return value  # type: ignore[return-value]
     if t is int or t is float:
-        # Lua's own number -> string conversion (LUAI_NUMFFORMAT)
-        return b"%.14g" % float(value)  # type: ignore[arg-type]
+        # Redis formats numbers itself with "%.17g" (Lua's own "%.14g" would lose digits)
+        return b"%.17g" % float(value)  # type: ignore[arg-type]
     return None
 
 

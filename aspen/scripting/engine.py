@@ -21,7 +21,6 @@ from aspen.resp.values import Error
 from aspen.scripting import convert
 from aspen.scripting.boot import BOOT
 from aspen.scripting.libs import install_libs
-from aspen.scripting.libs.bitlib import run_chunk
 
 if TYPE_CHECKING:
     from aspen.scripting.dispatch import CallContext
@@ -49,12 +48,21 @@ def sha1hex(body: bytes) -> bytes:
     return hashlib.sha1(body).hexdigest().encode()
 
 
+def run_chunk(rt: Any, code: bytes, *args: object) -> Any:
+    """Run Lua code under the bootstrap's chunk name ("=aspen"): error positions skip it."""
+    chunk = rt.globals()[b"loadstring"](code, b"=aspen")
+    return chunk(*args)
+
+
 def _attribute_filter(obj: object, name: object, setting: bool) -> object:
     """Python objects a script can touch expose nothing but a failed call's `err`."""
     from aspen.scripting.dispatch import CallError
+    from aspen.scripting.libs.errors import LibError
 
     if not setting and name in ("err", b"err") and isinstance(obj, CallError):
         return "err"
+    if not setting and name in ("lib_message", b"lib_message") and isinstance(obj, LibError):
+        return "lib_message"
     raise AttributeError("not accessible from a script")
 
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from aspen.scripting.libs.errors import LibError
+
 _MASK = 0xFFFFFFFF
 
 
-class BitArgError(Exception):
+class BitArgError(LibError):
     pass
 
 
@@ -95,47 +97,11 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "tohex": _tohex,
 }
 
-_WRAP = b"""
-local fns, names = ...
-local error, ipairs = error, ipairs
-local t = {}
-for _, name in ipairs(names) do
-    local f = fns[name]
-    t[name] = function(...)
-        local ok, r = f(...)
-        if not ok then error(r, 2) end
-        return r
-    end
-end
-return t
-"""
-
-
-def protect(fn: Callable[..., Any], errors: tuple[type[Exception], ...]) -> Callable[..., Any]:
-    """(ok, value): Lua raises the message itself, with the caller's position."""
-
-    def wrapped(*args: object) -> tuple[bool, object]:
-        try:
-            return True, fn(*args)
-        except errors as exc:
-            return False, str(exc).encode()
-
-    return wrapped
-
-
-def wrap_table(rt: Any, functions: dict[str, Callable[..., Any]],
-               errors: tuple[type[Exception], ...]) -> Any:
-    fns = rt.table_from({k.encode(): protect(f, errors) for k, f in functions.items()})
-    names = rt.table_from([k.encode() for k in functions])
-    return run_chunk(rt, _WRAP, fns, names)
-
-
-def run_chunk(rt: Any, code: bytes, *args: object) -> Any:
-    """Run library glue code under the bootstrap's chunk name, so that error positions skip
-    it and name the script's line."""
-    chunk = rt.globals()[b"loadstring"](code, b"=aspen")
-    return chunk(*args)
+def wrap_table(rt: Any, functions: dict[str, Callable[..., Any]]) -> Any:
+    """A Lua table of the Python functions themselves: C functions to Lua, so an error names
+    the script's line even in `return bit.band(...)` (a Lua wrapper would be a tail call)."""
+    return rt.table_from({k.encode(): f for k, f in functions.items()})
 
 
 def build(rt: Any) -> Any:
-    return wrap_table(rt, FUNCTIONS, (BitArgError,))
+    return wrap_table(rt, FUNCTIONS)

@@ -13,12 +13,12 @@ from typing import Any
 
 from lupa.lua51 import lua_type
 
-from aspen.scripting.libs.bitlib import run_chunk
+from aspen.scripting.libs.errors import LibError
 
 MAX_DEPTH = 1000
 
 
-class CJsonError(Exception):
+class CJsonError(LibError):
     pass
 
 
@@ -130,38 +130,15 @@ def _to_lua(rt: Any, null: Any, value: object, depth: int) -> Any:
 def build(rt: Any, null: Any) -> Any:
     encoder = Encoder(null)
 
-    def encode(*args: object) -> tuple[bool, object]:
+    def encode(*args: object) -> bytes:
         if len(args) != 1:
-            return False, b"bad argument #1 to 'encode' (expected 1 argument)"
-        try:
-            return True, encoder.encode(args[0])
-        except CJsonError as exc:
-            return False, str(exc).encode()
+            raise CJsonError("bad argument #1 to 'encode' (expected 1 argument)")
+        return encoder.encode(args[0])
 
-    def decode(*args: object) -> tuple[bool, object]:
+    def decode(*args: object) -> Any:
         if len(args) != 1:
-            return False, b"bad argument #1 to 'decode' (expected 1 argument)"
-        try:
-            return True, _decode(rt, null, args[0])
-        except CJsonError as exc:
-            return False, str(exc).encode()
+            raise CJsonError("bad argument #1 to 'decode' (expected 1 argument)")
+        return _decode(rt, null, args[0])
 
-    return run_chunk(rt, _GLUE, encode, decode, null)
-
-
-_GLUE = b"""
-local encode, decode, null = ...
-local error = error
-local t = {null = null, _NAME = "cjson", _VERSION = "2.1.0"}
-t.encode = function(...)
-    local ok, r = encode(...)
-    if not ok then error(r, 0) end
-    return r
-end
-t.decode = function(...)
-    local ok, r = decode(...)
-    if not ok then error(r, 0) end
-    return r
-end
-return t
-"""
+    return rt.table_from({b"encode": encode, b"decode": decode, b"null": null,
+                          b"_NAME": b"cjson", b"_VERSION": b"2.1.0"})

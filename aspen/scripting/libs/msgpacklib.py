@@ -13,12 +13,12 @@ from typing import Any
 
 from lupa.lua51 import lua_type
 
-from aspen.scripting.libs.bitlib import run_chunk
+from aspen.scripting.libs.errors import LibError
 
 MAX_NESTING = 16
 
 
-class MsgpackError(Exception):
+class MsgpackError(LibError):
     pass
 
 
@@ -159,56 +159,33 @@ class Unpacker:
 
 
 def build(rt: Any, null: Any) -> Any:
-    def pack(*args: object) -> tuple[bool, object]:
-        if not args:
-            return False, b"MessagePack pack needs input."
-        return True, b"".join([pack_value(a) for a in args])
-
-    def unpack(data: object = None, limit: object = 0, offset: object = 0) -> tuple[object, ...]:
+    def run(data: object, limit: int, offset: object) -> tuple[int, list[Any]]:
         if type(data) is not bytes:
-            return (False, b"bad argument #1 to 'unpack' (string expected)")
+            raise MsgpackError("bad argument #1 to 'unpack' (string expected)")
         u = Unpacker(rt, data)
         u.pos = int(offset) if isinstance(offset, (int, float)) else 0
         values: list[Any] = []
-        try:
-            while u.pos < len(data) and (not limit or len(values) < int(limit)):  # type: ignore[call-overload]
-                values.append(u.value())
-        except MsgpackError as exc:
-            return (False, str(exc).encode())
-        return (True, u.pos, rt.table_from(values), len(values))
+        while u.pos < len(data) and (not limit or len(values) < limit):
+            values.append(u.value())
+        return u.pos, values
 
-    return run_chunk(rt, _GLUE, pack, unpack)
+    def pack(*args: object) -> bytes:
+        if not args:
+            raise MsgpackError("MessagePack pack needs input.")
+        return b"".join([pack_value(a) for a in args])
 
+    def unpack(data: object = None) -> tuple[object, ...]:
+        return tuple(run(data, 0, 0)[1])
 
-_GLUE = b"""
-local error, unpack = error, unpack
-local pypack, pyunpack = ...
-local t = {_NAME = "cmsgpack", _VERSION = "lua-cmsgpack 0.4.0"}
-local function run(data, limit, offset)
-    local ok, pos, values, n = pyunpack(data, limit, offset)
-    if not ok then error(pos, 0) end
-    return pos, values, n
-end
-t.pack = function(...)
-    local ok, r = pypack(...)
-    if not ok then error(r, 0) end
-    return r
-end
-t.unpack = function(data)
-    local _, values, n = run(data, 0, 0)
-    return unpack(values, 1, n)
-end
-t.unpack_one = function(data, offset)
-    local pos, values, n = run(data, 1, offset or 0)
-    local nextpos = pos
-    if pos >= #data then nextpos = -1 end
-    return nextpos, unpack(values, 1, n)
-end
-t.unpack_limit = function(data, limit, offset)
-    local pos, values, n = run(data, limit, offset or 0)
-    local nextpos = pos
-    if pos >= #data then nextpos = -1 end
-    return nextpos, unpack(values, 1, n)
-end
-return t
-"""
+    def unpack_limit(data: object = None, limit: object = 0, offset: object = 0
+                     ) -> tuple[object, ...]:
+        n = int(limit) if isinstance(limit, (int, float)) else 0
+        pos, values = run(data, n, offset)
+        return (-1 if pos >= len(data) else pos, *values)  # type: ignore[arg-type]
+
+    def unpack_one(data: object = None, offset: object = 0) -> tuple[object, ...]:
+        return unpack_limit(data, 1, offset)
+
+    return rt.table_from({b"pack": pack, b"unpack": unpack, b"unpack_one": unpack_one,
+                          b"unpack_limit": unpack_limit, b"_NAME": b"cmsgpack",
+                          b"_VERSION": b"lua-cmsgpack 0.4.0"})

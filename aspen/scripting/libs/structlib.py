@@ -11,15 +11,19 @@ import math
 import struct as pystruct
 from typing import Any
 
-from aspen.scripting.libs.bitlib import run_chunk
+from aspen.scripting.libs.errors import LibError
 
 _SIZES = {"b": 1, "B": 1, "h": 2, "H": 2, "l": 8, "L": 8, "T": 8, "i": 4, "I": 4, "f": 4, "d": 8}
 MAXINTSIZE = 32
 MAXALIGN = 8
 
 
-class StructError(Exception):
+class StructError(LibError):
     pass
+
+
+class FormatError(StructError):
+    """A bad format string: luaL_argerror on argument 1."""
 
 
 def _items(fmt: bytes) -> list[tuple[str, int]]:
@@ -44,7 +48,7 @@ def _items(fmt: bytes) -> list[tuple[str, int]]:
         elif c in "iI":
             size = int(digits) if digits else 4
             if size > MAXINTSIZE or size < 1:
-                raise StructError(f"integral size {size} is larger than limit of {MAXINTSIZE}")
+                raise FormatError(f"integral size {size} is larger than limit of {MAXINTSIZE}")
             out.append((c, size))
             i = j
         elif c == "c":
@@ -55,7 +59,7 @@ def _items(fmt: bytes) -> list[tuple[str, int]]:
         elif c in "xs":
             out.append((c, 1 if c == "x" else 0))
         else:
-            raise StructError(f"invalid format option '{c}'")
+            raise FormatError(f"invalid format option '{c}'")
     return out
 
 
@@ -64,7 +68,7 @@ def _align(pos: int, size: int, maxalign: int, c: str) -> int:
         return 0
     a = min(size, maxalign)
     if a & (a - 1):
-        raise StructError("alignment must be power of 2")
+        raise FormatError("alignment must be power of 2")
     return (-pos) % a
 
 
@@ -179,53 +183,29 @@ def size(fmt: bytes) -> int:
 
 
 def build(rt: Any) -> Any:
-    def py_pack(fmt: object = None, *args: object) -> tuple[bool, object]:
+    def py_pack(fmt: object = None, *args: object) -> bytes:
         if type(fmt) is not bytes:
-            return False, b"bad argument #1 to 'pack' (string expected)"
+            raise StructError("bad argument #1 to 'pack' (string expected)")
         try:
-            return True, pack(fmt, list(args))
-        except StructError as exc:
-            return False, str(exc).encode()
+            return pack(fmt, list(args))
+        except FormatError as exc:
+            raise StructError(f"bad argument #1 to 'pack' ({exc})") from None
 
-    def py_unpack(
-        fmt: object = None, data: object = None, start: object = 1
-    ) -> tuple[bool, object]:
+    def py_unpack(fmt: object = None, data: object = None, start: object = 1) -> tuple[object, ...]:
         if type(fmt) is not bytes or type(data) is not bytes:
-            return False, b"bad argument to 'unpack' (string expected)"
+            raise StructError("bad argument to 'unpack' (string expected)")
+        at = int(start) if isinstance(start, (int, float)) else 1
         try:
-            return True, rt.table_from(unpack(fmt, data, int(start)))  # type: ignore[call-overload]
-        except StructError as exc:
-            return False, str(exc).encode()
+            return tuple(unpack(fmt, data, at))
+        except FormatError as exc:
+            raise StructError(f"bad argument #1 to 'unpack' ({exc})") from None
 
-    def py_size(fmt: object = None) -> tuple[bool, object]:
+    def py_size(fmt: object = None) -> int:
         if type(fmt) is not bytes:
-            return False, b"bad argument #1 to 'size' (string expected)"
+            raise StructError("bad argument #1 to 'size' (string expected)")
         try:
-            return True, size(fmt)
-        except StructError as exc:
-            return False, str(exc).encode()
+            return size(fmt)
+        except FormatError as exc:
+            raise StructError(f"bad argument #1 to 'size' ({exc})") from None
 
-    return run_chunk(rt, _GLUE, py_pack, py_unpack, py_size)
-
-
-_GLUE = b"""
-local pypack, pyunpack, pysize = ...
-local error, unpack = error, unpack
-local t = {}
-t.pack = function(...)
-    local ok, r = pypack(...)
-    if not ok then error(r, 2) end
-    return r
-end
-t.unpack = function(fmt, data, start)
-    local ok, r = pyunpack(fmt, data, start or 1)
-    if not ok then error(r, 2) end
-    return unpack(r, 1, #r)
-end
-t.size = function(fmt)
-    local ok, r = pysize(fmt)
-    if not ok then error(r, 2) end
-    return r
-end
-return t
-"""
+    return rt.table_from({b"pack": py_pack, b"unpack": py_unpack, b"size": py_size})
