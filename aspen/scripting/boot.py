@@ -453,9 +453,9 @@ function M.eval(fn, keys, argv, budget)
     setfenv(fn, env)
     start(budget)
     local ok, r = xpcall(fn, error_handler)
-    local used = run.used
+    local used, exceeded = run.used, run.exceeded
     stop()
-    return ok, r, used
+    return ok, r, used, exceeded
 end
 
 -- load_library(fn, lib, budget) -> ok, value: runs library code that registers functions
@@ -479,9 +479,16 @@ function M.fcall(lib, name, keys, args, budget)
     run.env = lib.env
     start(budget)
     local ok, r = xpcall(function() return cb(keys, args) end, error_handler)
-    local used = run.used
+    local used, exceeded = run.used, run.exceeded
     stop()
-    return ok, r, used
+    return ok, r, used, exceeded
+end
+
+-- the budget ran out in a redis.call (the Python side counts calls): stop like the hook does
+function M.exceed()
+    run.exceeded = true
+    dsethook(hook, "", 1)
+    return budget_message .. " (" .. run.budget .. ")"
 end
 
 M.rawget = rawget

@@ -17,6 +17,9 @@ from aspen.kv.commands import Route
 from aspen.resp.values import Error, SimpleString
 from aspen.scripting.convert import to_lua
 
+CALL_COST = 2_000
+"""What one redis.call/pcall counts against the instruction budget (engine.CALL_COST)."""
+
 if TYPE_CHECKING:
     from aspen.kv.keyspace import Keyspace
     from aspen.scripting.engine import LuaEngine
@@ -42,6 +45,8 @@ class CallContext:
     instructions: int = 0
     wrote: bool = False
     undo: UndoLog | None = None
+    exceeded: bool = False
+    calls: int = 0
 
 
 def _arg(value: object) -> bytes | None:
@@ -86,6 +91,9 @@ def make_call(engine_ref: list[LuaEngine]) -> tuple[Any, Any]:
         ctx = engine.context
         assert ctx is not None
         resp = ctx.lua_resp
+        ctx.calls += 1
+        if ctx.calls * CALL_COST > ctx.budget:
+            return False, engine.exceed().decode()
         if not args:
             return False, NO_ARGS
         argv: list[bytes] = []

@@ -29,8 +29,10 @@ log = logging.getLogger("aspen.scripting")
 
 STEP = 1000
 """The hook's period in VM instructions: the budget is counted in these steps."""
-DEFAULT_BUDGET = 50_000_000
-"""Lua instructions a script may run before it fails (see docs/compatibility.md)."""
+DEFAULT_BUDGET = 20_000_000
+"""Lua instructions a script may run before it fails (see docs/compatibility.md): about 0.1 s
+of pure Lua here, well inside an election timeout."""
+# CALL_COST (aspen.scripting.dispatch): what one redis.call counts against the budget.
 REDIS_VERSION = b"7.0.15"
 REDIS_VERSION_NUM = 0x07000F
 
@@ -163,18 +165,20 @@ class LuaEngine:
              funcname: str) -> object:
         ctx = self.context
         assert ctx is not None
-        ok, value, used = self.lua[b"eval"](fn, self.table(list(keys)), self.table(list(argv)),
-                                            budget)
+        ok, value, used, exceeded = self.lua[b"eval"](
+            fn, self.table(list(keys)), self.table(list(argv)), budget)
         ctx.instructions = used
+        ctx.exceeded = bool(exceeded)
         return self._result(ok, value, funcname, ctx)
 
     def fcall(self, lib: Any, name: bytes, keys: list[bytes], args: list[bytes], budget: int,
               funcname: str) -> object:
         ctx = self.context
         assert ctx is not None
-        ok, value, used = self.lua[b"fcall"](lib, name, self.table(list(keys)),
-                                             self.table(list(args)), budget)
+        ok, value, used, exceeded = self.lua[b"fcall"](
+            lib, name, self.table(list(keys)), self.table(list(args)), budget)
         ctx.instructions = used
+        ctx.exceeded = bool(exceeded)
         return self._result(ok, value, funcname, ctx)
 
     def load_library(self, fn: Any, lib: Any, budget: int) -> None:
@@ -186,8 +190,12 @@ class LuaEngine:
     def _result(self, ok: bool, value: Any, funcname: str, ctx: CallContext) -> object:
         if ok:
             return convert.from_lua(self, value, ctx.lua_resp)
-        raise ScriptFailed(self._error_reply(value, funcname),
-                           budget_exceeded=ctx.instructions > ctx.budget)
+        raise ScriptFailed(self._error_reply(value, funcname), budget_exceeded=ctx.exceeded)
+
+    def exceed(self) -> bytes:
+        """The budget ran out inside a redis.call: from now on every instruction raises (as
+        when the hook finds it spent); the error message for the call."""
+        return bytes(self.lua[b"exceed"]())
 
     def _error_reply(self, value: Any, funcname: str | None) -> Error:
         if value is None or self.lua_type(value) != "table":
