@@ -121,6 +121,10 @@ local function det_tostring(v)
         end
         -- an address differs between replicas: number objects in order of first sight
         local ids = run.ids
+        if not ids then
+            ids = setmetatable({}, {__mode = "k"})
+            run.ids = ids
+        end
         local id = ids[v]
         if not id then
             run.next_id = run.next_id + 1
@@ -423,10 +427,9 @@ local function start(budget)
     run.budget = budget
     run.used = 0
     run.exceeded = false
-    run.ids = setmetatable({}, {__mode = "k"})
+    run.ids = nil -- made on the first tostring of a table
     run.next_id = 0
-    resp.v = 2
-    pysetresp(2)
+    resp.v = 2 -- (the Python side starts each run at 2 too)
     dsethook(hook, "", STEP)
 end
 
