@@ -338,7 +338,8 @@ class Keyspace:
         """The whole state as CBOR (what a new replica restores from).
 
         A map {"v": 1, "clock", "floor", "seq", "keys": [[key, type, payload, deadline,
-        version, creation number], ...], "tombstones", "expires"}, keys in creation order
+        version, creation number], ...], "tombstones", "expires"} (plus "scripting": the
+        script cache and function libraries, only when there are any), keys in creation order
         (which is also `_data`'s order). Streamed: one key's list at a time goes through the
         encoder, so a snapshot of N keys does not hold N small lists at once (for 1M keys that
         halved the peak memory of taking it, and it is faster).

@@ -7,6 +7,7 @@ EVAL_RO and friends, or a `no-writes` script; nothing it caches is replicated).
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable
 from typing import Any
@@ -31,6 +32,7 @@ _NAME_RE = re.compile(rb"^[A-Za-z0-9_]+$")
 _NAME_ERROR = ("names can only contain letters, numbers, or underscores(_) and must be at "
                "least one character long")
 DUMP_MAGIC = b"ASPENFN1"
+log = logging.getLogger("aspen.scripting")
 
 
 def state_of(ks: Keyspace) -> ScriptState:
@@ -291,8 +293,8 @@ def restore_scripting(obj: dict[str, Any]) -> ScriptState:
     def register(state: ScriptState, code: bytes) -> None:
         try:
             _add_library(state, _build_library(state, code), replace=True)
-        except CommandError:
-            pass  # it loaded when it was replicated; same code, same outcome
+        except Exception:  # it loaded when it was replicated: same code, same outcome
+            log.exception("function library from a snapshot did not load again")
 
     return ScriptState.load(obj, register)
 
