@@ -12,13 +12,12 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-import cbor2
 import lupa
 
 from aspen.kv.keyspace import SYNTAX, CommandError, Keyspace, command
 from aspen.kv.numbers import parse_int
 from aspen.resp.values import OK, Error, Map, Set, SimpleString
-from aspen.scripting import shebang
+from aspen.scripting import dumpformat, shebang
 from aspen.scripting.dispatch import CallContext
 from aspen.scripting.engine import DEFAULT_BUDGET, ScriptFailed, sha1hex
 from aspen.scripting.state import FUNCTION_FLAGS, FunctionInfo, Library, ScriptState
@@ -31,7 +30,6 @@ NOT_INTEGER = "ERR value is not an integer or out of range"
 _NAME_RE = re.compile(rb"^[A-Za-z0-9_]+$")
 _NAME_ERROR = ("names can only contain letters, numbers, or underscores(_) and must be at "
                "least one character long")
-DUMP_MAGIC = b"ASPENFN1"
 log = logging.getLogger("aspen.scripting")
 
 
@@ -462,8 +460,7 @@ def _function(ks: Keyspace, argv: list[bytes] | tuple[bytes, ...], now_ms: int,
     if sub == b"list":
         return _function_list(state, argv)
     if sub == b"dump":
-        return DUMP_MAGIC + cbor2.dumps([[lib.name, lib.code]
-                                        for lib in state.libraries.values()])
+        return dumpformat.dump([lib.code for lib in state.libraries.values()])
     if sub == b"restore":
         return _function_restore(state, argv)
     if sub == b"stats":
@@ -488,13 +485,11 @@ def _function_restore(state: ScriptState, argv: list[bytes] | tuple[bytes, ...])
                          "APPEND or REPLACE.")
     elif len(argv) > 4:
         return Error(SYNTAX)
-    payload = argv[2]
     try:
-        if not payload.startswith(DUMP_MAGIC):
-            raise ValueError
-        entries = cbor2.loads(payload[len(DUMP_MAGIC):])
-        codes = [bytes(code) for _name, code in entries]
-    except Exception:
+        codes = dumpformat.load(argv[2])
+    except dumpformat.PayloadError as exc:
+        if str(exc) == "given type is not a function":
+            return Error("ERR given type is not a function")
         return Error("ERR DUMP payload version or checksum are wrong")
     # build into a scratch state first: nothing changes unless every library loads
     scratch = ScriptState()

@@ -224,3 +224,31 @@ def test_fixed_cases_match_redis(clients: dict[int, tuple[RespClient, ...]], pro
     _reset(pair)
     for argv in FIXED:
         _same(pair, argv, f"{argv!r} (RESP{proto})")
+
+
+def test_function_dump_moves_both_ways(clients: dict[int, tuple[RespClient, ...]]) -> None:
+    """A FUNCTION DUMP from redis-server restores into Aspen and the other way round."""
+    pair = clients[2]
+    libs = [
+        b"#!lua name=short\nredis.register_function('s', function() return 1 end)",
+        b"#!lua name=long\nredis.register_function('l', function() return 2 end)\n-- "
+        + b"padding " * 40,  # long enough for redis-server to LZF-compress it
+    ]
+    for c in pair:
+        assert c.call([b"FUNCTION", b"FLUSH"]) == "OK"
+        for code in libs:
+            c.call([b"FUNCTION", b"LOAD", code])
+    dumps = [c.call([b"FUNCTION", b"DUMP"]) for c in pair]
+    for source, target in ((0, 1), (1, 0)):
+        payload = dumps[source]
+        assert isinstance(payload, bytes)
+        assert pair[target].call([b"FUNCTION", b"FLUSH"]) == "OK"
+        assert pair[target].call([b"FUNCTION", b"RESTORE", payload]) == "OK"
+        assert pair[target].call([b"FCALL", b"l", b"0"]) == 2
+        listed = pair[target].call([b"FUNCTION", b"LIST", b"WITHCODE"])
+        assert isinstance(listed, list) and len(listed) == 2
+        again = [c.call([b"FUNCTION", b"RESTORE", payload]) for c in pair]
+        for reply in again:  # which library collides first is each server's own order
+            assert str(reply).startswith("ERR Library ") and str(reply).endswith(" already exists")
+    bad = dumps[1][:-1] + bytes([dumps[1][-1] ^ 1])
+    _same(pair, [b"FUNCTION", b"RESTORE", bad], "a payload with a wrong checksum")
