@@ -164,6 +164,25 @@ def test_eval_matches_redis(clients: dict[int, tuple[RespClient, ...]], body: st
         _same(pair, argv, f"after the script, {argv!r}:\n{body}")
 
 
+@settings(max_examples=scaled_examples(60), deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(body=scripts(), proto=st.sampled_from([2, 3]),
+       keys=st.lists(st.sampled_from([b"k1", b"s"]), max_size=2),
+       args=st.lists(st.sampled_from([b"a1", b"7", b""]), max_size=2))
+def test_fcall_matches_redis(clients: dict[int, tuple[RespClient, ...]], body: str, proto: int,
+                             keys: list[bytes], args: list[bytes]) -> None:
+    """The same generated bodies as a library function (KEYS/ARGV are its parameters)."""
+    pair = clients[proto]
+    _reset(pair)
+    code = ("#!lua name=generated\nredis.register_function('gen', function(KEYS, ARGV)\n"
+            f"{body}\nend)").encode()
+    _same(pair, [b"FUNCTION", b"LOAD", b"REPLACE", code], f"FUNCTION LOAD:\n{body}")
+    argv = [b"FCALL", b"gen", str(len(keys)).encode(), *keys, *args]
+    _same(pair, argv, f"FCALL (RESP{proto}):\n{body}")
+    for argv in STATE:
+        _same(pair, argv, f"after the function, {argv!r}:\n{body}")
+
+
 FIXED = [
     [b"EVAL", b"return 1", b"-1"], [b"EVAL", b"return 1", b"2", b"a"],
     [b"EVAL", b"return 1", b"x"], [b"EVALSHA", b"ffffffffffffffffffffffffffffffffffffffff", b"0"],
