@@ -21,7 +21,6 @@ from aspen.scripting import dumpformat, shebang
 from aspen.scripting.dispatch import CallContext
 from aspen.scripting.engine import DEFAULT_BUDGET, ScriptFailed, sha1hex
 from aspen.scripting.state import FUNCTION_FLAGS, FunctionInfo, Library, ScriptState
-from aspen.scripting.undo import UndoLog
 
 NOSCRIPT = Error("NOSCRIPT No matching script. Please use EVAL.")
 NOTBUSY = Error("NOTBUSY No scripts in execution right now.")
@@ -55,8 +54,7 @@ def _numkeys(argv: list[bytes] | tuple[bytes, ...], at: int) -> int:
 def _run(state: ScriptState, ks: Keyspace, now_ms: int, read_only: bool,
          body: Callable[[], object], funcname: str) -> object:
     engine = state.engine
-    ctx = CallContext(ks, now_ms, read_only, state.budget,
-                      undo=None if read_only else UndoLog(ks, now_ms))
+    ctx = CallContext(ks, now_ms, read_only, state.budget, undoable=not read_only)
     engine.context = ctx
     engine.seed(ks.seed)
     try:

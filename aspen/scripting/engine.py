@@ -32,7 +32,7 @@ STEP = 1000
 DEFAULT_BUDGET = 20_000_000
 """Lua instructions a script may run before it fails (see docs/compatibility.md): about 0.1 s
 of pure Lua here, well inside an election timeout."""
-# CALL_COST (aspen.scripting.dispatch): what one redis.call counts against the budget.
+# (aspen.scripting.dispatch.CALL_COST: what one redis.call counts against the budget)
 REDIS_VERSION = b"7.0.15"
 REDIS_VERSION_NUM = 0x07000F
 
@@ -93,6 +93,8 @@ class LuaEngine:
             b"register": self._register,
         })
         self.lua = run_chunk(rt, BOOT.encode(), host)
+        self._eval: Callable[..., Any] = self.lua[b"eval"]
+        self._fcall: Callable[..., Any] = self.lua[b"fcall"]
         self.rawget: Callable[[Any, object], Any] = self.lua[b"rawget"]
         self._next: Callable[..., Any] = self.lua[b"next"]
         self._type: Callable[[Any], Any] = rt.eval(b"type")
@@ -165,8 +167,8 @@ class LuaEngine:
              funcname: str) -> object:
         ctx = self.context
         assert ctx is not None
-        ok, value, used, exceeded = self.lua[b"eval"](
-            fn, self.table(list(keys)), self.table(list(argv)), budget)
+        ok, value, used, exceeded = self._eval(
+            fn, self.rt.table_from(keys), self.rt.table_from(argv), budget)
         ctx.instructions = used
         ctx.exceeded = bool(exceeded)
         return self._result(ok, value, funcname, ctx)
@@ -175,8 +177,8 @@ class LuaEngine:
               funcname: str) -> object:
         ctx = self.context
         assert ctx is not None
-        ok, value, used, exceeded = self.lua[b"fcall"](
-            lib, name, self.table(list(keys)), self.table(list(args)), budget)
+        ok, value, used, exceeded = self._fcall(
+            lib, name, self.rt.table_from(keys), self.rt.table_from(args), budget)
         ctx.instructions = used
         ctx.exceeded = bool(exceeded)
         return self._result(ok, value, funcname, ctx)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from aspen.kv import commands as cmdtable
 
 if TYPE_CHECKING:
+    from aspen.kv.commands import CommandSpec
     from aspen.kv.keyspace import Keyspace
 
 _ABSENT = object()
@@ -27,10 +28,11 @@ class UndoLog:
         self.saved: dict[bytes, tuple[object, int | None]] = {}
         self.whole: bytes | None = None
 
-    def before_write(self, argv: list[bytes]) -> None:
+    def before_write(self, argv: list[bytes], spec: CommandSpec | None = None) -> None:
         if self.whole is not None:
             return
-        spec = cmdtable.lookup(argv[0])
+        if spec is None:
+            spec = cmdtable.lookup(argv[0])
         keys = spec.keys(argv) if spec is not None else []
         if not keys:
             self.whole = self.keyspace.snapshot()
