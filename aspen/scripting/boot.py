@@ -183,6 +183,28 @@ coroutine_x.wrap = function(f)
     end
 end
 
+-- string.rep builds its result in C, out of the hook's sight: charge the budget one
+-- instruction per byte of the result first, so a huge string cannot stall the node.
+local function charge(cost)
+    local used = run.used + cost
+    run.used = used
+    if used > run.budget then
+        run.exceeded = true
+        dsethook(hook, "", 1)
+        error({err = budget_message .. " (" .. run.budget .. ")"})
+    end
+end
+local string_x = {}
+for k, v in pairs(string) do string_x[k] = v end
+local srep = string.rep
+string_x.rep = function(s, n, ...)
+    local len = type(s) == "number" and #tostring(s) or (type(s) == "string" and #s or 0)
+    local times = tonumber(n) or 0
+    if len > 0 and times > 0 then charge(len * times) end
+    return srep(s, n, ...)
+end
+strmeta.__index = string_x -- ("x"):rep(n) is charged too
+
 local math_x = {}
 for k, v in pairs(math) do math_x[k] = v end
 local pyrandom, pyrandomseed = host.random, host.randomseed
@@ -384,7 +406,7 @@ local base = {
     load = safe_load, _VERSION = VERSION,
 }
 local lib_reals = {
-    string = string, math = math_x, table = table, coroutine = coroutine_x,
+    string = string_x, math = math_x, table = table, coroutine = coroutine_x,
     cjson = libs.cjson, bit = libs.bit, struct = libs.struct, cmsgpack = libs.cmsgpack,
 }
 

@@ -33,6 +33,9 @@ DEFAULT_BUDGET = 20_000_000
 """Lua instructions a script may run before it fails (see docs/compatibility.md): about 0.1 s
 of pure Lua here, well inside an election timeout."""
 # (aspen.scripting.dispatch.CALL_COST: what one redis.call counts against the budget)
+MAX_MEMORY = 128 << 20
+"""The Lua heap's limit: a script that builds more fails ("not enough memory") instead of
+taking the node (and every replica) down. Like the budget, its writes are undone."""
 REDIS_VERSION = b"7.0.15"
 REDIS_VERSION_NUM = 0x07000F
 
@@ -73,6 +76,7 @@ class LuaEngine:
         rt = lua51.LuaRuntime(
             encoding=None, unpack_returned_tuples=True, register_eval=False,
             register_builtins=False, attribute_filter=_attribute_filter,
+            max_memory=MAX_MEMORY,
         )
         self.rt = rt
         self._rng: random.Random | None = None
@@ -192,6 +196,11 @@ class LuaEngine:
     def _result(self, ok: bool, value: Any, funcname: str, ctx: CallContext) -> object:
         if ok:
             return convert.from_lua(self, value, ctx.lua_resp)
+        if value == b"not enough memory":  # the error handler does not run for these
+            self.rt.eval(b"collectgarbage()")
+            raise ScriptFailed(Error(f"ERR Error running script {funcname}, not enough memory "
+                                     f"(the Lua heap is limited to {MAX_MEMORY >> 20} MiB)"),
+                               budget_exceeded=True)
         raise ScriptFailed(self._error_reply(value, funcname), budget_exceeded=ctx.exceeded)
 
     def exceed(self) -> bytes:

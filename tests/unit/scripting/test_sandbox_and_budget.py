@@ -160,3 +160,20 @@ def test_conversions_follow_the_scripts_protocol(resp: int) -> None:
     assert run(ks, "return redis.status_reply('FINE')", b"0") == SimpleString("FINE")
     assert run(ks, "return {1, 2.9, -2.9, 'x', {true}, false, nil, 5}", b"0") == [
         1, 2, -2, b"x", [1], None]
+
+
+def test_a_script_that_builds_too_much_fails_and_is_undone() -> None:
+    ks = Keyspace()
+    # string.rep is charged one instruction per byte it would build: refused at once
+    for rep in ("string.rep('x', 2^30)", "('ab'):rep(2^29)"):
+        text = err(run(ks, f"redis.call('set', 'm', '1') return #{rep}", b"0"))
+        assert "exceeded its budget" in text
+        assert ks.execute(ReadOp((b"GET", b"m")), NOW, 0) is None
+    assert run(ks, "return #string.rep('ab', 1000)", b"0") == 2000
+    # the Lua heap is limited: building past it fails (and is undone) instead of taking the
+    # node down
+    text = err(run(ks, "redis.call('set', 'm', '1') local t = {} local s = string.rep('x', "
+                   "2^20) for i = 1, 200 do t[i] = s .. i end", b"0"))
+    assert "not enough memory" in text
+    assert ks.execute(ReadOp((b"GET", b"m")), NOW, 0) is None
+    assert run(ks, "return 1", b"0") == 1  # the engine is still usable
