@@ -24,6 +24,8 @@ INCR_BY = (
     "return v"
 )
 SHA = hashlib.sha1(INCR_BY.encode()).hexdigest()
+GET = "return redis.call('get', KEYS[1])"
+GET_SHA = hashlib.sha1(GET.encode()).hexdigest()
 LIB = (
     "#!lua name=counters\n"
     "redis.register_function('bump', function(keys, args) "
@@ -41,6 +43,7 @@ def test_script_cache_and_functions_are_replicated(cluster: DaemonCluster) -> No
     leader = cluster.wait_leader()
     f1, f2 = _followers(cluster, leader)
     assert cluster.client(leader).script_load(INCR_BY) == SHA
+    assert cluster.client(f1).script_load(GET) == GET_SHA
     # EVALSHA sent to each follower: forwarded to the leader, run by every replica
     for n, node in enumerate((f1, f2, leader), start=1):
         assert cluster.client(node).evalsha(SHA, 2, "c", "copy", 5) == 5 * n
@@ -49,6 +52,7 @@ def test_script_cache_and_functions_are_replicated(cluster: DaemonCluster) -> No
         assert c.script_exists(SHA) == [True]
         # read-only forms are served by the node itself (linearizable read)
         assert c.eval_ro("return redis.call('get', KEYS[1])", 1, "copy") == b"15"
+        assert c.evalsha_ro(GET_SHA, 1, "copy") == b"15"  # loaded through the log
         assert c.get("c") == b"15"
     # EVAL sent to a follower is a replicated write like any other
     assert cluster.client(f1).eval("return redis.call('set', KEYS[1], ARGV[1])", 1, "e", "v")
