@@ -518,8 +518,6 @@ end
 
 M.rawget = rawget
 M.next = next
-M.new_table = function() return {} end
-M.null = libs.null
 
 return M
 '''
