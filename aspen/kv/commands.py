@@ -38,6 +38,7 @@ from aspen.kv.spec import (
 from aspen.kv.specs_data import DATA_SPECS
 from aspen.kv.specs_streams import STREAM_SPECS
 from aspen.kv.specs_types import TYPE_SPECS
+from aspen.scripting.specs import SCRIPTING_SPECS
 
 if TYPE_CHECKING:
     from aspen.kv.keyspace import Keyspace
@@ -1079,7 +1080,7 @@ _TABLE: tuple[CommandSpec, ...] = (
     ),
 )
 
-_TABLE = _TABLE + TYPE_SPECS + STREAM_SPECS + DATA_SPECS
+_TABLE = _TABLE + TYPE_SPECS + STREAM_SPECS + DATA_SPECS + SCRIPTING_SPECS
 
 ALL_COMMANDS: tuple[CommandSpec, ...] = _TABLE
 """Every client command, in COMMAND's order."""
@@ -1185,7 +1186,9 @@ def _check(specs: tuple[CommandSpec, ...]) -> None:
     for spec in specs:
         keyspace = spec.route in KEYSPACE_ROUTES
         assert keyspace == callable(spec.handler), spec.name
-        writes = keyspace and ("write" in spec.flags or spec.name in _REPLICATED_READS)
+        writes = keyspace and (
+            "write" in spec.flags or spec.replicated or spec.name in _REPLICATED_READS
+        )
         assert (spec.route is Route.WRITE) == writes, spec.name
         assert (spec.blocking is not None) == ("blocking" in spec.flags), spec.name
         if not keyspace:

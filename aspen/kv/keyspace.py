@@ -38,6 +38,7 @@ import hashlib
 import io
 from array import array
 from collections.abc import Callable
+from typing import Any
 
 import cbor2
 
@@ -77,6 +78,11 @@ class Keyspace:
         self._order_seqs: array[int] = array("q")
         self._reborn: dict[bytes, int] = {}  # key -> current creation seq (0: none) if stale slots
         self.seed = 0
+        self.scripting: Any = None
+        """aspen.scripting.state.ScriptState once a script or function was seen (replicated:
+        part of the snapshot)."""
+        self.script_budget = 0
+        """Lua instructions a script may run (0: the engine's default); same on every node."""
 
     # ------------------------------------------------------------ executing ops
 
@@ -96,6 +102,27 @@ class Keyspace:
             return handler(self, argv, now_ms)
         except CommandError as exc:
             return exc.reply
+
+    def run_command(
+        self, argv: list[bytes] | tuple[bytes, ...], write: bool, now_ms: int
+    ) -> object:
+        """One command from inside a script (redis.call): the handler's reply or error."""
+        table = WRITE_HANDLERS if write else READ_HANDLERS
+        handler = table.get(argv[0])
+        if handler is None:
+            handler = table.get(argv[0].lower())
+            if handler is None:
+                return Error(f"ERR unknown command '{argv[0].decode('utf-8', 'replace')}'")
+        try:
+            return handler(self, argv, now_ms)
+        except CommandError as exc:
+            return exc.reply
+
+    def replace_with(self, other: Keyspace) -> None:
+        """Take over `other`'s keys, TTLs and versions (an undo); scripting state is kept."""
+        scripting, budget = self.scripting, self.script_budget
+        self.__dict__.update(other.__dict__)
+        self.scripting, self.script_budget = scripting, budget
 
     def _execute_txn(self, op: TxnOp, now_ms: int) -> object:
         for key, token in op.watches:
@@ -347,7 +374,10 @@ class Keyspace:
         out = io.BytesIO()
         encode = cbor2.CBOREncoder(out).encode
         data, expires, versions, floor = self._data, self._expires, self._versions, self._floor
-        out.write(b"\xa7")  # a map of 7 pairs, written in this order (cbor2.dumps's layout)
+        scripting = self.scripting
+        with_scripts = scripting is not None and not scripting.is_empty()
+        # a map of 7 pairs (8 with scripting), in this order (cbor2.dumps's layout)
+        out.write(b"\xa8" if with_scripts else b"\xa7")
         for name, number in (("v", 1), ("clock", self._clock), ("floor", floor),
                              ("seq", self._clock)):
             encode(name)
@@ -371,6 +401,9 @@ class Keyspace:
         # expire_some walks _expires in insertion order: replicas must agree on it
         encode("expires")
         encode(list(expires))
+        if with_scripts:
+            encode("scripting")
+            encode(scripting.dump())
         return out.getvalue()
 
     @classmethod
@@ -403,6 +436,10 @@ class Keyspace:
         order = sorted(range(len(keys)), key=seqs.__getitem__)
         ks._order_keys = [keys[i] for i in order]
         ks._order_seqs = array("q", [seqs[i] for i in order])
+        if "scripting" in obj:  # scripts and function libraries (absent: none, or older)
+            from aspen.scripting.commands import restore_scripting
+
+            ks.scripting = restore_scripting(obj["scripting"])
         return ks
 
     def digest(self) -> bytes:

@@ -671,7 +671,7 @@ def _getkeys(argv: list[bytes]) -> Reply:
     if not spec.arity_ok(len(argv)):
         return Error("ERR Invalid number of arguments specified for command")
     keys = spec.keys(argv)
-    if not keys:
+    if not keys and "no_mandatory_keys" not in spec.flags:  # EVAL 0: no keys is fine
         return Error("ERR Invalid arguments specified for command")
     return keys
 

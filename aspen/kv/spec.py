@@ -67,6 +67,7 @@ class KeySpec:
     firstkey: int = 1
     keyword: str = ""
     startfrom: int = 0
+    notes: str = ""
 
 
 def _atoi(raw: bytes) -> int:
@@ -136,6 +137,10 @@ class CommandSpec:
     keys_proc: Callable[[list[bytes]], list[bytes]] | None = None
     """The command's own key finder where its keys move with its options (SORT's STORE,
     GEORADIUS's STORE/STOREDIST): COMMAND GETKEYS asks it instead of the specs."""
+    replicated: bool = False
+    """A WRITE command Redis does not flag "write": it runs a script or changes the script
+    cache or the function libraries (EVAL, FCALL, SCRIPT, FUNCTION), which every replica must
+    see, so it goes through the log."""
 
     def arity_ok(self, argc: int) -> bool:
         """True if `argc` arguments (including the name) fit this command's arity."""

@@ -1,8 +1,10 @@
-"""EVAL, EVALSHA, EVAL_RO, EVALSHA_RO, SCRIPT, FCALL, FCALL_RO and FUNCTION as keyspace handlers.
+"""EVAL, EVALSHA, EVAL_RO, EVALSHA_RO, SCRIPT, FCALL, FCALL_RO and FUNCTION: the keyspace
+functions the command table (aspen.scripting.specs) pairs with their specs.
 
-Each is registered twice: in the write table (the op came through the Raft log: a script may
-write, and what it caches is replicated) and in the read table (a read-only run on one node:
-EVAL_RO and friends, or a `no-writes` script; nothing it caches is replicated).
+EVAL, EVALSHA, FCALL, SCRIPT and FUNCTION are WRITE commands: they come through the Raft log,
+so a script may write and what SCRIPT LOAD / FUNCTION LOAD change is replicated. The *_RO
+forms are READs run on one node: they refuse writes, and a body they see first is remembered
+by that node only.
 """
 
 from __future__ import annotations
@@ -10,11 +12,11 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import lupa
 
-from aspen.kv.keyspace import SYNTAX, CommandError, Keyspace, command
+from aspen.kv.errors import SYNTAX, CommandError
 from aspen.kv.numbers import parse_int
 from aspen.resp.values import OK, Error, Map, Set, SimpleString
 from aspen.scripting import dumpformat, shebang
@@ -31,6 +33,11 @@ _NAME_ERROR = ("names can only contain letters, numbers, or underscores(_) and m
                "least one character long")
 log = logging.getLogger("aspen.scripting")
 
+if TYPE_CHECKING:
+    from aspen.kv.keyspace import Keyspace
+
+Argv = list[bytes] | tuple[bytes, ...]
+
 
 def state_of(ks: Keyspace) -> ScriptState:
     state = ks.scripting
@@ -40,7 +47,7 @@ def state_of(ks: Keyspace) -> ScriptState:
     return state  # type: ignore[no-any-return]
 
 
-def _numkeys(argv: list[bytes] | tuple[bytes, ...], at: int) -> int:
+def _numkeys(argv: Argv, at: int) -> int:
     n = parse_int(argv[at])
     if n is None:
         raise CommandError(NOT_INTEGER)
@@ -73,7 +80,7 @@ def _run(state: ScriptState, ks: Keyspace, now_ms: int, read_only: bool,
 # ---------------------------------------------------------------------------------- EVAL
 
 
-def _eval(ks: Keyspace, argv: list[bytes] | tuple[bytes, ...], now_ms: int, *, by_sha: bool,
+def _eval(ks: Keyspace, argv: Argv, now_ms: int, *, by_sha: bool,
           ro_command: bool, replicated: bool) -> object:
     state = state_of(ks)
     n = _numkeys(argv, 2)
@@ -111,21 +118,24 @@ def _eval(ks: Keyspace, argv: list[bytes] | tuple[bytes, ...], now_ms: int, *, b
                 lambda: engine.eval(fn, keys, args, state.budget, name), name)
 
 
-def _script_handlers(by_sha: bool, ro_command: bool) -> tuple[Any, Any]:
-    def write(ks: Keyspace, argv: list[bytes] | tuple[bytes, ...], now_ms: int) -> object:
-        return _eval(ks, argv, now_ms, by_sha=by_sha, ro_command=ro_command, replicated=True)
-
-    def read(ks: Keyspace, argv: list[bytes] | tuple[bytes, ...], now_ms: int) -> object:
-        return _eval(ks, argv, now_ms, by_sha=by_sha, ro_command=ro_command, replicated=False)
-
-    return write, read
+def eval_(ks: Keyspace, argv: Argv, now_ms: int) -> object:
+    """EVAL (through the log)."""
+    return _eval(ks, argv, now_ms, by_sha=False, ro_command=False, replicated=True)
 
 
-for _name, _by_sha, _ro in (("eval", False, False), ("evalsha", True, False),
-                            ("eval_ro", False, True), ("evalsha_ro", True, True)):
-    _w, _r = _script_handlers(_by_sha, _ro)
-    command(_name, write=True)(_w)
-    command(_name, write=False)(_r)
+def evalsha(ks: Keyspace, argv: Argv, now_ms: int) -> object:
+    """EVALSHA (through the log)."""
+    return _eval(ks, argv, now_ms, by_sha=True, ro_command=False, replicated=True)
+
+
+def eval_ro(ks: Keyspace, argv: Argv, now_ms: int) -> object:
+    """EVAL_RO (a read on this node)."""
+    return _eval(ks, argv, now_ms, by_sha=False, ro_command=True, replicated=False)
+
+
+def evalsha_ro(ks: Keyspace, argv: Argv, now_ms: int) -> object:
+    """EVALSHA_RO (a read on this node)."""
+    return _eval(ks, argv, now_ms, by_sha=True, ro_command=True, replicated=False)
 
 
 # ---------------------------------------------------------------------------------- SCRIPT
@@ -151,11 +161,11 @@ _SCRIPT_HELP = (
 )
 
 
-def _flush_mode_ok(argv: list[bytes] | tuple[bytes, ...]) -> bool:
+def _flush_mode_ok(argv: Argv) -> bool:
     return len(argv) == 2 or (len(argv) == 3 and argv[2].lower() in (b"async", b"sync"))
 
 
-def _script(ks: Keyspace, argv: list[bytes] | tuple[bytes, ...], now_ms: int,
+def _script(ks: Keyspace, argv: Argv, now_ms: int,
             replicated: bool) -> object:
     sub = argv[1].lower()
     state = state_of(ks)
@@ -191,8 +201,9 @@ def _script(ks: Keyspace, argv: list[bytes] | tuple[bytes, ...], now_ms: int,
                  "Try SCRIPT HELP.")
 
 
-command("script", write=True)(lambda ks, argv, now: _script(ks, argv, now, True))
-command("script", write=False)(lambda ks, argv, now: _script(ks, argv, now, False))
+def script(ks: Keyspace, argv: Argv, now_ms: int) -> object:
+    """SCRIPT LOAD/EXISTS/FLUSH/KILL/HELP: through the log (the cache is replicated)."""
+    return _script(ks, argv, now_ms, True)
 
 
 # ---------------------------------------------------------------------------------- FUNCTION
@@ -248,6 +259,8 @@ def _build_library(state: ScriptState, code: bytes) -> Library:
             fname, tuple(f.decode() for f in flags), description)
         return None
 
+    from aspen.kv.keyspace import Keyspace  # (the table imports this module: no cycle)
+
     handle = engine.table({})
     engine.registering = register
     ctx = CallContext(Keyspace(), 0, True, state.budget)
@@ -301,7 +314,7 @@ def _handle(state: ScriptState, lib: Library) -> Any:
     return lib.handle
 
 
-def _fcall(ks: Keyspace, argv: list[bytes] | tuple[bytes, ...], now_ms: int, *,
+def _fcall(ks: Keyspace, argv: Argv, now_ms: int, *,
            ro_command: bool, replicated: bool) -> object:
     state = state_of(ks)
     fname = argv[1]
@@ -323,12 +336,14 @@ def _fcall(ks: Keyspace, argv: list[bytes] | tuple[bytes, ...], now_ms: int, *,
                 lambda: engine.fcall(handle, fname, keys, args, state.budget, name), name)
 
 
-for _name, _ro in (("fcall", False), ("fcall_ro", True)):
-    def _make(ro: bool, replicated: bool) -> Any:
-        return lambda ks, argv, now: _fcall(ks, argv, now, ro_command=ro, replicated=replicated)
+def fcall(ks: Keyspace, argv: Argv, now_ms: int) -> object:
+    """FCALL (through the log)."""
+    return _fcall(ks, argv, now_ms, ro_command=False, replicated=True)
 
-    command(_name, write=True)(_make(_ro, True))
-    command(_name, write=False)(_make(_ro, False))
+
+def fcall_ro(ks: Keyspace, argv: Argv, now_ms: int) -> object:
+    """FCALL_RO (a read on this node)."""
+    return _fcall(ks, argv, now_ms, ro_command=True, replicated=False)
 
 
 _FUNCTION_HELP = (
@@ -380,7 +395,7 @@ _FUNCTION_HELP = (
 )
 
 
-def _function_list(state: ScriptState, argv: list[bytes] | tuple[bytes, ...]) -> object:
+def _function_list(state: ScriptState, argv: Argv) -> object:
     from aspen.kv.glob import compile_glob
 
     with_code = False
@@ -416,7 +431,7 @@ def _function_list(state: ScriptState, argv: list[bytes] | tuple[bytes, ...]) ->
     return out
 
 
-def _function(ks: Keyspace, argv: list[bytes] | tuple[bytes, ...], now_ms: int,
+def _function(ks: Keyspace, argv: Argv, now_ms: int,
               replicated: bool) -> object:
     sub = argv[1].lower()
     state = state_of(ks)
@@ -474,7 +489,7 @@ def _function(ks: Keyspace, argv: list[bytes] | tuple[bytes, ...], now_ms: int,
                  "Try FUNCTION HELP.")
 
 
-def _function_restore(state: ScriptState, argv: list[bytes] | tuple[bytes, ...]) -> object:
+def _function_restore(state: ScriptState, argv: Argv) -> object:
     policy = b"append"
     if len(argv) == 4:
         policy = argv[3].lower()
@@ -507,5 +522,6 @@ def _function_restore(state: ScriptState, argv: list[bytes] | tuple[bytes, ...])
     return OK
 
 
-command("function", write=True)(lambda ks, argv, now: _function(ks, argv, now, True))
-command("function", write=False)(lambda ks, argv, now: _function(ks, argv, now, False))
+def function(ks: Keyspace, argv: Argv, now_ms: int) -> object:
+    """FUNCTION LOAD/DELETE/FLUSH/LIST/DUMP/RESTORE/STATS/KILL/HELP: through the log."""
+    return _function(ks, argv, now_ms, True)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from aspen.kv import commands as cmdtable
-from aspen.kv.commands import Route
+from aspen.kv.spec import Route
 from aspen.resp.values import Error, SimpleString
 from aspen.scripting.convert import to_lua
 from aspen.scripting.undo import UndoLog

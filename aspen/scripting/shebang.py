@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aspen.kv.keyspace import CommandError
+from aspen.kv.errors import CommandError
 
 KNOWN_FLAGS = ("no-writes", "allow-oom", "allow-stale", "no-cluster", "allow-cross-slot-keys")
 

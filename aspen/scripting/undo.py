@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING
 from aspen.kv import commands as cmdtable
 
 if TYPE_CHECKING:
-    from aspen.kv.commands import CommandSpec
     from aspen.kv.keyspace import Keyspace
+    from aspen.kv.spec import CommandSpec
 
 _ABSENT = object()
 
