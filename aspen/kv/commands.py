@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 
 import attrs
 
+from aspen.acl.replicated import aclop
 from aspen.kv import generic, strings
 from aspen.kv.errors import CommandError
 from aspen.kv.spec import (
@@ -1005,6 +1006,128 @@ _TABLE: tuple[CommandSpec, ...] = (
         "2.8.0",
         _PUBSUB_SUBS,
     ),
+    _spec(
+        "acl",
+        -2,
+        "",
+        _NOKEY,
+        _session("cmd_acl"),
+        "server",
+        "A container for Access List Control commands.",
+        "6.0.0",
+        (
+            _spec(
+                "acl|cat",
+                -2,
+                "noscript loading stale",
+                _NOKEY,
+                _SUB,
+                "server",
+                "Lists the ACL categories, or the commands inside a category.",
+                "6.0.0",
+            ),
+            _spec(
+                "acl|deluser",
+                -3,
+                "admin noscript loading stale",
+                _NOKEY,
+                _SUB,
+                "server",
+                "Deletes ACL users, and terminates their connections.",
+                "6.0.0",
+            ),
+            _spec(
+                "acl|dryrun",
+                -4,
+                "admin noscript loading stale",
+                _NOKEY,
+                _SUB,
+                "server",
+                "Simulates the execution of a command by a user, without executing the command.",
+                "6.0.0",
+            ),
+            _spec(
+                "acl|genpass",
+                -2,
+                "noscript loading stale",
+                _NOKEY,
+                _SUB,
+                "server",
+                "Generates a pseudorandom, secure password that can be used to identify ACL users.",
+                "6.0.0",
+            ),
+            _spec(
+                "acl|getuser",
+                3,
+                "admin noscript loading stale",
+                _NOKEY,
+                _SUB,
+                "server",
+                "Lists the ACL rules of a user.",
+                "6.0.0",
+            ),
+            _spec(
+                "acl|help",
+                2,
+                "loading stale",
+                _NOKEY,
+                _SUB,
+                "server",
+                "Returns helpful text about the different subcommands.",
+                "6.0.0",
+            ),
+            _spec(
+                "acl|list",
+                2,
+                "admin noscript loading stale",
+                _NOKEY,
+                _SUB,
+                "server",
+                "Dumps the effective rules in ACL file format.",
+                "6.0.0",
+            ),
+            _spec(
+                "acl|log",
+                -2,
+                "admin noscript loading stale",
+                _NOKEY,
+                _SUB,
+                "server",
+                "Lists recent security events generated due to ACL rules.",
+                "6.0.0",
+            ),
+            _spec(
+                "acl|setuser",
+                -3,
+                "admin noscript loading stale",
+                _NOKEY,
+                _SUB,
+                "server",
+                "Creates and modifies an ACL user and its rules.",
+                "6.0.0",
+            ),
+            _spec(
+                "acl|users",
+                2,
+                "admin noscript loading stale",
+                _NOKEY,
+                _SUB,
+                "server",
+                "Lists all ACL users.",
+                "6.0.0",
+            ),
+            _spec(
+                "acl|whoami",
+                2,
+                "noscript loading stale",
+                _NOKEY,
+                _SUB,
+                "server",
+                "Returns the authenticated username of the current connection.",
+                "6.0.0",
+            ),
+        ),
+    ),
     # Aspen's cluster commands: answered by the node (aspen/node.py, aspen/cluster/connection.py)
     # before the session sees them; listed here so COMMAND and arity know them.
     _spec(
@@ -1098,6 +1221,16 @@ def _bserve(ks: Keyspace, argv: Argv, now: int) -> object:
 
 
 _INTERNAL: tuple[CommandSpec, ...] = (
+    _spec(
+        "aspen.aclop",
+        -3,
+        "write",
+        _NOKEY,
+        aclop,
+        "server",
+        "Applies ACL SETUSER / DELUSER to the replicated user table (proposed by sessions).",
+        "0.1.0",
+    ),
     _spec(
         "aspen.bserve",
         -3,

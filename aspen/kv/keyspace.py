@@ -42,6 +42,7 @@ from typing import Any
 
 import cbor2
 
+from aspen.acl.state import AclState
 from aspen.kv.commands import READ_HANDLERS, WRITE_HANDLERS, lookup_executable
 from aspen.kv.errors import MAX_STRING, NOT_INTEGER, SYNTAX, WRONGTYPE, CommandError
 from aspen.kv.ops import Op, ReadOp, TxnOp, WriteOp
@@ -83,6 +84,7 @@ class Keyspace:
         part of the snapshot)."""
         self.script_budget = 0
         """Lua instructions a script may run (0: the engine's default); same on every node."""
+        self.acl = AclState()  # ACL users: replicated by ASPEN.ACLOP, kept in snapshots
 
     # ------------------------------------------------------------ executing ops
 
@@ -119,10 +121,11 @@ class Keyspace:
             return exc.reply
 
     def replace_with(self, other: Keyspace) -> None:
-        """Take over `other`'s keys, TTLs and versions (an undo); scripting state is kept."""
-        scripting, budget = self.scripting, self.script_budget
+        """Take over `other`'s keys, TTLs and versions (an undo); scripting state and the ACL
+        users (and the node's ACL LOG) are kept."""
+        scripting, budget, acl = self.scripting, self.script_budget, self.acl
         self.__dict__.update(other.__dict__)
-        self.scripting, self.script_budget = scripting, budget
+        self.scripting, self.script_budget, self.acl = scripting, budget, acl
 
     def _execute_txn(self, op: TxnOp, now_ms: int) -> object:
         for key, token in op.watches:
@@ -366,7 +369,8 @@ class Keyspace:
 
         A map {"v": 1, "clock", "floor", "seq", "keys": [[key, type, payload, deadline,
         version, creation number], ...], "tombstones", "expires"} (plus "scripting": the
-        script cache and function libraries, only when there are any), keys in creation order
+        script cache and function libraries, only when there are any; plus "acl": the ACL users,
+        once ACL SETUSER/DELUSER/LOAD ran: aspen.acl.state), keys in creation order
         (which is also `_data`'s order). Streamed: one key's list at a time goes through the
         encoder, so a snapshot of N keys does not hold N small lists at once (for 1M keys that
         halved the peak memory of taking it, and it is faster).
@@ -376,8 +380,10 @@ class Keyspace:
         data, expires, versions, floor = self._data, self._expires, self._versions, self._floor
         scripting = self.scripting
         with_scripts = scripting is not None and not scripting.is_empty()
-        # a map of 7 pairs (8 with scripting), in this order (cbor2.dumps's layout)
-        out.write(b"\xa8" if with_scripts else b"\xa7")
+        acl = self.acl.touched
+        # a map of 7 pairs, plus one with scripting and one with ACL users, in this order
+        # (cbor2.dumps's layout)
+        out.write(bytes([0xA7 + with_scripts + acl]))
         for name, number in (("v", 1), ("clock", self._clock), ("floor", floor),
                              ("seq", self._clock)):
             encode(name)
@@ -404,6 +410,9 @@ class Keyspace:
         if with_scripts:
             encode("scripting")
             encode(scripting.dump())
+        if acl:  # only once ACL SETUSER/DELUSER ran: other snapshots stay byte-identical
+            encode("acl")
+            encode(self.acl.dump())
         return out.getvalue()
 
     @classmethod
@@ -433,6 +442,8 @@ class Keyspace:
         ks._versions = versions
         if "expires" in obj:  # keep the order active expiry walks in (absent: older snapshot)
             ks._expires = {key: ks._expires[key] for key in obj["expires"]}
+        if "acl" in obj:
+            ks.acl.load(obj["acl"])
         order = sorted(range(len(keys)), key=seqs.__getitem__)
         ks._order_keys = [keys[i] for i in order]
         ks._order_seqs = array("q", [seqs[i] for i in order])

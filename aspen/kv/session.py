@@ -41,6 +41,9 @@ from typing import TYPE_CHECKING, Protocol, cast
 
 import attrs
 
+from aspen.acl import command as aclcmd
+from aspen.acl.check import Denied, check
+from aspen.acl.state import EPOCH, AclState
 from aspen.kv import commands as cmdtable
 from aspen.kv.commands import COMMANDS, CommandSpec
 from aspen.kv.glob import glob_match
@@ -69,6 +72,8 @@ Reply = object
 
 
 class KeyspaceView(Protocol):
+    @property
+    def acl(self) -> AclState: ...
     def watch_token(self, key: bytes, now_ms: int) -> int: ...
     def key_count(self) -> int: ...
     def expires_count(self) -> int: ...
@@ -199,7 +204,10 @@ class Session:
         self.protocol = 2
         self.should_close = False
         self.name = b""
-        self.authenticated = not ctx.requirepass
+        self.username = b"default"
+        self.authenticated = self._default_nopass()
+        self._acl_epoch = -1  # the ACL EPOCH this session's permissions were computed at
+        self._restricted = False  # the user may not run everything: check each command
         self.last_spec: CommandSpec | None = None  # the last command run (CLIENT LIST's cmd)
         # Who answers the commands of each upper route: this session its own; the layers in
         # front of it (the cluster connection, the node) add themselves.
@@ -213,6 +221,7 @@ class Session:
             collections.deque()
         )
         self._gate = not self.authenticated  # any reason to leave the fast path
+        self._acl_refresh()
 
     # ---------------------------------------------------------------- public API
 
@@ -251,9 +260,15 @@ class Session:
             if not sub.arity_ok(argc):
                 return self._reject(arity_error(sub.name))
             target = sub
+        if self._acl_epoch != EPOCH.value:
+            self._acl_refresh()
         if self._gate:
             if not self.authenticated and "no_auth" not in spec.flags:
                 return self._reject(NOAUTH)
+            if self._restricted:
+                refused = self._acl_check(target, argv)
+                if refused is not None:
+                    return self._reject(refused)
             if self._subscribed_resp2() and not spec.subscribed_ok:
                 return self._reject(subscribed_mode_error(target.name))
             if self._in_multi and not spec.immediate:
@@ -301,6 +316,7 @@ class Session:
             multi=len(self._queue) if self._in_multi else -1,
             cmd=self.last_command,
             resp=self.protocol,
+            user=self.username.decode("utf-8", "replace"),
             sub=len(self.pubsub.channels) if self.pubsub is not None else 0,
             psub=len(self.pubsub.patterns) if self.pubsub is not None else 0,
         )
@@ -314,7 +330,72 @@ class Session:
         return err
 
     def _update_gate(self) -> None:
-        self._gate = self._in_multi or not self.authenticated or self._subscribed_resp2()
+        self._gate = (
+            self._in_multi or not self.authenticated or self._restricted or self._subscribed_resp2()
+        )
+
+    # -- ACL
+
+    @property
+    def acl(self) -> AclState:
+        return self.ctx.keyspace.acl
+
+    def _default_nopass(self) -> bool:
+        """Does a new connection start logged in as "default"? (Redis: if it has nopass.)"""
+        acl = self.acl
+        if not acl.default_touched:
+            return not self.ctx.requirepass
+        user = acl.users[b"default"]
+        return user.nopass and user.enabled
+
+    def _acl_refresh(self) -> None:
+        """The user table changed (here or by a replicated op): recompute whether this
+        connection's user is restricted; a deleted user's connection is closed (Redis)."""
+        self._acl_epoch = EPOCH.value
+        user = self.acl.users.get(self.username)
+        if user is None:
+            self.username = b"default"
+            self.authenticated = False
+            self.should_close = True
+            user = self.acl.users[b"default"]
+        self._restricted = not user.unrestricted()
+        self._update_gate()
+
+    def _acl_check(self, spec: CommandSpec, argv: list[bytes]) -> Error | None:
+        user = self.acl.users.get(self.username)
+        if user is None:
+            return NOAUTH
+        result, idx = check(user, spec.name, argv, list(spec.key_positions(len(argv))))
+        if result is Denied.OK:
+            return None
+        if result is Denied.CMD:
+            reason, obj = "command", spec.name
+            err = f"NOPERM this user has no permissions to run the '{spec.name}' command"
+        elif result is Denied.KEY:
+            reason, obj = "key", argv[idx].decode("utf-8", "replace")
+            err = "NOPERM this user has no permissions to access one of the keys used as arguments"
+        else:
+            reason, obj = "channel", argv[idx].decode("utf-8", "replace")
+            err = (
+                "NOPERM this user has no permissions to access one of the channels used as "
+                "arguments"
+            )
+        self._acl_log(reason, obj, self.username)
+        return Error(err)
+
+    def _acl_log(self, reason: str, obj: str, username: bytes) -> None:
+        context = "multi" if self._in_multi else "toplevel"
+        self.acl.add_log(
+            reason,
+            context,
+            obj,
+            username.decode("utf-8", "replace"),
+            self.ctx.wall_clock_ms(),
+            self._own_info().line().decode("utf-8", "replace"),
+        )
+
+    def cmd_acl(self, argv: list[bytes]) -> Reply | Op:
+        return aclcmd.run(self.acl, self.username, argv, self.ctx.wall_clock_ms())
 
     def _subscribed_resp2(self) -> bool:
         """Redis's "subscribed context": RESP2 and at least one subscription."""
@@ -413,24 +494,34 @@ class Session:
         return OK
 
     def _check_password(self, user: bytes, password: bytes) -> bool:
-        required = self.ctx.requirepass
-        if user != b"default":
+        acl = self.acl
+        if user == b"default" and not acl.default_touched:
+            required = self.ctx.requirepass
+            return not required or password == required
+        found = acl.users.get(user)
+        return found is not None and found.check_password(password)
+
+    def _login(self, user: bytes, password: bytes, argv0: bytes) -> bool:
+        """AUTH / HELLO AUTH: log in as `user`, or log the failure (ACL LOG, reason auth)."""
+        if not self._check_password(user, password):
+            self._acl_log("auth", argv0.decode("utf-8", "replace"), user)
             return False
-        return not required or password == required
+        self.username = user
+        self.authenticated = True
+        self._acl_refresh()
+        return True
 
     def cmd_auth(self, argv: list[bytes]) -> Reply:
         if len(argv) > 3:
             return SYNTAX
         if len(argv) == 2:
-            if not self.ctx.requirepass:
+            if self._default_nopass():
                 return _AUTH_NOPASS
             user, password = b"default", argv[1]
         else:
             user, password = argv[1], argv[2]
-        if not self._check_password(user, password):
+        if not self._login(user, password, argv[0]):
             return WRONGPASS
-        self.authenticated = True
-        self._update_gate()
         return OK
 
     def cmd_hello(self, argv: list[bytes]) -> Reply:
@@ -458,11 +549,8 @@ class Session:
                 return Error(
                     f"ERR Syntax error in HELLO option '{argv[i].decode('utf-8', 'replace')}'"
                 )
-        if auth is not None:
-            if not self._check_password(*auth):
-                return WRONGPASS
-            self.authenticated = True
-            self._update_gate()
+        if auth is not None and not self._login(auth[0], auth[1], argv[0]):
+            return WRONGPASS
         if not self.authenticated:
             return _HELLO_NOAUTH
         if name is not None:
@@ -489,7 +577,9 @@ class Session:
         if self.pubsub is not None:
             self.pubsub.close()
         self.name = b""
-        self.authenticated = not self.ctx.requirepass
+        self.username = b"default"
+        self.authenticated = self._default_nopass()
+        self._acl_refresh()
         self._set_protocol(2)
         return _RESET
 
