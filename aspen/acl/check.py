@@ -57,9 +57,32 @@ def _strict_int(raw: bytes) -> int | None:
     return value if str(value).encode() == raw else None
 
 
+def _variable_flags(name: str, argv: list[bytes]) -> list[tuple[int, int]] | None:
+    """SET and BITFIELD declare "variable flags": what they need depends on the options
+    (Redis's setGetKeys / bitfieldGetKeys)."""
+    if name == "set":
+        reads = any(a.lower() == b"get" for a in argv[3:])
+        return [(1, READ | WRITE if reads else WRITE)]
+    if name == "bitfield":
+        readonly, i = True, 2
+        while i < len(argv):
+            arg, rem = argv[i].lower(), len(argv) - i - 1
+            if arg == b"get" and rem >= 2:
+                i += 3
+            elif arg == b"overflow" and rem >= 1:
+                i += 2
+            else:  # SET, INCRBY, or a syntax error: Redis assumes a write
+                readonly = False
+                break
+        return [(1, READ if readonly else READ | WRITE)]
+    return None
+
+
 def keys_with_perms(name: str, argv: list[bytes]) -> list[tuple[int, int]] | None:
     """(argument index, needed permission) per key, by Redis's key specs; None when a spec
     cannot be followed here (the caller falls back to the command table's key positions)."""
+    if name in ("set", "bitfield"):
+        return _variable_flags(name, argv)
     argc = len(argv)
     out: list[tuple[int, int]] = []
     for flags, begin, find in _specs_of(name):
@@ -97,7 +120,7 @@ def keys_with_perms(name: str, argv: list[bytes]) -> list[tuple[int, int]] | Non
             last = first + (num - 1) * step
         else:
             return None
-        if last >= argc or (last < first and not (find[0] == "keynum" and last < first)):
+        if last >= argc:
             return None
         need = _perm(flags)
         out += [(i, need) for i in range(first, last + 1, max(step, 1))]

@@ -249,6 +249,7 @@ KEYS = ["a1", "b1", "x", "k*", "ab"]
 CALLS = st.one_of(
     st.tuples(st.sampled_from(["get", "incr", "exists", "del"]), st.sampled_from(KEYS)).map(list),
     st.tuples(st.just("set"), st.sampled_from(KEYS), st.just("v")).map(list),
+    st.tuples(st.just("set"), st.sampled_from(KEYS), st.just("v"), st.just("GET")).map(list),
     st.tuples(st.just("mget"), st.sampled_from(KEYS), st.sampled_from(KEYS)).map(list),
     st.tuples(
         st.just("lmove"),
