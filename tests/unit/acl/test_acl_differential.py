@@ -266,6 +266,42 @@ CALLS = st.one_of(
         st.sampled_from(KEYS),
         st.sampled_from(KEYS),
     ).map(list),
+    st.tuples(
+        st.just("bitfield"),
+        st.sampled_from(KEYS),
+        st.sampled_from(
+            [
+                ["get", "u4", "0"],
+                ["incrby", "u4", "0", "1"],
+                ["overflow"],
+                ["overflow", "sat", "get", "u4", "0"],
+            ]
+        ),
+    ).map(lambda t: [t[0], t[1], *t[2]]),
+    st.tuples(
+        st.just("sort"),
+        st.sampled_from(KEYS),
+        st.sampled_from([[], ["store", "b1"], ["by", "nosort", "store", "x"]]),
+    ).map(lambda t: [t[0], t[1], *t[2]]),
+    st.tuples(
+        st.just("xread"),
+        st.just("streams"),
+        st.sampled_from(KEYS),
+        st.sampled_from(KEYS),
+        st.just("0"),
+        st.just("0"),
+    ).map(list),
+    st.tuples(
+        st.just("georadius"),
+        st.sampled_from(KEYS),
+        st.just("0"),
+        st.just("0"),
+        st.just("10"),
+        st.just("km"),
+        st.just("store"),
+        st.sampled_from(KEYS),
+    ).map(list),
+    st.tuples(st.just("object"), st.just("encoding"), st.sampled_from(KEYS)).map(list),
     st.tuples(st.just("hset"), st.sampled_from(KEYS), st.just("f"), st.just("v")).map(list),
     st.tuples(st.just("publish"), st.sampled_from(["news", "chat", "ch1"]), st.just("m")).map(list),
     st.sampled_from(
