@@ -45,6 +45,7 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
+from aspen.acl import http as acl_http
 from aspen.api.console import ASSETS, Aggregator, Sampler, asset
 from aspen.api.http import BadRequest, Handler, HttpRequest, HttpResponse
 from aspen.api.metrics import CONTENT_TYPE_LATEST, NodeMetrics
@@ -376,13 +377,16 @@ class ControlPlane:
 
     def _guard(self, handler: Handler) -> Handler:
         password = self.config.node.requirepass
+        secret = password.encode() if isinstance(password, str) else password
 
         async def guarded(request: HttpRequest) -> HttpResponse:
-            if password is not None:
+            acl = self.node.keyspace.acl
+            if acl_http.auth_required(acl, secret):
                 given = request.headers.get("authorization", "")
-                if given != f"Bearer {password}":
-                    return HttpResponse.error(401, "authentication required: "
-                                                   "Authorization: Bearer <requirepass>")
+                if not acl_http.authorized(acl, secret, given):
+                    return HttpResponse.error(
+                        401, "authentication required: Authorization: Bearer <requirepass>, "
+                             "or Basic <user:password> of an ACL user with @admin")
             token = _proxied.set(PROXIED_HEADER in request.headers)
             try:
                 return await handler(request)
