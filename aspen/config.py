@@ -40,6 +40,7 @@
     curve_secret_key = "n1.key_secret"    # all three keys or none
     curve_peer_keys = { 2 = "n2.key", 3 = "n3.key" }   # a file, or the 40-char Z85 text
     insecure = false              # true: allow exposed addresses without password/keys
+    aclfile = "users.acl"         # ACL SAVE / ACL LOAD (users are replicated; not read at start)
 
     [tls]                         # Redis's tls-* settings (docs/security.md)
     port = 0                      # tls-port: RESP over TLS on node.bind; 0: off
@@ -306,6 +307,8 @@ class SecuritySettings:
     )
     insecure: bool = _setting(False, _bool,
                               "allow addresses beyond loopback without a password or peer keys")
+    aclfile: Path | None = _setting(None, _optional_path,  # noqa: RUF009
+                                    "ACL file for ACL SAVE / ACL LOAD (not read at start)")
 
 
 @attrs.frozen
@@ -431,6 +434,7 @@ class Config:
             ("port", str(n.port)),
             ("dir", str(n.dir.resolve())),
             ("requirepass", n.requirepass or ""),
+            ("aclfile", str(self.security.aclfile or "")),
             ("maxclients", str(n.max_clients)),
             ("timeout", str(int(n.timeout))),
             ("proto-max-bulk-len", str(n.proto_max_bulk_len)),
@@ -566,6 +570,7 @@ def parse_config(data: Mapping[str, Any], base_dir: Path | None = None) -> Confi
             curve_secret_key=_relative(base_dir, sec.curve_secret_key),
             curve_peer_keys=peer_keys,
         )
+    sec = attrs.evolve(sec, aclfile=_relative(base_dir, sec.aclfile))
     tls = _checked_tls(sections["tls"], raft, base_dir)
     if raft.heartbeat_ticks >= raft.election_ticks:
         raise ConfigError(

@@ -167,7 +167,7 @@ class Node:
         self.pubsub = PubSubHub()
         self.admin = AdminCommands(self)
         self.control = ControlPlane(
-            self.cluster, config, lambda: Session(0, _TrustedContext(self))
+            self.cluster, config, lambda: Session(0, _TrustedContext(self), trusted=True)
         )
         self.server = RespServer(
             self._new_connection,

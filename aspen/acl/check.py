@@ -78,11 +78,33 @@ def _variable_flags(name: str, argv: list[bytes]) -> list[tuple[int, int]] | Non
     return None
 
 
+def _sort_keys(name: str, argv: list[bytes]) -> list[tuple[int, int]]:
+    """SORT's key spec is incomplete (STORE's destination): Redis's sortGetKeys. LIMIT, GET
+    and BY skip their arguments; the last STORE names the destination (written)."""
+    keys = [(1, READ)]
+    if name == "sort_ro":
+        return keys
+    store = 0
+    i = 2
+    while i < len(argv):
+        arg = argv[i].lower()
+        if arg == b"limit":
+            i += 2
+        elif arg in (b"get", b"by"):
+            i += 1
+        elif arg == b"store" and i + 1 < len(argv):
+            store = i + 1
+        i += 1
+    return [*keys, (store, WRITE)] if store else keys
+
+
 def keys_with_perms(name: str, argv: list[bytes]) -> list[tuple[int, int]] | None:
     """(argument index, needed permission) per key, by Redis's key specs; None when a spec
     cannot be followed here (the caller falls back to the command table's key positions)."""
     if name in ("set", "bitfield"):
         return _variable_flags(name, argv)
+    if name in ("sort", "sort_ro"):
+        return _sort_keys(name, argv)
     argc = len(argv)
     out: list[tuple[int, int]] = []
     for flags, begin, find in _specs_of(name):

@@ -8,8 +8,10 @@ node's own log). GENPASS takes its randomness from the OS: it changes nothing re
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import TYPE_CHECKING
 
+from aspen.acl import aclfile
 from aspen.acl.catalog import CATEGORIES, COMMANDS
 from aspen.acl.check import Denied, check, denied_text
 from aspen.acl.rules import User
@@ -150,7 +152,28 @@ def _log(acl: AclState, argv: list[bytes], now_ms: int) -> object:
     ]
 
 
-def run(acl: AclState, username: bytes, argv: list[bytes], now_ms: int) -> object:
+def _file(acl: AclState, sub: bytes, path: str) -> object:
+    if not path:
+        return Error(f"ERR {aclfile.NO_FILE}")
+    if sub == b"save":
+        try:
+            aclfile.save(Path(path), acl.users)
+        except OSError:
+            return Error(f"ERR {aclfile.SAVE_FAILED}")
+        return OK
+    try:
+        text = Path(path).read_bytes()
+    except OSError as exc:
+        return Error(f"ERR Error loading ACLs, opening file '{path}': {exc.strerror}")
+    checked = aclfile.parse(text, path)
+    if isinstance(checked, str):
+        return Error(f"ERR {checked}")
+    return WriteOp([b"aspen.aclop", b"load", path.encode(), text])
+
+
+def run(
+    acl: AclState, username: bytes, argv: list[bytes], now_ms: int, aclfile_path: str = ""
+) -> object:
     """ACL <sub> ... (the session checked the subcommand and its arity)."""
     sub = argv[1].lower()
     if sub in (b"setuser", b"deluser"):
@@ -195,10 +218,5 @@ def run(acl: AclState, username: bytes, argv: list[bytes], now_ms: int) -> objec
     if sub == b"dryrun":
         return _dryrun(acl, argv)
     if sub in (b"save", b"load"):
-        return Error(
-            "ERR This Redis instance is not configured to use an ACL file. You may want to "
-            "specify users via the ACL SETUSER command and then issue a CONFIG REWRITE "
-            "(assuming you have a Redis configuration file set) in order to store users in "
-            "the Redis configuration."
-        )
+        return _file(acl, sub, aclfile_path)
     return [SimpleString(line) for line in _HELP]

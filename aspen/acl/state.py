@@ -86,6 +86,13 @@ class AclState:
         EPOCH.value += 1
         return removed
 
+    def replace(self, users: dict[bytes, User]) -> None:
+        """ACL LOAD: the file's users replace all others."""
+        self.users = users
+        self.touched = True
+        self.default_touched = True
+        EPOCH.value += 1
+
     # -- snapshots
 
     def dump(self) -> list[object]:

@@ -1087,6 +1087,16 @@ _TABLE: tuple[CommandSpec, ...] = (
                 "6.0.0",
             ),
             _spec(
+                "acl|load",
+                2,
+                "admin noscript loading stale",
+                _NOKEY,
+                _SUB,
+                "server",
+                "Reloads the rules from the configured ACL file.",
+                "6.0.0",
+            ),
+            _spec(
                 "acl|log",
                 -2,
                 "admin noscript loading stale",
@@ -1094,6 +1104,16 @@ _TABLE: tuple[CommandSpec, ...] = (
                 _SUB,
                 "server",
                 "Lists recent security events generated due to ACL rules.",
+                "6.0.0",
+            ),
+            _spec(
+                "acl|save",
+                2,
+                "admin noscript loading stale",
+                _NOKEY,
+                _SUB,
+                "server",
+                "Saves the effective ACL rules in the configured ACL file.",
                 "6.0.0",
             ),
             _spec(

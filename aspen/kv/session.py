@@ -196,7 +196,12 @@ class Session:
     """Connection state: auth, protocol, name, MULTI queue and WATCHed keys."""
 
     def __init__(
-        self, client_id: int, ctx: ServerContext, pubsub: PubSubClient | None = None
+        self,
+        client_id: int,
+        ctx: ServerContext,
+        pubsub: PubSubClient | None = None,
+        *,
+        trusted: bool = False,
     ) -> None:
         self.client_id = client_id
         self.ctx = ctx
@@ -205,6 +210,7 @@ class Session:
         self.should_close = False
         self.name = b""
         self.username = b"default"
+        self.trusted = trusted  # the node's own (the HTTP control plane's): no AUTH, no ACL
         self.authenticated = self._default_nopass()
         self._acl_epoch = -1  # the ACL EPOCH this session's permissions were computed at
         self._restricted = False  # the user may not run everything: check each command
@@ -343,6 +349,8 @@ class Session:
     def _default_nopass(self) -> bool:
         """Does a new connection start logged in as "default"? (Redis: if it has nopass.)"""
         acl = self.acl
+        if self.trusted:
+            return True
         if not acl.default_touched:
             return not self.ctx.requirepass
         user = acl.users[b"default"]
@@ -354,11 +362,12 @@ class Session:
         self._acl_epoch = EPOCH.value
         user = self.acl.users.get(self.username)
         if user is None:
-            self.username = b"default"
-            self.authenticated = False
-            self.should_close = True
             user = self.acl.users[b"default"]
-        self._restricted = not user.unrestricted()
+            if not self.trusted:
+                self.username = b"default"
+                self.authenticated = False
+                self.should_close = True
+        self._restricted = not self.trusted and not user.unrestricted()
         self._update_gate()
 
     def _acl_check(self, spec: CommandSpec, argv: list[bytes]) -> Error | None:
@@ -395,7 +404,12 @@ class Session:
         )
 
     def cmd_acl(self, argv: list[bytes]) -> Reply | Op:
-        return aclcmd.run(self.acl, self.username, argv, self.ctx.wall_clock_ms())
+        sub = argv[1].lower()
+        path = ""
+        if sub in (b"save", b"load"):
+            found = self.ctx.config_get(b"aclfile")
+            path = found[0][1].decode("utf-8", "surrogateescape") if found else ""
+        return aclcmd.run(self.acl, self.username, argv, self.ctx.wall_clock_ms(), path)
 
     def _subscribed_resp2(self) -> bool:
         """Redis's "subscribed context": RESP2 and at least one subscription."""

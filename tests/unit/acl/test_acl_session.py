@@ -3,6 +3,9 @@ changes nothing; users replicate as ops and travel in snapshots; requirepass sti
 
 from __future__ import annotations
 
+import hashlib
+from pathlib import Path
+
 import pytest
 
 from aspen.kv.keyspace import Keyspace
@@ -199,3 +202,31 @@ def test_the_default_user_keeps_the_fast_path() -> None:
     node.call(s, "ACL", "SETUSER", "other", "on")
     node.call(s, "GET", "k")
     assert not s._restricted and not s._gate
+
+
+def test_acl_load_is_replicated_and_checked_first(tmp_path: Path) -> None:
+    path = tmp_path / "users.acl"
+    node = Node()
+    node.ctx.settings[b"aclfile"] = str(path).encode()
+    admin = node.session(1)
+    path.write_text("user app on >pw ~app:* +get\nuser bad on (~x +get\n")
+    reply = node.call(admin, "ACL", "LOAD")
+    assert reply == Error(
+        f"ERR {path}:2: Unmatched parenthesis in selector definition.WARNING: ACL errors "
+        "detected, no change to the previously active ACL rules was performed"
+    )
+    assert sorted(node.keyspace.acl.users) == [b"default"]
+    path.write_text("user app on >pw ~app:* +get\n")
+    assert node.call(admin, "ACL", "LOAD") == OK
+    load_op = node.ops[-1]
+    assert load_op.argv[:2] == [b"aspen.aclop", b"load"]
+    replica = Keyspace()
+    replica.execute(load_op, NOW, 0)
+    assert replica.acl.dump() == node.keyspace.acl.dump()
+    assert sorted(replica.acl.users) == [b"app", b"default"]
+    path.unlink()
+    assert node.call(admin, "ACL", "SAVE") == OK
+    assert path.read_text().splitlines() == [
+        "user app on #" + hashlib.sha256(b"pw").hexdigest() + " ~app:* resetchannels -@all +get",
+        "user default on nopass ~* &* +@all",
+    ]

@@ -70,4 +70,16 @@ async def test_admin_users_use_the_control_plane(tmp_path: Path) -> None:
             assert code == 401 and "Basic" in body["error"], headers
         code, body = await acall(n, "/read", {"key": "k2"}, headers=bearer)
         assert (code, body) == (200, {"result": None})
+
+        # once ACL gives the default user its own password and rules, the control plane
+        # still works for admins (its own session is the node's, not the default user's)
+        def restrict_default() -> None:
+            r = redis.Redis(port=n.ports[0], password="pw", socket_timeout=5)
+            assert r.execute_command("ACL", "SETUSER", "default", "resetpass", ">new",
+                                     "-@all")
+
+        await trio.to_thread.run_sync(restrict_default)
+        assert (await acall(n, "/write", write, headers=_basic("ops", "opspw")))[0] == 200
+        assert (await acall(n, "/write", write, headers=_basic("default", "new")))[0] == 401
+        assert (await acall(n, "/write", write, headers=bearer))[0] == 200
         n.server.shutdown()
