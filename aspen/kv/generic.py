@@ -51,6 +51,8 @@ def type_(ks: Keyspace, argv: Argv, now: int) -> object:
 
 
 def keys(ks: Keyspace, argv: Argv, now: int) -> object:
+    if argv[1] == b"*":  # Redis's allkeys shortcut: the empty key too
+        return ks.live_keys(now)
     match = compile_glob(argv[1])
     return [k for k in ks.live_keys(now) if match(k)]
 

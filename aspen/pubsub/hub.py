@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from aspen.pubsub.matcher import match
+from aspen.kv.glob import match
 from aspen.resp.codec import encode
 from aspen.resp.values import Push
 

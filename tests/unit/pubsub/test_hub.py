@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from aspen.pubsub.hub import PubSubClient, PubSubHub
-from aspen.pubsub.matcher import match
+from aspen.kv.glob import match
 from aspen.resp.codec import encode
 from aspen.resp.values import Push
 

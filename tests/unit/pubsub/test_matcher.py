@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from aspen.pubsub.matcher import MAX_NESTING, match
+from aspen.kv.glob import MAX_NESTING, match
 from harness.bench.servers import redis_server
 from harness.resp_push import Push, PushClient, encode_command
 
