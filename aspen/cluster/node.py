@@ -97,6 +97,7 @@ class NodeStats:
     max_batch: int = 0
     writes_forwarded: int = 0
     writes_retried: int = 0
+    cut_offs: int = 0  # times this node found itself without a leader for too long
     duplicates_suppressed: int = 0
     read_index_calls: int = 0
     reads_served: int = 0
@@ -205,6 +206,12 @@ class ClusterNode:
         self._fast_reads = settings.request_timeout > settings.election_timeout
         self._durable_hs = HardState()  # the hard state storage holds
         self._lazy_hs: HardState | None = None  # a newer commit index not yet written
+        # Fail fast when cut off: no leader known for `_cutoff_after` (trio time) means this
+        # node is on the wrong side of a partition, not in an election (which takes one
+        # randomised election timeout, rarely two); commands then get CLUSTERDOWN at once.
+        self._leaderless_since: float | None = None
+        self._cutoff_after = 2 * settings.election_timeout
+        self.cut_off = False
 
     # =========================================================================================
     # lifecycle
@@ -353,21 +360,45 @@ class ClusterNode:
         msgs, self._inbox = self._inbox, []
         for msg in msgs:
             core.step(msg)
+        self._note_leader()
         self._submit_writes()
         self._propose_batch()
         self._request_read_index()
 
+    def _note_leader(self) -> None:
+        """Track how long no leader has been known; past `_cutoff_after` the node is cut off:
+        every write still waiting settles now (TIMEOUT if it was sent to a leader, else
+        CLUSTERDOWN), instead of at its request deadline."""
+        if self._core.leader_id is not None:
+            self._leaderless_since = None
+            self.cut_off = False
+            return
+        now = trio.current_time()
+        if self._leaderless_since is None:
+            self._leaderless_since = now
+        if not self.cut_off and now - self._leaderless_since >= self._cutoff_after:
+            self.cut_off = True
+            self.stats.cut_offs += 1
+            for w in list(self._writes.values()):
+                if not w.done:
+                    w.settle()
+
     def _submit_writes(self) -> None:
         core = self._core
         todo, self._to_submit = self._to_submit, []
+        if self.cut_off:  # answered at once: nothing was sent, nothing is applied
+            for w in todo:
+                if not w.submitted:
+                    w.settle()
+            todo = [w for w in todo if w.submitted]
         if self._rescan:
             self._rescan = False
             now = trio.current_time()
             retry_after = self.settings.election_timeout
             queued = {id(w) for w in todo}
             for w in self._writes.values():
-                if w.done or id(w) in queued:
-                    continue
+                if w.done or id(w) in queued or (w.settled and not w.submitted):
+                    continue  # (answered CLUSTERDOWN, "nothing applied": must stay unsent)
                 if not w.submitted:
                     todo.append(w)
                 elif core.role is Role.LEADER:
@@ -919,6 +950,8 @@ class ClusterNode:
     ) -> object:
         if mode == "stale":
             return self.execute_local(op)
+        if self.cut_off:
+            return CLUSTERDOWN
         deadline = trio.current_time() + self.settings.request_timeout
         confirmed = None
         if mode == "linearizable" and self._fast_reads:
@@ -952,6 +985,8 @@ class ClusterNode:
                 if index is not None:
                     await self._wait_applied(index)
                     return self.execute_local(op)
+                if self.cut_off:
+                    break
                 await trio.sleep(self.settings.tick_interval)  # no leader yet: try again
         return CLUSTERDOWN
 
@@ -1135,6 +1170,8 @@ class ClusterNode:
             ("raft_role", st["role"]),
             ("raft_term", str(st["term"])),
             ("raft_leader", str(st["leader"] or "")),
+            ("raft_cut_off", "1" if self.cut_off else "0"),
+            ("raft_cut_offs", str(stats.cut_offs)),
             ("raft_commit_index", str(st["commit_index"])),
             ("raft_applied_index", str(st["applied_index"])),
             ("raft_last_index", str(st["last_index"])),

@@ -5,8 +5,8 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aspen.pubsub.hub import PubSubClient, PubSubHub
 from aspen.kv.glob import match
+from aspen.pubsub.hub import PubSubClient, PubSubHub
 from aspen.resp.codec import encode
 from aspen.resp.values import Push
 
