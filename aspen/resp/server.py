@@ -558,6 +558,8 @@ class _Batch:
                         elif type(reply) is Replies:
                             for item in reply.items:
                                 encode_into(out, item, handler.protocol)
+                        elif type(reply) is list and len(reply) > BIG_REPLY:
+                            out += await encode_big(reply, handler.protocol)
                         else:
                             encode_into(out, reply, handler.protocol)
                     except Exception as exc:  # a bug must not take the node down
@@ -644,7 +646,10 @@ class _Batch:
                     if type(value) is Deferred:
                         value = await value._wait()  # (not through wait(): one frame less)
                         protocol = self.handler.protocol
-                    _encode_reply(out, value, protocol)
+                    if type(value) is list and len(value) > BIG_REPLY:
+                        out += await encode_big(value, protocol)
+                    else:
+                        _encode_reply(out, value, protocol)
                 except Exception as exc:  # a bug must not take the node down
                     log.exception("command %r failed", argv[:1])
                     del out[mark:]
@@ -691,6 +696,23 @@ class _Batch:
         if reply is not None:
             reply.abandon()
             self.pending = []
+
+
+BIG_REPLY = 20_000
+"""An array reply longer than this is encoded in slices, yielding to the event loop between
+them: encoding 1M elements takes about a second, and the node's Raft heartbeats (the driver is
+a task of the same loop) must not wait that long, or the followers elect another leader."""
+
+
+async def encode_big(value: list[object], protocol: int) -> bytearray:
+    """The encoding of a big array reply, built apart from the batch's buffer (pushes that
+    arrive while it yields go to that buffer, before this reply, never inside it)."""
+    buf = bytearray(b"*%d\r\n" % len(value))
+    for lo in range(0, len(value), BIG_REPLY):
+        for item in value[lo : lo + BIG_REPLY]:
+            encode_into(buf, item, protocol)
+        await trio.lowlevel.checkpoint()
+    return buf
 
 
 def _encode_reply(out: bytearray, value: object, protocol: int) -> None:
