@@ -8,6 +8,7 @@ member into the hole, so SPOP and SRANDMEMBER pick by index in O(1) with the see
 
 from __future__ import annotations
 
+import itertools
 import random
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
@@ -75,6 +76,15 @@ class RSet:
         member = self.members[i]
         self.discard(member)
         return member
+
+    @classmethod
+    def from_unique(cls, members: list[bytes]) -> RSet:
+        """A set of `members`, which must hold no duplicates (built at C speed: a Python
+        loop of `add` made SUNIONSTORE of 1M members take seconds of every replica's apply)."""
+        new = cls()
+        new.members = members
+        new.pos = dict(zip(members, range(len(members)), strict=True))
+        return new
 
     def copy(self) -> RSet:
         new = RSet()
@@ -230,12 +240,8 @@ def _inter(sets: list[RSet | None], limit: int = 0) -> list[bytes]:
 
 
 def _union(sets: list[RSet | None]) -> list[bytes]:
-    seen: dict[bytes, None] = {}
-    for s in sets:
-        if s is not None:
-            for m in s.members:
-                seen[m] = None
-    return list(seen)
+    """Members in first-seen order (C speed: dict.fromkeys over the chained member lists)."""
+    return list(dict.fromkeys(itertools.chain.from_iterable(s.members for s in sets if s)))
 
 
 def _diff(sets: list[RSet | None]) -> list[bytes]:
@@ -259,7 +265,7 @@ def sdiff(ks: Keyspace, argv: Argv, now: int) -> object:
 
 
 def _store(ks: Keyspace, argv: Argv, now: int, members: list[bytes]) -> int:
-    replace(ks, argv[1], RSet(members), now)
+    replace(ks, argv[1], RSet.from_unique(members), now)
     return len(members)
 
 

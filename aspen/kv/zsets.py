@@ -659,6 +659,9 @@ def _score(members: dict[bytes, float] | RSet, m: bytes) -> float:
 def _union(inputs: list[_Input], aggregate: bytes) -> dict[bytes, float]:
     result: dict[bytes, float] = {}
     for _, weight, members in inputs:
+        if not result and weight == 1.0 and isinstance(members, dict):
+            result = dict(members)  # 1.0 * score is the score: a C-speed copy (1M members)
+            continue
         for m in members:
             score = _weighted(weight, _score(members, m))
             old = result.get(m)
