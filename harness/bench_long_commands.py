@@ -115,7 +115,7 @@ def main() -> None:
                 w.start()
             time.sleep(0.5)
             start = time.monotonic()
-            big.execute_command(*argv)
+            big.execute_command(*argv)  # type: ignore[no-untyped-call]
             end = time.monotonic()
             time.sleep(1.0)
             for w in writers:
