@@ -212,6 +212,8 @@ class ClusterNode:
         self._leaderless_since: float | None = None
         self._cutoff_after = 2 * settings.election_timeout
         self.cut_off = False
+        self._tick_credit = 0  # ticks a follower skips after a long apply (`_apply_timed`)
+        self._apply_clock: Callable[[], float] = trio.current_time  # (MockClock: no credit)
 
     # =========================================================================================
     # lifecycle
@@ -353,6 +355,10 @@ class ClusterNode:
         # stall count AFTER a leader's heartbeat and shorten the time this follower refuses
         # votes — which the leader's read lease relies on.
         ticks, self._pending_ticks = self._pending_ticks, 0
+        if self._tick_credit and ticks:
+            used = min(ticks, self._tick_credit)
+            ticks -= used
+            self._tick_credit -= used
         for _ in range(ticks):
             core.tick()
         if ticks:
@@ -504,14 +510,14 @@ class ClusterNode:
             first_unstable = rd.entries[0].index
             cut = next(i for i, e in enumerate(committed) if e.index >= first_unstable)
             committed, later = committed[:cut], committed[cut:]
-        self._apply(committed)
+        self._apply_timed(committed)
         self._serve_read_states(rd)
         self._wake_applied()
         self.blocking.after_apply()
         await self._persist(storage, rd)
         await self._send_raft(rd.persisted_messages)
         if later:
-            self._apply(later)
+            self._apply_timed(later)
             self._wake_applied()
             self.blocking.after_apply()
         core.advance(rd)
@@ -606,6 +612,20 @@ class ClusterNode:
                 self._batch.append(PeerItem(node, address))
 
     # -- applying ---------------------------------------------------------------------------
+
+    def _apply_timed(self, committed: list[Entry]) -> None:
+        """`_apply`; on a follower, real time spent applying a long batch (a store over 1M
+        members, say) does not count toward its election timeout: the leader applies the same
+        entries at about the same time and sends no heartbeat meanwhile. Skipping ticks only
+        makes the follower more patient (it also refuses votes longer: the leader's lease
+        stays safe); the credit is capped at one election timeout."""
+        started = self._apply_clock()
+        self._apply(committed)
+        spent = self._apply_clock() - started
+        s = self.settings
+        if spent > s.tick_interval and self._core.role is not Role.LEADER:
+            self._tick_credit = min(self._tick_credit + int(spent / s.tick_interval),
+                                    s.election_ticks)
 
     def _apply(self, committed: list[Entry]) -> None:
         state = self.state
