@@ -8,7 +8,7 @@ default). Loaded with `--keys` small keys and a list, set, hash and sorted set o
 writer threads (one on the leader, one on a follower) SET in a loop. Printed per command: how
 long it took, the Raft term before and after (a change means an election: the leader was
 lost), and the writers' p99 and max latency from the command's start to one second after its
-end. A figure, not a test.
+end, and on how many nodes a snapshot was taken meanwhile. A figure, not a test.
 """
 
 from __future__ import annotations
@@ -82,6 +82,18 @@ def _term(c: redis.Redis) -> int:
     return int(c.info("raft")["raft_term"])
 
 
+def _snapshots(cluster: DaemonCluster) -> list[int]:
+    """Each node's snapshot index (a snapshot serializes the keyspace on the driver: seconds
+    for this much data, so an election during one is the snapshot's, not the command's)."""
+    out = []
+    for i in cluster.voters:
+        try:
+            out.append(int(cluster.status(i, timeout=30)["snapshot_index"]))
+        except Exception:  # a busy node: unknown
+            out.append(-1)
+    return out
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--keys", type=int, default=1_000_000)
@@ -103,12 +115,13 @@ def main() -> None:
         print(f"loaded {args.keys} keys and 4 x {args.elements} elements through the leader "
               f"in {time.monotonic() - t0:.0f} s")
         print(f"{'command':<28} {'took s':>7} {'term':>9} {'leader':>7} "
-              f"{'p99 ms':>8} {'max ms':>8} writes")
+              f"{'p99 ms':>8} {'max ms':>8} writes snapshots")
         for argv in commands:
             leader = cluster.wait_leader(timeout=30)
             follower = next(i for i in cluster.voters if i != leader)
             big = redis.Redis(port=cluster.resp_port(leader), socket_timeout=600)
             term0 = _term(big)
+            snaps0 = _snapshots(cluster)
             writers = [Writer(cluster.resp_port(leader), "L"),
                        Writer(cluster.resp_port(follower), "F")]
             for w in writers:
@@ -124,11 +137,13 @@ def main() -> None:
                 w.join(60)
             after = cluster.wait_leader(timeout=30)
             term1 = _term(redis.Redis(port=cluster.resp_port(after), socket_timeout=30))
+            snapped = sum(a != b for a, b in zip(snaps0, _snapshots(cluster), strict=True))
             lat = sorted(lt for w in writers for s, lt in w.samples if start <= s <= end + 1)
             p99 = lat[int(len(lat) * 0.99)] * 1000 if lat else float("nan")
             worst = lat[-1] * 1000 if lat else float("nan")
             print(f"{' '.join(argv):<28} {end - start:7.2f} {term0:>4}->{term1:<4} "
-                  f"{leader:>3}->{after:<3} {p99:8.1f} {worst:8.1f} {len(lat)}", flush=True)
+                  f"{leader:>3}->{after:<3} {p99:8.1f} {worst:8.1f} {len(lat):6} {snapped}",
+                  flush=True)
             big.close()
 
 
