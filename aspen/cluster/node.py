@@ -618,14 +618,21 @@ class ClusterNode:
         members, say) does not count toward its election timeout: the leader applies the same
         entries at about the same time and sends no heartbeat meanwhile. Skipping ticks only
         makes the follower more patient (it also refuses votes longer: the leader's lease
-        stays safe); the credit is capped at one election timeout."""
+        stays safe); the credit is capped at one election timeout. On the leader, its
+        check-quorum is deferred as long (followers still applying cannot answer)."""
         started = self._apply_clock()
         self._apply(committed)
         spent = self._apply_clock() - started
         s = self.settings
-        if spent > s.tick_interval and self._core.role is not Role.LEADER:
-            self._tick_credit = min(self._tick_credit + int(spent / s.tick_interval),
-                                    s.election_ticks)
+        if spent <= s.tick_interval:
+            return
+        ticks = int(spent / s.tick_interval)
+        if self._core.role is Role.LEADER:
+            # The followers apply the same batch and cannot answer meanwhile: check-quorum
+            # must not depose this leader for it.
+            self._core.defer_quorum_check(ticks)
+        else:
+            self._tick_credit = min(self._tick_credit + ticks, s.election_ticks)
 
     def _apply(self, committed: list[Entry]) -> None:
         state = self.state

@@ -1015,6 +1015,15 @@ class RaftCore:
         acks[self.id] = self._read_round
         return joint_index(self.membership, acks)
 
+    def defer_quorum_check(self, ticks: int) -> None:
+        """A leader that was busy for `ticks` (the runtime applying a long batch) gives its
+        followers as long again before check-quorum may depose it: they are applying the same
+        entries and cannot answer meanwhile. Capped at one election timeout. Liveness only:
+        the read lease counts acknowledged heartbeats, not this timer."""
+        if self.role is Role.LEADER and ticks > 0:
+            floor = -self.config.election_tick
+            self._election_elapsed = max(floor, self._election_elapsed - ticks)
+
     def lease_remaining(self) -> int:
         """Ticks for which this leader may serve reads from its own state without a quorum
         round (read_consistency = "lease"); 0 if it holds no lease.

@@ -256,3 +256,19 @@ def test_removed_vote_check_uses_overridable_seam() -> None:
     rd = voter.ready()
     grants = [m for m in rd.persisted_messages if isinstance(m, RequestVoteResponse)]
     assert [m.granted for m in grants] == [True, True]  # the plant double-votes
+
+
+def test_defer_quorum_check_gives_busy_followers_as_long_again() -> None:
+    """After a long apply the leader waits that much longer before check-quorum deposes it
+    (its followers are applying the same entries); without the deferral it steps down."""
+    for deferred in (False, True):
+        c = Cluster([1, 2, 3])
+        c.elect(1)
+        c.isolate(1)  # the followers "are busy": nothing comes back
+        et = c.config.election_tick
+        if deferred:
+            c.cores[1].defer_quorum_check(et)
+        c.tick([1], n=2 * et + 1)
+        assert (c.cores[1].role is Role.LEADER) is deferred
+        c.tick([1], n=et)  # the deferral is capped at one election timeout
+        assert c.cores[1].role is not Role.LEADER
