@@ -15,7 +15,8 @@ HTTP (bodies are JSON objects; every error is `{"error": "..."}` with a 4xx/5xx 
     GET  /status                -> the node's Raft status (what `aspen status` prints)
     POST /init                  {"voters": [1, 2, 3]}          (absent: this node alone)
     POST /add-learner           {"id": 4, "address": "127.0.0.1:7004"}   (raft address)
-    POST /change-membership     {"voters": [1, 2, 3, 4]}
+    POST /change-membership     {"voters": [1, 2, 3, 4]}  (+ "learners": [...] to set them;
+                                absent: the learners stay)
     POST /transfer-leader       {"to": 2}
     POST /snapshot              {"node": 2}  (absent: this node) -> {"node", "snapshot_index"}
     POST /write                 {"command": ["SET", "k", "v"]}  or {"key": "k", "value": "v"}
@@ -116,7 +117,9 @@ def to_json(value: object) -> Any:
     return str(value)
 
 
-def _ids(body: Mapping[str, Any], key: str, *, required: bool = True) -> list[int] | None:
+def _ids(
+    body: Mapping[str, Any], key: str, *, required: bool = True, empty_ok: bool = False
+) -> list[int] | None:
     if key not in body:
         if required:
             raise BadRequest(f'"{key}": missing (a list of node ids)')
@@ -124,7 +127,7 @@ def _ids(body: Mapping[str, Any], key: str, *, required: bool = True) -> list[in
     value = body[key]
     if (
         not isinstance(value, list)
-        or not value
+        or (not value and not empty_ok)
         or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value)
     ):
         raise BadRequest(f'"{key}": must be a non-empty list of positive node ids, got '
@@ -216,16 +219,22 @@ class ControlPlane:
         )
         return self.status()["membership"]  # type: ignore[no-any-return]
 
-    async def change_membership(self, voters: list[int]) -> dict[str, Any]:
+    async def change_membership(
+        self, voters: list[int], learners: list[int] | None = None
+    ) -> dict[str, Any]:
+        """New voters and, optionally, the new learner set (None: the learners stay)."""
         core = self.node.core
         if core is not None and core.role.value == "leader":
             # (a follower's view may lag: it proxies, and the leader checks)
-            strangers = sorted(set(voters) - core.membership.all_nodes)
+            strangers = sorted({*voters, *(learners or ())} - core.membership.all_nodes)
             if strangers:
                 raise ControlError(400, f"node {strangers[0]} is not a member: add it as a "
                                         "learner first (it must catch up before it votes)")
+        body: dict[str, Any] = {"voters": voters}
+        if learners is not None:
+            body["learners"] = learners
         await self._leader_op(
-            lambda: self.node.change_membership(voters), "/change-membership", {"voters": voters},
+            lambda: self.node.change_membership(voters, learners), "/change-membership", body,
             note=("membership", "membership changed"),
         )
         return self.status()["membership"]  # type: ignore[no-any-return]
@@ -427,9 +436,11 @@ class ControlPlane:
         return HttpResponse.json(await self.add_learner(node_id, address))
 
     async def _change_membership(self, request: HttpRequest) -> HttpResponse:
-        voters = _ids(_object(request), "voters")
+        body = _object(request)
+        voters = _ids(body, "voters")
         assert voters is not None
-        return HttpResponse.json(await self.change_membership(voters))
+        learners = _ids(body, "learners", required=False, empty_ok=True)
+        return HttpResponse.json(await self.change_membership(voters, learners))
 
     async def _transfer(self, request: HttpRequest) -> HttpResponse:
         return HttpResponse.json(await self.transfer_leader(_id(_object(request), "to")))

@@ -1096,12 +1096,17 @@ class ClusterNode:
         m = core.membership
         await self._change(m.voters, m.learners | {node})
 
-    async def change_membership(self, voters: Iterable[int]) -> None:
+    async def change_membership(
+        self, voters: Iterable[int], learners: Iterable[int] | None = None
+    ) -> None:
         """Leader only: move to these voters (joint consensus); learners that become voters
-        are promoted, voters left out are removed. Returns once the final config commits."""
+        are promoted, voters left out are removed. `learners`, when given, is the new learner
+        set (a learner left out is removed); otherwise the learners stay. Returns once the
+        final config commits."""
         core = self._require_leader()
         target = frozenset(voters)
-        await self._change(target, core.membership.learners - target)
+        kept = core.membership.learners if learners is None else frozenset(learners)
+        await self._change(target, kept - target)
 
     async def _change(self, voters: frozenset[int], learners: frozenset[int]) -> None:
         target = Membership(voters=voters, learners=learners)

@@ -189,6 +189,13 @@ async def test_console_adds_promotes_and_removes_a_member(tmp_path: Path) -> Non
             await b.evaluate("document.getElementById('add-learner').requestSubmit()")
             await _confirm(b, f"Add node 4 at {c.raft_address(4)} as a learner?")
             await b.wait_for(f"{_member(4)}.member === 'learner'", 20)
+            # A learner can be removed again (voters untouched), then added back.
+            await _click(b, 4, "remove")
+            await _confirm(b, "Remove learner 4 (voters stay 1, 2, 3)?")
+            await b.wait_for(f"{_member(4)}.member === 'not a member'", 20)
+            await b.evaluate("document.getElementById('add-learner').requestSubmit()")
+            await _confirm(b, f"Add node 4 at {c.raft_address(4)} as a learner?")
+            await b.wait_for(f"{_member(4)}.member === 'learner'", 20)
             await _click(b, 4, "promote")
             await _confirm(b, "voters become 1, 2, 3, 4")
             await b.wait_for(f"{_member(4)}.member === 'voter' && {_member(4)}.role", 20)
@@ -197,9 +204,11 @@ async def test_console_adds_promotes_and_removes_a_member(tmp_path: Path) -> Non
             await b.wait_for(f"{_member(4)}.member === 'not a member'", 20)
             kinds = await b.evaluate("window.aspenConsole.events.filter(e => e.kind === "
                                      "'membership').map(e => e.text)")
-            assert kinds[0].startswith(f"node 4 ({c.raft_address(4)}) added as a learner: "
-                                       "voters [1, 2, 3], learners [4]")
-            assert kinds[1:] == ["membership changed: voters [1, 2, 3, 4], learners []",
+            added = (f"node 4 ({c.raft_address(4)}) added as a learner: "
+                     "voters [1, 2, 3], learners [4]")
+            assert kinds[0].startswith(added) and kinds[2].startswith(added)
+            assert kinds[1] == "membership changed: voters [1, 2, 3], learners []"
+            assert kinds[3:] == ["membership changed: voters [1, 2, 3, 4], learners []",
                                  "membership changed: voters [1, 2, 3], learners []"]
             assert "failed" not in await b.evaluate(
                 "document.getElementById('action-result').textContent")

@@ -182,6 +182,10 @@ function renderMembers() {
       button("promote", () => confirmThen(
         `Promote learner ${m.id} to voter (voters become ${[...voters, m.id].join(", ")})?`,
         () => post("/change-membership", { voters: [...voters, m.id] })));
+      const others = learnersNow().filter((l) => l !== m.id);
+      button("remove", () => confirmThen(
+        `Remove learner ${m.id} (voters stay ${voters.join(", ")})?`,
+        () => post("/change-membership", { voters, learners: others })));
     }
     if (m.member === "voter" && voters.length > 1) {
       const rest = voters.filter((v) => v !== m.id);
@@ -200,6 +204,10 @@ function renderMembers() {
 
 function votersNow() {
   return state.members.filter((m) => m.member === "voter").map((m) => m.id);
+}
+
+function learnersNow() {
+  return state.members.filter((m) => m.member === "learner").map((m) => m.id);
 }
 
 // -- actions ---------------------------------------------------------------------------------
