@@ -63,6 +63,23 @@ def free_ports(n: int) -> list[int]:
             s.close()
 
 
+def free_base_port(n: int = 3) -> int:
+    """A base port with base..base+n-1, +1000 and +2000 free (the layout of `aspen up` and
+    `aspen keygen --cluster` for members sharing one host)."""
+    for base in range(22000 + (time.time_ns() // 1000) % 5000, 60000, 97):
+        ok = True
+        for off in (0, 1000, 2000):
+            for i in range(n):
+                with socket.socket() as s:
+                    try:
+                        s.bind(("127.0.0.1", base + off + i))
+                    except OSError:
+                        ok = False
+        if ok:
+            return base
+    raise RuntimeError("no free port range")
+
+
 def wait_until(what: str, fn: Callable[[], T | None], timeout: float, interval: float = 0.05) -> T:
     """Poll `fn` until it returns something other than None/False; TimeoutError names `what`."""
     deadline = time.monotonic() + timeout

@@ -6,13 +6,12 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import redis
 
-from harness.daemons import free_ports, wait_until
+from harness.daemons import free_base_port, free_ports, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -20,22 +19,6 @@ pytestmark = pytest.mark.slow
 def aspen(*args: str, cwd: Path, timeout: float = 30) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "aspen.cli", *args], capture_output=True,
                           text=True, timeout=timeout, cwd=cwd)
-
-
-def free_base_port(n: int = 3) -> int:
-    """A base port with base..base+n-1, +1000 and +2000 free (aspen up's layout)."""
-    for base in range(22000 + (time.time_ns() // 1000) % 5000, 60000, 97):
-        ok = True
-        for off in (0, 1000, 2000):
-            for i in range(n):
-                with socket.socket() as s:
-                    try:
-                        s.bind(("127.0.0.1", base + off + i))
-                    except OSError:
-                        ok = False
-        if ok:
-            return base
-    raise RuntimeError("no free port range")
 
 
 def start_up(tmp_path: Path, base: int) -> tuple[subprocess.Popen[str], str]:

@@ -21,7 +21,7 @@ import trio_websocket
 import trustme
 
 from aspen.config import LocalMember, render_local_config
-from harness.daemons import free_ports, wait_until
+from harness.daemons import free_base_port, free_ports, wait_until
 
 pytestmark = pytest.mark.skipif(shutil.which("redis-cli") is None, reason="needs redis-cli")
 
@@ -58,9 +58,17 @@ class Daemon:
                 [sys.executable, "-m", "aspen.cli", "node", "--config", str(config)],
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=config.parent)
 
-    def wait_log(self, text: str, timeout: float = 20.0) -> None:
-        wait_until(f"{text!r} in {self.log.name}",
-                   lambda: self.proc.poll() is None and text in self.log.read_text(), timeout)
+    def wait_log(self, text: str, timeout: float = 30.0) -> None:
+        def seen() -> bool:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"{self.log.name}: exited {self.proc.returncode}:\n"
+                                     + self.log.read_text()[-2000:])
+            return text in self.log.read_text()
+
+        try:
+            wait_until(f"{text!r} in {self.log.name}", seen, timeout)
+        except TimeoutError as exc:
+            raise AssertionError(f"{exc}\n{self.log.read_text()[-2000:]}") from None
 
     def stop(self) -> None:
         self.proc.terminate()
@@ -210,9 +218,7 @@ async def _plain_ws_refused(port: int) -> bool:
 
 
 def test_keygen_cluster_configs_start_an_authenticated_cluster(tmp_path: Path) -> None:
-    base = free_ports(1)[0]
-    while base > 60000:
-        base = free_ports(1)[0]
+    base = free_base_port(3)
     out = subprocess.run(
         [sys.executable, "-m", "aspen.cli", "keygen", "--cluster", "127.0.0.1", "127.0.0.1",
          "127.0.0.1", "--dir", str(tmp_path), "--base-port", str(base)],
