@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 import attrs
 
 from aspen.acl.replicated import aclop
+from aspen.acl.scripts import script_as
 from aspen.kv import generic, strings
 from aspen.kv.errors import CommandError
 from aspen.kv.spec import (
@@ -1241,6 +1242,26 @@ def _bserve(ks: Keyspace, argv: Argv, now: int) -> object:
 
 
 _INTERNAL: tuple[CommandSpec, ...] = (
+    _spec(
+        "aspen.scriptas",
+        -4,
+        "write",
+        _NOKEY,
+        script_as,
+        "scripting",
+        "Runs a restricted user's script with its redis.calls checked (proposed by sessions).",
+        "0.1.0",
+    ),
+    _spec(
+        "aspen.scriptas_ro",
+        -4,
+        "readonly",
+        _NOKEY,
+        script_as,
+        "scripting",
+        "The read-only form of ASPEN.SCRIPTAS (EVAL_RO, EVALSHA_RO, FCALL_RO).",
+        "0.1.0",
+    ),
     _spec(
         "aspen.aclop",
         -3,

@@ -87,6 +87,9 @@ class Keyspace:
         self.script_budget = 0
         """Lua instructions a script may run (0: the engine's default); same on every node."""
         self.acl = AclState()  # ACL users: replicated by ASPEN.ACLOP, kept in snapshots
+        self.script_user: bytes | None = None
+        """While a restricted user's script runs (ASPEN.SCRIPTAS): whose rules redis.call
+        is checked against."""
 
     # ------------------------------------------------------------ executing ops
 

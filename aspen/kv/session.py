@@ -43,9 +43,10 @@ import attrs
 
 from aspen.acl import command as aclcmd
 from aspen.acl.check import Denied, check
+from aspen.acl.scripts import SCRIPT_AS, SCRIPT_AS_READ
 from aspen.acl.state import EPOCH, AclState
 from aspen.kv import commands as cmdtable
-from aspen.kv.commands import COMMANDS, CommandSpec
+from aspen.kv.commands import COMMANDS, CommandSpec, lookup_executable
 from aspen.kv.glob import glob_match
 from aspen.kv.introspect import command_docs, command_info
 from aspen.kv.ops import Op, ReadOp, TxnOp, WriteOp
@@ -192,6 +193,12 @@ def _valid_client_name(name: bytes) -> bool:
     return all(33 <= c <= 126 for c in name)
 
 
+SCRIPT_RUNNERS = frozenset(
+    {"eval", "evalsha", "eval_ro", "evalsha_ro", "fcall", "fcall_ro"}
+)
+"""The commands that run a script: a restricted user's are wrapped (aspen.acl.scripts)."""
+
+
 class Session:
     """Connection state: auth, protocol, name, MULTI queue and WATCHed keys."""
 
@@ -275,6 +282,13 @@ class Session:
                 refused = self._acl_check(target, argv)
                 if refused is not None:
                     return self._reject(refused)
+                if target.group == "scripting" and target.name in SCRIPT_RUNNERS:
+                    # its redis.calls are checked where it runs, against this user's rules
+                    wrap = SCRIPT_AS if target.route is Route.WRITE else SCRIPT_AS_READ
+                    argv = [wrap, self.username, *argv]
+                    wrapped = lookup_executable(wrap)
+                    assert wrapped is not None
+                    target = wrapped
             if self._subscribed_resp2() and not spec.subscribed_ok:
                 return self._reject(subscribed_mode_error(target.name))
             if self._in_multi and not spec.immediate:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from aspen.acl.scripts import script_refusal
 from aspen.kv import commands as cmdtable
 from aspen.kv.spec import Route
 from aspen.resp.values import Error, SimpleString
@@ -113,16 +114,21 @@ def make_call(engine_ref: list[LuaEngine]) -> tuple[Any, Any]:
             return False, UNKNOWN
         if not spec.arity_ok(len(argv)):
             return False, ARITY
-        flags = spec.flags
+        target = spec
         if spec.subcommands:
             sub = cmdtable.lookup_subcommand(spec, argv[1])
             if sub is None:
                 return False, UNKNOWN
             if not sub.arity_ok(len(argv)):
                 return False, ARITY
-            flags = sub.flags
-        if "noscript" in flags:
+            target = sub
+        if "noscript" in target.flags:
             return False, NOSCRIPT
+        user = ctx.keyspace.script_user
+        if user is not None:
+            refused = script_refusal(ctx.keyspace, user, target, argv, ctx.now_ms)
+            if refused is not None:
+                return False, refused
         if spec.route is Route.SESSION:
             reply = _session_command(spec.name, argv, ctx.now_ms)
         else:
