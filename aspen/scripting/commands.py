@@ -413,7 +413,8 @@ def _function_list(state: ScriptState, argv: Argv) -> object:
         else:
             return Error(f"ERR Unknown argument {argv[i].decode('utf-8', 'replace')}")
         i += 1
-    match = compile_glob(pattern, nocase=False) if pattern is not None else None
+    # Redis 7.0 matches library names without case (functions.c: stringmatchlen(..., 1))
+    match = compile_glob(pattern, nocase=True) if pattern is not None else None
     out: list[object] = []
     for lib in state.libraries.values():
         if match is not None and not match(lib.name):

@@ -235,6 +235,7 @@ FIXED = [
     [b"FCALL", b"w", b"1", b"fk", b"fv"], [b"GET", b"fk"], [b"FCALL_RO", b"w", b"0"],
     [b"FUNCTION", b"LIST", b"LIBRARYNAME", b"lib3", b"WITHCODE"],
     [b"FUNCTION", b"LIST", b"LIBRARYNAME", b"nomatch"], [b"FUNCTION", b"LIST", b"bad"],
+    [b"FUNCTION", b"LIST", b"LIBRARYNAME", b"LIB3"],  # Redis matches names without case
     [b"FUNCTION", b"STATS"], [b"FUNCTION", b"DELETE", b"nosuch"],
     [b"FUNCTION", b"DELETE", b"lib3"], [b"FCALL", b"w", b"0"],
     [b"FUNCTION", b"LOAD", b"REPLACE", b"#!lua name=lib1\nredis.register_function('g', "
