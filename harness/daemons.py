@@ -15,6 +15,7 @@ alive, so a failing test leaks no process. Daemon output goes to `<dir>/nN.log`.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import json
 import os
 import signal
@@ -24,7 +25,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -306,3 +307,17 @@ class DaemonCluster:
         if not path.exists():
             return ""
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+
+@contextlib.contextmanager
+def started_cluster(n: int, base_dir: Path, **options: Any) -> Iterator[DaemonCluster]:
+    """A started `DaemonCluster` (options as its constructor's); if the body fails, every
+    node's log tail is printed (pytest shows it with the failure)."""
+    with DaemonCluster(n, base_dir, **options) as c:
+        c.start_all()
+        try:
+            yield c
+        except BaseException:
+            for i in c.members:
+                print(f"--- n{i}.log\n{c.log_tail(i)}")
+            raise

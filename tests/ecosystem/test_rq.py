@@ -9,8 +9,6 @@ those are not exercised here and need scripting (another issue) to work.
 from __future__ import annotations
 
 import operator
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import rq
@@ -18,18 +16,6 @@ import rq
 from harness.daemons import DaemonCluster
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[DaemonCluster]:
-    with DaemonCluster(3, tmp_path) as c:
-        c.start_all()
-        try:
-            yield c
-        except BaseException:
-            for i in c.members:
-                print(f"--- n{i}.log\n{c.log_tail(i)}")
-            raise
 
 
 def test_rq_enqueue_burst_worker_and_results(cluster: DaemonCluster) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from harness.daemons import DaemonCluster, wait_until
+from harness.daemons import DaemonCluster, started_cluster, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -18,14 +18,8 @@ pytestmark = pytest.mark.slow
 @pytest.fixture
 def snapshotting(tmp_path: Path) -> Iterator[DaemonCluster]:
     """Three daemons that snapshot every few entries (users must travel in snapshots)."""
-    with DaemonCluster(3, tmp_path, raft={"snapshot_entries": 5}) as c:
-        c.start_all()
-        try:
-            yield c
-        except BaseException:
-            for i in c.members:
-                print(f"--- n{i}.log\n{c.log_tail(i)}")
-            raise
+    with started_cluster(3, tmp_path, raft={"snapshot_entries": 5}) as c:
+        yield c
 
 
 def _can_login(cluster: DaemonCluster, node: int, user: str, password: str) -> bool:
