@@ -15,9 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import shutil
-import socket
-import subprocess
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -29,6 +26,7 @@ from aspen.kv.local import LocalContext, LocalExecutor
 from aspen.kv.ops import ReadOp, TxnOp, WriteOp
 from aspen.kv.session import Session
 from aspen.resp.codec import encode
+from harness.bench.servers import redis_server as reference_server
 from harness.hypothesis_budget import scaled_examples
 from harness.resp_wire import Err, Map, RespClient, SetReply, parse_reply
 
@@ -38,39 +36,11 @@ REDIS_SERVER = shutil.which("redis-server")
 NOW = 1_700_000_000_000
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextlib.contextmanager
 def redis_server() -> Iterator[int]:
-    assert REDIS_SERVER is not None
-    port = _free_port()
-    args = [REDIS_SERVER, "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
-    args += ["--appendonly", "no"]
-    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 15
-        while True:
-            with contextlib.suppress(OSError):
-                c = RespClient(port)
-                ok = c.call([b"PING"]) == "PONG"
-                c.close()
-                if ok:
-                    break
-            if time.monotonic() > deadline or proc.poll() is not None:
-                raise RuntimeError("redis-server did not start")
-            time.sleep(0.05)
-        yield port
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    """The reference redis-server on a free port (harness.bench.servers); its port."""
+    with reference_server() as server:
+        yield server.port
 
 
 @pytest.fixture(scope="module")
