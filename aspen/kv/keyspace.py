@@ -100,22 +100,13 @@ class Keyspace:
             self._free_some()
         if isinstance(op, TxnOp):
             return self._execute_txn(op, now_ms)
-        argv = op.argv
-        table = WRITE_HANDLERS if type(op) is WriteOp else READ_HANDLERS
-        handler = table.get(argv[0])
-        if handler is None:
-            handler = table.get(argv[0].lower())
-            if handler is None:
-                return Error(f"ERR unknown command '{argv[0].decode('utf-8', 'replace')}'")
-        try:
-            return handler(self, argv, now_ms)
-        except CommandError as exc:
-            return exc.reply
+        return self.run_command(op.argv, type(op) is WriteOp, now_ms)
 
     def run_command(
         self, argv: list[bytes] | tuple[bytes, ...], write: bool, now_ms: int
     ) -> object:
-        """One command from inside a script (redis.call): the handler's reply or error."""
+        """One command by its write or read handler (an op, or redis.call from a script):
+        the handler's reply or error."""
         table = WRITE_HANDLERS if write else READ_HANDLERS
         handler = table.get(argv[0])
         if handler is None:

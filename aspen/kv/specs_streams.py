@@ -11,7 +11,8 @@ group's pending entries list.
 from __future__ import annotations
 
 from aspen.kv import streams as x
-from aspen.kv.spec import Blocking, CommandSpec, Handler, KeySpec, Route
+from aspen.kv.spec import Blocking, CommandSpec, Handler, KeySpec
+from aspen.kv.specs_types import _t as type_spec
 from aspen.kv.streams_blocking import STREAM_BLOCKING
 
 _STREAMS_FROM_1 = KeySpec(("RO", "access"), 0, lastkey=-1, limit=2, keyword="STREAMS",
@@ -33,25 +34,9 @@ def _x(
     subcommands: tuple[CommandSpec, ...] = (),
     blocking: Blocking | None = None,
 ) -> CommandSpec:
-    flagset = frozenset(flags.split())
-    route = Route.WRITE if "write" in flagset else Route.READ
-    return CommandSpec(
-        name,
-        arity,
-        flagset,
-        keys[0],
-        keys[1],
-        keys[2],
-        route,
-        "stream",
-        summary,
-        since,
-        tuple(acl.split()),
-        subcommands,
-        key_specs,
-        handler=handler,
-        blocking=blocking,
-    )
+    """A stream command's spec (the data types' builder, group "stream")."""
+    return type_spec(name, arity, flags, keys, handler, acl, "stream", summary, since,
+                     key_specs, blocking, subcommands)
 
 
 _K1 = (1, 1, 1)

@@ -33,6 +33,7 @@ def _t(
     since: str,
     key_specs: tuple[KeySpec, ...] = (),
     blocking: Blocking | None = None,
+    subcommands: tuple[CommandSpec, ...] = (),
 ) -> CommandSpec:
     flagset = frozenset(flags.split())
     route = Route.WRITE if "write" in flagset else Route.READ
@@ -48,6 +49,7 @@ def _t(
         summary,
         since,
         tuple(acl.split()),
+        subcommands,
         key_specs=key_specs,
         handler=handler,
         blocking=blocking,
