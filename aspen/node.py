@@ -35,6 +35,7 @@ from typing import Any
 import trio
 
 from aspen import __version__
+from aspen.acl.state import EPOCH
 from aspen.api.control import ControlError, ControlPlane
 from aspen.api.http import HttpServer
 from aspen.cluster import ClusterNode
@@ -343,6 +344,7 @@ class Node:
                       flush=True)
                 if signals is not None:
                     nursery.start_soon(self._watch_signals, signals)
+                nursery.start_soon(self._close_revoked_clients)
                 task_status.started(self.ports)
             outer.cancel_scope.cancel()  # clients are drained: stop the runtime (storage closes)
 
@@ -357,6 +359,22 @@ class Node:
         await self.server.serve_listeners(listeners, tls=tls, task_status=task_status)
         done.cancel()  # the server has drained: stop the node's other tasks
 
+    async def _close_revoked_clients(self) -> None:
+        """Close the connections an ACL change took the right from (a deleted user, revoked
+        channels), on every node as it applies the change; polled, cheap while nothing
+        changes."""
+        seen = EPOCH.value
+        while True:
+            await trio.sleep(_ACL_POLL)
+            if EPOCH.value == seen:
+                continue
+            seen = EPOCH.value
+            for conn in list(self.server.connections.values()):
+                session = getattr(conn.handler, "session", None)
+                why = session.acl_revocation() if isinstance(session, Session) else None
+                if why is not None:
+                    conn.kill(why)
+
     async def _watch_signals(self, signals: AsyncIterator[int]) -> None:
         async for signum in signals:
             name = signal.Signals(signum).name
@@ -366,6 +384,9 @@ class Node:
                     await self.cluster.step_down()
             self.cluster.blocking.shutdown()  # release clients parked in BLPOP & co.
             self.server.shutdown()
+
+
+_ACL_POLL = 0.05  # seconds between looks at the ACL user table's change counter
 
 
 def _hostport(host: str, port: int) -> str:

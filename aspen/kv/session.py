@@ -384,6 +384,25 @@ class Session:
         self._restricted = not self.trusted and not user.unrestricted()
         self._update_gate()
 
+    def acl_revocation(self) -> str | None:
+        """After a change to the user table: why this connection must close now, or None.
+
+        Redis closes, at once rather than at their next command, the clients of a deleted user
+        and the clients subscribed to a channel or pattern their user may no longer use."""
+        if self.trusted or not self.authenticated:
+            return None
+        user = self.acl.users.get(self.username)
+        if user is None:
+            return f"ACL user '{self.username.decode('utf-8', 'replace')}' was deleted"
+        if user.unrestricted() or self.pubsub is None:
+            return None
+        for name, subscribed in ((b"subscribe", self.pubsub.channels),
+                                 (b"psubscribe", self.pubsub.patterns)):
+            for channel in subscribed:
+                if check(user, name.decode(), [name, channel])[0] is not Denied.OK:
+                    return "ACL channel permissions revoked"
+        return None
+
     def _acl_check(self, spec: CommandSpec, argv: list[bytes]) -> Error | None:
         user = self.acl.users.get(self.username)
         if user is None:
