@@ -9,56 +9,23 @@ import urllib.error
 import urllib.request
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import redis
 import trio
+from standalone_node import acall, running_node
 
 import aspen.cluster  # noqa: F401  (see test_config_cluster.py)
 from aspen.api.console import HISTORY, percentiles
-from aspen.config import parse_config
 from aspen.node import Node
-
-
-def call(node: Node, path: str, body: Any = None,
-         headers: dict[str, str] | None = None) -> tuple[int, Any]:
-    data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(f"http://127.0.0.1:{node.http_port}{path}", data=data,
-                                 method="GET" if data is None else "POST", headers=headers or {})
-    try:
-        with urllib.request.urlopen(req, timeout=10) as resp:
-            text, status = resp.read(), resp.status
-    except urllib.error.HTTPError as exc:
-        text, status = exc.read(), exc.code
-    try:
-        return status, json.loads(text)
-    except ValueError:
-        return status, text.decode()
-
-
-async def acall(node: Node, path: str, body: Any = None, **kw: Any) -> tuple[int, Any]:
-    return await trio.to_thread.run_sync(lambda: call(node, path, body, **kw))
 
 AUTH = {"authorization": "Bearer pw", "content-type": "application/json"}
 
 
 @pytest.fixture
 async def node(tmp_path: Path) -> AsyncIterator[Node]:
-    config = parse_config({
-        "node": {"port": 0, "dir": str(tmp_path / "data"), "requirepass": "pw"},
-        "raft": {"tick_ms": 20},
-        "http": {"listen": "127.0.0.1:0"},
-    })
-    n = Node(config)
-    async with trio.open_nursery() as nursery:
-        await nursery.start(lambda task_status: n.run(handle_signals=False,
-                                                       task_status=task_status))
-        with trio.fail_after(10):
-            while n.cluster.leader_id != 1:
-                await trio.sleep(0.02)
+    async with running_node(tmp_path / "data", requirepass="pw") as n:
         yield n
-        n.server.shutdown()
 
 
 def test_percentiles() -> None:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import urllib.error
-import urllib.request
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -15,49 +13,17 @@ import trio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from prometheus_client.parser import text_string_to_metric_families
+from standalone_node import acall, running_node
 
 import aspen.cluster  # noqa: F401  (see test_config_cluster.py)
 from aspen.api.http import HttpRequest, HttpServer
-from aspen.config import parse_config
 from aspen.node import Node
 
 
 @pytest.fixture
 async def node(tmp_path: Path) -> AsyncIterator[Node]:
-    config = parse_config({
-        "node": {"port": 0, "dir": str(tmp_path / "data")},
-        "raft": {"tick_ms": 20},
-        "http": {"listen": "127.0.0.1:0"},
-    })
-    n = Node(config)
-    async with trio.open_nursery() as nursery:
-        await nursery.start(lambda task_status: n.run(handle_signals=False,
-                                                       task_status=task_status))
-        with trio.fail_after(10):
-            while n.cluster.leader_id != 1:
-                await trio.sleep(0.02)
+    async with running_node(tmp_path / "data") as n:
         yield n
-        n.server.shutdown()
-
-
-def call(node: Node, path: str, body: Any = None, *, raw: bytes | None = None,
-         headers: dict[str, str] | None = None) -> tuple[int, Any]:
-    data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
-    req = urllib.request.Request(f"http://127.0.0.1:{node.http_port}{path}", data=data,
-                                 method="GET" if data is None else "POST", headers=headers or {})
-    try:
-        with urllib.request.urlopen(req, timeout=10) as resp:
-            text, status = resp.read(), resp.status
-    except urllib.error.HTTPError as exc:
-        text, status = exc.read(), exc.code
-    try:
-        return status, json.loads(text)
-    except ValueError:
-        return status, text.decode()
-
-
-async def acall(node: Node, path: str, body: Any = None, **kw: Any) -> tuple[int, Any]:
-    return await trio.to_thread.run_sync(lambda: call(node, path, body, **kw))
 
 
 async def test_health_status_write_read(node: Node) -> None:
@@ -165,17 +131,7 @@ async def test_resp_admin_commands_and_info(node: Node) -> None:
 
 
 async def test_password_protects_everything_but_health_and_metrics(tmp_path: Path) -> None:
-    config = parse_config({
-        "node": {"port": 0, "dir": str(tmp_path / "d"), "requirepass": "pw"},
-        "raft": {"tick_ms": 20}, "http": {"listen": "127.0.0.1:0"},
-    })
-    n = Node(config)
-    async with trio.open_nursery() as nursery:
-        await nursery.start(lambda task_status: n.run(handle_signals=False,
-                                                       task_status=task_status))
-        with trio.fail_after(10):
-            while n.cluster.leader_id != 1:
-                await trio.sleep(0.02)
+    async with running_node(tmp_path / "d", requirepass="pw") as n:
         code, body = await acall(n, "/write", {"key": "k", "value": "v"})
         assert code == 401 and "Authorization: Bearer" in body["error"]
         good = {"authorization": "Bearer pw", "content-type": "application/json"}
@@ -191,7 +147,6 @@ async def test_password_protects_everything_but_health_and_metrics(tmp_path: Pat
             assert r2.get("k") == b"v"
 
         await trio.to_thread.run_sync(resp)
-        n.server.shutdown()
 
 
 _json = st.recursive(

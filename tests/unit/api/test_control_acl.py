@@ -5,31 +5,11 @@ refused with 401 and nothing is written."""
 from __future__ import annotations
 
 import base64
-import json
-import urllib.error
-import urllib.request
 from pathlib import Path
-from typing import Any
 
 import redis
 import trio
-
-from aspen.config import parse_config
-from aspen.node import Node
-
-
-async def acall(node: Node, path: str, body: Any, headers: dict[str, str]) -> tuple[int, Any]:
-    def call() -> tuple[int, Any]:
-        req = urllib.request.Request(f"http://127.0.0.1:{node.http_port}{path}",
-                                     data=json.dumps(body).encode(), method="POST",
-                                     headers=headers)
-        try:
-            with urllib.request.urlopen(req, timeout=10) as resp:
-                return resp.status, json.loads(resp.read())
-        except urllib.error.HTTPError as exc:
-            return exc.code, json.loads(exc.read())
-
-    return await trio.to_thread.run_sync(call)
+from standalone_node import acall, running_node
 
 
 def _basic(user: str, password: str) -> dict[str, str]:
@@ -38,17 +18,7 @@ def _basic(user: str, password: str) -> dict[str, str]:
 
 
 async def test_admin_users_use_the_control_plane(tmp_path: Path) -> None:
-    config = parse_config({
-        "node": {"port": 0, "dir": str(tmp_path / "d"), "requirepass": "pw"},
-        "raft": {"tick_ms": 20}, "http": {"listen": "127.0.0.1:0"},
-    })
-    n = Node(config)
-    async with trio.open_nursery() as nursery:
-        await nursery.start(lambda task_status: n.run(handle_signals=False,
-                                                       task_status=task_status))
-        with trio.fail_after(10):
-            while n.cluster.leader_id != 1:
-                await trio.sleep(0.02)
+    async with running_node(tmp_path / "d", requirepass="pw") as n:
 
         def users() -> None:
             r = redis.Redis(port=n.ports[0], password="pw", socket_timeout=5)
@@ -82,4 +52,3 @@ async def test_admin_users_use_the_control_plane(tmp_path: Path) -> None:
         assert (await acall(n, "/write", write, headers=_basic("ops", "opspw")))[0] == 200
         assert (await acall(n, "/write", write, headers=_basic("default", "new")))[0] == 401
         assert (await acall(n, "/write", write, headers=bearer))[0] == 200
-        n.server.shutdown()
