@@ -765,16 +765,14 @@ def zrandmember(ks: Keyspace, argv: Argv, now: int) -> object:
     return _pairs(items, with_scores)
 
 
-def zmpop(ks: Keyspace, argv: Argv, now: int) -> object:
-    """ZMPOP numkeys key... MIN|MAX [COUNT n]: pops from the first non-empty key.
-
-    The pairs are nested in RESP2 too, as Redis 7.0 sends them; nothing to pop is a null array.
-    """
+def mpop_args(argv: Argv, first: int) -> tuple[list[bytes], bytes, int]:
+    """`numkeys key... MIN|MAX [COUNT n]` from argv[first] on (ZMPOP: 1, BZMPOP: 2, after its
+    timeout): the keys, b"min" or b"max", and the count (1 if not given), with Redis's errors."""
     positive = "ERR numkeys should be greater than 0"
-    numkeys = int_arg(argv[1], positive)
+    numkeys = int_arg(argv[first], positive)
     if numkeys < 1:
         raise CommandError(positive)
-    where_at = 2 + numkeys
+    where_at = first + 1 + numkeys
     if where_at >= len(argv):
         raise CommandError(SYNTAX)
     where = argv[where_at].lower()
@@ -790,8 +788,16 @@ def zmpop(ks: Keyspace, argv: Argv, now: int) -> object:
             j += 2
         else:
             raise CommandError(SYNTAX)
-    count = max(count, 1)
-    for key in argv[2:where_at]:
+    return list(argv[first + 1 : where_at]), where, max(count, 1)
+
+
+def zmpop(ks: Keyspace, argv: Argv, now: int) -> object:
+    """ZMPOP numkeys key... MIN|MAX [COUNT n]: pops from the first non-empty key.
+
+    The pairs are nested in RESP2 too, as Redis 7.0 sends them; nothing to pop is a null array.
+    """
+    keys, where, count = mpop_args(argv, 1)
+    for key in keys:
         z = get_write(ks, key, now, ZSet)
         if z is None:
             continue
