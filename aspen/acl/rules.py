@@ -124,6 +124,15 @@ def _has_spaces(text: bytes) -> bool:
 # ------------------------------------------------------------------ selectors
 
 
+_EXCLUSIVE_FLAGS = {
+    b"on": ("on", "off"),
+    b"off": ("off", "on"),
+    b"sanitize-payload": ("sanitize-payload", "skip-sanitize-payload"),
+    b"skip-sanitize-payload": ("skip-sanitize-payload", "sanitize-payload"),
+}
+"""SETUSER words that set one flag and clear its opposite."""
+
+
 @attrs.define
 class Selector:
     """Keys, channels and commands one selector allows (Redis's aclSelector)."""
@@ -393,18 +402,10 @@ class User:
         low = op.lower()
         if not op:
             return
-        if low == b"on":
-            self.flags.discard("off")
-            self.flags.add("on")
-        elif low == b"off":
-            self.flags.discard("on")
-            self.flags.add("off")
-        elif low == b"skip-sanitize-payload":
-            self.flags.discard("sanitize-payload")
-            self.flags.add("skip-sanitize-payload")
-        elif low == b"sanitize-payload":
-            self.flags.discard("skip-sanitize-payload")
-            self.flags.add("sanitize-payload")
+        if low in _EXCLUSIVE_FLAGS:
+            flag, other = _EXCLUSIVE_FLAGS[low]
+            self.flags.discard(other)
+            self.flags.add(flag)
         elif low == b"nopass":
             self.flags.add("nopass")
             self.passwords = []
