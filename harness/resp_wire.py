@@ -9,7 +9,7 @@ parse to exactly what they always did.
 from __future__ import annotations
 
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 
 class Err(str):
@@ -165,14 +165,25 @@ def parse_reply(data: bytes) -> object:
     return ReplyReader(lambda: chunks.pop() if chunks else b"").read()
 
 
-class RespClient:
-    """A blocking RESP connection: send one command, read its exact reply.
+def encode_command(argv: Sequence[bytes]) -> bytes:
+    """One command as a RESP array of bulk strings, as every client sends it."""
+    return b"*%d\r\n" % len(argv) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in argv)
 
-    `protocol=3` sends HELLO 3 first (its reply is kept in `hello`).
+
+def command(*args: bytes) -> bytes:
+    """`encode_command` for arguments written out in place."""
+    return encode_command(args)
+
+
+class RespClient:
+    """A blocking RESP connection: send commands, read exact replies and pushes one at a time.
+
+    `protocol=3` sends HELLO 3 first (its reply is kept in `hello`). `send` and `read` apart
+    serve pub/sub sessions, where pushes arrive without a command.
     """
 
-    def __init__(self, port: int, protocol: int = 2) -> None:
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    def __init__(self, port: int, protocol: int = 2, timeout: float = 10) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
         self.reader = ReplyReader(lambda: self.sock.recv(65536))
         self.hello: object = None
         if protocol == 3:
@@ -180,10 +191,15 @@ class RespClient:
             if not isinstance(self.hello, Map):
                 raise ConnectionError(f"HELLO 3 answered {self.hello!r}")
 
-    def call(self, argv: list[bytes]) -> object:
-        out = b"*%d\r\n" % len(argv) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in argv)
-        self.sock.sendall(out)
+    def send(self, argv: list[bytes]) -> None:
+        self.sock.sendall(encode_command(argv))
+
+    def read(self) -> object:
         return self.reader.read()
+
+    def call(self, argv: list[bytes]) -> object:
+        self.send(argv)
+        return self.read()
 
     def close(self) -> None:
         self.sock.close()

@@ -2,7 +2,6 @@
 
 from aspen.kv.commands import CommandSpec, lookup
 from aspen.kv.keyspace import Keyspace
-from aspen.kv.local import LocalContext, LocalExecutor
 from aspen.kv.ops import ReadOp, TxnOp, WriteOp, decode
 from aspen.kv.session import ClientInfo, ServerContext, Session
 
@@ -10,8 +9,6 @@ __all__ = [
     "ClientInfo",
     "CommandSpec",
     "Keyspace",
-    "LocalContext",
-    "LocalExecutor",
     "ReadOp",
     "ServerContext",
     "Session",

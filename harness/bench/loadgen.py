@@ -23,15 +23,9 @@ import time
 import attrs
 
 from harness.bench.stats import summarize
+from harness.resp_wire import command as encode_command
 
 __all__ = ["MixedResult", "RespConn", "encode_command", "run_mixed"]
-
-
-def encode_command(*args: bytes) -> bytes:
-    out = [b"*%d\r\n" % len(args)]
-    for a in args:
-        out.append(b"$%d\r\n%s\r\n" % (len(a), a))
-    return b"".join(out)
 
 
 class RespError(Exception):

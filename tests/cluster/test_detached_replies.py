@@ -12,13 +12,7 @@ from aspen.cluster import ClusterNode
 from aspen.kv.session import Session
 from aspen.resp.server import Connection, RespServer, ServerOptions
 from harness.cluster import InProcessCluster, _Context, open_cluster
-
-
-def _command(*args: bytes) -> bytes:
-    out = b"*%d\r\n" % len(args)
-    for a in args:
-        out += b"$%d\r\n%s\r\n" % (len(a), a)
-    return out
+from harness.resp_wire import command as _command
 
 
 async def _read_until(stream: trio.SocketStream, expected: bytes) -> bytes:

@@ -5,13 +5,7 @@ from __future__ import annotations
 import trio
 
 from harness.cluster import open_cluster
-
-
-def _command(*args: bytes) -> bytes:
-    out = b"*%d\r\n" % len(args)
-    for a in args:
-        out += b"$%d\r\n%s\r\n" % (len(a), a)
-    return out
+from harness.resp_wire import command as _command
 
 
 async def _exchange(port: int, commands: list[tuple[bytes, ...]]) -> bytes:

@@ -87,10 +87,6 @@ class StressClient(RespClient):
     def reader_has_data(self) -> bool:
         return bool(self.reader.buf)
 
-    def send(self, argv: list[bytes]) -> None:
-        self.sock.sendall(b"*%d\r\n" % len(argv)
-                          + b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in argv))
-
 
 def _step_park(side: Side, i: int, argv: list[bytes]) -> object:
     """Send a blocking command; ("parked",) once INFO counts it, else its immediate reply."""

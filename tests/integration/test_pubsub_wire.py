@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from harness.bench.servers import aspen_node, redis_server
-from harness.resp_push import Map, Push, PushClient
+from harness.resp_wire import Map, Push, RespClient
 
 pytestmark = pytest.mark.slow
 
@@ -54,7 +54,7 @@ def _is_barrier(reply: object) -> bool:
     return reply == BARRIER or (type(reply) is list and reply == [b"pong", BARRIER])
 
 
-def drain(client: PushClient) -> list[object]:
+def drain(client: RespClient) -> list[object]:
     client.send([b"PING", BARRIER])
     out = []
     while not _is_barrier(reply := client.read()):
@@ -100,7 +100,7 @@ def normalise(argv: list[bytes], replies: list[object]) -> list[object]:
 
 
 def run_session(port: int, script: list[tuple[int, list[bytes]]]) -> list[object]:
-    conns = [PushClient(port), PushClient(port)]
+    conns = [RespClient(port), RespClient(port)]
     try:
         results: list[object] = []
         for who, argv in script:
@@ -134,7 +134,7 @@ def test_messages_and_confirmations_are_pushes_in_resp3_arrays_in_resp2(
 ) -> None:
     """The type distinction itself (the generated test compares it; this pins it down)."""
     for port in ports:
-        sub2, sub3, pub = PushClient(port), PushClient(port), PushClient(port)
+        sub2, sub3, pub = RespClient(port), RespClient(port), RespClient(port)
         try:
             sub3.call([b"HELLO", b"3"])
             first2 = sub2.call([b"SUBSCRIBE", b"t"])

@@ -8,10 +8,7 @@ import trio
 
 from aspen.config import Config, parse_config
 from aspen.node import Node
-
-
-def cmd(*args: bytes) -> bytes:
-    return b"*%d\r\n" % len(args) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in args)
+from harness.resp_wire import command as cmd
 
 
 async def read_reply(stream: trio.abc.Stream, until: bytes) -> bytes:

@@ -22,12 +22,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from aspen.kv.keyspace import Keyspace
-from aspen.kv.local import LocalContext, LocalExecutor
 from aspen.kv.ops import ReadOp, TxnOp, WriteOp
 from aspen.kv.session import Session
 from aspen.resp.codec import encode
 from harness.bench.servers import redis_server as reference_server
 from harness.hypothesis_budget import scaled_examples
+from harness.local_kv import LocalContext, LocalExecutor
 from harness.resp_wire import Err, Map, RespClient, SetReply, parse_reply
 
 pytestmark = pytest.mark.differential

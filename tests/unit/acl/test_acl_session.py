@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from aspen.kv.keyspace import Keyspace
-from aspen.kv.local import LocalContext, LocalExecutor
 from aspen.kv.ops import ReadOp, TxnOp, WriteOp
 from aspen.kv.session import Session
 from aspen.resp.values import OK, Error, Map
+from harness.local_kv import LocalContext, LocalExecutor
 
 NOW = 1_700_000_000_000
 

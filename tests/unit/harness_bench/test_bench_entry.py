@@ -1,8 +1,8 @@
-"""harness.bench_entry runs the leader's and a follower's share of the entry path."""
+"""harness.bench.entry runs the leader's and a follower's share of the entry path."""
 
 from __future__ import annotations
 
-from harness.bench_entry import main, measure
+from harness.bench.entry import main, measure
 
 
 def test_measure_gives_both_shares_and_main_runs() -> None:

@@ -21,11 +21,11 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 from kv_commandgen import KEYS, PATTERNS, command
 
 from aspen.kv.keyspace import Keyspace
-from aspen.kv.local import LocalContext, LocalExecutor
 from aspen.kv.ops import ReadOp, TxnOp, WriteOp
 from aspen.kv.session import Session
 from aspen.resp import values as v
 from harness.hypothesis_budget import scaled_examples
+from harness.local_kv import LocalContext, LocalExecutor
 from harness.resp_wire import error_line
 
 pytestmark = pytest.mark.differential

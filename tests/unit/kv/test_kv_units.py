@@ -14,11 +14,11 @@ from hypothesis import strategies as st
 
 from aspen.kv.glob import glob_match
 from aspen.kv.keyspace import Keyspace
-from aspen.kv.local import LocalContext, LocalExecutor
 from aspen.kv.numbers import format_long_double, parse_int, parse_long_double, round_ld
 from aspen.kv.ops import OpDecodeError, ReadOp, TxnOp, WriteOp, decode
 from aspen.kv.session import Session
 from aspen.resp import values as v
+from harness.local_kv import LocalContext, LocalExecutor
 
 T0 = 1_700_000_000_000
 
@@ -309,9 +309,9 @@ def test_size_limit_is_checked_before_allocating() -> None:
 def test_a_table_command_without_a_session_handler_is_an_error_not_a_crash() -> None:
     """ASPEN.* admin commands are in the table (for COMMAND) but served by the node layer."""
     from aspen.kv.keyspace import Keyspace
-    from aspen.kv.local import LocalContext
     from aspen.kv.session import Session
     from aspen.resp.values import Error
+    from harness.local_kv import LocalContext
 
     session = Session(1, LocalContext(Keyspace()))
     reply = session.handle([b"ASPEN.STATUS"])

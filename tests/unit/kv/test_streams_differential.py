@@ -27,11 +27,11 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, rule
 from test_types_differential import REDIS_SERVER, redis_server
 
 from aspen.kv.keyspace import Keyspace
-from aspen.kv.local import LocalContext
 from aspen.kv.ops import ReadOp, TxnOp, WriteOp
 from aspen.kv.session import Session
 from aspen.resp.codec import encode
 from harness.hypothesis_budget import scaled_examples
+from harness.local_kv import LocalContext
 from harness.resp_wire import RespClient, parse_reply
 
 pytestmark = [

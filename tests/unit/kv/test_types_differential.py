@@ -28,12 +28,12 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 from types_commandgen import ALL_KEYS, PATTERNS, random_command, type_command
 
 from aspen.kv.keyspace import Keyspace
-from aspen.kv.local import LocalContext, LocalExecutor
 from aspen.kv.ops import ReadOp, TxnOp, WriteOp
 from aspen.kv.session import Session
 from aspen.resp.codec import encode, format_double
 from harness.bench.servers import redis_server as reference_server
 from harness.hypothesis_budget import scaled_examples
+from harness.local_kv import LocalContext, LocalExecutor
 from harness.resp_wire import Err, NullArray, RespClient, Status, error_line, parse_reply
 
 pytestmark = pytest.mark.differential

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from aspen.kv.glob import MAX_NESTING, match
 from harness.bench.servers import redis_server
-from harness.resp_push import Push, PushClient, encode_command
+from harness.resp_wire import Push, RespClient, encode_command
 
 # The bytes that mean something to the matcher, plus ordinary and high (signed-char) bytes.
 _PATTERN_BYTES = st.sampled_from([*b"ab*?[]^-\\", 0x80, 0xFF, 0x00])
@@ -26,15 +26,15 @@ channels = st.lists(st.lists(_CHANNEL_BYTES, max_size=6).map(bytes), min_size=1,
 
 
 @pytest.fixture(scope="module")
-def redis3() -> Iterator[PushClient]:
+def redis3() -> Iterator[RespClient]:
     with redis_server() as server:
-        client = PushClient(server.port)
+        client = RespClient(server.port)
         assert isinstance(client.call([b"HELLO", b"3"]), list)
         yield client
         client.close()
 
 
-def redis_matches(client: PushClient, pats: list[bytes], chans: list[bytes]) -> list[set[bytes]]:
+def redis_matches(client: RespClient, pats: list[bytes], chans: list[bytes]) -> list[set[bytes]]:
     """For each channel, the patterns Redis delivered it through."""
     client.send([b"PSUBSCRIBE", *pats])
     for _ in pats:
@@ -63,7 +63,7 @@ def redis_matches(client: PushClient, pats: list[bytes], chans: list[bytes]) -> 
 @example(pats=[b"\\", b"a\\", b"\\*", b"[\\]]"], chans=[b"\\", b"a\\", b"*", b"]"])
 @example(pats=[b"[a-\xff]", b"[\x80-b]", b"[b-a]"], chans=[b"\x80", b"\xff", b"a", b"c"])
 @example(pats=[b"*a*b", b"a*?b", b"?*", b"*?"], chans=[b"ab", b"aab", b"a", b"xaxb"])
-def test_matcher_agrees_with_redis(redis3: PushClient, pats: list[bytes],
+def test_matcher_agrees_with_redis(redis3: RespClient, pats: list[bytes],
                                    chans: list[bytes]) -> None:
     expected = redis_matches(redis3, pats, chans)
     for ch, want in zip(chans, expected, strict=True):
@@ -71,7 +71,7 @@ def test_matcher_agrees_with_redis(redis3: PushClient, pats: list[bytes],
         assert ours == want, f"channel {ch!r}"
 
 
-def test_nesting_guard_and_long_inputs_agree_with_redis(redis3: PushClient) -> None:
+def test_nesting_guard_and_long_inputs_agree_with_redis(redis3: RespClient) -> None:
     deep = b"a*" * (MAX_NESTING + 1) + b"b"
     shallow = b"a*" * (MAX_NESTING - 1) + b"b"
     final_star = b"a*" * (MAX_NESTING + 5)

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from aspen.kv.keyspace import Keyspace
-from aspen.kv.local import LocalContext, LocalExecutor
 from aspen.kv.ops import ReadOp, TxnOp, WriteOp
 from aspen.kv.session import Session
 from aspen.kv.spec import Route
 from aspen.pubsub import PubSubHub
 from aspen.resp import values as v
 from aspen.resp.codec import encode
+from harness.local_kv import LocalContext, LocalExecutor
 
 
 class World:

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from aspen.resp.codec import ProtocolError, RequestParser, encode, format_double
 from aspen.resp.values import NULL_ARRAY, Boolean, Double, Error, Map, Set, SimpleString, Verbatim
+from harness.resp_wire import encode_command as multibulk
 
 argvs = st.lists(st.binary(max_size=40), min_size=1, max_size=6)
 # Inline tokens without quotes, whitespace or NUL: they round-trip through a space-joined line.
@@ -18,13 +19,6 @@ inline_token = st.binary(min_size=1, max_size=12).filter(
     lambda b: not any(c in b for c in b" \t\r\n\x0b\x0c\"'\x00")
 )
 inline_argvs = st.lists(inline_token, min_size=1, max_size=5).filter(lambda a: a[0][:1] != b"*")
-
-
-def multibulk(argv: list[bytes]) -> bytes:
-    out = b"*%d\r\n" % len(argv)
-    for arg in argv:
-        out += b"$%d\r\n%s\r\n" % (len(arg), arg)
-    return out
 
 
 @st.composite

@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from aspen.resp.codec import ProtocolError, RequestParser
+from harness.resp_wire import encode_command as multibulk
 
 # Arguments that stress the fast path's checks: CRLF inside payloads, lone CR/LF, header-like
 # bytes, lengths on both sides of the header table's end (4095).
@@ -26,10 +27,6 @@ arg = st.one_of(
              max_size=6).map(b"".join),
     st.sampled_from([b"a" * 4095, b"b" * 4096]),
 )
-
-
-def multibulk(argv: list[bytes]) -> bytes:
-    return b"*%d\r\n" % len(argv) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in argv)
 
 
 piece = st.one_of(

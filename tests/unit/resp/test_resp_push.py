@@ -10,6 +10,7 @@ import trio.testing
 from aspen.pubsub import PubSubHub
 from aspen.resp.server import Connection, Deferred, RespServer, ServerOptions
 from aspen.resp.values import PONG, Replies
+from harness.resp_wire import command as cmd
 
 
 class PubSubToy:
@@ -36,10 +37,6 @@ class PubSubToy:
 
             return Deferred(later)
         return PONG
-
-
-def cmd(*argv: bytes) -> bytes:
-    return b"*%d\r\n" % len(argv) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in argv)
 
 
 async def read_exactly(stream: trio.SocketStream, n: int) -> bytes:

@@ -8,6 +8,7 @@ import trio.testing
 
 from aspen.resp.server import Connection, Deferred, RespServer, ServerOptions
 from aspen.resp.values import OK, PONG, Map
+from harness.resp_wire import command as cmd
 
 
 class ToyHandler:
@@ -80,10 +81,6 @@ class CountingStream(trio.abc.Stream):
 
     async def aclose(self) -> None:
         await self.inner.aclose()
-
-
-def cmd(*args: bytes) -> bytes:
-    return b"*%d\r\n" % len(args) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in args)
 
 
 async def read_until_eof(stream: trio.abc.Stream) -> bytes:

@@ -1,4 +1,4 @@
-"""Transport throughput and idle CPU: ``python -m harness.bench_transports``.
+"""Transport throughput and idle CPU: ``python -m harness.bench.transports``.
 
 Two nodes in one process (one trio run, so one core does both ends' Python work): node 1
 streams payloads to node 2 with at most ``--window`` messages outstanding, and we time the
@@ -77,7 +77,7 @@ async def throughput_two_processes(
             [
                 sys.executable,
                 "-m",
-                "harness.bench_transports",
+                "harness.bench.transports",
                 "--serve",
                 kind,
                 "--peer",
@@ -191,7 +191,7 @@ async def main_async(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m harness.bench_transports")
+    parser = argparse.ArgumentParser(prog="python -m harness.bench.transports")
     parser.add_argument("--kinds", nargs="+", choices=KINDS, default=list(KINDS))
     parser.add_argument("--window", type=int, default=1000, help="max messages outstanding")
     parser.add_argument("--scale", type=float, default=1.0, help="multiply message counts")

@@ -1,7 +1,7 @@
 """EVALSHA of a small GET+SET script with redis-benchmark, next to SET, on redis-server, one
 Aspen node and three (real daemons, the leader measured). Prints figures; never a test.
 
-    python -m harness.bench_scripting redis 1 3 [-n 20000]
+    python -m harness.bench.scripting redis 1 3 [-n 20000]
 """
 
 from __future__ import annotations

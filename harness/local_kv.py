@@ -1,11 +1,11 @@
-"""Single-node glue: run ops straight against a keyspace with the wall clock.
+"""Sessions over a bare keyspace, no Raft: what the kv unit and differential tests drive.
 
-`LocalExecutor` is what a standalone node uses until the cluster runtime replaces it with
-"propose, commit, apply". It keeps time monotonic (as the Raft leader will) and derives
+`LocalExecutor` runs ops straight against a keyspace with the wall clock, standing in for
+"propose, commit, apply". It keeps time monotonic (as the Raft leader does) and derives
 RANDOMKEY's seed from a counter, the stand-in for the log position.
 
-`LocalContext` is a ready-made `ServerContext` for tests and for a node that has nothing more
-to report; a node can subclass it or supply its own object with the same attributes.
+`LocalContext` is a ready-made `ServerContext` for such sessions. Test-only: the product never
+imports it (it lived in aspen/kv until issue 19).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Blocking pops through a 3-node in-process cluster (real clock): a figure, not a test.
 
-    python -m harness.bench_blocking [--consumers 30] [--elements 3000] [--keys 3]
+    python -m harness.bench.blocking [--consumers 30] [--elements 3000] [--keys 3]
 
 Consumers loop on BLPOP (spread over the three nodes and `--keys` keys); producers RPUSH one
 element at a time from every node. Prints elements/s, the push->pop latency (from the push's

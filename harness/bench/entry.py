@@ -1,6 +1,6 @@
 """CPU per replicated op in the entry path alone, in one process (no sockets, no disk).
 
-    python -m harness.bench_entry [-n OPS] [--batch 32] [--lag 60]
+    python -m harness.bench.entry [-n OPS] [--batch 32] [--lag 60]
 
 Entries of `--batch` SETs (random keys out of 100k, 100-byte values; each op's floor
 `--lag` sequences behind it, as with that many clients in flight), timed with process CPU
@@ -10,7 +10,7 @@ time, best of 5:
     follower  decode the entry, apply it
 
 These are the parts of a replicated SET that grow with the ops per entry; the daemons'
-figures (`harness.bench_cluster`) add the RESP server, Raft, ZeroMQ and the disk.
+figures (`harness.bench.cluster`) add the RESP server, Raft, ZeroMQ and the disk.
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """What an open web console costs the cluster: SET throughput with and without one.
 
-    python -m harness.bench_console                    # 5 interleaved rounds, -c 50 -P 16
-    python -m harness.bench_console --rounds 3 -n 50000 --modes off,sse
+    python -m harness.bench.console                    # 5 interleaved rounds, -c 50 -P 16
+    python -m harness.bench.console --rounds 3 -n 50000 --modes off,sse
 
-A 3-node daemon cluster (as harness.bench_cluster starts it); each round runs
+A 3-node daemon cluster (as harness.bench.cluster starts it); each round runs
 `redis-benchmark -t set -c 50 -P 16` against the leader once per mode, in an order that
 alternates between rounds (a shared machine drifts; interleaving spreads the drift):
 
@@ -34,7 +34,7 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
-from harness.bench_cluster import cpu_seconds, run_one
+from harness.bench.cluster import cpu_seconds, run_one
 from harness.browser import CHROMIUM_FLAGS, chromium_path
 from harness.daemons import DaemonCluster
 

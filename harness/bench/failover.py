@@ -1,6 +1,6 @@
 """Failover time: kill -9 the leader of 3 real daemons under write load -> first successful write.
 
-    python -m harness.bench_failover [--trials 10] [--tick-ms N --election-ticks N]
+    python -m harness.bench.failover [--trials 10] [--tick-ms N --election-ticks N]
                                      [--soak SECONDS]
 
 The cluster runs with the DEFAULT [raft] timings unless overridden. Each trial: background

@@ -1,7 +1,7 @@
 """Pub/sub figures: messages/s and latency, on one `aspen node` and across 3 daemons.
 
-    python -m harness.bench_pubsub                    # single node, then 3 daemons
-    python -m harness.bench_pubsub --messages 20000 --subscribers 4 --targets node,redis
+    python -m harness.bench.pubsub                    # single node, then 3 daemons
+    python -m harness.bench.pubsub --messages 20000 --subscribers 4 --targets node,redis
 
 A publisher pipelines PUBLISH commands (`--pipeline` per write) carrying their send time;
 `--subscribers` raw RESP2 connections SUBSCRIBEd to the channel count what they receive and
@@ -26,14 +26,11 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from harness.bench.resp import cpu_seconds
 from harness.bench.servers import aspen_node, redis_server
-from harness.bench_resp import cpu_seconds
 from harness.daemons import DaemonCluster
 from harness.resp_wire import ReplyReader
-
-
-def _cmd(*argv: bytes) -> bytes:
-    return b"*%d\r\n" % len(argv) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in argv)
+from harness.resp_wire import command as _cmd
 
 
 class Subscriber(threading.Thread):

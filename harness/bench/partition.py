@@ -1,6 +1,6 @@
 """Majority-side throughput while one node is cut off (in-process 3-node cluster, real clock).
 
-    python -m harness.bench_partition [--workers 30] [--seconds 8] [--isolate follower|leader]
+    python -m harness.bench.partition [--workers 30] [--seconds 8] [--isolate follower|leader]
 
 Workers spread their commands over ALL nodes (each worker goes round the nodes, one SET per
 step), as a client pool that does not know the topology would. Phases: healthy, one node

@@ -1,6 +1,6 @@
 """Memory per small key: Aspen (standalone node, 3-node cluster leader) against redis-server.
 
-    python -m harness.bench_memory [--keys 1000000] [--only keyspace|redis|standalone|cluster]
+    python -m harness.bench.memory [--keys 1000000] [--only keyspace|redis|standalone|cluster]
                                    [--warmup 25000]
 
 Loads `--keys` keys "key:%09d" with 10-byte values through a pipelined raw RESP client (the
@@ -25,6 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from harness.bench.servers import aspen_node, redis_server
+from harness.resp_wire import encode_command
 
 VALUE = b"v" * 10
 
@@ -63,7 +64,7 @@ def load(port: int, n: int, batch: int = 1000) -> float:
 
 def command(port: int, *args: bytes) -> bytes:
     with socket.create_connection(("127.0.0.1", port)) as s:
-        s.sendall(b"*%d\r\n" % len(args) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in args))
+        s.sendall(encode_command(args))
         time.sleep(0.05)
         return s.recv(1 << 20)
 

@@ -1,6 +1,6 @@
 """Long commands sent to the leader under a write load: do they cost the cluster its leader?
 
-    python -m harness.bench_long_commands [--keys 1000000] [--elements 1000000]
+    python -m harness.bench.long_commands [--keys 1000000] [--elements 1000000]
 
 Three real `aspen node` daemons (ZeroMQ, sqlite with fsync, election timeout 1 s as by
 default). Loaded with `--keys` small keys and a list, set, hash and sorted set of
@@ -23,15 +23,13 @@ from pathlib import Path
 import redis
 
 from harness.daemons import DaemonCluster
+from harness.resp_wire import encode_command
 
 CHUNK = 1000
 
 
 def _pipe(port: int, commands: list[list[bytes]]) -> None:
-    payload = b"".join(
-        b"*%d\r\n" % len(c) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in c)
-        for c in commands
-    )
+    payload = b"".join(encode_command(c) for c in commands)
     out = subprocess.run(["redis-cli", "-p", str(port), "--pipe"], input=payload,
                          capture_output=True, timeout=3600, check=False)
     if b"errors: 0" not in out.stdout:  # an election while loading: said, not fatal

@@ -1,6 +1,6 @@
 """Storage figures: append throughput per batch size (fsync on), snapshot write/read MB/s.
 
-    python -m harness.bench_storage [--seconds 2] [--entry-size 100] [--keys 1000000]
+    python -m harness.bench.storage [--seconds 2] [--entry-size 100] [--keys 1000000]
 
 Each append is what the node does once per Raft `ready()`: one batch of entries plus the
 hard state, one transaction, one fsync. Prints a Markdown table for docs/benchmarks.md.

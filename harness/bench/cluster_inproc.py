@@ -1,7 +1,7 @@
 """SETs/s through a 3-node in-process cluster with many concurrent clients (real clock).
 
-    python -m harness.bench_cluster_inproc [--clients 200] [--seconds 5] [--storage sqlite]
-    python -m harness.bench_cluster_inproc --transport zmq --redis-benchmark --clients 50
+    python -m harness.bench.cluster_inproc [--clients 200] [--seconds 5] [--storage sqlite]
+    python -m harness.bench.cluster_inproc --transport zmq --redis-benchmark --clients 50
 
 Nodes are the production `ClusterNode`s on the memory transport (or --transport zmq on
 loopback), clients call the node's connection handler (no RESP sockets): this measures the

@@ -1,10 +1,10 @@
 """Data-type figures: in-process ops/s, a 1M-member sorted set, and per-type throughput over
 the wire on one node and on a 3-node cluster of real daemons.
 
-    python -m harness.bench_types                  # everything but --daemons (a few minutes)
-    python -m harness.bench_types --skip-wire      # in-process only
-    python -m harness.bench_types --zset-size 100000
-    python -m harness.bench_types --daemons-only   # one node vs 3 daemons, per type
+    python -m harness.bench.value_types                  # everything but --daemons (a few minutes)
+    python -m harness.bench.value_types --skip-wire      # in-process only
+    python -m harness.bench.value_types --zset-size 100000
+    python -m harness.bench.value_types --daemons-only   # one node vs 3 daemons, per type
 
 1. In-process: `Keyspace.execute` for a few commands per type (no parsing, no network), as
    ops/s (best of 3 short runs).

@@ -1,6 +1,6 @@
 """Parse cost per command of the RESP request parser, for -P 16 style batches of SET/GET.
 
-    python -m harness.bench_parser [--rounds 5] [--per-read 16]
+    python -m harness.bench.parser [--rounds 5] [--per-read 16]
 
 Each case feeds redis-benchmark-shaped requests (key "key:%012d", 3-byte value), `--per-read`
 commands per feed (the "pipe" case: SETs in 64 KB reads cut anywhere, like `redis-cli

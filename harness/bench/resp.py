@@ -1,7 +1,7 @@
 """Single-node RESP figures: redis-benchmark against one Aspen node and against redis-server.
 
-    python -m harness.bench_resp                 # the table for docs/benchmarks.md
-    python -m harness.bench_resp -n 20000 -P 1   # quicker
+    python -m harness.bench.resp                 # the table for docs/benchmarks.md
+    python -m harness.bench.resp -n 20000 -P 1   # quicker
 
 Runs `redis-benchmark -t set,get -c 50 -n N -P P` for each pipeline depth against, in the same
 run and on free loopback ports: an `aspen node`, redis-server without persistence, and

@@ -1,9 +1,9 @@
 """The replicated path: redis-benchmark against the leader of a 3-node cluster of real daemons.
 
-    python -m harness.bench_cluster                      # SET,GET at -P 1 and -P 16
-    python -m harness.bench_cluster -n 20000 -P 1 -t set # quicker
-    python -m harness.bench_cluster --hold 60            # keep it up 60 s (py-spy the pids)
-    python -m harness.bench_cluster --profile /tmp/prof  # py-spy --gil every node per test
+    python -m harness.bench.cluster                      # SET,GET at -P 1 and -P 16
+    python -m harness.bench.cluster -n 20000 -P 1 -t set # quicker
+    python -m harness.bench.cluster --hold 60            # keep it up 60 s (py-spy the pids)
+    python -m harness.bench.cluster --profile /tmp/prof  # py-spy --gil every node per test
 
 Starts `aspen node` x3 (ZeroMQ, sqlite, fsync on; free loopback ports, `harness.daemons`),
 waits for a leader, then runs `redis-benchmark -c C -n N -P P -d 100 -r 100000` for each test

@@ -1,6 +1,6 @@
 """Streams: memory per entry against redis-server, and XADD / XREADGROUP throughput.
 
-    python -m harness.bench_streams [--entries 1000000] [--ops 20000]
+    python -m harness.bench.streams [--entries 1000000] [--ops 20000]
                                     [--only memory|redis|aspen-1|aspen-3|redis-ops]
 
 Memory: `--entries` small entries (`XADD s <i>-1 f <i>`, one field, a value of up to 7 digits)
@@ -25,10 +25,7 @@ import tracemalloc
 from pathlib import Path
 
 from harness.bench.servers import aspen_node, redis_server
-
-
-def _cmd(*args: bytes) -> bytes:
-    return b"*%d\r\n" % len(args) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in args)
+from harness.resp_wire import command as _cmd
 
 
 class Pipe:
