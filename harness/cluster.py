@@ -238,9 +238,9 @@ class InProcessCluster:
             while True:
                 candidates = [n for n in self.leaders() if wanted is None or n.id in wanted]
                 if candidates:
-                    best = max(candidates, key=lambda n: n._core.term)
+                    best = max(candidates, key=lambda n: n.raft.term)
                     group = [n for n in self.running() if wanted is None or n.id in wanted]
-                    if all(n._core.leader_id == best.id for n in group) and best.is_leader():
+                    if all(n.raft.leader_id == best.id for n in group) and best.is_leader():
                         return best
                 await trio.sleep(0.01)
 
@@ -252,7 +252,7 @@ class InProcessCluster:
         with trio.fail_after(timeout):
             while True:
                 group = [self.nodes[i] for i in ids]
-                commits = {n._core.commit_index for n in group}
+                commits = {n.raft.commit_index for n in group}
                 applied = {n.state.applied_index for n in group}
                 if len(commits) == 1 and applied == commits:
                     return applied.pop()

@@ -24,7 +24,7 @@ def _record_appends(cluster: InProcessCluster, seen: Seen) -> None:
 
         def append(*args: Any, _orig: Callable[..., Any] = original, _id: int = node_id) -> Any:
             n = cluster.nodes[_id]
-            seen.append((_id, n.role, bool(n._writes), threading.current_thread().name))
+            seen.append((_id, n.role, bool(n.writes.pending), threading.current_thread().name))
             return _orig(*args)
 
         storage.append = append  # type: ignore[method-assign,assignment]

@@ -72,10 +72,10 @@ async def test_a_client_that_leaves_while_its_reply_is_owed_lets_go_of_its_write
         with trio.fail_after(10):
             stream = await trio.open_tcp_stream("127.0.0.1", port)
             await stream.send_all(_command(b"SET", b"k", b"v"))
-            while not leader._writes:
+            while not leader.writes.pending:
                 await trio.sleep(0.01)
             await stream.aclose()
-            while leader._writes:  # forgotten by the connection, long before its deadline
+            while leader.writes.pending:  # forgotten by the connection, long before its deadline
                 await trio.sleep(0.01)
 
 
@@ -95,7 +95,7 @@ async def test_a_shutdown_still_sends_a_reply_that_is_owed() -> None:
             with trio.fail_after(10):
                 stream = await trio.open_tcp_stream("127.0.0.1", port)
                 await stream.send_all(_command(b"SET", b"k", b"v"))
-                while not leader._writes:
+                while not leader.writes.pending:
                     await trio.sleep(0.01)
                 server.shutdown()  # the connection is idle in recv(), its reply owed
                 data = b""

@@ -34,11 +34,11 @@ async def test_partitioned_follower_catches_up_past_the_leaders_log_window(
         client = cluster.client(leader.id)
         assert await client.cmd("SET", "before", "1") == OK
         await cluster.wait_converged()
-        behind = lagging._core.last_index
+        behind = lagging.raft.last_index
         cluster.hub.isolate(lagging.id, cluster.node_ids)
         for i in range(80):  # one entry each: the client waits for every commit
             assert await client.cmd("SET", f"k{i}", f"v{i}" * 20) == OK
-        log = leader._core.log
+        log = leader.raft.log
         assert log.held_from > behind + 1, "the lagging follower needs released entries"
         assert len(log.held) <= 5
         cluster.hub.heal()
@@ -82,7 +82,7 @@ async def test_catch_up_reads_back_from_sqlite_while_the_disk_thread_writes(
         cluster.hub.isolate(lagging.id, cluster.node_ids)
         for i in range(60):
             assert await client.cmd("SET", f"a{i}", f"{i}" * 30) == OK
-        assert leader._core.log.held_from > lagging._core.last_index + 1
+        assert leader.raft.log.held_from > lagging.raft.last_index + 1
 
         async def keep_writing() -> None:
             for i in range(60):

@@ -18,15 +18,15 @@ async def _silent_leader_after_long_apply(cluster: InProcessCluster, credit: boo
     term = leader.status()["term"]
     for f in followers:  # the next apply "takes" 1 s of real time on every follower
         ticks = itertools.count()
-        f._apply_clock = lambda c=ticks: float(next(c))  # each call 1 s later than the last
+        f.apply_clock = lambda c=ticks: float(next(c))  # each call 1 s later than the last
     assert await cluster.client(leader.id).cmd("SET", "big", "1") == OK
     await trio.sleep(0.01)
     for f in followers:
-        f._apply_clock = lambda: 0.0
+        f.apply_clock = lambda: 0.0
         if not credit:
-            f._tick_credit = 0
+            f.tick_credit = 0
     # The leader is "still applying": it neither ticks (its loop is busy) nor sends.
-    leader._tick_credit = 19
+    leader.tick_credit = 19
     for f in followers:
         cluster.hub.block(leader.id, f.id)
     await trio.sleep(0.95)  # longer than an election timeout (0.5-1 s), shorter than 0.5 + it
