@@ -101,7 +101,7 @@ class _Collector:
             "aspen_batch_size", "client operations per proposed log entry", me,
             sorted(stats.batch_sizes.items()), float(stats.ops_proposed),
         )
-        from aspen.cluster.node import FSYNC_BUCKETS
+        from aspen.cluster.stats import FSYNC_BUCKETS
 
         yield _histogram(
             "aspen_fsync_seconds", "latency of one persist (append + fsync) of the Raft log", me,
