@@ -12,6 +12,7 @@
     client_query_buffer_limit = "1gb"  # a client whose partial command outgrows this is closed
     max_output_buffer = "1gb"     # unsent replies beyond this pause reading that client
     shutdown_grace = 5.0          # SIGTERM: seconds to finish in-flight work before closing
+    busy_reply_threshold = 5000   # ms a read-only script runs before others get BUSY
     id = 1                        # this node's Raft id (a positive integer, unique in the cluster)
 
     [raft]                        # the replication group (see docs/getting-started.md)
@@ -191,6 +192,10 @@ class NodeSettings:
         1024**3, _memory(64 * 1024, 2**63 - 1), "unsent replies that pause reading a client"
     )
     shutdown_grace: float = _setting(5.0, _seconds, "seconds to drain clients on SIGTERM")
+    busy_reply_threshold: int = _setting(
+        5000, _int_range(1, 2**31 - 1),
+        "ms a read-only script runs before other clients get BUSY (Redis busy-reply-threshold)"
+    )
     id: int = _setting(1, _int_range(1, 2**63 - 1, "must be a positive integer"),
                        "this node's Raft id, unique in the cluster")
 
@@ -401,6 +406,7 @@ class Config:
                 log_window_entries=r.log_window_entries,
                 log_window_bytes=r.log_window_bytes,
                 bootstrap_voters=self.bootstrap_voters(),  # type: ignore[arg-type]
+                busy_reply_threshold=self.node.busy_reply_threshold / 1000,
                 curve=self.curve(),
                 **self._peer_tls(),
             )
@@ -439,6 +445,8 @@ class Config:
             ("timeout", str(int(n.timeout))),
             ("proto-max-bulk-len", str(n.proto_max_bulk_len)),
             ("client-query-buffer-limit", str(n.client_query_buffer_limit)),
+            ("busy-reply-threshold", str(n.busy_reply_threshold)),
+            ("lua-time-limit", str(n.busy_reply_threshold)),
             # Facts rather than settings: every write is in the fsynced Raft log before its
             # reply (like appendfsync always), and there is one database.
             ("appendonly", "yes"),

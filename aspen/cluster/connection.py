@@ -15,6 +15,11 @@ The session routes the commands of `Route.CONNECTION` here (the spec names the m
     ASPEN.CONSISTENCY                         -> the connection's read consistency
     ASPEN.CONSISTENCY linearizable|lease|stale -> +OK (this connection only)
     CLIENT UNBLOCK id [TIMEOUT|ERROR]         -> for clients parked on this node
+    SCRIPT KILL, FUNCTION KILL, FUNCTION STATS -> the script this node runs (scriptrun.py)
+
+Read-only scripts (EVAL_RO & co., and EVAL/EVALSHA/FCALL of a `no-writes` script, turned into
+their *_RO form here) are reads served by the node's `ScriptRunner` in a worker thread; while
+one runs, other connections' commands wait, then get BUSY (`_after_script`).
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from typing import TYPE_CHECKING, Protocol
 import trio
 
 from aspen.cluster.blocking import SHUTTING_DOWN, Hangup
+from aspen.cluster.scriptrun import allowed_while_busy
 from aspen.cluster.settings import READ_CONSISTENCIES, ReadConsistency
 from aspen.kv.commands import Route, lookup
 from aspen.kv.numbers import parse_int
@@ -34,10 +40,12 @@ from aspen.kv.stream import Stream
 from aspen.kv.streams_blocking import resolve_dollar, wants_block
 from aspen.resp.server import Deferred
 from aspen.resp.values import NULL_ARRAY, OK, Error
+from aspen.scripting.local import ScriptCall, read_form, script_call
 
 if TYPE_CHECKING:
     from aspen.cluster.blocking import BlockingService
     from aspen.cluster.requests import ReadIndexWaiter, WriteRequest
+    from aspen.cluster.scriptrun import ScriptRunner
     from aspen.cluster.settings import ClusterSettings
     from aspen.cluster.state import ReplicatedState
 
@@ -51,6 +59,8 @@ class ClientNode(Protocol):
     def blocking(self) -> BlockingService: ...
     @property
     def state(self) -> ReplicatedState: ...
+    @property
+    def scripts(self) -> ScriptRunner: ...
     def submit_write(self, op: WriteOp | TxnOp) -> WriteRequest: ...
     def write_reply(self, w: WriteRequest) -> object: ...
     def forget_write(self, w: WriteRequest) -> None: ...
@@ -88,6 +98,12 @@ class ClusterConnection:
         return self.session.authenticated
 
     def handle(self, argv: list[bytes]) -> object:
+        if (
+            self.node.scripts.running is not None
+            and self.session.authenticated
+            and not allowed_while_busy(argv)
+        ):
+            return Deferred(lambda: self._after_script(argv))
         if self.writes_in_flight and not self._plain(argv, Route.WRITE):
             return Deferred(lambda: self._handle_later(argv))
         if self.reads_in_flight and not self._plain(argv, Route.READ):
@@ -108,6 +124,17 @@ class ClusterConnection:
             return True
         return spec.blocking.kind is Stream and not wants_block(argv)  # XREAD without BLOCK
 
+    async def _after_script(self, argv: list[bytes]) -> object:
+        """A command sent while this node runs a read-only script (of another connection:
+        this connection's own commands are not handed over before its script's reply). As
+        in Redis it waits; once the script has run `busy_reply_threshold` it gets BUSY."""
+        busy = await self.node.scripts.wait_turn()
+        if busy is None:
+            return await self._handle_later(argv)
+        if self.session.in_multi:
+            self.session._reject(busy)  # as Redis: the transaction is aborted at EXEC
+        return busy
+
     async def _handle_later(self, argv: list[bytes]) -> object:
         reply = self._handle_now(argv)
         if type(reply) is Deferred:
@@ -127,6 +154,10 @@ class ClusterConnection:
         )
         if stream_read and wants_block(argv):
             return Deferred(lambda: self._stream_blocking(out))  # type: ignore[arg-type]
+        if (t is ReadOp or t is WriteOp) and spec is not None and spec.group == "scripting":
+            script = self._script_read(out)  # type: ignore[arg-type]
+            if script is not None:
+                return script
         if t is ReadOp:
             if self.consistency == "stale":
                 return session.finish(out, self.node.execute_local(out))  # type: ignore[arg-type]
@@ -186,6 +217,32 @@ class ClusterConnection:
 
     async def _read(self, op: ReadOp) -> object:
         return self.session.finish(op, await self.node.read(op, self.consistency))
+
+    def _script_read(self, op: ReadOp | WriteOp) -> Deferred | None:
+        """A read-only script, served by the node's ScriptRunner: a ReadOp that runs one, or
+        a script WriteOp whose script or function is declared no-writes (unless this
+        connection's writes are in flight: it must see them, so it goes after them through
+        the log). None: not a read-only script."""
+        read: ReadOp | None = op if type(op) is ReadOp else None
+        if read is None and not self.writes_in_flight:
+            read = read_form(self.node.state.keyspace, op.argv)
+        call = script_call(op.argv)
+        if read is None or call is None:
+            return None
+        ro = read
+        return Deferred(lambda: self._script(ro, call))
+
+    async def _script(self, op: ReadOp, call: ScriptCall) -> object:
+        return self.session.finish(op, await self.node.scripts.run(op, call, self.consistency))
+
+    def cmd_script_kill(self, argv: list[bytes]) -> object:
+        return self.node.scripts.kill(is_eval=True)
+
+    def cmd_function_kill(self, argv: list[bytes]) -> object:
+        return self.node.scripts.kill(is_eval=False)
+
+    def cmd_function_stats(self, argv: list[bytes]) -> object:
+        return self.node.scripts.function_stats()
 
     def cmd_client_unblock(self, argv: list[bytes]) -> object:
         """CLIENT UNBLOCK id [TIMEOUT|ERROR]: for clients parked on this node."""

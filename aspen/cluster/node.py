@@ -27,6 +27,7 @@ from aspen.cluster.entry import PeerItem
 from aspen.cluster.membership import MembershipControl, learn_peer, valid_address
 from aspen.cluster.reads import ReadPath
 from aspen.cluster.requests import ReadIndexWaiter, WriteRequest
+from aspen.cluster.scriptrun import ScriptRunner
 from aspen.cluster.settings import ClusterSettings, ReadConsistency
 from aspen.cluster.state import ReplicatedState
 from aspen.cluster.stats import FSYNC_BUCKETS, NodeStats, info_fields
@@ -115,6 +116,7 @@ class ClusterNode:
             self, add_peer_item=self.writes.add_peer, drop_lease=self.reads.drop_lease
         )
         self.blocking = BlockingService(self)  # clients parked in BLPOP & co.
+        self.scripts = ScriptRunner(self)  # read-only scripts in a worker thread (scriptrun.py)
 
         # driver inputs
         self._wakeup = trio.Event()
@@ -427,6 +429,8 @@ class ClusterNode:
         makes the follower more patient (it also refuses votes longer: the leader's lease
         stays safe); the credit is capped at one election timeout. On the leader, its
         check-quorum is deferred as long (followers still applying cannot answer)."""
+        if self.scripts.defer_apply(committed):
+            return  # a read-only script holds the keyspace: applied when it ends
         started = self.apply_clock()
         self._apply(committed)
         spent = self.apply_clock() - started

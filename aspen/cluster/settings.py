@@ -77,6 +77,9 @@ class ClusterSettings:
     log_window_entries: int = attrs.field(default=1024, validator=_positive)
     log_window_bytes: int = attrs.field(default=1 << 20, validator=_positive)
     bootstrap_voters: tuple[int, ...] = attrs.field(default=(), converter=tuple)
+    busy_reply_threshold: float = attrs.field(default=5.0, validator=_positive)
+    """Redis's busy-reply-threshold (lua-time-limit): once a read-only script served by this
+    node has run this long, other clients get BUSY (aspen/cluster/scriptrun.py)."""
     curve: CurveConfig | None = None
     """CURVE keys for the mesh (zmq): passed to the transport as they are."""
     tls_server: ssl.SSLContext | None = None

@@ -46,6 +46,9 @@ local run = {
     budget = 0,      -- instructions allowed
     used = 0,        -- instructions counted so far (in steps of STEP)
     exceeded = false,
+    stop = nil,      -- the error every instruction raises once the run is stopped
+    check = nil,     -- a local read-only run: host function, true once SCRIPT KILL asked
+    checks = 0,      -- hooks since the last check
     env = nil,
     ids = nil,       -- object -> number, for tostring
     next_id = 0,
@@ -53,21 +56,38 @@ local run = {
 local STEP = host.step
 
 local budget_message = "ERR Script exceeded its budget of Lua instructions"
+local killed_message = "ERR Script killed by user with SCRIPT KILL..."
+-- a killable run asks the host every CHECK_EVERY hooks (CHECK_EVERY * STEP instructions,
+-- well under a millisecond): each ask is a call into Python, which takes the GIL
+local CHECK_EVERY = 32
 local hook
+local function stop_run(message)
+    run.exceeded = true
+    run.stop = message
+    -- raise on every instruction from now on: a pcall in the script cannot swallow it
+    dsethook(hook, "", 1)
+    error({err = message})
+end
 hook = function()
     if run.exceeded then
         -- only in script code: never inside the bootstrap (its error handler, its epilogue)
         local i = dgetinfo(2, "S")
         if i and i.source == "=aspen" then return end
-        error({err = budget_message .. " (" .. run.budget .. ")"})
+        error({err = run.stop})
     end
     local used = run.used + STEP
     run.used = used
     if used > run.budget then
-        run.exceeded = true
-        -- raise on every instruction from now on: a pcall in the script cannot swallow it
-        dsethook(hook, "", 1)
-        error({err = budget_message .. " (" .. run.budget .. ")"})
+        stop_run(budget_message .. " (" .. run.budget .. ")")
+    end
+    local check = run.check
+    if check then
+        local n = run.checks + 1
+        if n >= CHECK_EVERY then
+            n = 0
+            if check() then stop_run(killed_message) end
+        end
+        run.checks = n
     end
 end
 
@@ -189,9 +209,7 @@ local function charge(cost)
     local used = run.used + cost
     run.used = used
     if used > run.budget then
-        run.exceeded = true
-        dsethook(hook, "", 1)
-        error({err = budget_message .. " (" .. run.budget .. ")"})
+        stop_run(budget_message .. " (" .. run.budget .. ")")
     end
 end
 local string_x = {}
@@ -445,10 +463,13 @@ local function new_env(extra, redis_table)
     return env
 end
 
-local function start(budget)
+local function start(budget, check)
     run.budget = budget
     run.used = 0
     run.exceeded = false
+    run.stop = nil
+    run.check = check
+    run.checks = 0
     run.ids = nil -- made on the first tostring of a table
     run.next_id = 0
     resp.v = 2 -- (the Python side starts each run at 2 too)
@@ -457,6 +478,7 @@ end
 
 local function stop()
     dsethook()
+    run.check = nil
     run.env = nil
     run.ids = nil
 end
@@ -469,14 +491,14 @@ function M.compile(body, chunkname)
     return loadstring(body, chunkname)
 end
 
--- eval(fn, keys, argv, budget) -> ok, value; used
-function M.eval(fn, keys, argv, budget)
+-- eval(fn, keys, argv, budget, check) -> ok, value, used, exceeded (check: see `run`)
+function M.eval(fn, keys, argv, budget, check)
     local env = new_env(nil, redis)
     rawset(env, "KEYS", keys) -- real fields of the globals table, as in Redis
     rawset(env, "ARGV", argv)
     run.env = env
     setfenv(fn, env)
-    start(budget)
+    start(budget, check)
     local ok, r = xpcall(fn, error_handler)
     local used, exceeded = run.used, run.exceeded
     stop()
@@ -498,11 +520,11 @@ function M.load_library(fn, lib, budget)
     return ok, r
 end
 
--- fcall(lib, name, keys, args, budget) -> ok, value; used
-function M.fcall(lib, name, keys, args, budget)
+-- fcall(lib, name, keys, args, budget, check) -> ok, value, used, exceeded
+function M.fcall(lib, name, keys, args, budget, check)
     local cb = lib.callbacks[name]
     run.env = lib.env
-    start(budget)
+    start(budget, check)
     local ok, r = xpcall(function() return cb(keys, args) end, error_handler)
     local used, exceeded = run.used, run.exceeded
     stop()
@@ -511,9 +533,11 @@ end
 
 -- the budget ran out in a redis.call (the Python side counts calls): stop like the hook does
 function M.exceed()
+    local message = budget_message .. " (" .. run.budget .. ")"
     run.exceeded = true
+    run.stop = message
     dsethook(hook, "", 1)
-    return budget_message .. " (" .. run.budget .. ")"
+    return message
 end
 
 M.rawget = rawget

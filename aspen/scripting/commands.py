@@ -21,7 +21,7 @@ from aspen.kv.numbers import parse_int
 from aspen.resp.values import OK, Error, Map, Set, SimpleString
 from aspen.scripting import dumpformat, shebang
 from aspen.scripting.dispatch import CallContext
-from aspen.scripting.engine import DEFAULT_BUDGET, ScriptFailed, sha1hex
+from aspen.scripting.engine import DEFAULT_BUDGET, UNBOUNDED, ScriptFailed, sha1hex
 from aspen.scripting.state import FUNCTION_FLAGS, FunctionInfo, Library, ScriptState
 
 NOSCRIPT = Error("NOSCRIPT No matching script. Please use EVAL.")
@@ -59,13 +59,19 @@ def _numkeys(argv: Argv, at: int) -> int:
 
 
 def _run(state: ScriptState, ks: Keyspace, now_ms: int, read_only: bool,
-         body: Callable[[], object], funcname: str) -> object:
+         body: Callable[[int], object], funcname: str) -> object:
+    """Run `body(budget)` with a fresh call context. A read-only script run by
+    `aspen.scripting.local.execute_killable` (served by this node alone, outside the log) has
+    no budget but can be killed; every other run has the deterministic budget."""
     engine = state.engine
-    ctx = CallContext(ks, now_ms, read_only, state.budget, undoable=not read_only)
+    interrupted = state.interrupt if read_only else None
+    budget = state.budget if interrupted is None else UNBOUNDED
+    ctx = CallContext(ks, now_ms, read_only, budget, undoable=not read_only,
+                      interrupted=interrupted)
     engine.context = ctx
     engine.seed(ks.seed)
     try:
-        return body()
+        return body(budget)
     except ScriptFailed as failed:
         if failed.budget_exceeded and ctx.undo is not None:
             ctx.undo.rollback()
@@ -115,7 +121,7 @@ def _eval(ks: Keyspace, argv: Argv, now_ms: int, *, by_sha: bool,
     args = list(argv[3 + n:])
     name = sha.decode()
     return _run(state, ks, now_ms, ro_command or no_writes or not replicated,
-                lambda: engine.eval(fn, keys, args, state.budget, name), name)
+                lambda budget: engine.eval(fn, keys, args, budget, name), name)
 
 
 def eval_(ks: Keyspace, argv: Argv, now_ms: int) -> object:
@@ -193,8 +199,6 @@ def _script(ks: Keyspace, argv: Argv, now_ms: int,
         state.flush_scripts()
         state.reset_engine()
         return OK
-    if sub == b"kill":
-        return NOTBUSY
     if sub == b"help":
         return [SimpleString(line) for line in _SCRIPT_HELP]
     return Error(f"ERR unknown subcommand '{argv[1].decode('utf-8', 'replace')}'. "
@@ -202,7 +206,8 @@ def _script(ks: Keyspace, argv: Argv, now_ms: int,
 
 
 def script(ks: Keyspace, argv: Argv, now_ms: int) -> object:
-    """SCRIPT LOAD/EXISTS/FLUSH/KILL/HELP: through the log (the cache is replicated)."""
+    """SCRIPT LOAD/EXISTS/FLUSH/HELP: through the log (the cache is replicated); SCRIPT KILL
+    is answered by the connection (aspen.cluster.scriptrun)."""
     return _script(ks, argv, now_ms, True)
 
 
@@ -333,7 +338,7 @@ def _fcall(ks: Keyspace, argv: Argv, now_ms: int, *,
     args = list(argv[3 + n:])
     name = fname.decode("utf-8", "replace")
     return _run(state, ks, now_ms, ro_command or no_writes or not replicated,
-                lambda: engine.fcall(handle, fname, keys, args, state.budget, name), name)
+                lambda budget: engine.fcall(handle, fname, keys, args, budget, name), name)
 
 
 def fcall(ks: Keyspace, argv: Argv, now_ms: int) -> object:
@@ -477,17 +482,20 @@ def _function(ks: Keyspace, argv: Argv, now_ms: int,
         return dumpformat.dump([lib.code for lib in state.libraries.values()])
     if sub == b"restore":
         return _function_restore(state, argv)
-    if sub == b"stats":
-        libs = len(state.libraries)
-        funcs = sum(len(lib.functions) for lib in state.libraries.values())
-        return Map([(b"running_script", None), (b"engines", Map([(b"LUA", Map([
-            (b"libraries_count", libs), (b"functions_count", funcs)]))]))])
-    if sub == b"kill":
-        return NOTBUSY
     if sub == b"help":
         return [SimpleString(line) for line in _FUNCTION_HELP]
     return Error(f"ERR unknown subcommand '{argv[1].decode('utf-8', 'replace')}'. "
                  "Try FUNCTION HELP.")
+
+
+def function_stats(ks: Keyspace, running: Map | None) -> Map:
+    """FUNCTION STATS's reply: `running` is the function this node runs now (name, command,
+    duration_ms), if any; the engine counts are this node's libraries."""
+    state = ks.scripting
+    libraries = [] if state is None else list(state.libraries.values())
+    funcs = sum(len(lib.functions) for lib in libraries)
+    return Map([(b"running_script", running), (b"engines", Map([(b"LUA", Map([
+        (b"libraries_count", len(libraries)), (b"functions_count", funcs)]))]))])
 
 
 def _function_restore(state: ScriptState, argv: Argv) -> object:
@@ -524,5 +532,6 @@ def _function_restore(state: ScriptState, argv: Argv) -> object:
 
 
 def function(ks: Keyspace, argv: Argv, now_ms: int) -> object:
-    """FUNCTION LOAD/DELETE/FLUSH/LIST/DUMP/RESTORE/STATS/KILL/HELP: through the log."""
+    """FUNCTION LOAD/DELETE/FLUSH/LIST/DUMP/RESTORE/HELP: through the log (STATS and KILL
+    are about what this node runs now: the connection answers them)."""
     return _function(ks, argv, now_ms, True)

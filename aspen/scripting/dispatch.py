@@ -8,6 +8,7 @@ decision inside a script use the log entry's time on every replica.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -51,6 +52,9 @@ class CallContext:
     undo: UndoLog | None = None
     exceeded: bool = False
     calls: int = 0
+    interrupted: Callable[[], bool] | None = None
+    """A killable run served outside the log: true once SCRIPT KILL / FUNCTION KILL asked
+    (called from the Lua hook every few tens of thousands of instructions)."""
 
 
 def _arg(value: object) -> bytes | None:

@@ -4,7 +4,8 @@ A `LuaEngine` belongs to one keyspace and is derived state: it can always be reb
 the replicated script cache and function libraries, so it is never part of a snapshot. Scripts
 run to completion inside `Keyspace.execute` (atomic, like Redis); the instruction budget
 (a debug hook every `STEP` VM instructions) ends a runaway script at the same instruction on
-every replica.
+every replica. A read-only script served by one node outside the log has no budget: the same
+hook asks `CallContext.interrupted` now and then, so SCRIPT KILL can stop it.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ log = logging.getLogger("aspen.scripting")
 
 STEP = 1000
 """The hook's period in VM instructions: the budget is counted in these steps."""
+UNBOUNDED = 1 << 53
+"""The budget of a killable read-only run (no limit: only SCRIPT KILL ends it)."""
 DEFAULT_BUDGET = 20_000_000
 """Lua instructions a script may run before it fails (see docs/compatibility.md): about 0.1 s
 of pure Lua here, well inside an election timeout."""
@@ -172,7 +175,7 @@ class LuaEngine:
         ctx = self.context
         assert ctx is not None
         ok, value, used, exceeded = self._eval(
-            fn, self.rt.table_from(keys), self.rt.table_from(argv), budget)
+            fn, self.rt.table_from(keys), self.rt.table_from(argv), budget, ctx.interrupted)
         ctx.instructions = used
         ctx.exceeded = bool(exceeded)
         return self._result(ok, value, funcname, ctx)
@@ -182,7 +185,8 @@ class LuaEngine:
         ctx = self.context
         assert ctx is not None
         ok, value, used, exceeded = self._fcall(
-            lib, name, self.rt.table_from(keys), self.rt.table_from(args), budget)
+            lib, name, self.rt.table_from(keys), self.rt.table_from(args), budget,
+            ctx.interrupted)
         ctx.instructions = used
         ctx.exceeded = bool(exceeded)
         return self._result(ok, value, funcname, ctx)

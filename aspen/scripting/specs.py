@@ -2,9 +2,12 @@
 
 Names, arities, flags, ACL categories, key specs, summaries and versions are Redis 7.0.15's
 (COMMAND INFO / COMMAND DOCS). Routes are Aspen's: EVAL, EVALSHA, FCALL, SCRIPT and FUNCTION
-(every subcommand: a keyspace command has one handler) are WRITEs though Redis does not flag
-them "write" (`replicated`): they go through the Raft log, so every replica runs the script
-and has the script cache and the libraries; the *_RO forms are READs.
+(every subcommand but three: a keyspace command has one handler) are WRITEs though Redis does
+not flag them "write" (`replicated`): they go through the Raft log, so every replica runs the
+script and has the script cache and the libraries; the *_RO forms are READs (and so is an
+EVAL/EVALSHA/FCALL of a `no-writes` script: the connection turns it into its *_RO form,
+aspen.scripting.local). SCRIPT KILL, FUNCTION KILL and FUNCTION STATS are about the script this
+node runs now: CONNECTION commands (aspen.cluster.scriptrun).
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from __future__ import annotations
 from aspen.kv.spec import CommandSpec, Handler, KeySpec, Route
 from aspen.scripting import commands as run
 
-_R, _W = Route.READ, Route.WRITE
+_R, _W, _C = Route.READ, Route.WRITE, Route.CONNECTION
 _NOTES = "We cannot tell how the keys will be used so we assume the worst, "
 _RW_KEYS = (KeySpec(("RW", "access", "update"), 2, "keynum",
                     notes=_NOTES + "RW and UPDATE"),)
@@ -23,7 +26,7 @@ _SCRIPT_FLAGS = "noscript stale skip_monitor no_mandatory_keys movablekeys"
 
 
 def _s(name: str, arity: int, flags: str, route: Route, acl: str, summary: str, since: str,
-       handler: Handler, key_specs: tuple[KeySpec, ...] = (),
+       handler: Handler | str, key_specs: tuple[KeySpec, ...] = (),
        subcommands: tuple[CommandSpec, ...] = ()) -> CommandSpec:
     return CommandSpec(name, arity, frozenset(flags.split()), 0, 0, 0, route, "scripting",
                        summary, since, tuple(acl.split()), subcommands, key_specs,
@@ -35,8 +38,8 @@ _SCRIPT_SUBS = (
        "Remove all the scripts from the script cache.", "2.6.0", run.script),
     _s("script|help", 2, "loading stale", _W, "@slow @scripting",
        "Show helpful text about the different subcommands", "5.0.0", run.script),
-    _s("script|kill", 2, "noscript allow_busy", _W, "@slow @scripting",
-       "Kill the script currently in execution.", "2.6.0", run.script),
+    _s("script|kill", 2, "noscript allow_busy", _C, "@slow @scripting",
+       "Kill the script currently in execution.", "2.6.0", "cmd_script_kill"),
     _s("script|load", 3, "noscript stale", _W, "@slow @scripting",
        "Load the specified Lua script into the script cache.", "2.6.0", run.script),
     _s("script|exists", -3, "noscript", _W, "@slow @scripting",
@@ -52,13 +55,13 @@ _FUNCTION_SUBS = (
        "List information about all the functions", "7.0.0", run.function),
     _s("function|flush", -2, "write noscript", _W, "@write @slow @scripting",
        "Deleting all functions", "7.0.0", run.function),
-    _s("function|kill", 2, "noscript allow_busy", _W, "@slow @scripting",
-       "Kill the function currently in execution.", "7.0.0", run.function),
+    _s("function|kill", 2, "noscript allow_busy", _C, "@slow @scripting",
+       "Kill the function currently in execution.", "7.0.0", "cmd_function_kill"),
     _s("function|dump", 2, "noscript", _W, "@slow @scripting",
        "Dump all functions into a serialized binary payload", "7.0.0", run.function),
-    _s("function|stats", 2, "noscript allow_busy", _W, "@slow @scripting",
+    _s("function|stats", 2, "noscript allow_busy", _C, "@slow @scripting",
        "Return information about the function currently running (name, description, "
-       "duration)", "7.0.0", run.function),
+       "duration)", "7.0.0", "cmd_function_stats"),
     _s("function|load", -3, "write denyoom noscript", _W, "@write @slow @scripting",
        "Create a function with the given arguments (name, code, description)", "7.0.0",
        run.function),

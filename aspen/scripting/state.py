@@ -8,6 +8,7 @@ restart, a failover or a snapshot install exactly as before.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import attrs
@@ -43,6 +44,9 @@ class ScriptState:
         self.functions: dict[bytes, bytes] = {}
         """function name -> library name."""
         self.budget = DEFAULT_BUDGET
+        self.interrupt: Callable[[], bool] | None = None
+        """Set while `aspen.scripting.local.execute_killable` runs a read-only script: its
+        kill switch (that run has no budget)."""
         self._engine: LuaEngine | None = None
         self._engine_ref: list[LuaEngine] = []
 
