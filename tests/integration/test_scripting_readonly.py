@@ -53,7 +53,8 @@ async def test_read_only_scripts_on_a_follower_are_linearizable_and_not_logged()
         follower = _follower(cluster, leader)
         lc, fc = cluster.client(leader.id), cluster.client(follower.id)
         assert await lc.cmd("FUNCTION", "LOAD", LIB) == b"spinlib"
-        sha = await fc.cmd("SCRIPT", "LOAD", "#!lua flags=no-writes\nreturn redis.call('get', KEYS[1])")
+        sha = await fc.cmd("SCRIPT", "LOAD",
+                           "#!lua flags=no-writes\nreturn redis.call('get', KEYS[1])")
         await cluster.wait_converged()
         for i in range(5):
             # acknowledged on the leader, then read at once on a follower: seen every time
