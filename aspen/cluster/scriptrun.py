@@ -28,17 +28,13 @@ import trio
 from aspen.cluster.settings import ReadConsistency
 from aspen.kv.ops import ReadOp
 from aspen.resp.values import OK, Error, Map
-from aspen.scripting.commands import NOTBUSY, function_stats
+from aspen.scripting.commands import BUSY_EVAL, BUSY_FUNCTION, NOTBUSY, function_stats
 from aspen.scripting.local import ScriptCall, execute_killable
 
 if TYPE_CHECKING:
     from aspen.cluster.node import ClusterNode
     from aspen.raft import Entry
 
-BUSY_EVAL = Error("BUSY Redis is busy running a script. You can only call SCRIPT KILL or "
-                  "SHUTDOWN NOSAVE.")
-BUSY_FUNCTION = Error("BUSY Redis is busy running a script. You can only call FUNCTION KILL "
-                      "or SHUTDOWN NOSAVE.")
 _BARRIER = ReadOp([b"dbsize"])
 """A read the node serves at a consistency: once it returns, the local state is new enough
 for that consistency (and stays so: it only moves forward)."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +27,10 @@ from aspen.scripting.state import FUNCTION_FLAGS, FunctionInfo, Library, ScriptS
 
 NOSCRIPT = Error("NOSCRIPT No matching script. Please use EVAL.")
 NOTBUSY = Error("NOTBUSY No scripts in execution right now.")
+BUSY_EVAL = Error("BUSY Redis is busy running a script. You can only call SCRIPT KILL or "
+                  "SHUTDOWN NOSAVE.")
+BUSY_FUNCTION = Error("BUSY Redis is busy running a script. You can only call FUNCTION KILL "
+                      "or SHUTDOWN NOSAVE.")
 RO_WITH_WRITE_FLAG = "ERR Can not execute a script with write flag using *_ro command."
 NOT_INTEGER = "ERR value is not an integer or out of range"
 _NAME_RE = re.compile(rb"^[A-Za-z0-9_]+$")
@@ -56,6 +61,17 @@ def _numkeys(argv: Argv, at: int) -> int:
     if n < 0:
         raise CommandError("ERR Number of keys can't be negative")
     return n
+
+
+def _busy_elsewhere(state: ScriptState) -> Error | None:
+    """A killable read-only run (aspen.scripting.local) uses this Lua state in another
+    thread: a script reaching the keyspace another way meanwhile (the node's connections are
+    gated, but not e.g. the HTTP /read endpoint) gets BUSY rather than waiting for it on the
+    event loop."""
+    holder = state.holder
+    if holder is None or holder[0] == threading.get_ident():
+        return None
+    return BUSY_EVAL if holder[1] else BUSY_FUNCTION
 
 
 def _run(state: ScriptState, ks: Keyspace, now_ms: int, read_only: bool,
@@ -89,6 +105,9 @@ def _run(state: ScriptState, ks: Keyspace, now_ms: int, read_only: bool,
 def _eval(ks: Keyspace, argv: Argv, now_ms: int, *, by_sha: bool,
           ro_command: bool, replicated: bool) -> object:
     state = state_of(ks)
+    busy = _busy_elsewhere(state)
+    if busy is not None:
+        return busy
     n = _numkeys(argv, 2)
     if by_sha:
         sha = argv[1].lower()
@@ -322,6 +341,9 @@ def _handle(state: ScriptState, lib: Library) -> Any:
 def _fcall(ks: Keyspace, argv: Argv, now_ms: int, *,
            ro_command: bool, replicated: bool) -> object:
     state = state_of(ks)
+    busy = _busy_elsewhere(state)
+    if busy is not None:
+        return busy
     fname = argv[1]
     libname = state.functions.get(fname)
     if libname is None:

@@ -9,6 +9,7 @@ KILL / FUNCTION KILL stops it. The node runs it in a worker thread (aspen.cluste
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
@@ -111,8 +112,11 @@ def execute_killable(ks: Keyspace, op: ReadOp, now_ms: int, seed: int,
     it with Redis's `ERR Script killed by user with SCRIPT KILL...`. Runs in a worker
     thread while the node holds the keyspace (nothing is applied to it meanwhile)."""
     state = state_of(ks)
+    call = script_call(op.argv)
     state.interrupt = interrupted
+    state.holder = (threading.get_ident(), call is None or call.is_eval)
     try:
         return ks.execute(op, now_ms, seed)
     finally:
         state.interrupt = None
+        state.holder = None

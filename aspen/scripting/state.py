@@ -47,6 +47,8 @@ class ScriptState:
         self.interrupt: Callable[[], bool] | None = None
         """Set while `aspen.scripting.local.execute_killable` runs a read-only script: its
         kill switch (that run has no budget)."""
+        self.holder: tuple[int, bool] | None = None
+        """(thread id, is an eval) of that run: the Lua state is in use by that thread."""
         self._engine: LuaEngine | None = None
         self._engine_ref: list[LuaEngine] = []
 

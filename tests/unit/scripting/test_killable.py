@@ -105,3 +105,32 @@ def test_script_call_describes_what_runs() -> None:
     call = script_call([b"EVALSHA", b"abc", b"0"])
     assert call is not None and call.is_eval
     assert script_call([b"GET", b"k"]) is None
+
+
+def test_another_thread_gets_busy_instead_of_waiting_for_the_lua_state() -> None:
+    """While a killable run holds the Lua state in a worker thread, a script reaching the
+    keyspace another way (the HTTP /read endpoint, on the event loop) is answered BUSY at once:
+    waiting for the state would stall the event loop for as long as the script runs."""
+    ks = Keyspace()
+    flag = threading.Event()
+    box: list[object] = []
+    worker = threading.Thread(
+        target=lambda: box.append(
+            execute_killable(ks, _eval_ro("while true do end", b"0"), NOW, 1, flag.is_set)))
+    worker.start()
+    try:
+        deadline = time.monotonic() + 5
+        while ks.scripting is None or ks.scripting.holder is None:
+            assert time.monotonic() < deadline
+            time.sleep(0.001)
+        start = time.perf_counter()
+        reply = ks.execute(_eval_ro("return 1", b"0"), NOW, 2)
+        assert time.perf_counter() - start < 0.5
+        assert reply == Error("BUSY Redis is busy running a script. You can only call "
+                              "SCRIPT KILL or SHUTDOWN NOSAVE.")
+        assert ks.execute(ReadOp([b"FCALL_RO", b"f", b"0"]), NOW, 2) == reply
+    finally:
+        flag.set()
+        worker.join(5)
+    assert isinstance(box[0], Error) and box[0].message.startswith(KILLED)
+    assert ks.execute(_eval_ro("return 1", b"0"), NOW, 3) == 1
