@@ -147,3 +147,75 @@ def test_a_long_script_keeps_the_leader(cluster: DaemonCluster) -> None:
     time.sleep(1.0)
     assert cluster.leader() == leader
     assert cluster.status(leader)["term"] == term
+
+
+def test_a_long_read_only_script_on_the_leader_keeps_it(cluster: DaemonCluster) -> None:
+    """A read-only script runs in a worker thread, without a budget, until SCRIPT KILL: for 3 s
+    on the leader its Raft keeps going (no election; writes through a follower commit), a
+    command of another client waits for it (below the 5 s busy threshold) and is answered
+    normally once it was killed. Prints the leader's event-loop gaps (its HTTP /status polled)
+    and the follower writes' latency meanwhile."""
+    import threading
+
+    leader = cluster.wait_leader()
+    follower = _followers(cluster, leader)[0]
+    term = cluster.status(leader)["term"]
+    cluster.client(leader).set("k", "v")
+    writes = cluster.client(follower)
+
+    def write_for(seconds: float, key: str) -> list[float]:
+        out: list[float] = []
+        until = time.monotonic() + seconds
+        while time.monotonic() < until:
+            t = time.monotonic()
+            writes.incr(key)
+            out.append(time.monotonic() - t)
+            time.sleep(0.02)
+        return out
+
+    baseline = write_for(1.0, "baseline")  # the same writes without a script, for comparison
+    spinner = cluster.client(leader, socket_timeout=30)
+    box: list[object] = []
+
+    def spin() -> None:
+        try:
+            box.append(spinner.eval_ro("while true do end", 0))
+        except redis.ResponseError as exc:
+            box.append(str(exc))
+
+    runner = threading.Thread(target=spin, daemon=True)
+    runner.start()
+    waiting: list[object] = []
+    waiter = threading.Thread(target=lambda: waiting.append(
+        cluster.client(leader, socket_timeout=30).get("k")), daemon=True)
+    time.sleep(0.2)
+    waiter.start()
+    latencies: list[float] = []
+    status_latencies: list[float] = []
+    start = time.monotonic()
+    n = 0
+    while time.monotonic() - start < 3.0:
+        t = time.monotonic()
+        n += 1
+        assert writes.incr("during") == n
+        latencies.append(time.monotonic() - t)
+        t = time.monotonic()
+        assert cluster.status(leader)["term"] == term
+        status_latencies.append(time.monotonic() - t)
+    assert not box and not waiting  # the script runs; the other client's GET waits
+    killed_at = time.monotonic()
+    assert cluster.client(leader).script_kill()
+    runner.join(5)
+    took = time.monotonic() - killed_at
+    waiter.join(5)
+    assert box and "Script killed by user with SCRIPT KILL..." in str(box[0])
+    assert waiting == [b"v"]
+    assert cluster.client(leader).get("during") == str(n).encode()
+    assert cluster.leader() == leader and cluster.status(leader)["term"] == term
+    median = sorted(latencies)[len(latencies) // 2]
+    base_median = sorted(baseline)[len(baseline) // 2]
+    print(f"3 s read-only script on the leader: {n} writes through a follower, latency max "
+          f"{max(latencies) * 1000:.1f} ms, median {median * 1000:.1f} ms (without a script: "
+          f"max {max(baseline) * 1000:.1f} ms, median {base_median * 1000:.1f} ms); the "
+          f"leader's HTTP /status answered within {max(status_latencies) * 1000:.1f} ms; "
+          f"SCRIPT KILL ended it in {took * 1000:.1f} ms; term unchanged")
