@@ -270,3 +270,25 @@ async def test_other_consistencies(consistency: str) -> None:
             assert await c.cmd("ASPEN.CONSISTENCY", consistency) == OK
             assert await c.cmd("EVAL_RO", "return redis.call('get', KEYS[1])", 1, "k") == b"v"
             assert await c.cmd("FCALL_RO", "nosuch", 0) == Error("ERR Function not found")
+
+
+async def test_a_restricted_users_no_writes_script_is_a_read_checked_as_that_user() -> None:
+    async with open_cluster(3, seed=9) as cluster:
+        leader = await _leader(cluster)
+        follower = _follower(cluster, leader)
+        admin = cluster.client(leader.id)
+        assert await admin.cmd("ACL", "SETUSER", "u", "on", ">pw", "~*", "+@all", "-get") == OK
+        assert await admin.cmd("SET", "k", "v") == OK
+        await cluster.wait_converged()
+        c = cluster.client(follower.id)
+        assert await c.cmd("AUTH", "u", "pw") == OK
+        proposed = leader.stats.entries_proposed
+        body = "#!lua flags=no-writes\nreturn redis.call('%s', KEYS[1])"
+        assert await c.cmd("EVAL", body % "strlen", 1, "k") == 1
+        assert _text(await c.cmd("EVAL", body % "get", 1, "k")).startswith(
+            "ERR The user executing the script can't run this command or subcommand")
+        assert _text(await c.cmd("EVAL", body % "del", 1, "k")).startswith(
+            "ERR Write commands are not allowed from read-only scripts.")
+        assert leader.stats.entries_proposed == proposed  # all three were reads
+        assert await c.cmd("EVAL", "return redis.call('del', KEYS[1])", 1, "k") == 1
+        assert leader.stats.entries_proposed > proposed
