@@ -118,7 +118,8 @@ class ScriptRunner:
             state = node.state
             now_ms = max(node.clock_ms(), state.last_time_ms)
             self._seed += 1  # (math.random of a read: any seed will do, nothing replicates it)
-            node.stats.reads_served += 1
+            if mode == "stale":
+                node.stats.reads_served += 1  # (else the barrier read counted it)
             run = RunningScript(call, trio.current_time())
             self.running = run
             work = functools.partial(execute_killable, state.keyspace, op, now_ms, self._seed,
