@@ -265,7 +265,12 @@ def load_value(payload: bytes) -> object:
     """The value of a verified payload. As in Redis, the reader runs over the whole payload,
     footer included, and what follows the value is not looked at."""
     r = Reader(payload)
-    kind = r.byte()
+    return read_value(r, r.byte())
+
+
+def read_value(r: Reader, kind: int) -> object:
+    """One value of RDB type `kind` from the reader (the RDB file reader, aspen.rdb, shares
+    it and adds the encodings of older versions)."""
     value: object
     if kind == T_STRING:
         value = r.string()
