@@ -4,6 +4,7 @@
     bind = "127.0.0.1"            # address for Redis clients
     port = 6379                   # 0: any free port (the start-up log line names it)
     dir = "data"                  # relative paths are relative to the config file
+    dbfilename = "dump.rdb"       # SAVE/BGSAVE write dir/dbfilename (an RDB file)
     requirepass = "s3cret"        # clients must AUTH; "" or absent: no password
     max_clients = 10000           # Redis maxclients
     timeout = 0                   # close clients idle this many seconds; 0: never
@@ -134,6 +135,12 @@ def _nonempty_str(value: Any) -> str:
     return value
 
 
+def _file_name(value: Any) -> str:
+    if not isinstance(value, str) or not value or "/" in value or value in (".", ".."):
+        raise _Invalid("must be a file name (no path: the file goes in node.dir)")
+    return value
+
+
 def _optional_password(value: Any) -> str | None:
     if not isinstance(value, str):
         raise _Invalid("must be a string")
@@ -179,6 +186,7 @@ class NodeSettings:
     port: int = _setting(6379, _port, "TCP port for Redis clients")
     dir: Path = _setting(Path("data"), _path, "data directory")  # noqa: RUF009 (immutable)
     requirepass: str | None = _setting(None, _optional_password, "password clients must AUTH")
+    dbfilename: str = _setting("dump.rdb", _file_name, "SAVE/BGSAVE's RDB file (in dir)")
     max_clients: int = _setting(10000, _int_range(1, 1_000_000), "most client connections")
     timeout: float = _setting(0.0, _seconds, "close idle clients after this; 0: never")
     proto_max_bulk_len: int = _setting(
@@ -439,6 +447,7 @@ class Config:
             ("bind", n.bind),
             ("port", str(n.port)),
             ("dir", str(n.dir.resolve())),
+            ("dbfilename", n.dbfilename),
             ("requirepass", n.requirepass or ""),
             ("aclfile", str(self.security.aclfile or "")),
             ("maxclients", str(n.max_clients)),

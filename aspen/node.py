@@ -48,6 +48,7 @@ from aspen.kv.session import ClientInfo, Session
 from aspen.kv.spec import Route
 from aspen.pubsub import PubSubHub
 from aspen.pubsub.mesh import run_mesh
+from aspen.rdb.save import Saver
 from aspen.resp.server import Connection, Deferred, RespServer, ServerOptions
 from aspen.resp.values import OK, Error
 from aspen.tls import server_context
@@ -69,6 +70,15 @@ class AdminCommands:
 
     def cmd_status(self, argv: list[bytes]) -> object:
         return _status_reply(self._node.control.status())
+
+    def cmd_save(self, argv: list[bytes]) -> object:
+        return self._node.saver.cmd_save(argv)
+
+    def cmd_bgsave(self, argv: list[bytes]) -> object:
+        return self._node.saver.cmd_bgsave(argv)
+
+    def cmd_lastsave(self, argv: list[bytes]) -> object:
+        return self._node.saver.cmd_lastsave(argv)
 
     def cmd_init(self, argv: list[bytes]) -> object:
         try:
@@ -167,6 +177,8 @@ class Node:
         self.cluster = ClusterNode(config.cluster_settings())
         self.pubsub = PubSubHub()
         self.admin = AdminCommands(self)
+        self.saver = Saver(lambda: self.cluster.keyspace.snapshot(),
+                           lambda: n.dir / n.dbfilename, clock)
         self.control = ControlPlane(
             self.cluster, config, lambda: Session(0, _TrustedContext(self), trusted=True)
         )
@@ -239,7 +251,7 @@ class Node:
                 ("pubsub_patterns", str(len(self.pubsub.patterns))),
             ],
             # Every acknowledged write is in the fsynced Raft log (like appendfsync always).
-            "persistence": [("loading", "0"), ("aof_enabled", "1")],
+            "persistence": [("loading", "0"), ("aof_enabled", "1"), *self.saver.info_fields()],
             "raft": self.cluster.info_fields() if self.cluster.core is not None else [],
         }
 

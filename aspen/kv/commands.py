@@ -1151,6 +1151,13 @@ _TABLE: tuple[CommandSpec, ...] = (
     ),
     # Aspen's cluster commands: answered by the node (aspen/node.py, aspen/cluster/connection.py)
     # before the session sees them; listed here so COMMAND and arity know them.
+    # RDB files (aspen/rdb/save.py): per node, answered by the node
+    _spec("save", 1, "admin noscript no_async_loading no_multi", _NOKEY, _node("cmd_save"),
+          "server", "Synchronously saves the database(s) to disk."),
+    _spec("bgsave", -1, "admin noscript no_async_loading", _NOKEY, _node("cmd_bgsave"),
+          "server", "Asynchronously saves the database(s) to disk.", "1.0.0"),
+    _spec("lastsave", 1, "loading stale fast", _NOKEY, _node("cmd_lastsave"), "server",
+          "Returns the Unix timestamp of the last successful save to disk."),
     _spec(
         "aspen.status",
         1,

@@ -291,6 +291,8 @@ class Session:
                     target = wrapped
             if self._subscribed_resp2() and not spec.subscribed_ok:
                 return self._reject(subscribed_mode_error(target.name))
+            if self._in_multi and "no_multi" in spec.flags:
+                return self._reject(Error("ERR Command not allowed inside a transaction"))
             if self._in_multi and not spec.immediate:
                 self._queue.append((argv, target))
                 return QUEUED
