@@ -4,6 +4,9 @@
     aspen up [--base-port 6379] [--nodes 3] [--dir .aspen]            a local cluster
     aspen status [--http ADDR | --config FILE]                        print the cluster
     aspen keygen ...                                                 CURVE keys for the mesh
+    aspen import dump.rdb | redis://host:port [--to HOST:PORT]         load Redis data
+    aspen backup FILE [--http ADDR]                                  online backup of a cluster
+    aspen restore FILE --config n1.toml [--config n2.toml ...]       a new cluster from a backup
 
 Each subcommand is a `(register, run)` pair in `_SUBCOMMANDS`. Heavy imports
 happen inside the runners, so `aspen --help` stays fast and a broken optional module breaks
@@ -283,12 +286,83 @@ def _run_status(args: argparse.Namespace) -> int:
     return run_status(args.http, args.config, args.password, args.json)
 
 
+def _register_import(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "import",
+        help="load an RDB file or a live redis-server into a running cluster",
+        description="Load every key of a redis-server RDB file (Redis 6.2/7.0/7.2), or of a "
+        "live redis-server (redis://[user:password@]host:port[/db], by SCAN + DUMP + PTTL), "
+        "into a running Aspen cluster through its Raft log (RESTORE ... ABSTTL REPLACE in "
+        "pipelined batches), with TTLs and function libraries. Keys of a type Aspen cannot "
+        "hold (streams, modules) stop the import unless --skip-unsupported. "
+        "See docs/migration.md.",
+    )
+    p.add_argument("source", help="an RDB file, or redis://host:port")
+    p.add_argument("--to", default="127.0.0.1:6379", metavar="HOST:PORT",
+                   help="any node of the cluster, its RESP address (127.0.0.1:6379)")
+    p.add_argument("--password", metavar="PW", help="the cluster's requirepass, if any")
+    p.add_argument("--batch", type=int, default=500, metavar="N",
+                   help="keys per pipelined batch (500)")
+    p.add_argument("--skip-unsupported", action="store_true",
+                   help="skip (and name) keys of types Aspen cannot hold instead of stopping")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _run_import(args: argparse.Namespace) -> int:
+    from aspen.rdb.cli import run_import
+
+    return run_import(args)
+
+
+def _register_backup(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "backup",
+        help="take a consistent online backup of a running cluster",
+        description="Ask a node (its HTTP control plane) for a Raft snapshot of the cluster's "
+        "state at a committed index, taken without stopping writes, and write it with its "
+        "index and term to FILE. See docs/backup.md.",
+    )
+    p.add_argument("file", help="where to write the backup")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--http", metavar="ADDR", help="a node's HTTP address (127.0.0.1:7379)")
+    g.add_argument("--config", metavar="FILE", help="a node's config file (uses [http] listen)")
+    p.add_argument("--password", metavar="PW", help="the cluster's requirepass, if any")
+
+
+def _run_backup(args: argparse.Namespace) -> int:
+    from aspen.rdb.cli import run_backup
+
+    return run_backup(args)
+
+
+def _register_restore(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "restore",
+        help="build a new cluster's data directories from a backup",
+        description="Write the backup's snapshot into the (empty) data directory of every "
+        "node given by --config, with the configs' voters as the membership. Then start the "
+        "nodes: they come up holding the backup's data. See docs/backup.md.",
+    )
+    p.add_argument("file", help="a file written by `aspen backup`")
+    p.add_argument("--config", metavar="FILE", action="append", required=True,
+                   help="a node's config file; repeat for every node of the new cluster")
+
+
+def _run_restore(args: argparse.Namespace) -> int:
+    from aspen.rdb.cli import run_restore
+
+    return run_restore(args)
+
+
 Register = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
 _SUBCOMMANDS: dict[str, tuple[Register, Callable[[argparse.Namespace], int]]] = {
     "node": (_register_node, _run_node),
     "up": (_register_up, _run_up),
     "status": (_register_status, _run_status),
     "keygen": (_register_keygen, _run_keygen),
+    "import": (_register_import, _run_import),
+    "backup": (_register_backup, _run_backup),
+    "restore": (_register_restore, _run_restore),
 }
 
 

@@ -19,6 +19,8 @@ HTTP (bodies are JSON objects; every error is `{"error": "..."}` with a 4xx/5xx 
                                 absent: the learners stay)
     POST /transfer-leader       {"to": 2}
     POST /snapshot              {"node": 2}  (absent: this node) -> {"node", "snapshot_index"}
+    GET  /backup                -> a backup file (aspen/backup.py): a snapshot at a committed
+                                   index holding every write acknowledged before the request
     POST /write                 {"command": ["SET", "k", "v"]}  or {"key": "k", "value": "v"}
     POST /read                  {"command": ["GET", "k"]}  or {"key": "k"};
                                 optional "consistency": "linearizable" | "lease" | "stale"
@@ -338,6 +340,7 @@ class ControlPlane:
             ("POST", "/write"): self._guard(self._write),
             ("POST", "/read"): self._guard(self._read),
             ("POST", "/snapshot"): self._guard(self._snapshot),
+            ("GET", "/backup"): self._guard(self._backup),
             ("GET", "/"): self._page,
             ("GET", "/ui"): self._page,
             ("GET", "/console/app.js"): self._asset("app.js"),
@@ -383,6 +386,20 @@ class ControlPlane:
         body = _object(request)
         return HttpResponse.json(await self.snapshot(_id(body, "node") if "node" in body
                                                      else None))
+
+    async def _backup(self, _request: HttpRequest) -> HttpResponse:
+        from aspen.backup import encode_backup
+
+        if self.node.core is None:
+            raise ControlError(503, "starting")
+        try:
+            meta, data = await self.node.backup_snapshot()
+        except ClusterError as exc:
+            raise ControlError(503, str(exc)) from None
+        blob = await trio.to_thread.run_sync(encode_backup, meta, data, self.node.id)
+        return HttpResponse(200, blob, "application/octet-stream",
+                            headers=(("x-aspen-index", str(meta.index)),
+                                     ("x-aspen-term", str(meta.term))))
 
     def _guard(self, handler: Handler) -> Handler:
         password = self.config.node.requirepass

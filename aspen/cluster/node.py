@@ -24,6 +24,7 @@ from aspen.cluster.blocking import BlockingService
 from aspen.cluster.connection import ClusterConnection
 from aspen.cluster.diskthread import DiskThread
 from aspen.cluster.entry import PeerItem
+from aspen.cluster.errors import ClusterTimeout
 from aspen.cluster.membership import MembershipControl, learn_peer, valid_address
 from aspen.cluster.reads import ReadPath
 from aspen.cluster.requests import ReadIndexWaiter, WriteRequest
@@ -46,6 +47,7 @@ from aspen.raft import (
     RaftDecodeError,
     Ready,
     Role,
+    SnapshotMeta,
     decode_message,
     encode_message,
 )
@@ -510,6 +512,27 @@ class ClusterNode:
         self._snap_saved_index = max(self._snap_saved_index, index)
         self.stats.snapshots_taken += 1
         return index
+
+    async def backup_snapshot(self) -> tuple[SnapshotMeta, bytes]:
+        """(meta, data) of a snapshot holding every write committed before the call: a
+        ReadIndex round fixes the commit index, this node applies up to it and snapshots
+        (writes go on meanwhile). For `aspen backup` (aspen/backup.py)."""
+        for _ in range(100):
+            index = await self.reads.read_index()
+            if index is None:
+                if self.cut_off:
+                    break
+                await trio.sleep(self.settings.tick_interval)  # no leader yet
+                continue
+            await self.reads.wait_applied(index)
+            await self.snapshot_now()
+            storage = self.storage
+            assert storage is not None
+            snap: tuple[SnapshotMeta, bytes] | None = await self._disk(storage.load_snapshot)
+            if snap is not None and snap[0].index >= index:
+                return snap
+            await trio.sleep(self.settings.tick_interval)  # mid-apply: try again
+        raise ClusterTimeout("no snapshot at a committed index could be taken (no leader?)")
 
     # =========================================================================================
     # background tasks

@@ -129,6 +129,10 @@ class ReadPath:
                 await trio.sleep(host.settings.tick_interval)  # no leader yet: try again
         return CLUSTERDOWN
 
+    async def read_index(self) -> int | None:
+        """A ReadIndex round: the commit index a quorum confirmed (None: no leader)."""
+        return await self._read_index()
+
     async def _read_index(self) -> int | None:
         waiter = ReadIndexWaiter()
         self.queue.append(waiter)
