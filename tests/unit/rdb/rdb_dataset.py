@@ -1,0 +1,122 @@
+"""Generated datasets of every type and encoding, and a server's contents, key by key.
+
+Shared by the RDB tests (unit: files against redis-server; integration: SAVE, import,
+backup). A dataset is a list of commands building it on any server; `contents` reads a server
+back through redis-py as {key: (type, value, absolute expiry in ms or -1)}.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import redis
+from hypothesis import strategies as st
+
+from aspen.kv.hashes import Hash
+from aspen.kv.lists import List
+from aspen.kv.sets import RSet
+from aspen.kv.zsets import ZSet
+from aspen.rdb.reader import Record
+
+Command = list[bytes]
+
+_small = st.binary(max_size=12)
+_text = st.one_of(
+    _small,
+    st.integers(-(2**63), 2**63 - 1).map(lambda i: str(i).encode()),  # integer encodings
+    st.binary(min_size=60, max_size=200),  # past listpack/ziplist value limits
+    st.tuples(st.binary(min_size=1, max_size=4), st.integers(30, 400)).map(
+        lambda t: t[0] * t[1]),  # compressible: LZF
+)
+_score = st.one_of(st.floats(allow_nan=False, width=64), st.integers(-1000, 1000).map(float))
+
+
+def _sizes(big: int) -> st.SearchStrategy[int]:
+    return st.one_of(st.integers(1, 8), st.integers(100, big))  # compact and large encodings
+
+
+@st.composite
+def _value(draw: Any, kind: str, key: bytes) -> list[Command]:
+    if kind == "string":
+        return [[b"SET", key, draw(_text)]]
+    if kind == "list":
+        n = draw(_sizes(600))
+        items = draw(st.lists(_text, min_size=n, max_size=n))
+        return [[b"RPUSH", key, *items[i : i + 200]] for i in range(0, n, 200)]
+    if kind == "set":
+        members = draw(st.one_of(
+            st.lists(st.integers(-(2**63), 2**63 - 1).map(lambda i: str(i).encode()),
+                     min_size=1, max_size=draw(_sizes(700)), unique=True),  # intsets
+            st.lists(_text, min_size=1, max_size=draw(_sizes(300)), unique=True)))
+        return [[b"SADD", key, *members]]
+    if kind == "hash":
+        fields = draw(st.lists(_small, min_size=1, max_size=draw(_sizes(300)), unique=True))
+        flat = [x for f in fields for x in (f, draw(_text))]
+        return [[b"HSET", key, *flat]]
+    members = draw(st.lists(_small, min_size=1, max_size=draw(_sizes(300)), unique=True))
+    flat = [x for m in members for x in (repr(draw(_score)).encode(), m)]
+    return [[b"ZADD", key, *flat]]
+
+
+@st.composite
+def datasets(draw: Any, max_keys: int = 12) -> list[Command]:
+    """Commands building a dataset of every type; some keys with a TTL (hours away, so no
+    key expires while a test runs)."""
+    commands: list[Command] = []
+    kinds = draw(st.lists(st.sampled_from(["string", "list", "set", "hash", "zset"]),
+                          min_size=1, max_size=max_keys))
+    for i, kind in enumerate(kinds):
+        key = b"%s:%d:" % (kind.encode(), i) + draw(st.binary(max_size=6))
+        commands += draw(_value(kind, key))
+        if draw(st.booleans()):
+            commands.append([b"PEXPIRE", key, b"%d" % draw(st.integers(3_600_000, 10**9))])
+    return commands
+
+
+def load(client: redis.Redis, commands: list[Command]) -> None:
+    pipe = client.pipeline(transaction=False)
+    for c in commands:
+        pipe.execute_command(*c)
+    pipe.execute()
+
+
+def contents(client: redis.Redis) -> dict[bytes, tuple[str, object, int]]:
+    out: dict[bytes, tuple[str, object, int]] = {}
+    for key in client.scan_iter(count=1000):
+        kind = client.type(key).decode()
+        value: object
+        if kind == "string":
+            value = client.get(key)
+        elif kind == "list":
+            value = client.lrange(key, 0, -1)
+        elif kind == "set":
+            value = sorted(client.smembers(key))
+        elif kind == "hash":
+            value = sorted(client.hgetall(key).items())
+        elif kind == "zset":
+            value = client.zrange(key, 0, -1, withscores=True)
+        else:
+            value = None
+        out[key] = (kind, value, client.pexpiretime(key))
+    return out
+
+
+def record_contents(records: list[Record]) -> dict[bytes, tuple[str, object, int]]:
+    """What `contents` would read from a server holding these records."""
+    out: dict[bytes, tuple[str, object, int]] = {}
+    for r in records:
+        v = r.value
+        expiry = -1 if r.expire_ms is None else r.expire_ms
+        if isinstance(v, bytes):
+            out[r.key] = ("string", v, expiry)
+        elif isinstance(v, List):
+            out[r.key] = ("list", list(v), expiry)
+        elif isinstance(v, RSet):
+            out[r.key] = ("set", sorted(v), expiry)
+        elif isinstance(v, Hash):
+            out[r.key] = ("hash", sorted(v.items()), expiry)
+        elif isinstance(v, ZSet):
+            out[r.key] = ("zset", [(m, s) for s, m in v.order.items()], expiry)
+        else:
+            out[r.key] = (r.unsupported or "?", None, expiry)
+    return out
