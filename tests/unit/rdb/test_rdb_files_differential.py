@@ -19,12 +19,12 @@ import pytest
 import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from rdb_dataset import contents, datasets, load, record_contents
 
 from aspen.kv.dump import crc64
 from aspen.rdb import RdbError, RdbParser, read_rdb, write_rdb
 from harness.bench.servers import redis_server
 from harness.hypothesis_budget import scaled_examples
+from harness.rdb_dataset import contents, datasets, load, record_contents
 
 pytestmark = pytest.mark.differential
 

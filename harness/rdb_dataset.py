@@ -76,14 +76,15 @@ def datasets(draw: Any, max_keys: int = 12) -> list[Command]:
 def load(client: redis.Redis, commands: list[Command]) -> None:
     pipe = client.pipeline(transaction=False)
     for c in commands:
-        pipe.execute_command(*c)
+        pipe.execute_command(*c)  # type: ignore[no-untyped-call]
     pipe.execute()
 
 
 def contents(client: redis.Redis) -> dict[bytes, tuple[str, object, int]]:
     out: dict[bytes, tuple[str, object, int]] = {}
     for key in client.scan_iter(count=1000):
-        kind = client.type(key).decode()
+        raw = client.type(key)
+        kind = raw.decode() if isinstance(raw, bytes) else str(raw)
         value: object
         if kind == "string":
             value = client.get(key)
