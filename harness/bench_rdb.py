@@ -53,8 +53,8 @@ def _aspen(*args: str) -> tuple[float, str]:
 def make_source(directory: Path, n: int) -> int:
     with redis_server("--dir", str(directory), "--dbfilename", "src.rdb",
                       "--enable-debug-command", "yes") as srv:
-        r = redis.Redis(port=srv.port)
-        r.execute_command("DEBUG", "POPULATE", n)
+        r = redis.Redis(port=srv.port, socket_timeout=3600)
+        r.execute_command("DEBUG", "POPULATE", n)  # type: ignore[no-untyped-call]
         pipe = r.pipeline(transaction=False)
         for i in range(n // 10):
             members = [f"m{j}" for j in range(20)]
@@ -100,7 +100,7 @@ def main() -> None:
             loaded = rss_kb(node.pid)
             for cmd in ("SAVE", "BGSAVE"):
                 t0 = time.monotonic()
-                client.execute_command(cmd)
+                client.execute_command(cmd)  # type: ignore[no-untyped-call]
                 while client.info("persistence")["rdb_bgsave_in_progress"]:
                     time.sleep(0.05)
                 secs = time.monotonic() - t0

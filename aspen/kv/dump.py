@@ -7,14 +7,16 @@ it (8 bytes, little endian).
 
 RESTORE reads what Redis 7.0 writes: strings (raw, integer-encoded or LZF-compressed), lists
 as quicklists of listpack (or plain) nodes, sets as hash tables or intsets, hashes and sorted
-sets as hash tables / skiplists or listpacks; also the plain list and string-scored sorted-set
-types of older versions. Streams, modules and the ziplist/zipmap types of Redis before 7.0 are
-"Bad data format".
+sets as hash tables / skiplists or listpacks, streams (aspen/rdb/streams.py); also the plain
+list and string-scored sorted-set types of older versions. Modules and the ziplist/zipmap
+types of Redis before 7.0 are "Bad data format" here (the RDB file reader, aspen/rdb, reads
+those).
 
 DUMP writes the plain types every Redis since 2.x reads (string, list, set, hash, sorted set
-with binary scores); redis-server converts them to its compact encodings when it restores
-them. So Aspen's payloads restore into Redis and back, but are not byte-identical to the
-ones Redis would write for the same value (those use listpacks, intsets and LZF).
+with binary scores) and streams as Redis 7.0 does (listpacks); redis-server converts them to
+its compact encodings when it restores them. So Aspen's payloads restore into Redis and back,
+but are not byte-identical to the ones Redis would write for the same value (those use
+listpacks, intsets and LZF).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from aspen.kv.hashes import Hash
 from aspen.kv.lists import List
 from aspen.kv.numbers import parse_int
 from aspen.kv.sets import RSet
+from aspen.kv.stream import Stream
 from aspen.kv.zsets import ZSet
 from aspen.resp.values import OK
 
@@ -39,6 +42,7 @@ Argv = Sequence[bytes]
 RDB_VERSION = 10
 T_STRING, T_LIST, T_SET, T_ZSET, T_HASH, T_ZSET_2 = 0, 1, 2, 3, 4, 5
 T_SET_INTSET, T_HASH_LISTPACK, T_ZSET_LISTPACK, T_LIST_QUICKLIST_2 = 11, 16, 17, 18
+T_STREAMS = (15, 19, 21)  # stream listpacks: Redis 5-6.2, 7.0, 7.2
 _PLAIN, _PACKED = 1, 2
 
 _BAD = "ERR Bad data format"
@@ -311,6 +315,10 @@ def read_value(r: Reader, kind: int) -> object:
             z.set(member, score)
         _no_duplicates(z, n)
         value = z
+    elif kind in T_STREAMS:
+        from aspen.rdb.streams import read_stream  # (that module builds on this one)
+
+        value = read_stream(r, kind)
     elif kind == T_ZSET_LISTPACK:
         z = ZSet()
         for member, raw_score in _pairs(listpack_entries(r.string())):
@@ -385,6 +393,11 @@ def dump_value(value: object) -> bytes:
         out += _length(len(value))
         for score, member in reversed(list(value.order.items())):  # tail first, as Redis
             out += _string(member) + struct.pack("<d", score)
+    elif type(value) is Stream:
+        from aspen.rdb.streams import T_STREAM_2, write_stream
+
+        out.append(T_STREAM_2)
+        out += write_stream(value)
     else:
         raise BadPayload
     return bytes(out)
@@ -405,7 +418,7 @@ def dump(ks: Keyspace, argv: Argv, now: int) -> object:
     try:
         return payload_of(value)
     except BadPayload:
-        raise CommandError("ERR DUMP of a stream is not supported by Aspen") from None
+        raise CommandError("ERR DUMP of this type is not supported by Aspen") from None
 
 
 def _ll(raw: bytes) -> int:

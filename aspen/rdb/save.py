@@ -70,7 +70,7 @@ class Saver:
             self.last_save = int(self._clock())
             self.last_status, self.last_error = "ok", ""
         except (OSError, BadPayload, ValueError) as exc:
-            reason = ("a stream (Aspen cannot write streams to RDB yet)"
+            reason = ("a value of a type RDB cannot hold"
                       if isinstance(exc, BadPayload) else str(exc))
             self.last_status, self.last_error = "err", reason
             log.warning("saving %s failed: %s", self._path(), reason)

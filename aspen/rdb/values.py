@@ -1,6 +1,6 @@
 """RDB value types: the ones RESTORE knows (aspen.kv.dump.read_value) plus the encodings of
 Redis before 7.0 (ziplists, zipmaps) that a 6.2 RDB file holds, and the types Aspen cannot
-hold (modules, and streams for now) which are read past so the rest of the file loads.
+hold (modules) which are read past so the rest of the file loads.
 """
 
 from __future__ import annotations
@@ -15,8 +15,7 @@ T_HASH_ZIPMAP, T_LIST_ZIPLIST = 9, 10
 T_ZSET_ZIPLIST, T_HASH_ZIPLIST, T_LIST_QUICKLIST = 12, 13, 14
 T_SET_LISTPACK = 20
 T_MODULE, T_MODULE_2 = 6, 7
-T_STREAM_LISTPACKS = (15, 19, 21)
-TYPE_NAMES = {6: "module", 7: "module", 15: "stream", 19: "stream", 21: "stream"}
+TYPE_NAMES = {6: "module", 7: "module"}
 
 
 class Unsupported(Exception):
@@ -118,7 +117,7 @@ def _zset(pairs: list[tuple[bytes, bytes]]) -> ZSet:
 
 def read_any(r: Reader, kind: int) -> object:
     """One value of any RDB type Redis 6.2-7.2 writes; `Unsupported` (after reading past it)
-    for modules and streams, `BadPayload` for damage."""
+    for modules, `BadPayload` for damage."""
     if kind == T_LIST_ZIPLIST:
         return List(ziplist_entries(r.string()))
     if kind == T_LIST_QUICKLIST:
@@ -134,9 +133,6 @@ def read_any(r: Reader, kind: int) -> object:
         return Hash(zipmap_pairs(r.string()))
     if kind == T_SET_LISTPACK:
         return RSet(listpack_entries(r.string()))
-    if kind in T_STREAM_LISTPACKS:
-        skip_stream(r, kind)
-        raise Unsupported("stream")
     if kind == T_MODULE_2:
         module_id = r.plain_length()
         skip_module_value(r)
@@ -170,32 +166,3 @@ def skip_module_value(r: Reader) -> None:
             r.string()
         else:
             raise BadPayload
-
-
-def skip_stream(r: Reader, kind: int) -> None:
-    """Read past a stream (RDB_TYPE_STREAM_LISTPACKS, _2 of 7.0, _3 of 7.2)."""
-    for _ in range(r.plain_length()):  # listpack nodes: master ID, listpack
-        r.string()
-        r.string()
-    r.plain_length()  # length
-    r.plain_length()  # last ID ms, seq
-    r.plain_length()
-    if kind >= 19:
-        for _ in range(5):  # first ID, max deleted ID, entries added
-            r.plain_length()
-    for _ in range(r.plain_length()):  # consumer groups
-        r.string()
-        r.plain_length()
-        r.plain_length()
-        if kind >= 19:
-            r.plain_length()  # entries read
-        for _ in range(r.plain_length()):  # the group's PEL: ID, delivery time, count
-            r.take(16 + 8)
-            r.plain_length()
-        for _ in range(r.plain_length()):  # consumers: name, seen time (, active time), PEL
-            r.string()
-            r.take(8)
-            if kind >= 21:
-                r.take(8)
-            for _ in range(r.plain_length()):
-                r.take(16)
