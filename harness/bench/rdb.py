@@ -1,6 +1,6 @@
 """RDB import/export and backup/restore figures (docs/benchmarks.md).
 
-    python -m harness.bench_rdb [--keys 1000000]
+    python -m harness.bench.rdb [--keys 1000000]
 
 redis-server makes the data (DEBUG POPULATE: string keys "key:N" -> "value:N", plus a tenth as
 many hashes, lists, sets and sorted sets of 20 elements each) and SAVEs it. Then, on one
