@@ -56,8 +56,6 @@ def write_rdb_stream(
     out.write(_aux("ctime", ctime))
     out.write(_aux("aof-base", 0))
     out.write(_aux("aspen-ver", __version__))
-    for code in functions:
-        out.write(bytes((OP_FUNCTION2,)) + _string(code))
     out.write(bytes((OP_SELECTDB, 0)))
     n = 0
     for key, value, expire_ms in items:
@@ -66,6 +64,10 @@ def write_rdb_stream(
         body = dump_value(value)  # the type byte, then the value
         out.write(body[:1] + _string(key) + body[1:])
         n += 1
+    # After the keys (Redis writes them first; a loader takes the opcode anywhere): a caller
+    # may fill `functions` while the keys stream (aspen/rdb/save.py).
+    for code in functions:
+        out.write(bytes((OP_FUNCTION2,)) + _string(code))
     out.write(bytes((OP_EOF,)))
     out.flush()
     f.write(out.crc.to_bytes(8, "little"))

@@ -88,6 +88,9 @@ def test_bgsave_and_lastsave(node: redis.Redis, reference: Reference) -> None:
     node.flushall()
     node.set("a", "1")
     node.rpush("l", *range(100))
+    node.execute_command(
+        "FUNCTION", "LOAD", "REPLACE",
+        "#!lua name=saved\nredis.register_function('saved_one', function() return 1 end)")
     before = node.lastsave()
     time.sleep(1.1)  # LASTSAVE has a one-second resolution
     raw = RespClient(node.connection_pool.connection_kwargs["port"])
@@ -103,6 +106,9 @@ def test_bgsave_and_lastsave(node: redis.Redis, reference: Reference) -> None:
     assert node.lastsave() > before
     reference.load_file(_saved_file(node))
     assert contents(reference.client) == contents(node)
+    assert reference.client.fcall("saved_one", 0) == 1  # the library came along
+    reference.client.execute_command("FUNCTION", "FLUSH")
+    node.execute_command("FUNCTION", "FLUSH")
     assert raw.call([b"BGSAVE", b"NOW"]) == "ERR syntax error"
     assert raw.call([b"MULTI"]) == "OK"
     assert raw.call([b"SAVE"]) == "ERR Command not allowed inside a transaction"
