@@ -31,6 +31,7 @@ import trio
 from transports import envelope
 from transports.config import NodeId, TransportConfig, split_address
 from transports.envelope import Envelope, EnvelopeError, MessageKind
+from transports.refusals import RefusalLog
 from transports.stats import DropReason, TransportStats
 
 log = logging.getLogger("aspen.transports")
@@ -116,6 +117,7 @@ class TransportBase:
     def __init__(self, config: TransportConfig) -> None:
         self.config = config
         self._stats = TransportStats()
+        self._refusals = RefusalLog()
         self._peers: dict[NodeId, _Peer] = {}
         self._curve_keys: dict[NodeId, bytes] = (
             dict(config.curve.peer_keys) if config.curve is not None else {}
@@ -217,23 +219,34 @@ class TransportBase:
         connection's first sender); the envelope must agree with it.
         """
         if len(data) > self.config.max_message_size + ENVELOPE_OVERHEAD:
-            self._stats.drop(DropReason.TOO_LARGE)
-            return None
+            return self._refuse(DropReason.TOO_LARGE, link_sender, f"{len(data)} bytes")
         try:
             env = envelope.decode(data)
         except EnvelopeError as exc:
-            self._stats.drop(exc.reason)
-            return None
+            return self._refuse(exc.reason, link_sender, exc.detail)
         if env.cluster_id != self.config.cluster_id:
-            self._stats.drop(DropReason.WRONG_CLUSTER)
-            return None
+            return self._refuse(DropReason.WRONG_CLUSTER, link_sender, repr(env.cluster_id))
         if env.sender not in self._peers:
-            self._stats.drop(DropReason.UNKNOWN_SENDER)
-            return None
+            return self._refuse(DropReason.UNKNOWN_SENDER, link_sender, f"node {env.sender}")
         if link_sender is not None and env.sender != link_sender:
-            self._stats.drop(DropReason.SENDER_MISMATCH)
-            return None
+            return self._refuse(
+                DropReason.SENDER_MISMATCH, link_sender, f"envelope claims node {env.sender}"
+            )
         return Message(env.sender, env.kind, env.payload)
+
+    def _refuse(
+        self, reason: DropReason, link_sender: NodeId | None, detail: str
+    ) -> Message | None:
+        """Count an incoming frame dropped for `reason` and log it (rate-limited); None."""
+        self._stats.drop(reason)
+        self._refusals.warn(
+            "node %d: dropped a peer message from %s: %s (%s)",
+            self.node_id,
+            "an unidentified link" if link_sender is None else f"the link of node {link_sender}",
+            reason.value,
+            detail,
+        )
+        return None
 
     async def _deliver(self, data: bytes, link_sender: NodeId | None = None) -> None:
         """Vet a frame and put it in the inbox, waiting (pushing back) when the inbox is full."""

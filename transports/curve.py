@@ -12,7 +12,6 @@ import errno
 import logging
 import os
 import sys
-import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
@@ -21,6 +20,7 @@ import zmq
 from zmq.utils import z85
 
 from transports.config import CurveConfig, NodeId
+from transports.refusals import RefusalLog
 from transports.stats import TransportStats
 from transports.zmq_io import POLLIN, close_socket, wait_for
 
@@ -28,7 +28,6 @@ log = logging.getLogger("aspen.transports.curve")
 
 ZAP_ENDPOINT = "inproc://zeromq.zap.01"
 ZAP_DOMAIN = b"aspen"
-_LOG_EVERY = 10.0  # seconds between repeated refusal logs for the same key and address
 
 
 def keygen_main(argv: list[str]) -> int:
@@ -116,14 +115,16 @@ async def run_zap_handler(
     ctx: zmq.Context[zmq.Socket[bytes]],
     lookup: Callable[[bytes], NodeId | None],
     stats: TransportStats,
+    refusals: RefusalLog | None = None,
     *,
     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Answer ZAP requests (RFC 27): admit a CURVE client iff ``lookup(its Z85 key)`` names a
-    node; the admitted node id becomes the connection's User-Id."""
+    node; the admitted node id becomes the connection's User-Id. Refusals are counted and
+    logged through ``refusals`` (rate-limited, shared with the transport's other refusals)."""
+    refused = refusals if refusals is not None else RefusalLog(logger=log)
     sock = ctx.socket(zmq.REP)
     sock.setsockopt(zmq.LINGER, 0)
-    last_logged: dict[tuple[bytes, bytes], float] = {}
     try:
         sock.bind(ZAP_ENDPOINT)
         task_status.started()
@@ -134,7 +135,7 @@ async def run_zap_handler(
                     request = sock.recv_multipart(zmq.NOBLOCK)
                 except zmq.Again:
                     break
-                sock.send_multipart(_answer(request, lookup, stats, last_logged), zmq.NOBLOCK)
+                sock.send_multipart(_answer(request, lookup, stats, refused), zmq.NOBLOCK)
     finally:
         close_socket(sock)
 
@@ -143,11 +144,11 @@ def _answer(
     request: list[bytes],
     lookup: Callable[[bytes], NodeId | None],
     stats: TransportStats,
-    last_logged: dict[tuple[bytes, bytes], float],
+    refusals: RefusalLog,
 ) -> list[bytes]:
     if len(request) < 6:
         stats.auth_refused += 1
-        log.warning("ZAP: malformed request refused")
+        refusals.warn("ZAP: malformed request refused")
         return [b"1.0", request[1] if len(request) > 1 else b"", b"500", b"malformed", b"", b""]
     version, request_id, _domain, address, _identity, mechanism, *credentials = request
     node: NodeId | None = None
@@ -158,14 +159,11 @@ def _answer(
         node = lookup(key)
     if node is None:
         stats.auth_refused += 1
-        now = time.monotonic()
-        if now - last_logged.get((key, address), -_LOG_EVERY) >= _LOG_EVERY:
-            last_logged[(key, address)] = now
-            log.warning(
-                "refused peer connection from %s: %s key %s is not a configured peer",
-                address.decode(errors="replace"),
-                mechanism.decode(errors="replace"),
-                key.decode(errors="replace"),
-            )
+        refusals.warn(
+            "refused peer connection from %s: %s key %s is not a configured peer",
+            address.decode(errors="replace"),
+            mechanism.decode(errors="replace"),
+            key.decode(errors="replace"),
+        )
         return [b"1.0", request_id, b"400", b"unknown key", b"", b""]
     return [b"1.0", request_id, b"200", b"OK", str(node).encode(), b""]

@@ -38,6 +38,7 @@ class EnvelopeError(ValueError):
     def __init__(self, reason: DropReason, detail: str) -> None:
         super().__init__(f"{reason.value}: {detail}")
         self.reason = reason
+        self.detail = detail
 
 
 def encode(envelope: Envelope) -> bytes:

@@ -32,6 +32,10 @@ class TransportStats:
     received: int = 0
     dropped: collections.Counter[DropReason] = attrs.field(factory=collections.Counter)
     auth_refused: int = 0  # CURVE connections the ZAP handler turned away
+    # Refused handshakes seen by the ROUTER's monitor, by reason: auth (ZAP said no: the
+    # same connections as auth_refused), protocol (plaintext on a CURVE port, a replayed or
+    # corrupt CURVE handshake), no_detail, no_handshake (closed before any handshake event).
+    handshakes_refused: collections.Counter[str] = attrs.field(factory=collections.Counter)
 
     def drop(self, reason: DropReason, count: int = 1) -> None:
         self.dropped[reason] += count

@@ -26,6 +26,7 @@ from transports.base import BATCH, ENVELOPE_OVERHEAD, OutgoingQueue, TransportBa
 from transports.config import NodeId, TransportConfig, split_address
 from transports.curve import ZAP_DOMAIN, run_zap_handler
 from transports.envelope import MessageKind
+from transports.handshakes import open_monitor, run_handshake_monitor
 from transports.lifecycle import running
 from transports.stats import DropReason
 from transports.zmq_io import POLLIN, POLLOUT, close_socket, wait_for
@@ -64,8 +65,14 @@ class ZmqTransport(TransportBase):
         curve = self.config.curve
         if curve is not None:
             # Before bind: a CURVE server without a ZAP handler admits every key.
-            await nursery.start(run_zap_handler, self._ctx, self._lookup_key, self._stats)
+            await nursery.start(
+                run_zap_handler, self._ctx, self._lookup_key, self._stats, self._refusals
+            )
         router = self._router = self._ctx.socket(zmq.ROUTER)
+        # Before bind, so that no refused handshake goes unseen.
+        nursery.start_soon(
+            run_handshake_monitor, open_monitor(router), self._stats, self._refusals
+        )
         router.setsockopt(zmq.LINGER, 0)
         router.setsockopt(zmq.ROUTER_MANDATORY, 1)
         router.setsockopt(zmq.ROUTER_HANDOVER, 1)
@@ -120,7 +127,7 @@ class ZmqTransport(TransportBase):
 
     async def _on_frames(self, frames: list[bytes] | list[zmq.Frame], authenticated: bool) -> None:
         if len(frames) != 2:
-            self._stats.drop(DropReason.MALFORMED)
+            self._refuse(DropReason.MALFORMED, None, f"{len(frames)} frames, not 2")
             return
         identity_frame, data_frame = frames
         if authenticated:
@@ -133,11 +140,15 @@ class ZmqTransport(TransportBase):
             identity, user_id, data = identity_frame, None, data_frame
         link_sender = _parse_identity(identity)
         if link_sender is None:
-            self._stats.drop(DropReason.MALFORMED)
+            self._refuse(DropReason.MALFORMED, None, f"link identity {identity[:20]!r}")
             return
         if authenticated and user_id != str(link_sender):
             # A CURVE-admitted peer claiming another node's identity.
-            self._stats.drop(DropReason.SENDER_MISMATCH)
+            self._refuse(
+                DropReason.SENDER_MISMATCH,
+                int(user_id) if isinstance(user_id, str) and user_id.isdigit() else None,
+                f"admitted as node {user_id}, link identity says node {link_sender}",
+            )
             return
         await self._deliver(data, link_sender)
 

@@ -101,12 +101,45 @@ class _Collector:
             "aspen_batch_size", "client operations per proposed log entry", me,
             sorted(stats.batch_sizes.items()), float(stats.ops_proposed),
         )
+        yield from _transport_metrics(node, me[0])
         from aspen.cluster.stats import FSYNC_BUCKETS
 
         yield _histogram(
             "aspen_fsync_seconds", "latency of one persist (append + fsync) of the Raft log", me,
             list(zip(FSYNC_BUCKETS, stats.fsync_buckets, strict=True)), stats.fsync_seconds,
         )
+
+
+def _transport_metrics(node: ClusterNode, me: str) -> Iterator[Metric]:
+    """The peer transport's counters: traffic, drops by reason, refused handshakes."""
+    transport = node.transport
+    if transport is None:
+        return
+    stats = transport.stats
+    for name, doc, value in [
+        ("aspen_peer_messages_sent", "messages handed to the peer transport's sockets",
+         stats.sent),
+        ("aspen_peer_messages_received", "peer messages accepted", stats.received),
+        ("aspen_peer_auth_refused", "peer connections refused by the CURVE key check (ZAP)",
+         stats.auth_refused),
+    ]:
+        c = CounterMetricFamily(name, doc, labels=["node"])
+        c.add_metric([me], value)
+        yield c
+    dropped = CounterMetricFamily(
+        "aspen_peer_messages_dropped", "peer messages dropped, by reason", labels=["node", "reason"]
+    )
+    for reason, count in sorted(stats.dropped.items()):
+        dropped.add_metric([me, reason.value], count)
+    yield dropped
+    refused = CounterMetricFamily(
+        "aspen_peer_handshakes_refused",
+        "peer connections whose handshake failed (auth, protocol, no_detail, no_handshake)",
+        labels=["node", "reason"],
+    )
+    for reason_name, count in sorted(stats.handshakes_refused.items()):
+        refused.add_metric([me, reason_name], count)
+    yield refused
 
 
 def _histogram(
