@@ -31,6 +31,15 @@ import trio
 from transports import envelope
 from transports.config import NodeId, TransportConfig, split_address
 from transports.envelope import Envelope, EnvelopeError, MessageKind
+from transports.protocol import (
+    HELLO_INTERVAL,
+    OWN_HELLO,
+    PROTOCOL,
+    HelloError,
+    PeerVersions,
+    decode_hello,
+    encode_hello,
+)
 from transports.refusals import RefusalLog
 from transports.stats import DropReason, TransportStats
 
@@ -114,10 +123,19 @@ class TransportBase:
     `_deliver` for every frame that arrives.
     """
 
+    ANNOUNCES = True
+    """Send HELLOs and work out the cluster protocol (transports.protocol); False only where
+    every node is known to run this very code (the in-process memory transport)."""
+    COMPRESSES = True
+
     def __init__(self, config: TransportConfig) -> None:
         self.config = config
         self._stats = TransportStats()
         self._refusals = RefusalLog()
+        self._versions = PeerVersions()
+        # Until every peer has announced a newer one (no announcements: all run this code).
+        self._cluster_protocol = 1 if self.ANNOUNCES else PROTOCOL
+        self._stats.cluster_protocol = self._cluster_protocol
         self._peers: dict[NodeId, _Peer] = {}
         self._curve_keys: dict[NodeId, bytes] = (
             dict(config.curve.peer_keys) if config.curve is not None else {}
@@ -145,6 +163,21 @@ class TransportBase:
     def peers(self) -> Mapping[NodeId, str]:
         return {peer: p.address for peer, p in self._peers.items()}
 
+    @property
+    def protocol(self) -> int:
+        """This release's peer protocol version."""
+        return PROTOCOL
+
+    @property
+    def cluster_protocol(self) -> int:
+        """The version every current peer has announced (min with ours): what may be sent."""
+        return self._cluster_protocol
+
+    def peer_protocols(self) -> dict[NodeId, int]:
+        """Each current peer's announced version (1: never announced, or not lately)."""
+        now = trio.current_time()
+        return {peer: self._versions.protocol_of(peer, now) for peer in self._peers}
+
     async def send(
         self, peer: NodeId, payload: bytes, kind: MessageKind = MessageKind.RAFT
     ) -> None:
@@ -153,6 +186,9 @@ class TransportBase:
         await trio.lowlevel.checkpoint_if_cancelled()
         if self._closed:
             raise trio.ClosedResourceError("transport is closed")
+        self._queue(peer, kind, payload)
+
+    def _queue(self, peer: NodeId, kind: MessageKind, payload: bytes) -> None:
         p = self._peers.get(peer)
         if p is None:
             self._stats.drop(DropReason.UNKNOWN_PEER)
@@ -197,12 +233,18 @@ class TransportBase:
         p = _Peer(address, self.config.queue_size)
         self._peers[peer] = p
         self._nursery.start_soon(self._peer_task, peer, p)
+        if self.ANNOUNCES:
+            self._queue(peer, MessageKind.HELLO, _OWN_HELLO)
+            self._update_cluster_protocol()
 
     def remove_peer(self, peer: NodeId) -> None:
         p = self._peers.pop(peer, None)
         if p is not None:
             p.cancel_scope.cancel()
             p.queue_in.close()
+            self._versions.forget(peer)
+            if self._nursery is not None and self.ANNOUNCES:
+                self._update_cluster_protocol()
 
     # -- for subclasses ------------------------------------------------------------------------
 
@@ -210,7 +252,13 @@ class TransportBase:
         raise NotImplementedError
 
     def _encode(self, kind: MessageKind, payload: bytes) -> bytes:
-        return envelope.encode(Envelope(kind, self.config.cluster_id, self.node_id, payload))
+        env = Envelope(kind, self.config.cluster_id, self.node_id, payload)
+        if self.COMPRESSES and self._cluster_protocol >= 2 and len(payload) >= COMPRESS_AT:
+            compressed = envelope.encode_compressed(env)
+            if len(compressed) < len(payload) * 0.9:
+                self._stats.compressed += 1
+                return compressed
+        return envelope.encode(env)
 
     def _check(self, data: bytes, link_sender: NodeId | None) -> Message | None:
         """Decode and vet one incoming frame; count and return None if it must be dropped.
@@ -221,8 +269,13 @@ class TransportBase:
         if len(data) > self.config.max_message_size + ENVELOPE_OVERHEAD:
             return self._refuse(DropReason.TOO_LARGE, link_sender, f"{len(data)} bytes")
         try:
-            env = envelope.decode(data)
+            env = envelope.decode(data, self.config.max_message_size)
         except EnvelopeError as exc:
+            if exc.reason is DropReason.UNKNOWN_KIND:
+                # A newer release's message: expected during an upgrade, not an attack.
+                self._stats.drop(exc.reason)
+                log.debug("node %d: dropped a message of %s", self.node_id, exc.detail)
+                return None
             return self._refuse(exc.reason, link_sender, exc.detail)
         if env.cluster_id != self.config.cluster_id:
             return self._refuse(DropReason.WRONG_CLUSTER, link_sender, repr(env.cluster_id))
@@ -232,7 +285,46 @@ class TransportBase:
             return self._refuse(
                 DropReason.SENDER_MISMATCH, link_sender, f"envelope claims node {env.sender}"
             )
+        if env.kind is MessageKind.HELLO:
+            self._on_hello(env.sender, env.payload)
+            return None  # announcements are the transport's business, not the node's
         return Message(env.sender, env.kind, env.payload)
+
+    def _on_hello(self, peer: NodeId, payload: bytes) -> None:
+        try:
+            hello = decode_hello(payload)
+        except HelloError as exc:
+            self._refuse(DropReason.MALFORMED, peer, f"hello: {exc}")
+            return
+        self._stats.hellos_received += 1
+        if self._versions.record(peer, hello, trio.current_time()):
+            log.info(
+                "node %d: peer %d speaks protocol %d (%s; features %s)",
+                self.node_id, peer, hello.protocol, hello.release or "?",
+                ",".join(sorted(hello.features)) or "-",
+            )
+            if self.ANNOUNCES:
+                self._queue(peer, MessageKind.HELLO, _OWN_HELLO)  # let it learn ours at once
+                self._update_cluster_protocol()
+
+    def _update_cluster_protocol(self) -> None:
+        version = self._versions.cluster_protocol(self._peers, trio.current_time())
+        if version != self._cluster_protocol:
+            log.info(
+                "node %d: cluster protocol %d -> %d (peers: %s)",
+                self.node_id, self._cluster_protocol, version,
+                ", ".join(f"{p}={v}" for p, v in sorted(self.peer_protocols().items())) or "-",
+            )
+            self._cluster_protocol = version
+        self._stats.cluster_protocol = version
+
+    async def _announce(self) -> None:
+        """Every `HELLO_INTERVAL`: tell each peer our version, and re-check who is current."""
+        while True:
+            for peer in list(self._peers):
+                self._queue(peer, MessageKind.HELLO, _OWN_HELLO)
+            self._update_cluster_protocol()
+            await trio.sleep(HELLO_INTERVAL)
 
     def _refuse(
         self, reason: DropReason, link_sender: NodeId | None, detail: str
@@ -296,6 +388,8 @@ class TransportBase:
         self._nursery = nursery
         for peer, address in self.config.peers.items():
             self.add_peer(peer, address)
+        if self.ANNOUNCES:
+            nursery.start_soon(self._announce)
 
     def _close(self) -> None:
         """Mark closed and wake receivers; called after the nursery has exited."""
@@ -305,6 +399,12 @@ class TransportBase:
             self.remove_peer(peer)
         self._inbox_in.close()
 
+
+_OWN_HELLO = encode_hello(OWN_HELLO)
+
+COMPRESS_AT = 16 * 1024
+"""Payloads from this size go zlib-compressed once the cluster runs protocol 2 (snapshot
+chunks, big AppendEntries batches); smaller ones are not worth the CPU."""
 
 ENVELOPE_OVERHEAD = 1024
 """Generous bound on the CBOR bytes around a payload (header, cluster id, ints)."""

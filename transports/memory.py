@@ -159,6 +159,11 @@ async def open_memory_transport(
 
 
 class MemoryTransport(TransportBase):
+    # Every node on a hub runs in one process, hence one release: no announcements (they
+    # would also perturb the seeded fault model's streams) and nothing worth compressing.
+    ANNOUNCES = False
+    COMPRESSES = False
+
     def __init__(self, config: TransportConfig, hub: MemoryHub) -> None:
         super().__init__(config)
         self.hub = hub

@@ -19,6 +19,7 @@ class DropReason(enum.StrEnum):
     # incoming
     MALFORMED = "malformed"  # did not decode as an envelope
     BAD_VERSION = "bad_version"
+    UNKNOWN_KIND = "unknown_kind"  # a kind this release does not know (a newer peer's)
     WRONG_CLUSTER = "wrong_cluster"
     UNKNOWN_SENDER = "unknown_sender"
     SENDER_MISMATCH = "sender_mismatch"  # envelope sender differs from the authenticated link
@@ -31,6 +32,9 @@ class TransportStats:
     sent: int = 0
     received: int = 0
     dropped: collections.Counter[DropReason] = attrs.field(factory=collections.Counter)
+    compressed: int = 0  # envelopes sent with a zlib payload (cluster protocol >= 2)
+    hellos_received: int = 0  # protocol announcements from peers
+    cluster_protocol: int = 1  # the peer protocol every member speaks (transports.protocol)
     auth_refused: int = 0  # CURVE connections the ZAP handler turned away
     # Refused handshakes seen by the ROUTER's monitor, by reason: auth (ZAP said no: the
     # same connections as auth_refused), protocol (plaintext on a CURVE port, a replayed or

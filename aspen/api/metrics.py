@@ -122,10 +122,27 @@ def _transport_metrics(node: ClusterNode, me: str) -> Iterator[Metric]:
         ("aspen_peer_messages_received", "peer messages accepted", stats.received),
         ("aspen_peer_auth_refused", "peer connections refused by the CURVE key check (ZAP)",
          stats.auth_refused),
+        ("aspen_peer_messages_compressed", "peer messages sent zlib-compressed (protocol 2)",
+         stats.compressed),
     ]:
         c = CounterMetricFamily(name, doc, labels=["node"])
         c.add_metric([me], value)
         yield c
+    for name, doc, value in [
+        ("aspen_peer_protocol", "this release's peer protocol version", transport.protocol),
+        ("aspen_cluster_protocol",
+         "peer protocol every member announces (min with ours): what this node sends",
+         transport.cluster_protocol),
+    ]:
+        g = GaugeMetricFamily(name, doc, labels=["node"])
+        g.add_metric([me], value)
+        yield g
+    peers = GaugeMetricFamily("aspen_peer_announced_protocol",
+                              "each peer's announced protocol (1: none lately)",
+                              labels=["node", "peer"])
+    for peer, version in sorted(transport.peer_protocols().items()):
+        peers.add_metric([me, str(peer)], version)
+    yield peers
     dropped = CounterMetricFamily(
         "aspen_peer_messages_dropped", "peer messages dropped, by reason", labels=["node", "reason"]
     )

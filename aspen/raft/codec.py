@@ -7,7 +7,9 @@ so `decode_message` raises `RaftDecodeError` and nothing else for any input.
 Fields added after a message type first shipped are listed in `_OPTIONAL` (appended at the
 end, within wire VERSION 1): the encoder leaves out a trailing run of them that hold their
 default, and the decoder accepts a message with or without them. So a message that does not
-use a new field is byte-for-byte what an older node sends and understands.
+use a new field is byte-for-byte what an older node sends and understands. Items beyond the
+known fields are ignored (a newer release's additions; see transports.protocol for how a
+cluster decides when every member reads them).
 """
 
 from __future__ import annotations
@@ -234,10 +236,13 @@ def decode_message(data: bytes) -> Message:
             raise RaftDecodeError(f"unknown message type {code!r}")
         cls, fields = _BY_CODE[code]
         n_optional = len(_OPTIONAL.get(cls, ()))
-        if not 5 + len(fields) - n_optional <= len(items) <= 5 + len(fields):
+        if len(items) < 5 + len(fields) - n_optional:
             raise RaftDecodeError(f"{cls.__name__}: expected {5 + len(fields)} items")
+        # Items after the known fields are a newer release's additions: ignored (a field
+        # that an older node must not ignore is sent only at a cluster protocol it speaks).
+        known = items[5 : 5 + len(fields)]
         kwargs: dict[str, Any] = {"src": _u(items[2]), "dst": _u(items[3]), "term": _u(items[4])}
-        for (name, kind), value in zip(fields[: len(items) - 5], items[5:], strict=True):
+        for (name, kind), value in zip(fields[: len(known)], known, strict=True):
             kwargs[name] = _DECODERS[kind](value)
         msg: Message = cls(**kwargs)
         return msg

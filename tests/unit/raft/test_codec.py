@@ -20,6 +20,7 @@ from aspen.raft import (
     ReadIndexResponse,
     RequestVote,
     SnapshotMeta,
+    TimeoutNow,
     decode_membership,
     decode_message,
     encode_membership,
@@ -143,7 +144,7 @@ def test_well_formed_cbor_of_wrong_shape(items: list[object]) -> None:
         cbor2.dumps([VERSION, 3, 1, 2, 1 << 64, 4, 5, [], 0]),  # term beyond u64
         cbor2.dumps([VERSION, 3, 1, 2, 3, 4, 5, [[1, 1, 9, b""]], 0]),  # unknown entry kind
         cbor2.dumps([VERSION, 99, 1, 2, 3]),  # unknown type
-        cbor2.dumps([VERSION, 11, 1, 2, 3, "extra"]),  # wrong arity
+        cbor2.dumps([VERSION, 10, 1, 2, 3, b"tok"]),  # too few items
         cbor2.dumps({"v": VERSION}),
         cbor2.dumps([VERSION, 5, 1, 2, 3, [1, 1, [[1], [], "x"]], 0, b"", True]),
     ],
@@ -151,6 +152,13 @@ def test_well_formed_cbor_of_wrong_shape(items: list[object]) -> None:
 def test_hostile_inputs(payload: bytes) -> None:
     with pytest.raises(RaftDecodeError):
         decode_message(payload)
+
+
+def test_fields_a_newer_release_appends_are_ignored() -> None:
+    msg = ReadIndexResponse(1, 2, 3, b"tok", 9, True)
+    newer = [*cbor2.loads(encode_message(msg)), "a field of a later release", 42]
+    assert decode_message(cbor2.dumps(newer)) == msg
+    assert decode_message(cbor2.dumps([VERSION, 11, 1, 2, 3, "extra"])) == TimeoutNow(1, 2, 3)
 
 
 def test_decode_rejects_non_bytes() -> None:

@@ -220,10 +220,11 @@ async def test_envelope_rejection(kind: str) -> None:
                 b"\xff\x00garbage",
                 _envelope()[:-3],  # truncated
                 cbor2.dumps({"not": "a list"}),
-                _envelope(kind=99),
                 cbor2.dumps([1, 0, "test-cluster", 3, "text, not bytes"]),
+                _envelope(version=2),  # version 2 needs its flags element
             ],
-            DropReason.BAD_VERSION: [_envelope(version=2)],
+            DropReason.BAD_VERSION: [_envelope(version=3)],
+            DropReason.UNKNOWN_KIND: [_envelope(kind=99)],  # a newer release's kind
         }
         frames = [data for group in bad.values() for data in group]
         await _inject(mesh, 2, 3, frames)
