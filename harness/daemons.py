@@ -149,6 +149,9 @@ class DaemonCluster:
             (self.dir / f"n{i}.toml").write_text(text)
         self.procs: dict[int, subprocess.Popen[bytes]] = {}
         self.paused: set[int] = set()
+        self.pythonpath: dict[int, str] = {}
+        """Per node: run it from another source tree (e.g. an older release, for rolling
+        upgrade tests); nodes not listed inherit this process's PYTHONPATH."""
 
     # -- processes ------------------------------------------------------------------------------
 
@@ -160,6 +163,8 @@ class DaemonCluster:
             raise RuntimeError(f"node {i} is already running")
         log = (self.dir / f"n{i}.log").open("ab")
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        if i in self.pythonpath:
+            env["PYTHONPATH"] = self.pythonpath[i]
         proc = subprocess.Popen(
             [sys.executable, "-m", "aspen.cli", "node", "--config", str(self.config_path(i))],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
