@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Protocol, runtime_checkable
 
 import attrs
@@ -133,6 +133,9 @@ class TransportBase:
         self._stats = TransportStats()
         self._refusals = RefusalLog()
         self._versions = PeerVersions()
+        self.members_source: Callable[[], Iterable[NodeId]] | None = None
+        """Who the cluster's members are (the node sets it from its Raft membership); the
+        cluster protocol is the minimum over them. Unset: over every current peer."""
         # Until every peer has announced a newer one (no announcements: all run this code).
         self._cluster_protocol = 1 if self.ANNOUNCES else PROTOCOL
         self._stats.cluster_protocol = self._cluster_protocol
@@ -308,7 +311,10 @@ class TransportBase:
                 self._update_cluster_protocol()
 
     def _update_cluster_protocol(self) -> None:
-        version = self._versions.cluster_protocol(self._peers, trio.current_time())
+        members: Iterable[NodeId] = self._peers
+        if self.members_source is not None:
+            members = [m for m in self.members_source() if m != self.node_id]
+        version = self._versions.cluster_protocol(members, trio.current_time())
         if version != self._cluster_protocol:
             log.info(
                 "node %d: cluster protocol %d -> %d (peers: %s)",

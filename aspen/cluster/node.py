@@ -205,6 +205,11 @@ class ClusterNode:
             )
             async with open_transport(s.transport, tconf, hub=self._hub) as transport:
                 self.transport = transport
+                # The cluster protocol is the minimum over the Raft members (not over every
+                # address ever learned: a removed node or a spare must not hold it back).
+                transport.members_source = lambda: (
+                    transport.peers if self.core is None else self.core.membership.all_nodes
+                )
                 async with trio.open_nursery() as nursery:
                     self._nursery = nursery
                     nursery.start_soon(self._driver)

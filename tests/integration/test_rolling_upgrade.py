@@ -12,6 +12,7 @@ acknowledged writes is printed (the figure for docs/operations.md).
 
 from __future__ import annotations
 
+import itertools
 import re
 import subprocess
 import tarfile
@@ -109,7 +110,7 @@ class Load:
     def max_gap(self, since: float) -> float:
         with self._lock:
             times = sorted(t for t in self.acked_at if t >= since)
-        return max((b - a for a, b in zip(times, times[1:], strict=False)), default=0.0)
+        return max((b - a for a, b in itertools.pairwise(times)), default=0.0)
 
 
 def _metric(cluster: DaemonCluster, node: int, name: str) -> float | None:
@@ -175,10 +176,11 @@ def test_rolling_upgrade_from_the_previous_release_loses_nothing(tmp_path: Path)
                 for start in range(0, len(keys), 500):
                     chunk = keys[start:start + 500]
                     assert c.mget(chunk) == [load.acked[k] for k in chunk], f"node {node}"
+        per_node = ", ".join(f"n{n} {d:.1f}s" for n, d in durations.items())
         print(
             f"\nrolling upgrade {BASE[:9]} -> working tree, 3 nodes under load: "
             f"{len(keys)} writes acknowledged, {load.errors} failed attempts, all present; "
-            f"upgrades took {upgraded_in:.1f}s ({', '.join(f'n{n} {d:.1f}s' for n, d in durations.items())}); "
+            f"upgrades took {upgraded_in:.1f}s ({per_node}); "
             f"longest pause between acknowledged writes {gap * 1000:.0f} ms; "
             f"leader sent {compressed:.0f} compressed messages after the switch"
         )
