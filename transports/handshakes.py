@@ -10,9 +10,10 @@ every socket) and turns each failure into a counter and a rate-limited warning.
 libzmq's (version 1) events do not name the remote address of a bound socket's connection;
 the ACCEPTED event gives the connection's file descriptor, so the peer address is read from
 it while it is still open (``unknown`` when the connection was already gone, which is the
-usual case for garbage refused within the accept call). A failure event is immediately
-followed by the DISCONNECTED event of its connection (both raised in one call on the single
-I/O thread), which ties the reason to the address. A connection closed with no handshake
+usual case for garbage refused within the accept call, or when its close is already among the
+events read: the descriptor may belong to a newer connection by then). A failure event is
+immediately followed by the DISCONNECTED event of its connection (both raised in one call on
+the single I/O thread), which ties the reason to the address. A connection closed with no handshake
 event at all (bytes that are not ZMTP, or a silent peer) counts as ``no_handshake`` when it
 is the only connection then waiting for its handshake; with several waiting, a success
 cannot be attributed (success events carry no descriptor), so those are left uncounted:
@@ -130,17 +131,23 @@ async def run_handshake_monitor(
     assert isinstance(fd, int)
     try:
         while True:
+            events: list[tuple[int, int]] = []
             while True:
                 try:
                     frames = monitor.recv_multipart(zmq.NOBLOCK)
                 except zmq.Again:
                     break
-                if len(frames) != 2 or len(frames[0]) != 6:
-                    continue
-                event, value = struct.unpack("=Hi", frames[0])
+                if len(frames) == 2 and len(frames[0]) == 6:
+                    events.append(struct.unpack("=Hi", frames[0]))
+            for i, (event, value) in enumerate(events):
                 if event == zmq.EVENT_MONITOR_STOPPED:
                     return
-                peer = _peer_of(value) if event == zmq.EVENT_ACCEPTED else None
+                peer = None
+                # A descriptor already reported closed may belong to a newer connection by
+                # now: read the address only from one not yet seen closed.
+                closed = (zmq.EVENT_DISCONNECTED, value) in events[i:]
+                if event == zmq.EVENT_ACCEPTED and not closed:
+                    peer = _peer_of(value)
                 watch.on_event(event, value, peer)
             refusals.flush()
             await wait_for(monitor, POLLIN, fd)
