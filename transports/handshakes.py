@@ -13,11 +13,12 @@ it while it is still open (``unknown`` when the connection was already gone, whi
 usual case for garbage refused within the accept call, or when its close is already among the
 events read: the descriptor may belong to a newer connection by then). A failure event is
 immediately followed by the DISCONNECTED event of its connection (both raised in one call on
-the single I/O thread), which ties the reason to the address. A connection closed with no handshake
-event at all (bytes that are not ZMTP, or a silent peer) counts as ``no_handshake`` when it
-is the only connection then waiting for its handshake; with several waiting, a success
-cannot be attributed (success events carry no descriptor), so those are left uncounted:
-this undercounts a flood of simultaneous connections but never blames a real peer.
+the single I/O thread), which ties the reason to the address. A connection closed with no
+handshake event at all (bytes that are not ZMTP, or a silent peer) counts as
+``no_handshake``. Success events carry no descriptor, so a success forgets every connection
+then waiting for its handshake: one of them succeeded, the others go uncounted if they fail
+silently. That undercounts garbage sent alongside real peers' handshakes, but never blames a
+real peer.
 """
 
 from __future__ import annotations
