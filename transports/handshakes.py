@@ -154,3 +154,44 @@ async def run_handshake_monitor(
             await wait_for(monitor, POLLIN, fd)
     finally:
         close_socket(monitor)
+
+
+_OUTGOING_EVENTS = zmq.EVENT_HANDSHAKE_SUCCEEDED | sum(_FAILURES)
+_HINTS = {
+    "auth": "; is this node's public key among its curve_peer_keys?",
+    "protocol": "; is CURVE on at one end only, or is its public key not the one configured?",
+}
+
+
+class OutgoingHandshakes:
+    """A DEALER's view: did the peer refuse our handshake, and why? Polled (never waited on)
+    by the peer's sender task, which runs at least once per protocol announcement."""
+
+    def __init__(self, sock: zmq.Socket[bytes]) -> None:
+        self._monitor = sock.get_monitor_socket(_OUTGOING_EVENTS)
+        self.last_failure: str | None = None
+
+    def poll(self, stats: TransportStats) -> str | None:
+        """Count the failures since the last poll; a description of the newest one if it
+        differs from the one before (to log once per change, not once per retry)."""
+        news = None
+        while True:
+            try:
+                frames = self._monitor.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return news
+            if len(frames) != 2 or len(frames[0]) != 6:
+                continue
+            event, value = struct.unpack("=Hi", frames[0])
+            if event == zmq.EVENT_HANDSHAKE_SUCCEEDED:
+                self.last_failure = None
+            elif event in _FAILURES:
+                reason = _FAILURES[event]
+                stats.outgoing_handshakes_failed[reason] += 1
+                failure = f"{reason}: {_detail(reason, value)}{_HINTS.get(reason, '')}"
+                if failure != self.last_failure:
+                    news = failure
+                self.last_failure = failure
+
+    def close(self) -> None:
+        close_socket(self._monitor)

@@ -40,6 +40,10 @@ class TransportStats:
     # same connections as auth_refused), protocol (plaintext on a CURVE port, a replayed or
     # corrupt CURVE handshake), no_detail, no_handshake (closed before any handshake event).
     handshakes_refused: collections.Counter[str] = attrs.field(factory=collections.Counter)
+    # Our own handshakes a peer refused (DEALER monitors), by the same reasons.
+    outgoing_handshakes_failed: collections.Counter[str] = attrs.field(
+        factory=collections.Counter
+    )
 
     def drop(self, reason: DropReason, count: int = 1) -> None:
         self.dropped[reason] += count

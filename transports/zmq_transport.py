@@ -26,7 +26,7 @@ from transports.base import BATCH, ENVELOPE_OVERHEAD, OutgoingQueue, TransportBa
 from transports.config import NodeId, TransportConfig, split_address
 from transports.curve import ZAP_DOMAIN, run_zap_handler
 from transports.envelope import MessageKind
-from transports.handshakes import open_monitor, run_handshake_monitor
+from transports.handshakes import OutgoingHandshakes, open_monitor, run_handshake_monitor
 from transports.lifecycle import running
 from transports.stats import DropReason
 from transports.zmq_io import POLLIN, POLLOUT, close_socket, wait_for
@@ -156,19 +156,31 @@ class ZmqTransport(TransportBase):
 
     async def _run_peer(self, peer: NodeId, address: str, queue: OutgoingQueue) -> None:
         sock = self._dealer(peer, address)
+        handshakes = OutgoingHandshakes(sock)
         try:
             unreachable = False
             last_fresh = trio.current_time()
             while batch := await self._next_batch(queue):
                 for kind, payload in batch:
                     unreachable = await self._send_one(sock, kind, payload, unreachable)
+                failure = handshakes.poll(self._stats)
+                if failure is not None:
+                    self._refusals.warn(
+                        "node %d: peer %d at %s refused our handshake (%s)",
+                        self.node_id, peer, address, failure,
+                    )
                 if unreachable and trio.current_time() - last_fresh >= _FRESH_SOCKET_AFTER:
                     # A DEALER refused by a ZAP handler never retries by itself; a new socket
                     # does (the peer may have learned our key since). Harmless otherwise.
+                    last_failure = handshakes.last_failure
+                    handshakes.close()
                     close_socket(sock)
                     sock = self._dealer(peer, address)
+                    handshakes = OutgoingHandshakes(sock)
+                    handshakes.last_failure = last_failure  # the same refusal: no new line
                     last_fresh = trio.current_time()
         finally:
+            handshakes.close()
             close_socket(sock)
 
     def _dealer(self, peer: NodeId, address: str) -> zmq.Socket[bytes]:

@@ -157,6 +157,14 @@ def _transport_metrics(node: ClusterNode, me: str) -> Iterator[Metric]:
     for reason_name, count in sorted(stats.handshakes_refused.items()):
         refused.add_metric([me, reason_name], count)
     yield refused
+    ours = CounterMetricFamily(
+        "aspen_peer_outgoing_handshakes_failed",
+        "this node's handshakes a peer refused (auth: our key unknown to it), by reason",
+        labels=["node", "reason"],
+    )
+    for reason_name, count in sorted(stats.outgoing_handshakes_failed.items()):
+        ours.add_metric([me, reason_name], count)
+    yield ours
 
 
 def _histogram(
