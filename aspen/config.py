@@ -14,6 +14,7 @@
     max_output_buffer = "1gb"     # unsent replies beyond this pause reading that client
     shutdown_grace = 5.0          # SIGTERM: seconds to finish in-flight work before closing
     busy_reply_threshold = 5000   # ms a read-only script runs before others get BUSY
+    databases = 16                # numbered databases (SELECT 0-15); the same on every node
     id = 1                        # this node's Raft id (a positive integer, unique in the cluster)
 
     [raft]                        # the replication group (see docs/getting-started.md)
@@ -204,6 +205,8 @@ class NodeSettings:
         5000, _int_range(1, 2**31 - 1),
         "ms a read-only script runs before other clients get BUSY (Redis busy-reply-threshold)"
     )
+    databases: int = _setting(16, _int_range(1, 2**31 - 1),
+                              "numbered databases (Redis databases); the same on every node")
     id: int = _setting(1, _int_range(1, 2**63 - 1, "must be a positive integer"),
                        "this node's Raft id, unique in the cluster")
 
@@ -413,6 +416,7 @@ class Config:
                 snapshot_log_bytes=r.snapshot_log_bytes,
                 log_window_entries=r.log_window_entries,
                 log_window_bytes=r.log_window_bytes,
+                databases=self.node.databases,
                 bootstrap_voters=self.bootstrap_voters(),  # type: ignore[arg-type]
                 busy_reply_threshold=self.node.busy_reply_threshold / 1000,
                 curve=self.curve(),
@@ -457,11 +461,11 @@ class Config:
             ("busy-reply-threshold", str(n.busy_reply_threshold)),
             ("lua-time-limit", str(n.busy_reply_threshold)),
             # Facts rather than settings: every write is in the fsynced Raft log before its
-            # reply (like appendfsync always), and there is one database.
+            # reply (like appendfsync always).
             ("appendonly", "yes"),
             ("appendfsync", "always"),
             ("save", ""),
-            ("databases", "1"),
+            ("databases", str(n.databases)),
         ]
         return [(k.encode(), v.encode()) for k, v in pairs]
 

@@ -15,6 +15,11 @@ arrival position (the head, unless someone older is there too) and waits again.
 `WaiterQueues` is the pure data structure (no trio, no node); `BlockingService` is the small
 trio-facing part: timeouts, the serve writes, hangups, CLIENT UNBLOCK and shutdown.
 
+Databases: a waiter waits in its connection's database (`Waiter.db`, from the op); queues are
+per (db, key), so a push to `k` in database 1 serves only those waiting on `k` in database 1.
+After SWAPDB the same keys are simply looked at again (their values changed under them), as
+Redis re-checks the clients blocked in both databases.
+
 A client that goes away while parked is removed and loses nothing. One that goes away (is
 cancelled) while its first attempt or its serve is in flight (a commit round) gets whatever was
 popped pushed back (a compensating write: not atomic, but nothing is lost).
@@ -59,30 +64,39 @@ _ZSET_COMMANDS = frozenset({b"bzpopmin", b"bzpopmax"})
 class Waiter:
     """One parked client: its keys, in its own order, and what a serve may take."""
 
-    __slots__ = ("argv", "client_id", "event", "gone", "key", "keys", "kind", "pending",
+    __slots__ = ("argv", "client_id", "db", "event", "gone", "key", "keys", "kind", "pending",
                  "ready", "seq", "unblocked", "want")
 
-    def __init__(self, keys: tuple[bytes, ...], want: int = 1, kind: type = List) -> None:
-        self.keys = tuple(dict.fromkeys(keys))  # BLPOP k k 0 waits once on k
+    def __init__(
+        self, keys: tuple[bytes, ...], want: int = 1, kind: type = List, db: int = 0
+    ) -> None:
+        self.db = db
+        # (db, key) pairs: BLPOP k k 0 waits once on k
+        self.keys = tuple(dict.fromkeys((db, k) for k in keys))
         self.want = want
         self.kind = kind  # the value type that can serve it
         self.seq = -1  # arrival order, set by WaiterQueues.add
         self.argv: list[bytes] = []
         self.event: trio.Event | None = None
         self.pending: object = None  # the serve write in flight
-        self.key: bytes | None = None  # the key it is being served from
+        self.key: DbKey | None = None  # the key it is being served from
         self.gone = False
         self.client_id = 0
         self.unblocked: object = None  # CLIENT UNBLOCK's reply for it
         # XREAD/XREADGROUP: whether `key` can serve this very waiter (not a count by kind)
-        self.ready: Callable[[bytes], bool] | None = None
+        self.ready: Callable[[DbKey], bool] | None = None
+
+
+DbKey = tuple[int, bytes]
+"""A key in a database: what waiters wait on."""
 
 
 class WaiterQueues:
-    """Per key, the waiters in arrival order (a dict used as an ordered set: O(1) removal)."""
+    """Per (db, key), the waiters in arrival order (a dict used as an ordered set: O(1)
+    removal)."""
 
     def __init__(self) -> None:
-        self._queues: dict[bytes, dict[Waiter, None]] = {}
+        self._queues: dict[DbKey, dict[Waiter, None]] = {}
         self._next_seq = 0
         self._count = 0
 
@@ -92,10 +106,10 @@ class WaiterQueues:
     def __contains__(self, w: Waiter) -> bool:
         return bool(w.keys) and w in self._queues.get(w.keys[0], {})
 
-    def keys(self) -> Iterator[bytes]:
+    def keys(self) -> Iterator[DbKey]:
         return iter(self._queues)
 
-    def queue(self, key: bytes) -> list[Waiter]:
+    def queue(self, key: DbKey) -> list[Waiter]:
         return list(self._queues.get(key, ()))
 
     def add(self, w: Waiter) -> None:
@@ -131,14 +145,14 @@ class WaiterQueues:
         self._count -= 1
 
     def take(
-        self, available: Callable[[bytes, type], int], keys: Iterable[bytes] | None = None
-    ) -> list[tuple[Waiter, bytes]]:
+        self, available: Callable[[DbKey, type], int], keys: Iterable[DbKey] | None = None
+    ) -> list[tuple[Waiter, DbKey]]:
         """Take the waiters that can be served now, oldest first per key.
 
         `available(key, kind)` is how many elements `key` holds that a waiter of `kind` could
         pop (0 if none or the wrong type). A waiter that cannot be served keeps its place.
         `keys`: look at these keys only (default: every key with waiters)."""
-        out: list[tuple[Waiter, bytes]] = []
+        out: list[tuple[Waiter, DbKey]] = []
         for key in list(self._queues) if keys is None else keys:
             queue = self._queues.get(key)
             if not queue:
@@ -197,7 +211,7 @@ class BlockingService:
     def __init__(self, node: BlockingNode) -> None:
         self.node = node
         self.queues = WaiterQueues()
-        self._inflight: dict[bytes, int] = {}  # key -> elements that serves in flight may take
+        self._inflight: dict[DbKey, int] = {}  # elements that serves in flight may take
         self._waiting: dict[Waiter, None] = {}
         self._by_client: dict[int, Waiter] = {}
         self._closing = False
@@ -222,24 +236,25 @@ class BlockingService:
                 self._checked_index = applied
                 self._serve_ready()
 
-    def _available(self, key: bytes, kind: type) -> int:
+    def _available(self, key: DbKey, kind: type) -> int:
         state = self.node.state
-        value = state.keyspace.get_read(key, state.last_time_ms)
+        value = state.keyspace.get_read_in(key[0], key[1], state.last_time_ms)
         if type(value) is not kind:
             return 0
         return len(value) - self._inflight.get(key, 0)  # type: ignore[arg-type]
 
-    def _stream_ready(self, argv: list[bytes]) -> Callable[[bytes], bool]:
-        def ready(key: bytes) -> bool:
+    def _stream_ready(self, argv: list[bytes]) -> Callable[[DbKey], bool]:
+        def ready(key: DbKey) -> bool:
             state = self.node.state
-            return stream_ready(state.keyspace.get_read(key, state.last_time_ms), key, argv)
+            value = state.keyspace.get_read_in(key[0], key[1], state.last_time_ms)
+            return stream_ready(value, key[1], argv)
 
         return ready
 
-    def _serve_ready(self, keys: Iterable[bytes] | None = None) -> None:
+    def _serve_ready(self, keys: Iterable[DbKey] | None = None) -> None:
         for w, key in self.queues.take(self._available, keys):
             w.key = key
-            w.pending = self.node.submit_write(WriteOp(serve_argv(key, w.argv)))
+            w.pending = self.node.submit_write(WriteOp(serve_argv(key[1], w.argv), key[0]))
             self._inflight[key] = self._inflight.get(key, 0) + w.want
             if w.event is not None:
                 w.event.set()
@@ -266,7 +281,7 @@ class BlockingService:
     async def attempt(self, op: WriteOp) -> object:
         """Replicate a blocking command once (its non-blocking form); its reply. A client
         cancelled meanwhile (it went away) gets back what the attempt popped."""
-        return await self._shielded_write(op, op.argv)
+        return await self._shielded_write(op, op.argv, op.db)
 
     async def block(
         self,
@@ -274,15 +289,16 @@ class BlockingService:
         started: float,
         hangup: Hangup | None = None,
         client_id: int = 0,
+        db: int = 0,
     ) -> object:
         """Park a client whose blocking command `argv` found nothing; its eventual reply.
 
         `started`: when the command arrived (trio time; its timeout counts from there).
         `hangup`: returns when the client disconnects (then the reply no longer matters).
-        `client_id`: what CLIENT UNBLOCK names it by."""
+        `client_id`: what CLIENT UNBLOCK names it by. `db`: the database it waits in."""
         blocking = blocking_of(argv[0])
         call = blocking.call(argv)
-        w = Waiter(call.keys, call.want, blocking.kind)
+        w = Waiter(call.keys, call.want, blocking.kind, db)
         w.argv = list(argv)
         if blocking.kind is Stream:
             w.ready = self._stream_ready(w.argv)
@@ -335,7 +351,7 @@ class BlockingService:
                         return NULL_ARRAY
                     continue  # someone else got it (or nothing was applied): wait again
                 if w.gone:
-                    await self._give_back(w.argv, reply)
+                    await self._give_back(w.argv, reply, w.db)
                     return NULL_ARRAY
                 self.served += 1
                 return reply
@@ -352,7 +368,7 @@ class BlockingService:
         key = w.key
         assert key is not None
         try:
-            return await self._shielded_write(pending, w.argv)
+            return await self._shielded_write(pending, w.argv, w.db)
         finally:
             left = self._inflight.get(key, 0) - w.want
             if left > 0:
@@ -361,7 +377,9 @@ class BlockingService:
                 self._inflight.pop(key, None)
             self._serve_ready((key,))  # what this serve did not take may serve the next one
 
-    async def _shielded_write(self, op_or_pending: object, argv: Sequence[bytes]) -> object:
+    async def _shielded_write(
+        self, op_or_pending: object, argv: Sequence[bytes], db: int
+    ) -> object:
         """Wait for a pop (a WriteOp to submit, or a write already submitted) even if the
         client is cancelled meanwhile; then push back what it popped and re-raise."""
         node = self.node
@@ -374,19 +392,25 @@ class BlockingService:
             await trio.lowlevel.checkpoint_if_cancelled()
         except trio.Cancelled:
             with trio.CancelScope(shield=True):
-                await self._give_back(argv, reply)
+                await self._give_back(argv, reply, db)
             raise
         return reply
 
-    async def _give_back(self, argv: Sequence[bytes], reply: object) -> None:
-        op = give_back_op(list(argv), reply)
+    async def _give_back(self, argv: Sequence[bytes], reply: object, db: int) -> None:
+        op = give_back_op(list(argv), reply, db)
         if op is not None:
             with contextlib.suppress(Exception):
                 await self.node.write(op)
 
 
-def give_back_op(argv: list[bytes], reply: object) -> WriteOp | None:
-    """The write that undoes a pop of `argv` whose reply was `reply` (the client is gone)."""
+def give_back_op(argv: list[bytes], reply: object, db: int = 0) -> WriteOp | None:
+    """The write that undoes a pop of `argv` whose reply was `reply` (the client is gone),
+    in database `db`."""
+    op = _give_back_op(argv, reply)
+    return op if op is None or not db else WriteOp(op.argv, db)
+
+
+def _give_back_op(argv: list[bytes], reply: object) -> WriteOp | None:
     name = argv[0].lower()
     if isinstance(reply, Error) or reply is None or reply is NULL_ARRAY:
         return None

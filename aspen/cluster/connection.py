@@ -189,7 +189,7 @@ class ClusterConnection:
         if result is not None and result is not NULL_ARRAY:
             return self.session.finish(op, result)  # served at once, or an error
         reply = await self.node.blocking.block(
-            list(op.argv), started, self.hangup, self.session.client_id
+            list(op.argv), started, self.hangup, self.session.client_id, op.db
         )
         if reply is SHUTTING_DOWN:
             self.session.should_close = True
@@ -205,12 +205,15 @@ class ClusterConnection:
             result = await self.node.read(op, self.consistency)
             if result is NULL_ARRAY:
                 state = self.node.state
+                state.keyspace.select(op.db)  # (no await between this and the read)
                 argv = resolve_dollar(state.keyspace, argv, state.last_time_ms)
         else:
             result = await self.node.blocking.attempt(op)  # type: ignore[arg-type]
         if result is not NULL_ARRAY:
             return self.session.finish(op, result)
-        reply = await self.node.blocking.block(argv, started, self.hangup, self.session.client_id)
+        reply = await self.node.blocking.block(
+            argv, started, self.hangup, self.session.client_id, op.db
+        )
         if reply is SHUTTING_DOWN:
             self.session.should_close = True
         return reply

@@ -2,8 +2,8 @@
 
 Wire form (CBOR): ``[VERSION, leader_time_ms, [item, ...]]`` where an item is one of
 
-    [KIND_WRITE, origin, incarnation, seq, floor, argv]         a client write (WriteOp)
-    [KIND_TXN, origin, incarnation, seq, floor, commands, watches]   MULTI/EXEC (TxnOp)
+    [KIND_WRITE, origin, incarnation, seq, floor, argv(, db)]   a client write (WriteOp)
+    [KIND_TXN, origin, incarnation, seq, floor, commands, watches(, db)]   MULTI/EXEC (TxnOp)
     [KIND_OP, [origin, incarnation, seq], floor, op_bytes]      a client op as kv op bytes
     [KIND_EXPIRE, limit]                                        active expiry, by the leader
     [KIND_PEER, node_id, address]                               address book: reaching a node
@@ -12,6 +12,9 @@ Version 2 embeds an op in the entry (KIND_WRITE, KIND_TXN): one CBOR document pe
 a follower decodes each op once; version 1 (still read from disk) only had KIND_OP, whose op
 is a second CBOR document. Version 2 keeps KIND_OP for an op the leader could not decode (a
 forwarded op from a newer or broken node): every replica then answers it with the same error.
+
+`db` (the op's database, `aspen.kv.ops`) is there only when it is not 0: entries of database
+0 are byte for byte what they were before databases existed, and old entries read as database 0.
 
 Request ids are (origin node, incarnation, sequence): the incarnation changes at every start
 of a node, so ids are unique across restarts without persisting a counter. `floor` is the
@@ -27,7 +30,7 @@ from typing import NamedTuple
 import attrs
 import cbor2
 
-from aspen.kv.ops import OpDecodeError, TxnOp, WriteOp, txn_from_wire
+from aspen.kv.ops import OpDecodeError, TxnOp, WriteOp, db_from_wire, txn_from_wire
 
 VERSION = 2
 VERSIONS = (1, 2)
@@ -95,9 +98,15 @@ def encode_items(leader_time_ms: int, items: Sequence[Item]) -> bytes:
         if type(item) is OpItem:
             rid, op = item.rid, item.op
             if type(op) is WriteOp:
-                append([KIND_WRITE, rid[0], rid[1], rid[2], item.floor, op.argv])
+                if op.db:
+                    append([KIND_WRITE, rid[0], rid[1], rid[2], item.floor, op.argv, op.db])
+                else:
+                    append([KIND_WRITE, rid[0], rid[1], rid[2], item.floor, op.argv])
             elif type(op) is TxnOp:
-                append([KIND_TXN, rid[0], rid[1], rid[2], item.floor, op.commands, op.watches])
+                txn = [KIND_TXN, rid[0], rid[1], rid[2], item.floor, op.commands, op.watches]
+                if op.db:
+                    txn.append(op.db)
+                append(txn)
             elif type(op) is bytes:
                 append([KIND_OP, [rid[0], rid[1], rid[2]], item.floor, op])
             else:
@@ -128,9 +137,9 @@ def decode(data: bytes) -> Batch:
             raise EntryDecodeError(f"bad batch item {raw!r}")
         kind, n = raw[0], len(raw)
         try:
-            if kind == KIND_WRITE and n == 6 and version >= 2:
+            if kind == KIND_WRITE and (n == 6 or n == 7) and version >= 2:
                 # The commonest item by far, checked inline (no helper calls per op).
-                _, origin, inc, seq, floor, argv = raw
+                origin, inc, seq, floor, argv = raw[1], raw[2], raw[3], raw[4], raw[5]
                 if (
                     type(origin) is not int
                     or type(inc) is not int
@@ -145,9 +154,10 @@ def decode(data: bytes) -> Batch:
                 for a in argv:
                     if type(a) is not bytes:
                         raise EntryDecodeError(f"bad argv in batch item {raw!r}")
-                append(OpItem(RequestId(origin, inc, seq), floor, WriteOp(tuple(argv))))
-            elif kind == KIND_TXN and n == 7 and version >= 2:
-                op = txn_from_wire(raw[5], raw[6])
+                db = db_from_wire(raw[6]) if n == 7 else 0
+                append(OpItem(RequestId(origin, inc, seq), floor, WriteOp(tuple(argv), db)))
+            elif kind == KIND_TXN and (n == 7 or n == 8) and version >= 2:
+                op = txn_from_wire(raw[5], raw[6], db_from_wire(raw[7]) if n == 8 else 0)
                 append(OpItem(_rid(raw[1], raw[2], raw[3]), _u(raw[4]), op))
             elif kind == KIND_OP and n == 4 and type(raw[3]) is bytes:
                 append(OpItem(RequestId.from_wire(raw[1]), _u(raw[2]), raw[3]))

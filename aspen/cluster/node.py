@@ -102,7 +102,7 @@ class ClusterNode:
         )
         self._origin = (self.id, self.incarnation)  # our writes' (origin, incarnation)
         self.stats = NodeStats()
-        self.state = ReplicatedState()
+        self.state = ReplicatedState(databases=settings.databases)
         self.core: RaftCore | None = None
         self.storage: Storage | None = None
         self.transport: TransportBase | None = None
@@ -236,7 +236,7 @@ class ClusterNode:
         snap_data = None
         if snap is not None:
             meta, snap_data = snap
-            self.state = ReplicatedState.restore(snap_data)
+            self.state = ReplicatedState.restore(snap_data, self.settings.databases)
             self._snap_index = self._snap_saved_index = meta.index
         self.core = RaftCore(
             self.id,
@@ -485,7 +485,7 @@ class ClusterNode:
     async def _install_snapshot(self, meta: Any, data: bytes) -> None:
         storage = self.storage
         assert storage is not None
-        self.state = ReplicatedState.restore(data)
+        self.state = ReplicatedState.restore(data, self.settings.databases)
         await self._disk(storage.save_snapshot, meta, data)
         self._snap_index = self._snap_saved_index = meta.index
         self._entries_since_snap = self._bytes_since_snap = 0

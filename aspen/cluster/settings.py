@@ -48,6 +48,8 @@ class ClusterSettings:
     log_window_entries / log_window_bytes: the Raft core keeps at most this tail of applied,
         durable entries in memory; older ones are read back from storage for a lagging
         follower (RaftConfig.log_window_*).
+    databases: how many numbered databases clients may SELECT (Redis's `databases`); every
+        member must have the same number (it decides which ops fail on every replica).
     bootstrap_voters: if set and the node has no Raft state yet, `run()` initialises a new
         cluster with these voters (give every initial member the same list; `(node_id,)` is
         a standalone node). Ignored once the node has state.
@@ -76,6 +78,7 @@ class ClusterSettings:
     max_inflight: int = attrs.field(default=256, validator=_positive)
     log_window_entries: int = attrs.field(default=1024, validator=_positive)
     log_window_bytes: int = attrs.field(default=1 << 20, validator=_positive)
+    databases: int = attrs.field(default=16, validator=_positive)
     bootstrap_voters: tuple[int, ...] = attrs.field(default=(), converter=tuple)
     busy_reply_threshold: float = attrs.field(default=5.0, validator=_positive)
     """Redis's busy-reply-threshold (lua-time-limit): once a read-only script served by this

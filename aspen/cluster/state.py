@@ -49,8 +49,10 @@ class Applied(NamedTuple):
 
 
 class ReplicatedState:
-    def __init__(self, keyspace: Keyspace | None = None) -> None:
+    def __init__(self, keyspace: Keyspace | None = None, databases: int | None = None) -> None:
         self.keyspace = keyspace if keyspace is not None else Keyspace()
+        if databases is not None:  # the node's `databases` setting (not in snapshots)
+            self.keyspace.databases = databases
         self.sessions: dict[tuple[int, int], _Session] = {}
         self.peers: dict[int, str] = {}
         self.last_time_ms = 0
@@ -186,12 +188,12 @@ class ReplicatedState:
         )
 
     @classmethod
-    def restore(cls, data: bytes) -> ReplicatedState:
+    def restore(cls, data: bytes, databases: int | None = None) -> ReplicatedState:
         obj = cbor2.loads(data)
         if not isinstance(obj, list) or len(obj) != 6 or obj[0] != SNAPSHOT_VERSION:
             raise ValueError("not a version 1 Aspen state snapshot")
         _, applied, last_time, peers, sessions, keyspace = obj
-        state = cls(Keyspace.restore(keyspace))
+        state = cls(Keyspace.restore(keyspace), databases)
         state.applied_index = applied
         state.last_time_ms = last_time
         state.peers = {int(n): str(a) for n, a in peers}

@@ -38,6 +38,7 @@ from aspen.kv.spec import (
     Route,
 )
 from aspen.kv.specs_data import DATA_SPECS
+from aspen.kv.specs_db import DB_SPECS
 from aspen.kv.specs_streams import STREAM_SPECS
 from aspen.kv.specs_types import TYPE_SPECS
 from aspen.scripting.specs import SCRIPTING_SPECS
@@ -1231,7 +1232,7 @@ _TABLE: tuple[CommandSpec, ...] = (
     ),
 )
 
-_TABLE = _TABLE + TYPE_SPECS + STREAM_SPECS + DATA_SPECS + SCRIPTING_SPECS
+_TABLE = _TABLE + TYPE_SPECS + STREAM_SPECS + DATA_SPECS + SCRIPTING_SPECS + DB_SPECS
 
 ALL_COMMANDS: tuple[CommandSpec, ...] = _TABLE
 """Every client command, in COMMAND's order."""

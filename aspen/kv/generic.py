@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from aspen.kv.errors import NOT_INTEGER, SYNTAX, CommandError
+from aspen.kv.databases import SAME_OBJECT, checked_db
+from aspen.kv.errors import SYNTAX, CommandError
 from aspen.kv.glob import compile_glob
-from aspen.kv.numbers import INT64_MAX, INT64_MIN, parse_int
+from aspen.kv.numbers import INT64_MAX, INT64_MIN
 from aspen.kv.strings import expire_error, int_arg
 from aspen.kv.valuetypes import type_name
 from aspen.resp.values import OK, SimpleString
@@ -100,19 +101,21 @@ def dbsize(ks: Keyspace, argv: Argv, now: int) -> object:
     return ks.live_count(now)
 
 
-def _flush(ks: Keyspace, argv: Argv, now: int) -> object:
+def _flush_args(argv: Argv) -> None:
     if len(argv) > 2 or (len(argv) == 2 and argv[1].lower() not in (b"async", b"sync")):
         raise CommandError(SYNTAX)
+
+
+def flushdb(ks: Keyspace, argv: Argv, now: int) -> object:
+    _flush_args(argv)
     ks.flush(now)
     return OK
 
 
-def flushdb(ks: Keyspace, argv: Argv, now: int) -> object:
-    return _flush(ks, argv, now)
-
-
 def flushall(ks: Keyspace, argv: Argv, now: int) -> object:
-    return _flush(ks, argv, now)
+    _flush_args(argv)
+    ks.flush_all(now)
+    return OK
 
 
 def _rename(ks: Keyspace, argv: Argv, now: int, nx: bool) -> object:
@@ -149,36 +152,35 @@ def randomkey(ks: Keyspace, argv: Argv, now: int) -> object:
 def copy(ks: Keyspace, argv: Argv, now: int) -> object:
     src, dst = argv[1], argv[2]
     replace = False
-    db = 0
+    here = db = ks.db
     i = 3
     while i < len(argv):
         opt = argv[i].lower()
         if opt == b"replace":
             replace = True
         elif opt == b"db" and i + 1 < len(argv):
-            parsed = parse_int(argv[i + 1])
-            if parsed is None or parsed < -(2**31) or parsed >= 2**31:
-                raise CommandError(NOT_INTEGER)
-            db = parsed
+            db = checked_db(ks, argv[i + 1])  # Redis checks the range at once
             i += 1
         else:
             raise CommandError(SYNTAX)
         i += 1
-    if db != 0:
-        raise CommandError("ERR DB index is out of range")
-    if src == dst:
-        raise CommandError("ERR source and destination objects are the same")
+    if src == dst and db == here:
+        raise CommandError(SAME_OBJECT)
     value = ks.get_write(src, now)
     if value is None:
         return 0
-    if ks.get_write(dst, now) is not None:
-        if not replace:
-            return 0
-        ks.delete(dst, now)
-    ks.set_value(dst, ks.copy_value(value))
     deadline = ks.deadline(src)
-    if deadline is not None:
-        ks.set_deadline(dst, deadline)
+    ks.select(db)
+    try:
+        if ks.get_write(dst, now) is not None:
+            if not replace:
+                return 0
+            ks.delete(dst, now)
+        ks.set_value(dst, ks.copy_value(value))
+        if deadline is not None:
+            ks.set_deadline(dst, deadline)
+    finally:
+        ks.select(here)
     return 1
 
 

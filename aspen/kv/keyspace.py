@@ -1,4 +1,4 @@
-"""The deterministic state machine: one Redis database.
+"""The deterministic state machine: Redis's numbered databases (16 by default).
 
 Nothing here reads the wall clock or global randomness: time arrives as `now_ms` (in the cluster,
 the leader's time stored in the log entry) and RANDOMKEY's randomness as a `seed`. Given the same
@@ -26,6 +26,14 @@ Representation:
   compacted; `_reborn` tells a live key's current slot from stale ones, and only for keys
   deleted since the last compaction (a key created once has one slot: it is current iff live).
 
+Databases: the fields above (`_data` to `_reborn`, and `_floor`) are those of the SELECTED
+database (`db`); the others are parked in `_parked` (a `_Db` each, made on first use) and
+swapped in by `select`. Every op says its database (`aspen.kv.ops`) and `execute` selects it,
+so the handlers only ever see "the" database and a session on db 0 costs nothing more.
+`_clock` is shared by all databases: a WATCH token is unique across them, so a key moved by
+MOVE or SWAPDB never looks unchanged. What the selected database is between ops is not state
+(snapshots, digests and replies never depend on it).
+
 Memory: a key created once costs its dict slot in `_data`, its key and value objects and two
 list/array slots; nothing else (no per-key int objects, no second dict). See
 docs/benchmarks.md, "Memory per key".
@@ -44,8 +52,9 @@ import cbor2
 
 from aspen.acl.state import AclState
 from aspen.kv.commands import READ_HANDLERS, WRITE_HANDLERS, lookup_executable
+from aspen.kv.databases import DB_RANGE, parse_index
 from aspen.kv.errors import MAX_STRING, NOT_INTEGER, SYNTAX, WRONGTYPE, CommandError
-from aspen.kv.ops import Op, ReadOp, TxnOp, WriteOp
+from aspen.kv.ops import Op, ReadOp, TxnOp, WriteOp, watch_db
 from aspen.kv.spec import Route
 from aspen.kv.valuetypes import TYPES_BY_CLASS, TYPES_BY_NAME, ValueType, register_type, type_name
 from aspen.resp.values import NULL_ARRAY, Error
@@ -63,14 +72,42 @@ __all__ = [  # the errors and value types are re-exported for callers that knew 
 ]
 
 
+DEFAULT_DATABASES = 16
+_DB_FIELDS = ("_data", "_expires", "_versions", "_floor", "_order_keys", "_order_seqs", "_reborn")
+
+
+class _Db:
+    """A database that is not selected: its fields, parked (see the module docstring)."""
+
+    __slots__ = _DB_FIELDS
+
+    def __init__(self) -> None:
+        self._data: dict[bytes, object] = {}
+        self._expires: dict[bytes, int] = {}
+        self._versions: dict[bytes, int] = {}
+        self._floor = 0
+        self._order_keys: list[bytes] = []
+        self._order_seqs: array[int] = array("q")
+        self._reborn: dict[bytes, int] = {}
+
+    def fresh(self) -> bool:
+        """Never written (or equivalent): what a database that was never selected holds."""
+        return not self._data and not self._versions and not self._floor
+
+
 _TOMBSTONE_SLACK = 1024
 _FREE_SLICE = 10_000  # entries of flushed containers freed per command (under a millisecond)
 
 
 class Keyspace:
-    """One database's keys, values, TTLs and WATCH versions."""
+    """The databases' keys, values, TTLs and WATCH versions, and the replicated server state
+    (scripts, ACL users)."""
 
-    def __init__(self) -> None:
+    def __init__(self, databases: int = DEFAULT_DATABASES) -> None:
+        self.databases = databases
+        """How many databases (Redis's `databases`); the same on every node of a cluster."""
+        self.db = 0  # the selected database, whose fields are the ones below
+        self._parked: dict[int, _Db] = {}
         self._data: dict[bytes, object] = {}
         self._expires: dict[bytes, int] = {}
         self._versions: dict[bytes, int] = {}
@@ -94,13 +131,88 @@ class Keyspace:
     # ------------------------------------------------------------ executing ops
 
     def execute(self, op: Op, now_ms: int, seed: int = 0) -> object:
-        """Run one op and return its reply value."""
+        """Run one op, in its database, and return its reply value."""
         self.seed = seed
         if self._garbage:
             self._free_some()
+        if op.db != self.db:
+            if not 0 <= op.db < self.databases:
+                return Error(DB_RANGE)
+            self.select(op.db)
         if isinstance(op, TxnOp):
             return self._execute_txn(op, now_ms)
         return self.run_command(op.argv, type(op) is WriteOp, now_ms)
+
+    # ------------------------------------------------------------ databases
+
+    def valid_db(self, index: int) -> bool:
+        return 0 <= index < self.databases
+
+    def select(self, index: int) -> None:
+        """Make database `index` the one the handlers see (the caller checked the range)."""
+        if index == self.db:
+            return
+        self._parked[self.db] = self._park()
+        state = self._parked.pop(index, None)
+        self._load_db(state if state is not None else _Db())
+        self.db = index
+
+    def _park(self) -> _Db:
+        parked = _Db()
+        for name in _DB_FIELDS:
+            setattr(parked, name, getattr(self, name))
+        return parked
+
+    def _load_db(self, state: _Db) -> None:
+        for name in _DB_FIELDS:
+            setattr(self, name, getattr(state, name))
+
+    def used_dbs(self) -> list[int]:
+        """The databases that hold anything (keys, or WATCH versions), in index order."""
+        used = [i for i, d in self._parked.items() if not d.fresh()]
+        if self._data or self._versions or self._floor:
+            used.append(self.db)
+        return sorted(used)
+
+    def swap_dbs(self, a: int, b: int) -> None:
+        """SWAPDB: the two databases exchange their contents (both indexes are valid).
+
+        Every key of both is then seen as changed by a WATCH (its version becomes the shared
+        clock's next value): Redis marks the watched keys of both databases dirty."""
+        if a == b:
+            return
+        current = self.db
+        self._clock += 1
+        self.select(a)
+        self._floor, self._versions = self._clock, {}
+        self.select(b)
+        self._floor, self._versions = self._clock, {}
+        was_b, was_a = self._park(), self._parked.pop(a)
+        self._parked[a] = was_b
+        self._load_db(was_a)  # the fields are database b's again, with a's former contents
+        self.select(current)
+
+    def flush_all(self, now_ms: int) -> None:
+        """FLUSHALL: every database emptied (as FLUSHDB each)."""
+        current = self.db
+        for index in self.used_dbs():
+            self.select(index)
+            self.flush(now_ms)
+        self.select(current)
+
+    def db_stats(self, now_ms: int) -> list[tuple[int, int, int, int]]:
+        """(db, keys, keys with a TTL, average TTL left in ms) for each non-empty database:
+        INFO keyspace's lines."""
+        current = self.db
+        out = []
+        for index in self.used_dbs():
+            self.select(index)
+            if self._data:
+                left = [d - now_ms for d in self._expires.values() if d > now_ms]
+                avg = sum(left) // len(left) if left else 0
+                out.append((index, len(self._data), len(self._expires), avg))
+        self.select(current)
+        return out
 
     def run_command(
         self, argv: list[bytes] | tuple[bytes, ...], write: bool, now_ms: int
@@ -120,22 +232,32 @@ class Keyspace:
 
     def replace_with(self, other: Keyspace) -> None:
         """Take over `other`'s keys, TTLs and versions (an undo); scripting state and the ACL
-        users (and the node's ACL LOG) are kept."""
+        users (and the node's ACL LOG) are kept, and so are the number of databases and which
+        one is selected (a script may be running in it)."""
         scripting, budget, acl = self.scripting, self.script_budget, self.acl
+        databases, current = self.databases, self.db
         self.__dict__.update(other.__dict__)
         self.scripting, self.script_budget, self.acl = scripting, budget, acl
+        self.databases = databases
+        self.select(current)
 
     def _execute_txn(self, op: TxnOp, now_ms: int) -> object:
-        for key, token in op.watches:
-            if self.watch_token(key, now_ms) != token:
+        for w in op.watches:
+            if self.watch_token(w[0], now_ms, watch_db(w)) != w[1]:
                 return NULL_ARRAY
         replies: list[object] = []
+        db = op.db
         for argv in op.commands:
+            if argv[0].lower() == b"select":  # queued SELECT: the session makes its reply
+                index = parse_index(argv[1]) if len(argv) == 2 else None
+                if index is not None and self.valid_db(index):
+                    db = index
+                continue
             spec = lookup_executable(argv[0])
             if spec is not None and spec.route is Route.WRITE:
-                replies.append(self.execute(WriteOp(argv), now_ms, self.seed))
+                replies.append(self.execute(WriteOp(argv, db), now_ms, self.seed))
             else:
-                replies.append(self.execute(ReadOp(argv), now_ms, self.seed))
+                replies.append(self.execute(ReadOp(argv, db), now_ms, self.seed))
         return replies
 
     # ------------------------------------------------------------ lookups
@@ -177,8 +299,11 @@ class Keyspace:
     def deadline(self, key: bytes) -> int | None:
         return self._expires.get(key)
 
-    def watch_token(self, key: bytes, now_ms: int) -> int:
-        """What WATCH records and EXEC compares; see the module docstring."""
+    def watch_token(self, key: bytes, now_ms: int, db: int | None = None) -> int:
+        """What WATCH records and EXEC compares (of `key` in `db`, default the selected one);
+        see the module docstring."""
+        if db is not None:
+            self.select(db)
         version = self._versions.get(key, self._floor)
         if self.get_read(key, now_ms) is not None:
             return version
@@ -187,12 +312,18 @@ class Keyspace:
     def version(self, key: bytes) -> int:
         return self._versions.get(key, self._floor)
 
+    def get_read_in(self, db: int, key: bytes, now_ms: int) -> object | None:
+        """`get_read` in database `db` (for the node: blocked clients, XREAD's `$`)."""
+        self.select(db)
+        return self.get_read(key, now_ms)
+
     def key_count(self) -> int:
-        """Keys stored, including expired ones not yet dropped (INFO keyspace)."""
-        return len(self._data)
+        """Keys stored in every database, including expired ones not yet dropped."""
+        return len(self._data) + sum(len(d._data) for d in self._parked.values())
 
     def expires_count(self) -> int:
-        return len(self._expires)
+        """Keys with a TTL in every database (whether active expiry has work)."""
+        return len(self._expires) + sum(len(d._expires) for d in self._parked.values())
 
     def live_count(self, now_ms: int) -> int:
         """Keys that are not expired at `now_ms` (DBSIZE)."""
@@ -316,7 +447,21 @@ class Keyspace:
                 garbage.pop()
 
     def expire_some(self, now_ms: int, limit: int) -> list[bytes]:
-        """Drop up to `limit` expired keys (the leader's active expiry); returns them."""
+        """Drop up to `limit` expired keys (the leader's active expiry), database 0 first;
+        returns them."""
+        if not self._parked:
+            return self._expire_here(now_ms, limit)
+        current = self.db
+        victims: list[bytes] = []
+        for index in self.used_dbs():
+            if len(victims) >= limit:
+                break
+            self.select(index)
+            victims += self._expire_here(now_ms, limit - len(victims))
+        self.select(current)
+        return victims
+
+    def _expire_here(self, now_ms: int, limit: int) -> list[bytes]:
         victims: list[bytes] = []
         for key, deadline in self._expires.items():
             if now_ms > deadline:
@@ -396,26 +541,60 @@ class Keyspace:
         """The whole state as CBOR (what a new replica restores from).
 
         A map {"v": 1, "clock", "floor", "seq", "keys": [[key, type, payload, deadline,
-        version, creation number], ...], "tombstones", "expires"} (plus "scripting": the
-        script cache and function libraries, only when there are any; plus "acl": the ACL users,
-        once ACL SETUSER/DELUSER/LOAD ran: aspen.acl.state), keys in creation order
-        (which is also `_data`'s order). Streamed: one key's list at a time goes through the
+        version, creation number], ...], "tombstones", "expires"} for database 0 (plus "dbs":
+        a map {"db", "floor", "keys", "tombstones", "expires"} for each other database that
+        holds anything, only when one does; plus "scripting": the script cache and function
+        libraries, only when there are any; plus "acl": the ACL users, once ACL
+        SETUSER/DELUSER/LOAD ran: aspen.acl.state), keys in creation order (which is also
+        `_data`'s order). A state with only database 0 in use has exactly the snapshot it had
+        before databases existed. Streamed: one key's list at a time goes through the
         encoder, so a snapshot of N keys does not hold N small lists at once (for 1M keys that
         halved the peak memory of taking it, and it is faster).
         """
+        current = self.db
+        self.select(0)
+        try:
+            return self._snapshot()
+        finally:
+            self.select(current)
+
+    def _snapshot(self) -> bytes:
         out = io.BytesIO()
         encode = cbor2.CBOREncoder(out).encode
-        data, expires, versions, floor = self._data, self._expires, self._versions, self._floor
         scripting = self.scripting
         with_scripts = scripting is not None and not scripting.is_empty()
         acl = self.acl.touched
-        # a map of 7 pairs, plus one with scripting and one with ACL users, in this order
-        # (cbor2.dumps's layout)
-        out.write(bytes([0xA7 + with_scripts + acl]))
-        for name, number in (("v", 1), ("clock", self._clock), ("floor", floor),
+        others = [i for i in self.used_dbs() if i != 0]
+        # a map of 7 pairs, plus one with other databases, one with scripting and one with
+        # ACL users, in this order (cbor2.dumps's layout)
+        out.write(bytes([0xA7 + bool(others) + with_scripts + acl]))
+        for name, number in (("v", 1), ("clock", self._clock), ("floor", self._floor),
                              ("seq", self._clock)):
             encode(name)
             encode(number)
+        self._encode_db(encode, out)
+        if others:
+            encode("dbs")
+            out.write(_cbor_array_header(len(others)))
+            for index in others:
+                self.select(index)
+                out.write(b"\xa5")  # a map of 5 pairs
+                for name, number in (("db", index), ("floor", self._floor)):
+                    encode(name)
+                    encode(number)
+                self._encode_db(encode, out)
+            self.select(0)
+        if with_scripts:
+            encode("scripting")
+            encode(scripting.dump())
+        if acl:  # only once ACL SETUSER/DELUSER ran: other snapshots stay byte-identical
+            encode("acl")
+            encode(self.acl.dump())
+        return out.getvalue()
+
+    def _encode_db(self, encode: Callable[[object], None], out: io.BytesIO) -> None:
+        """The selected database's "keys", "tombstones" and "expires" pairs."""
+        data, expires, versions, floor = self._data, self._expires, self._versions, self._floor
         encode("keys")
         out.write(_cbor_array_header(len(data)))
         slots = zip(self._order_keys, self._order_seqs, strict=True)
@@ -435,13 +614,6 @@ class Keyspace:
         # expire_some walks _expires in insertion order: replicas must agree on it
         encode("expires")
         encode(list(expires))
-        if with_scripts:
-            encode("scripting")
-            encode(scripting.dump())
-        if acl:  # only once ACL SETUSER/DELUSER ran: other snapshots stay byte-identical
-            encode("acl")
-            encode(self.acl.dump())
-        return out.getvalue()
 
     @classmethod
     def restore(cls, data: bytes) -> Keyspace:
@@ -450,16 +622,31 @@ class Keyspace:
             raise ValueError("not a version 1 keyspace snapshot")
         ks = cls()
         # (snapshots written before creation numbers came from `clock` kept a separate "seq")
-        ks._clock, ks._floor = max(obj["clock"], obj["seq"]), obj["floor"]
+        ks._clock = max(obj["clock"], obj["seq"])
+        ks._restore_db(obj)
+        for sub in obj.get("dbs", ()):  # absent: only database 0 (or an older snapshot)
+            ks.select(sub["db"])
+            ks._restore_db(sub)
+        ks.select(0)
+        if "acl" in obj:
+            ks.acl.load(obj["acl"])
+        if "scripting" in obj:  # scripts and function libraries (absent: none, or older)
+            from aspen.scripting.commands import restore_scripting
+
+            ks.scripting = restore_scripting(obj["scripting"])
+        return ks
+
+    def _restore_db(self, obj: dict[str, Any]) -> None:
+        """Fill the selected (empty) database from its part of a snapshot."""
+        self._floor = floor = obj["floor"]
         versions: dict[bytes, int] = {}
-        floor = ks._floor
         keys: list[bytes] = []
         seqs: list[int] = []
         for key, tag, payload, deadline, version, created in obj["keys"]:
             value = payload if tag == "string" else TYPES_BY_NAME[tag].load(payload)
-            ks._data[key] = value
+            self._data[key] = value
             if deadline is not None:
-                ks._expires[key] = deadline
+                self._expires[key] = deadline
             if version != floor:
                 versions[key] = version
             keys.append(key)
@@ -467,19 +654,12 @@ class Keyspace:
         for key, version in obj["tombstones"]:
             versions[key] = version
         # Keep the original insertion order of the versions dict irrelevant: order-free use only.
-        ks._versions = versions
+        self._versions = versions
         if "expires" in obj:  # keep the order active expiry walks in (absent: older snapshot)
-            ks._expires = {key: ks._expires[key] for key in obj["expires"]}
-        if "acl" in obj:
-            ks.acl.load(obj["acl"])
+            self._expires = {key: self._expires[key] for key in obj["expires"]}
         order = sorted(range(len(keys)), key=seqs.__getitem__)
-        ks._order_keys = [keys[i] for i in order]
-        ks._order_seqs = array("q", [seqs[i] for i in order])
-        if "scripting" in obj:  # scripts and function libraries (absent: none, or older)
-            from aspen.scripting.commands import restore_scripting
-
-            ks.scripting = restore_scripting(obj["scripting"])
-        return ks
+        self._order_keys = [keys[i] for i in order]
+        self._order_seqs = array("q", [seqs[i] for i in order])
 
     def digest(self) -> bytes:
         """A hash of the whole state, for comparing replicas."""
@@ -487,8 +667,9 @@ class Keyspace:
 
     def _canonical(self) -> bytes:
         obj = cbor2.loads(self.snapshot())
-        obj["tombstones"] = sorted(obj["tombstones"])
-        obj.pop("expires", None)
+        for part in [obj, *obj.get("dbs", ())]:
+            part["tombstones"] = sorted(part["tombstones"])
+            part.pop("expires", None)
         return cbor2.dumps(obj)
 
 

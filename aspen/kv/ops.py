@@ -4,6 +4,11 @@ A session turns client commands into one of these; the executor (locally `LocalE
 cluster the Raft apply loop) runs it with `Keyspace.execute`. Writes and transactions travel
 through the replicated log, so each op is self-contained (the full argv, nothing that refers to
 connection state) and has a compact CBOR encoding with a version tag.
+
+Every op carries the database it runs in (`db`, the session's SELECTed one, default 0). The
+encoding appends it only when it is not 0, so an op of database 0 has the same bytes as before
+databases existed and every op already written (logs, snapshots of forwarded ops) decodes as
+database 0.
 """
 
 from __future__ import annotations
@@ -20,9 +25,10 @@ class ReadOp:
     """A read-only command; never mutates the keyspace (it may run after ReadIndex)."""
 
     argv: tuple[bytes, ...] | list[bytes]
+    db: int = 0
 
     def encode(self) -> bytes:
-        return cbor2.dumps([_VERSION, _READ, list(self.argv)])
+        return cbor2.dumps(_with_db([_VERSION, _READ, list(self.argv)], self.db))
 
 
 @attrs.frozen(slots=True)
@@ -30,29 +36,50 @@ class WriteOp:
     """One write command; applied on every replica in log order."""
 
     argv: tuple[bytes, ...] | list[bytes]
+    db: int = 0
 
     def encode(self) -> bytes:
-        return cbor2.dumps([_VERSION, _WRITE, list(self.argv)])
+        return cbor2.dumps(_with_db([_VERSION, _WRITE, list(self.argv)], self.db))
 
 
 @attrs.frozen(slots=True)
 class TxnOp:
     """MULTI ... EXEC as one atomic op.
 
-    `watches` holds (key, watch token) pairs taken at WATCH time; if any token differs when the
-    op is applied, nothing runs and the reply is a null array.
+    `watches` holds (key, watch token) pairs taken at WATCH time, or (key, token, db) for a
+    key WATCHed in another database than 0; if any token differs when the op is applied,
+    nothing runs and the reply is a null array. `db` is the database the transaction starts
+    in; a queued `SELECT n` among `commands` switches it for the commands after it.
     """
 
     commands: tuple[tuple[bytes, ...], ...]
-    watches: tuple[tuple[bytes, int], ...] = ()
+    watches: tuple[Watch, ...] = ()
+    db: int = 0
 
     def encode(self) -> bytes:
         return cbor2.dumps(
-            [_VERSION, _TXN, [list(c) for c in self.commands], [list(w) for w in self.watches]]
+            _with_db(
+                [_VERSION, _TXN, [list(c) for c in self.commands],
+                 [list(w) for w in self.watches]],
+                self.db,
+            )
         )
 
 
+Watch = tuple[bytes, int] | tuple[bytes, int, int]
+"""A WATCHed key and its token, plus its database when that is not 0."""
+
 Op = ReadOp | WriteOp | TxnOp
+
+
+def _with_db(wire: list[object], db: int) -> list[object]:
+    if db:
+        wire.append(db)
+    return wire
+
+
+def watch_db(w: Watch) -> int:
+    return w[2] if len(w) == 3 else 0
 
 
 class OpDecodeError(ValueError):
@@ -67,33 +94,41 @@ def decode(data: bytes) -> Op:
         raise OpDecodeError(f"not CBOR: {exc}") from exc
     if type(obj) is not list or len(obj) < 3 or obj[0] != _VERSION:
         raise OpDecodeError("unknown op encoding")
-    kind = obj[1]
-    if kind == _WRITE and len(obj) == 3:
-        return write_from_wire(obj[2])
-    if kind == _READ and len(obj) == 3:
-        return ReadOp(_argv(obj[2]))
-    if kind == _TXN and len(obj) == 4:
-        return txn_from_wire(obj[2], obj[3])
+    kind, n = obj[1], len(obj)
+    if kind == _WRITE and n in (3, 4):
+        return write_from_wire(obj[2], db_from_wire(obj[3]) if n == 4 else 0)
+    if kind == _READ and n in (3, 4):
+        return ReadOp(_argv(obj[2]), db_from_wire(obj[3]) if n == 4 else 0)
+    if kind == _TXN and n in (4, 5):
+        return txn_from_wire(obj[2], obj[3], db_from_wire(obj[4]) if n == 5 else 0)
     raise OpDecodeError(f"unknown op kind {kind!r}")
 
 
-def write_from_wire(argv: object) -> WriteOp:
+def db_from_wire(value: object) -> int:
+    """A database index as encoded (present only when not 0)."""
+    if type(value) is not int or value <= 0:
+        raise OpDecodeError(f"bad database index {value!r}")
+    return value
+
+
+def write_from_wire(argv: object, db: int = 0) -> WriteOp:
     """A WriteOp from its argv as CBOR decoded it (a list that must hold only bytes)."""
-    return WriteOp(_argv(argv))
+    return WriteOp(_argv(argv), db)
 
 
-def txn_from_wire(commands: object, watches: object) -> TxnOp:
-    """A TxnOp from its two CBOR-decoded parts: commands (lists of bytes), watches
-    ([key, token] pairs)."""
+def txn_from_wire(commands: object, watches: object, db: int = 0) -> TxnOp:
+    """A TxnOp from its CBOR-decoded parts: commands (lists of bytes), watches ([key, token]
+    pairs, or [key, token, db])."""
     if type(commands) is not list or type(watches) is not list:
         raise OpDecodeError("bad transaction: commands and watches must be lists")
     cmds = tuple([_argv(c) for c in commands])
-    pairs = []
+    pairs: list[Watch] = []
     for w in watches:
-        if type(w) is not list or len(w) != 2 or type(w[0]) is not bytes or type(w[1]) is not int:
+        if (type(w) is not list or len(w) not in (2, 3) or type(w[0]) is not bytes
+                or type(w[1]) is not int):
             raise OpDecodeError(f"bad transaction: bad watch {w!r}")
-        pairs.append((w[0], w[1]))
-    return TxnOp(cmds, tuple(pairs))
+        pairs.append((w[0], w[1]) if len(w) == 2 else (w[0], w[1], db_from_wire(w[2])))
+    return TxnOp(cmds, tuple(pairs), db)
 
 
 def normalised(op: WriteOp | TxnOp) -> WriteOp | TxnOp | None:
@@ -107,17 +142,17 @@ def normalised(op: WriteOp | TxnOp) -> WriteOp | TxnOp | None:
         for a in argv:
             if type(a) is not bytes:
                 return None
-        return op if type(argv) is tuple else WriteOp(tuple(argv))
+        return op if type(argv) is tuple else WriteOp(tuple(argv), op.db)
     commands = []
     for c in op.commands:
         for a in c:
             if type(a) is not bytes:
                 return None
         commands.append(c if type(c) is tuple else tuple(c))
-    for key, token in op.watches:
-        if type(key) is not bytes or type(token) is not int:
+    for w in op.watches:
+        if type(w[0]) is not bytes or type(w[1]) is not int or type(watch_db(w)) is not int:
             return None
-    return TxnOp(tuple(commands), tuple([(k, t) for k, t in op.watches]))
+    return TxnOp(tuple(commands), tuple([tuple(w) for w in op.watches]), op.db)  # type: ignore[misc]
 
 
 def _argv(value: object) -> tuple[bytes, ...]:

@@ -32,6 +32,12 @@ a RESP3 session may run anything, its messages arriving as pushes between replie
 - `client_list()`: a `ClientInfo` per open connection (CLIENT LIST / CLIENT INFO).
 - `keyspace`: a `KeyspaceView` of the local keyspace: WATCH tokens and INFO keyspace counts.
   In the cluster this is the local replica: a stale WATCH token can only cause an abort.
+
+Databases: `db` is the connection's SELECTed database (0 at start and after RESET; HELLO
+keeps it). It is the one place a connection's database lives: every op the session hands out
+carries it (`ReadOp(argv, db)`, ...), so the executor, every replica, the blocking service and
+keyspace notifications all know it from the op. A SELECT queued in MULTI travels inside the
+TxnOp (the keyspace switches database there) and sets `db` when EXEC's reply is made.
 """
 
 from __future__ import annotations
@@ -47,9 +53,10 @@ from aspen.acl.scripts import SCRIPT_AS, SCRIPT_AS_READ
 from aspen.acl.state import EPOCH, AclState
 from aspen.kv import commands as cmdtable
 from aspen.kv.commands import COMMANDS, CommandSpec, lookup_executable
+from aspen.kv.databases import DB_RANGE, parse_index
 from aspen.kv.glob import glob_match
 from aspen.kv.introspect import command_docs, command_info
-from aspen.kv.ops import Op, ReadOp, TxnOp, WriteOp
+from aspen.kv.ops import Op, ReadOp, TxnOp, Watch, WriteOp
 from aspen.kv.spec import KEYSPACE_ROUTES, Route
 from aspen.resp.values import (
     OK,
@@ -75,9 +82,10 @@ Reply = object
 class KeyspaceView(Protocol):
     @property
     def acl(self) -> AclState: ...
-    def watch_token(self, key: bytes, now_ms: int) -> int: ...
-    def key_count(self) -> int: ...
-    def expires_count(self) -> int: ...
+    @property
+    def databases(self) -> int: ...
+    def watch_token(self, key: bytes, now_ms: int, db: int | None = None) -> int: ...
+    def db_stats(self, now_ms: int) -> list[tuple[int, int, int, int]]: ...
 
 
 class ServerContext(Protocol):
@@ -216,6 +224,7 @@ class Session:
         self.protocol = 2
         self.should_close = False
         self.name = b""
+        self.db = 0  # the SELECTed database: every op carries it
         self.username = b"default"
         self.trusted = trusted  # the node's own (the HTTP control plane's): no AUTH, no ACL
         self.authenticated = self._default_nopass()
@@ -228,7 +237,7 @@ class Session:
         self._in_multi = False
         self._multi_dirty = False
         self._queue: list[tuple[list[bytes], CommandSpec]] = []
-        self._watches: dict[bytes, int] = {}
+        self._watches: dict[tuple[int, bytes], int] = {}  # (db, key) -> token
         # EXEC plans waiting for their TxnOp's result, in hand-out order.
         self._exec_plans: collections.deque[list[tuple[list[bytes], CommandSpec]]] = (
             collections.deque()
@@ -299,9 +308,9 @@ class Session:
         self.last_spec = target
         route = target.route
         if route is Route.READ:
-            return ReadOp(argv)
+            return ReadOp(argv, self.db)
         if route is Route.WRITE:
-            return WriteOp(argv)
+            return WriteOp(argv, self.db)
         return self._run_layer(target, argv)
 
     def finish(self, op: Op, result: object) -> Reply:
@@ -335,6 +344,7 @@ class Session:
             name=self.name,
             age_s=age_s,
             idle_s=idle_s,
+            db=self.db,
             multi=len(self._queue) if self._in_multi else -1,
             cmd=self.last_command,
             resp=self.protocol,
@@ -492,11 +502,17 @@ class Session:
             self._end_multi()
             return EXECABORT
         plan = self._queue
-        watches = tuple(self._watches.items())
+        watches: tuple[Watch, ...] = tuple(
+            (key, token) if db == 0 else (key, token, db)
+            for (db, key), token in self._watches.items()
+        )
         self._end_multi()
-        commands = tuple(tuple(a) for a, s in plan if s.route in KEYSPACE_ROUTES)
+        # a queued SELECT goes too: the keyspace runs what follows it in its database
+        commands = tuple(
+            tuple(a) for a, s in plan if s.route in KEYSPACE_ROUTES or s.name == "select"
+        )
         self._exec_plans.append(plan)
-        return TxnOp(commands, watches)
+        return TxnOp(commands, watches, self.db)
 
     def cmd_discard(self, argv: list[bytes]) -> Reply:
         if not self._in_multi:
@@ -509,9 +525,10 @@ class Session:
             return Error("ERR WATCH inside MULTI is not allowed")
         view = self.ctx.keyspace
         now = self.ctx.wall_clock_ms()
+        db = self.db
         for key in argv[1:]:
-            if key not in self._watches:
-                self._watches[key] = view.watch_token(key, now)
+            if (db, key) not in self._watches:
+                self._watches[db, key] = view.watch_token(key, now, db)
         return OK
 
     def cmd_unwatch(self, argv: list[bytes]) -> Reply:
@@ -535,11 +552,12 @@ class Session:
         return OK
 
     def cmd_select(self, argv: list[bytes]) -> Reply:
-        index = _parse_int(argv[1])
+        index = parse_index(argv[1])
         if index is None:
             return NOT_INTEGER
-        if index != 0:
-            return Error("ERR DB index is out of range")
+        if not 0 <= index < self.ctx.keyspace.databases:
+            return Error(DB_RANGE)
+        self.db = index
         return OK
 
     def _check_password(self, user: bytes, password: bytes) -> bool:
@@ -626,6 +644,7 @@ class Session:
         if self.pubsub is not None:
             self.pubsub.close()
         self.name = b""
+        self.db = 0
         self.username = b"default"
         self.authenticated = self._default_nopass()
         self._acl_refresh()
@@ -818,8 +837,7 @@ def _getkeys(argv: list[bytes]) -> Reply:
 def render_info(ctx: ServerContext, wanted: list[str]) -> bytes:
     """INFO text: Redis's "# Section" blocks of "field:value" lines, CRLF separated."""
     server = ctx.info_sections()
-    view = ctx.keyspace
-    keys, expires = view.key_count(), view.expires_count()
+    stats = ctx.keyspace.db_stats(ctx.wall_clock_ms())
     sections: dict[str, list[tuple[str, str]]] = {
         "server": [("redis_version", COMPAT_VERSION), ("aspen_server", SERVER_NAME)],
         "clients": [],
@@ -828,7 +846,10 @@ def render_info(ctx: ServerContext, wanted: list[str]) -> bytes:
     }
     for name, fields in server.items():
         sections.setdefault(name, []).extend(fields)
-    sections["keyspace"] = [("db0", f"keys={keys},expires={expires},avg_ttl=0")] if keys else []
+    sections["keyspace"] = [
+        (f"db{db}", f"keys={keys},expires={expires},avg_ttl={avg_ttl}")
+        for db, keys, expires, avg_ttl in stats
+    ]
     defaults = ["server", "clients", "memory", "stats", "keyspace"]
     if not wanted or "default" in wanted:
         chosen = defaults + [w for w in wanted if w != "default"]

@@ -15,6 +15,8 @@ import attrs
 
 from aspen.acl.scripts import script_refusal
 from aspen.kv import commands as cmdtable
+from aspen.kv.databases import DB_RANGE, parse_index
+from aspen.kv.errors import NOT_INTEGER
 from aspen.kv.spec import Route
 from aspen.resp.values import Error, SimpleString
 from aspen.scripting.convert import to_lua
@@ -67,7 +69,7 @@ def _arg(value: object) -> bytes | None:
     return None
 
 
-def _session_command(name: str, argv: list[bytes], now_ms: int) -> object:
+def _session_command(ctx: CallContext, name: str, argv: list[bytes], now_ms: int) -> object:
     """The connection-level commands that make sense inside a script."""
     if name == "ping":
         return SimpleString("PONG") if len(argv) == 1 else argv[1]
@@ -75,8 +77,14 @@ def _session_command(name: str, argv: list[bytes], now_ms: int) -> object:
         return argv[1]
     if name == "time":
         return [str(now_ms // 1000).encode(), str((now_ms % 1000) * 1000).encode()]
-    if name == "select":
-        return SimpleString("OK") if argv[1] == b"0" else Error("ERR DB index is out of range")
+    if name == "select":  # for the rest of this script only: each op selects its own db
+        index = parse_index(argv[1])
+        if index is None:
+            return Error(NOT_INTEGER)
+        if not ctx.keyspace.valid_db(index):
+            return Error(DB_RANGE)
+        ctx.keyspace.select(index)
+        return SimpleString("OK")
     return Error(f"ERR '{name}' is not available inside a script in Aspen")
 
 
@@ -134,7 +142,7 @@ def make_call(engine_ref: list[LuaEngine]) -> tuple[Any, Any]:
             if refused is not None:
                 return False, refused
         if spec.route is Route.SESSION:
-            reply = _session_command(spec.name, argv, ctx.now_ms)
+            reply = _session_command(ctx, spec.name, argv, ctx.now_ms)
         else:
             write = spec.route is Route.WRITE
             if write:

@@ -4,8 +4,9 @@ Redis never rolls a script back (a script that fails half way keeps its writes),
 keeps that for ordinary errors. A script stopped by the budget is different: it was stopped
 by Aspen, not by its own logic, so whatever it wrote is undone. Before a script's first write
 to a key, the key's value and deadline are saved; a keyless write (FLUSHALL, FLUSHDB) saves
-the whole keyspace once. Every replica runs the same script to the same instruction, so every
-replica undoes the same writes.
+the whole keyspace once (and so do MOVE and COPY, which may write in another database; a
+key is saved with the database the script had SELECTed). Every replica runs the same script
+to the same instruction, so every replica undoes the same writes.
 """
 
 from __future__ import annotations
@@ -19,13 +20,15 @@ if TYPE_CHECKING:
     from aspen.kv.spec import CommandSpec
 
 _ABSENT = object()
+_OTHER_DB = frozenset({"move", "copy"})
+"""Writes that may touch a key in another database: the whole keyspace is saved first."""
 
 
 class UndoLog:
     def __init__(self, keyspace: Keyspace, now_ms: int) -> None:
         self.keyspace = keyspace
         self.now_ms = now_ms
-        self.saved: dict[bytes, tuple[object, int | None]] = {}
+        self.saved: dict[tuple[int, bytes], tuple[object, int | None]] = {}  # by (db, key)
         self.whole: bytes | None = None
 
     def before_write(self, argv: list[bytes], spec: CommandSpec | None = None) -> None:
@@ -34,24 +37,27 @@ class UndoLog:
         if spec is None:
             spec = cmdtable.lookup(argv[0])
         keys = spec.keys(argv) if spec is not None else []
-        if not keys:
+        if not keys or (spec is not None and spec.name in _OTHER_DB):
             self.whole = self.keyspace.snapshot()
             return
         ks = self.keyspace
+        db = ks.db
         for key in keys:
-            if key in self.saved:
+            if (db, key) in self.saved:
                 continue
             value = ks.get_read(key, self.now_ms)
             if value is None:
-                self.saved[key] = (_ABSENT, None)
+                self.saved[db, key] = (_ABSENT, None)
             else:
-                self.saved[key] = (ks.copy_value(value), ks.deadline(key))
+                self.saved[db, key] = (ks.copy_value(value), ks.deadline(key))
 
     def rollback(self) -> None:
         ks = self.keyspace
         if self.whole is not None:
             ks.replace_with(type(ks).restore(self.whole))
-        for key, (value, deadline) in self.saved.items():
+        current = ks.db
+        for (db, key), (value, deadline) in self.saved.items():
+            ks.select(db)
             if value is _ABSENT:
                 ks.delete(key, self.now_ms)
                 continue
@@ -59,3 +65,4 @@ class UndoLog:
             ks.set_value(key, value)
             if deadline is not None:
                 ks.set_deadline(key, deadline)
+        ks.select(current)

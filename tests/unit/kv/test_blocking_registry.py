@@ -36,6 +36,9 @@ ops = st.lists(
 )
 
 
+K, J = (0, b"k"), (0, b"j")  # (db, key): what waiters wait on
+
+
 class World:
     def __init__(self) -> None:
         self.queues = WaiterQueues()
@@ -49,12 +52,13 @@ class World:
         self.inflight_count: dict[bytes, int] = {}
         self.served_order: dict[bytes, list[int]] = {k: [] for k in KEYS}
 
-    def available(self, key: bytes, kind: type) -> int:
-        assert kind is List
+    def available(self, dbkey: tuple[int, bytes], kind: type) -> int:
+        assert kind is List and dbkey[0] == 0
+        key = dbkey[1]
         return len(self.lists[key]) - self.inflight_count.get(key, 0)
 
     def check(self) -> None:
-        for w, key in self.queues.take(self.available):
+        for w, (_, key) in self.queues.take(self.available):
             assert w not in self.queues
             self.in_flight.append((w, key))
             self.inflight_count[key] = self.inflight_count.get(key, 0) + 1
@@ -116,7 +120,7 @@ def test_nothing_lost_nothing_duplicated_arrival_order(script: list[tuple]) -> N
     # nobody waits on a key that has elements
     for w in world.parked:
         assert w in world.queues
-        assert all(not world.lists[k] for k in w.keys)
+        assert all(not world.lists[k] for _, k in w.keys)
     # clients that waited on one key only were served in arrival order on that key
     for order in world.served_order.values():
         mine = [seq for seq in order if seq in single_key]
@@ -129,15 +133,15 @@ def test_requeue_goes_back_to_its_arrival_position() -> None:
     w1, w2, w3 = Waiter((b"k",)), Waiter((b"k", b"j")), Waiter((b"k",))
     for w in (w1, w2, w3):
         q.add(w)
-    taken = q.take(lambda key, kind: 2 if key == b"k" else 0)
-    assert taken == [(w1, b"k"), (w2, b"k")]
-    assert q.queue(b"k") == [w3] and q.queue(b"j") == []
+    taken = q.take(lambda key, kind: 2 if key == K else 0)
+    assert taken == [(w1, K), (w2, K)]
+    assert q.queue(K) == [w3] and q.queue(J) == []
     q.requeue(w2)
-    assert q.queue(b"k") == [w2, w3] and q.queue(b"j") == [w2]
+    assert q.queue(K) == [w2, w3] and q.queue(J) == [w2]
     q.requeue(w1)
-    assert q.queue(b"k") == [w1, w2, w3]
+    assert q.queue(K) == [w1, w2, w3]
     q.remove(w2)
-    assert q.queue(b"j") == [] and len(q) == 2
+    assert q.queue(J) == [] and len(q) == 2
 
 
 def test_a_waiter_of_another_type_keeps_its_place_and_blocks_no_one() -> None:
@@ -145,8 +149,8 @@ def test_a_waiter_of_another_type_keeps_its_place_and_blocks_no_one() -> None:
     zw, lw = Waiter((b"k",), kind=ZSet), Waiter((b"k",), kind=List)
     q.add(zw)
     q.add(lw)
-    assert q.take(lambda key, kind: 1 if kind is List else 0) == [(lw, b"k")]
-    assert q.queue(b"k") == [zw]
+    assert q.take(lambda key, kind: 1 if kind is List else 0) == [(lw, K)]
+    assert q.queue(K) == [zw]
 
 
 def test_count_demand_limits_how_many_are_taken() -> None:
@@ -154,7 +158,17 @@ def test_count_demand_limits_how_many_are_taken() -> None:
     big, small = Waiter((b"k",), want=5), Waiter((b"k",))
     q.add(big)
     q.add(small)
-    assert q.take(lambda key, kind: 3) == [(big, b"k")]  # BLMPOP COUNT 5 may take all 3
+    assert q.take(lambda key, kind: 3) == [(big, K)]  # BLMPOP COUNT 5 may take all 3
+
+
+def test_waiters_in_different_databases_wait_on_different_keys() -> None:
+    q = WaiterQueues()
+    w0, w1 = Waiter((b"k",)), Waiter((b"k",), db=1)
+    q.add(w0)
+    q.add(w1)
+    assert q.queue(K) == [w0] and q.queue((1, b"k")) == [w1]
+    assert q.take(lambda key, kind: 1 if key == (1, b"k") else 0) == [(w1, (1, b"k"))]
+    assert q.queue(K) == [w0]
 
 
 @pytest.mark.parametrize(
