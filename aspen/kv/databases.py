@@ -22,18 +22,25 @@ DB_RANGE = "ERR DB index is out of range"
 SAME_OBJECT = "ERR source and destination objects are the same"
 
 
-def parse_index(raw: bytes) -> int | None:
-    """A database index as Redis reads it (getIntFromObject: a C int), or None."""
+INT_RANGE = "ERR value is out of range, value must between -2147483648 and 2147483647"
+
+
+def parse_index(raw: bytes) -> int | str:
+    """A database index as Redis reads it (getIntFromObjectOrReply: a long that must fit a C
+    int), or the error text."""
     value = parse_int(raw)
-    if value is None or not -(2**31) <= value < 2**31:
-        return None
+    if value is None:
+        return NOT_INTEGER
+    if not -(2**31) <= value < 2**31:
+        return INT_RANGE
     return value
 
 
-def index_arg(raw: bytes, error: str = NOT_INTEGER) -> int:
+def index_arg(raw: bytes, error: str | None = None) -> int:
+    """`parse_index`, raising; `error` replaces both texts (SWAPDB's "invalid ... index")."""
     value = parse_index(raw)
-    if value is None:
-        raise CommandError(error)
+    if isinstance(value, str):
+        raise CommandError(error or value)
     return value
 
 

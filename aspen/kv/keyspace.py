@@ -250,7 +250,7 @@ class Keyspace:
         for argv in op.commands:
             if argv[0].lower() == b"select":  # queued SELECT: the session makes its reply
                 index = parse_index(argv[1]) if len(argv) == 2 else None
-                if index is not None and self.valid_db(index):
+                if isinstance(index, int) and self.valid_db(index):
                     db = index
                 continue
             spec = lookup_executable(argv[0])

@@ -553,8 +553,8 @@ class Session:
 
     def cmd_select(self, argv: list[bytes]) -> Reply:
         index = parse_index(argv[1])
-        if index is None:
-            return NOT_INTEGER
+        if isinstance(index, str):
+            return Error(index)
         if not 0 <= index < self.ctx.keyspace.databases:
             return Error(DB_RANGE)
         self.db = index

@@ -16,7 +16,6 @@ import attrs
 from aspen.acl.scripts import script_refusal
 from aspen.kv import commands as cmdtable
 from aspen.kv.databases import DB_RANGE, parse_index
-from aspen.kv.errors import NOT_INTEGER
 from aspen.kv.spec import Route
 from aspen.resp.values import Error, SimpleString
 from aspen.scripting.convert import to_lua
@@ -79,8 +78,8 @@ def _session_command(ctx: CallContext, name: str, argv: list[bytes], now_ms: int
         return [str(now_ms // 1000).encode(), str((now_ms % 1000) * 1000).encode()]
     if name == "select":  # for the rest of this script only: each op selects its own db
         index = parse_index(argv[1])
-        if index is None:
-            return Error(NOT_INTEGER)
+        if isinstance(index, str):
+            return Error(index)
         if not ctx.keyspace.valid_db(index):
             return Error(DB_RANGE)
         ctx.keyspace.select(index)

@@ -48,7 +48,9 @@ def test_select_errors_and_isolation() -> None:
     assert h("select", "16") == RANGE
     assert h("select", "-1") == RANGE
     assert h("select", "x") == NOT_INT
-    assert h("select", "4294967296") == NOT_INT
+    assert h("select", "4294967296") == v.Error(
+        "ERR value is out of range, value must between -2147483648 and 2147483647"
+    )
     assert h("set", "k", "zero") == v.OK
     assert h("select", "3") == v.OK and h.s.db == 3
     assert h("get", "k") is None
