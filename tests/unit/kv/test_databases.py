@@ -12,10 +12,10 @@ import pytest
 from aspen.cluster import entry
 from aspen.cluster.state import ReplicatedState
 from aspen.kv.keyspace import Keyspace
-from aspen.kv.local import LocalContext, LocalExecutor
 from aspen.kv.ops import ReadOp, TxnOp, WriteOp, decode, normalised
 from aspen.kv.session import Session
 from aspen.resp import values as v
+from harness.local_kv import LocalContext, LocalExecutor
 
 T0 = 1_700_000_000_000
 RANGE = v.Error("ERR DB index is out of range")
