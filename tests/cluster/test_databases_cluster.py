@@ -102,3 +102,27 @@ async def test_blocked_clients_wait_in_their_database(autojump_clock: object) ->
         assert await c0.cmd("LRANGE", "q", 0, -1) == [b"db0"]
         c2 = await _in_db(cluster, leader.id, 2)
         assert await c2.cmd("BLPOP", "q", "0.1") == NULL_ARRAY
+
+
+async def test_xread_block_waits_in_its_database(autojump_clock: object) -> None:
+    async with open_cluster(3, seed=74) as cluster:
+        leader = await cluster.wait_leader()
+        follower = next(n.id for n in cluster.running() if n.id != leader.id)
+        got: list[object] = []
+
+        async def xread() -> None:
+            client = await _in_db(cluster, follower, 2)
+            got.append(await client.cmd("XREAD", "BLOCK", "0", "STREAMS", "s", "$"))
+
+        with trio.fail_after(30):
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(xread)
+                while cluster.nodes[follower].blocking.blocked_clients != 1:
+                    await trio.sleep(0.01)
+                assert await cluster.client(leader.id).cmd("XADD", "s", "1-1", "f", "0") == b"1-1"
+                await trio.sleep(1)
+                assert got == []  # an entry of s in database 0 is not for it
+                c2 = await _in_db(cluster, leader.id, 2)
+                assert await c2.cmd("XADD", "s", "2-1", "f", "2") == b"2-1"
+        assert len(got) == 1
+        assert got[0].items == [(b"s", [[b"2-1", [b"f", b"2"]]])]  # type: ignore[attr-defined]

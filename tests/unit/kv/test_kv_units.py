@@ -81,7 +81,7 @@ def test_hello_switches_protocol_and_authenticates() -> None:
 def test_select_and_quit() -> None:
     h = Harness()
     assert h("select", "0") == v.OK
-    assert h("select", "1") == v.Error("ERR DB index is out of range")
+    assert h("select", "16") == v.Error("ERR DB index is out of range")
     assert h("quit") == v.OK and h.s.should_close
 
 
