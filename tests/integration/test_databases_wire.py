@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 import redis
-from test_differential_wire import aspen_port, redis_port
+from test_differential_wire import ASPEN, aspen_port, free_port, redis_port, running
 
 pytestmark = pytest.mark.slow
 __all__ = ["aspen_port", "redis_port"]
@@ -66,3 +67,24 @@ def test_redis_cli_dash_n(aspen_port: int) -> None:
     assert run("-n", "7", "GET", "cli") == "seven"
     assert run("GET", "cli") == ""
     assert "db=7" in run("-n", "7", "CLIENT", "INFO")
+
+
+def test_configured_databases_and_a_restart(tmp_path: Path) -> None:
+    """`databases = 4` in the node's TOML; a key in db 3 survives a restart of the process."""
+    port = free_port()
+    config = tmp_path / "node.toml"
+    config.write_text(f'[node]\nport = {port}\ndir = "data"\ndatabases = 4\n')
+    args = [str(ASPEN), "node", "--config", str(config)]
+    for round_ in (1, 2):
+        with running(args, port):
+            r3 = redis.Redis(port=port, db=3, socket_timeout=10)
+            try:
+                if round_ == 1:
+                    assert r3.set("k", "three") is True
+                assert r3.get("k") == b"three"
+                assert r3.config_get("databases") == {"databases": "4"}
+                with pytest.raises(redis.ResponseError, match="DB index is out of range"):
+                    r3.execute_command("SELECT", "4")
+                assert redis.Redis(port=port, socket_timeout=10).get("k") is None
+            finally:
+                r3.close()

@@ -119,3 +119,12 @@ def test_redis_settings_use_redis_names() -> None:
     assert settings[b"proto-max-bulk-len"] == b"536870912"
     assert settings[b"appendonly"] == b"yes"  # the Raft log is fsynced before a reply
     assert Path(settings[b"dir"].decode()).is_absolute()
+
+
+def test_databases_setting_reaches_the_runtime_and_config_get() -> None:
+    assert parse_config({}).cluster_settings().databases == 16
+    config = parse_config({"node": {"databases": 4}})
+    assert config.cluster_settings().databases == 4
+    assert (b"databases", b"4") in config.redis_settings()
+    with pytest.raises(ConfigError, match=r"node\.databases"):
+        parse_config({"node": {"databases": 0}})
