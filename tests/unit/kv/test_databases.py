@@ -307,3 +307,33 @@ def test_blocking_pop_in_a_database_serves_from_that_database(db: int) -> None:
     assert ks.get_read_in(db, b"q", T0) is not None
     assert ks.execute(WriteOp((b"aspen.bserve", b"q", b"blpop", b"q", b"0"), db), T0) == [
         b"q", b"y"]
+
+
+# Written by the release before databases (main at 7e438a7): a state snapshot with a string,
+# a hash, a list, a key with a TTL and a deleted key's tombstone; an entry with a SET and a
+# MULTI/EXEC with a WATCH.
+_OLD_SNAPSHOT = bytes.fromhex(
+    "8601071b0000018bcfe568008080587ea761760165636c6f636b0765666c6f6f72006373657107646b6579"
+    "738486417366737472696e674176f6000186416864686173688241664131f6000286416c646c6973748241"
+    "614162f6000386417466737472696e6741781b0000018bcfe6eea005046a746f6d6273746f6e6573818241"
+    "64076765787069726573814174"
+)
+_OLD_ENTRY = bytes.fromhex(
+    "83021b0000018bcfe56800828603010203008343736574416b4176870401020400818244696e6372416e81"
+    "82416b05"
+)
+
+
+def test_a_snapshot_and_an_entry_of_the_previous_release_load_as_db0() -> None:
+    state = ReplicatedState.restore(_OLD_SNAPSHOT, databases=16)
+    assert state.snapshot() == _OLD_SNAPSHOT  # taken again: byte for byte the same
+    ks = state.keyspace
+    assert ks.execute(ReadOp((b"get", b"s")), T0) == b"v"
+    assert ks.execute(ReadOp((b"hget", b"h", b"f")), T0) == b"1"
+    assert ks.execute(ReadOp((b"pttl", b"t")), T0) == 100_000
+    assert ks.execute(ReadOp((b"dbsize",), 1), T0) == 0
+    batch = entry.decode(_OLD_ENTRY)
+    assert entry.encode_items(batch.leader_time_ms, batch.items) == _OLD_ENTRY
+    ops = [item.op for item in batch.items if isinstance(item, entry.OpItem)]
+    assert ops == [WriteOp((b"set", b"k", b"v")), TxnOp(((b"incr", b"n"),), ((b"k", 5),))]
+    assert all(op.db == 0 for op in ops if not isinstance(op, bytes))
