@@ -337,3 +337,17 @@ def test_a_snapshot_and_an_entry_of_the_previous_release_load_as_db0() -> None:
     ops = [item.op for item in batch.items if isinstance(item, entry.OpItem)]
     assert ops == [WriteOp((b"set", b"k", b"v")), TxnOp(((b"incr", b"n"),), ((b"k", 5),))]
     assert all(op.db == 0 for op in ops if not isinstance(op, bytes))
+
+
+def test_a_script_stopped_by_its_budget_is_undone_in_every_database_it_touched() -> None:
+    ks = Keyspace()
+    ks.execute(WriteOp((b"set", b"k", b"before"), 2), T0)
+    ks.execute(WriteOp((b"set", b"j", b"stays"), 4), T0)
+    script = (b"redis.call('set', 'k', 'a') redis.call('select', '2') "
+              b"redis.call('set', 'k', 'b') redis.call('select', '4') "
+              b"redis.call('move', 'j', '5') return #string.rep('x', 2^30)")
+    reply = ks.execute(WriteOp((b"eval", script, b"0"), 1), T0)
+    assert isinstance(reply, v.Error) and "exceeded its budget" in reply.message
+    for db, key, want in ((1, b"k", None), (2, b"k", b"before"), (4, b"j", b"stays"),
+                          (5, b"j", None)):
+        assert ks.execute(ReadOp((b"get", key), db), T0) == want, (db, key)
