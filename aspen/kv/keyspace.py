@@ -447,13 +447,18 @@ class Keyspace:
                 garbage.pop()
 
     def expire_some(self, now_ms: int, limit: int) -> list[bytes]:
-        """Drop up to `limit` expired keys (the leader's active expiry), database 0 first;
-        returns them."""
+        """Drop up to `limit` expired keys (the leader's active expiry); returns them.
+
+        With several databases holding TTLs the first one looked at rotates with `now_ms`
+        (the entry's time: the same on every replica), so no database starves the others."""
         if not self._parked:
             return self._expire_here(now_ms, limit)
         current = self.db
+        timed = [i for i in self.used_dbs()
+                 if (self._expires if i == current else self._parked[i]._expires)]
         victims: list[bytes] = []
-        for index in self.used_dbs():
+        start = now_ms % len(timed) if timed else 0
+        for index in timed[start:] + timed[:start]:
             if len(victims) >= limit:
                 break
             self.select(index)

@@ -351,3 +351,17 @@ def test_a_script_stopped_by_its_budget_is_undone_in_every_database_it_touched()
     for db, key, want in ((1, b"k", None), (2, b"k", b"before"), (4, b"j", b"stays"),
                           (5, b"j", None)):
         assert ks.execute(ReadOp((b"get", key), db), T0) == want, (db, key)
+
+
+def test_active_expiry_does_not_starve_a_database() -> None:
+    ks = Keyspace()
+    for db in (0, 7):
+        for i in range(50):
+            ks.execute(WriteOp((b"set", b"k%d" % i, b"v", b"px", b"1"), db), T0)
+    ks.execute(WriteOp((b"set", b"a", b"v")), T0)  # the first database then has other keys
+    dropped = [len(ks.expire_some(T0 + 10 + t, 10)) for t in range(4)]
+    assert dropped == [10, 10, 10, 10]
+    left = {db: ks.execute(ReadOp((b"dbsize",), db), T0 + 100) for db in (0, 7)}
+    assert left == {0: 1, 7: 0}  # every expired key reads as absent meanwhile
+    # both databases had their turn: 20 dropped from each (INFO counts the others still stored)
+    assert [s[:3] for s in ks.db_stats(T0 + 100)] == [(0, 31, 30), (7, 30, 30)]
