@@ -242,6 +242,7 @@ class Session:
         self._exec_plans: collections.deque[list[tuple[list[bytes], CommandSpec]]] = (
             collections.deque()
         )
+        self._selects_pending = 0  # EXECs handed out with a queued SELECT, not finished yet
         self._gate = not self.authenticated  # any reason to leave the fast path
         self._acl_refresh()
 
@@ -250,6 +251,13 @@ class Session:
     @property
     def in_multi(self) -> bool:
         return self._in_multi
+
+    @property
+    def db_settled(self) -> bool:
+        """False while an EXEC with a queued SELECT is in flight: the database of the next
+        command is known only once it finished (a WATCH abort leaves it unchanged), so a
+        pipelining server must not hand out the next op before."""
+        return not self._selects_pending
 
     @property
     def last_command(self) -> str:
@@ -317,6 +325,8 @@ class Session:
         """The reply for `op` given what the executor returned."""
         if isinstance(op, TxnOp):
             plan = self._exec_plans.popleft()
+            if any(s.name == "select" for _, s in plan):
+                self._selects_pending -= 1
             if not isinstance(result, list):
                 return result  # aborted by WATCH (null array) or an error
             replies: list[object] = []
@@ -512,6 +522,8 @@ class Session:
             tuple(a) for a, s in plan if s.route in KEYSPACE_ROUTES or s.name == "select"
         )
         self._exec_plans.append(plan)
+        if any(s.name == "select" for _, s in plan):
+            self._selects_pending += 1
         return TxnOp(commands, watches, self.db)
 
     def cmd_discard(self, argv: list[bytes]) -> Reply:

@@ -88,3 +88,38 @@ def test_configured_databases_and_a_restart(tmp_path: Path) -> None:
                 assert redis.Redis(port=port, socket_timeout=10).get("k") is None
             finally:
                 r3.close()
+
+
+def _pipelined(port: int) -> list[object]:
+    r = redis.Redis(port=port, socket_timeout=10)
+    r1 = redis.Redis(port=port, db=1, socket_timeout=10)
+    out: list[object] = []
+    try:
+        r.flushall()
+        pipe = r.pipeline(transaction=False)
+        for argv in (("MULTI",), ("SELECT", "1"), ("EXEC",), ("SET", "p", "1"), ("GET", "p"),
+                     ("SELECT", "0")):
+            pipe.execute_command(*argv)
+        out.append(pipe.execute())
+        out.append((r1.get("p"), r.get("p")))
+        pipe = r.pipeline(transaction=False)
+        for argv in (("WATCH", "w"), ("SET", "w", "changed"), ("MULTI",), ("SELECT", "1"),
+                     ("EXEC",), ("SET", "q", "1")):
+            pipe.execute_command(*argv)
+        out.append(pipe.execute())
+        out.append((r.get("q"), r1.get("q")))
+    finally:
+        r.close()
+        r1.close()
+    return out
+
+
+def test_a_pipeline_after_exec_with_select_runs_in_the_new_database(
+    aspen_port: int, redis_port: int
+) -> None:
+    """MULTI, SELECT 1, EXEC and then SET sent in one write: the SET (handed over while the
+    transaction is still being replicated) lands in database 1, as in Redis; after an EXEC
+    aborted by WATCH the queued SELECT did not run, so the next SET stays in database 0."""
+    ours = _pipelined(aspen_port)
+    assert ours[1] == (b"1", None) and ours[3] == (b"1", None)
+    assert ours == _pipelined(redis_port)
