@@ -8,8 +8,8 @@ Pipelined writes share one log entry: a write is submitted to the node when the 
 over, not when its reply is awaited, so a pipeline of N SETs costs one commit, not N. Anything
 that is not a plain write while writes are in flight becomes a lazy `Deferred` that runs only
 after them (the server awaits replies in order): a read, WATCH or stale GET therefore always sees
-the connection's earlier writes, and nothing runs ahead of them. Nor does anything run ahead of an EXEC
-with a queued SELECT: the database of the next command is known only once it applied.
+the connection's earlier writes, and nothing runs ahead of them. Nor does anything run ahead of
+an EXEC with a queued SELECT: the database of the next command is known only once it applied.
 
 The session routes the commands of `Route.CONNECTION` here (the spec names the method):
 

@@ -44,9 +44,11 @@ def _container_length(f: io.BytesIO, major: int) -> int:
     return int.from_bytes(f.read(1 << (info - 24)), "big")
 
 
-def frozen_items(snapshot: bytes, now_ms: int) -> tuple[Iterator[Item], list[bytes]]:
+def frozen_items(snapshot: bytes, now_ms: int) -> tuple[Iterator[Item | int], list[bytes]]:
     """The live keys of a keyspace snapshot (Keyspace.snapshot's CBOR) and its libraries;
     the list of libraries is filled when the keys have all been read (it follows them).
+    Database 0's keys come first; each other database's ("dbs") after its index (an int:
+    `write_rdb`'s SELECTDB).
 
     Decoded one key at a time: decoding the whole snapshot at once would hold a second copy
     of every value while the file is written (it doubled the node's memory at 1M keys)."""
@@ -54,16 +56,29 @@ def frozen_items(snapshot: bytes, now_ms: int) -> tuple[Iterator[Item], list[byt
     decoder = cbor2.CBORDecoder(f)
     libraries: list[bytes] = []
 
-    def items() -> Iterator[Item]:
+    def keys() -> Iterator[Item]:
+        for _ in range(_container_length(f, 4)):
+            key, tag, payload, deadline, *_ = decoder.decode()
+            if deadline is not None and deadline < now_ms:
+                continue
+            value = payload if tag == "string" else TYPES_BY_NAME[tag].load(payload)
+            yield key, value, deadline
+
+    def items() -> Iterator[Item | int]:
         for _ in range(_container_length(f, 5)):  # the top-level map, Keyspace.snapshot's
             name = decoder.decode()
             if name == "keys":
+                yield from keys()
+            elif name == "dbs":  # the other databases: a map each, "db" first
                 for _ in range(_container_length(f, 4)):
-                    key, tag, payload, deadline, *_ = decoder.decode()
-                    if deadline is not None and deadline < now_ms:
-                        continue
-                    value = payload if tag == "string" else TYPES_BY_NAME[tag].load(payload)
-                    yield key, value, deadline
+                    for _ in range(_container_length(f, 5)):
+                        field = decoder.decode()
+                        if field == "db":
+                            yield decoder.decode()
+                        elif field == "keys":
+                            yield from keys()
+                        else:
+                            decoder.decode()
             elif name == "scripting":
                 libraries.extend(code for _n, code in decoder.decode().get("libraries", []))
             else:

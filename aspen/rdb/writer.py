@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import BinaryIO
 
 from aspen import __version__
-from aspen.kv.dump import RDB_VERSION, _string, crc64, dump_value
+from aspen.kv.dump import RDB_VERSION, _length, _string, crc64, dump_value
 from aspen.rdb.reader import OP_AUX, OP_EOF, OP_EXPIRETIME_MS, OP_FUNCTION2, OP_SELECTDB
 
 Item = tuple[bytes, object, int | None]  # key, value, absolute expiry in ms (or None)
+"""A key; in a stream of items a bare int n means "the keys after this are database n's"."""
 
 
 class _CrcFile:
@@ -44,7 +45,7 @@ def _aux(name: str, value: str | int) -> bytes:
 
 
 def write_rdb_stream(
-    f: BinaryIO, items: Iterable[Item], *, functions: Iterable[bytes] = (),
+    f: BinaryIO, items: Iterable[Item | int], *, functions: Iterable[bytes] = (),
     now_ms: int | None = None,
 ) -> int:
     """Write the file to `f`; the number of keys written."""
@@ -57,8 +58,14 @@ def write_rdb_stream(
     out.write(_aux("aof-base", 0))
     out.write(_aux("aspen-ver", __version__))
     out.write(bytes((OP_SELECTDB, 0)))
-    n = 0
-    for key, value, expire_ms in items:
+    n = db = 0
+    for item in items:
+        if isinstance(item, int):
+            if item != db:
+                db = item
+                out.write(bytes((OP_SELECTDB,)) + _length(db))
+            continue
+        key, value, expire_ms = item
         if expire_ms is not None:
             out.write(bytes((OP_EXPIRETIME_MS,)) + expire_ms.to_bytes(8, "little"))
         body = dump_value(value)  # the type byte, then the value
@@ -74,7 +81,7 @@ def write_rdb_stream(
     return n
 
 
-def write_rdb(path: Path, items: Iterable[Item], *, functions: Iterable[bytes] = (),
+def write_rdb(path: Path, items: Iterable[Item | int], *, functions: Iterable[bytes] = (),
               now_ms: int | None = None) -> int:
     """Write `path` atomically (temporary file, fsync, rename); the number of keys."""
     tmp = path.with_name(f"temp-{os.getpid()}-{time.monotonic_ns()}.rdb")
