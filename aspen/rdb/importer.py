@@ -14,8 +14,9 @@ A live server is read with SCAN + DUMP + PTTL (a point-in-time copy per key, not
 keyspace: writes to the source during the copy may or may not be seen). Following a master
 with PSYNC until a cut-over would be the better tool for a live migration; it is not built.
 
-Databases: Aspen has one (db 0). Every record keeps the number its SELECTDB gave it;
-`target_db` maps it (today: everything to 0) so that per-database import is one change.
+Databases: every record keeps the number its SELECTDB gave it and goes to the same database
+of the cluster (`target_db`): a batch switches with SELECT (inside its MULTI) where the
+database changes. A live source's keys go to the database the URL names.
 """
 
 from __future__ import annotations
@@ -52,8 +53,8 @@ class Counts:
 
 
 def target_db(db: int) -> int:
-    """The Aspen database a source database's keys go to: all to 0 while Aspen has one."""
-    return 0
+    """The Aspen database a source database's keys go to: the same one."""
+    return db
 
 
 class Progress:
@@ -90,10 +91,15 @@ class Progress:
 
 
 Restore = tuple[bytes, object, int | None]  # key, value, absolute expiry ms
+"""A key to restore; in a stream of them a bare int n means "into database n from here on"."""
 
 
-def _restore_commands(items: Iterable[Restore]) -> Iterator[list[bytes]]:
-    for key, value, expire_ms in items:
+def _restore_commands(items: Iterable[Restore | int]) -> Iterator[list[bytes]]:
+    for item in items:
+        if isinstance(item, int):
+            yield [b"SELECT", str(item).encode()]
+            continue
+        key, value, expire_ms = item
         yield [b"RESTORE", key, str(expire_ms or 0).encode(), payload_of(value), b"ABSTTL",
                b"REPLACE"]
 
@@ -107,6 +113,9 @@ def _send(conn: RespConnection, commands: list[list[bytes]]) -> None:
         queued = [r for r in replies[1:-1] if isinstance(r, ReplyError)]
         raise ImportError_(f"the cluster refused a batch: {queued[0] if queued else results}")
     for argv, reply in zip(commands, results, strict=True):
+        if isinstance(reply, ReplyError) and argv[0] == b"SELECT":
+            db = argv[1].decode()
+            raise ImportError_(f"the cluster has no database {db} ({reply}): see `databases`")
         if isinstance(reply, ReplyError):
             key = argv[1].decode(errors="replace")
             raise ImportError_(f"the cluster refused key {key!r}: {reply}")
@@ -120,22 +129,26 @@ def _load_functions(conn: RespConnection, libraries: list[bytes]) -> None:
             raise ImportError_(f"the cluster refused a function library: {exc}") from None
 
 
-def _pump(conn: RespConnection, items: Iterable[Restore], counts: Counts, batch: int,
+def _pump(conn: RespConnection, items: Iterable[Restore | int], counts: Counts, batch: int,
           progress: Progress | None, seen: Callable[[], int]) -> None:
     pending: list[list[bytes]] = []
     for command in _restore_commands(items):
         pending.append(command)
         if len(pending) >= batch:
             _send(conn, pending)
-            counts.imported += len(pending)
+            counts.imported += _restores(pending)
             pending = []
             if progress:
                 progress.update(seen())
     if pending:
         _send(conn, pending)
-        counts.imported += len(pending)
+        counts.imported += _restores(pending)
     if progress:
         progress.update(seen(), final=True)
+
+
+def _restores(commands: list[list[bytes]]) -> int:
+    return sum(1 for c in commands if c[0] == b"RESTORE")
 
 
 def import_file(path: Path, conn: RespConnection, *, batch: int = 500,
@@ -156,13 +169,17 @@ def import_file(path: Path, conn: RespConnection, *, batch: int = 500,
     progress = Progress(counts.total, progress_out) if progress_out else None
     seen = 0
 
-    def live() -> Iterator[Restore]:
+    def live() -> Iterator[Restore | int]:
         nonlocal seen
+        db = -1
         for record in RdbParser(data).records(check=False):
             seen += 1
             if record.value is None:
                 continue
-            if record.db != target_db(record.db):
+            if target_db(record.db) != db:
+                db = target_db(record.db)
+                yield db  # (the connection may be anywhere: the first key selects too)
+            if record.db:
                 counts.other_dbs[record.db] = counts.other_dbs.get(record.db, 0) + 1
             if record.expire_ms is not None:
                 if record.expire_ms <= now:
@@ -241,7 +258,7 @@ def import_live(src: Source, conn: RespConnection, *, batch: int = 500,
         _load_functions(conn, libraries)
         counts.functions = len(libraries)
         cursor = b"0"
-        pending: list[list[bytes]] = []
+        pending: list[list[bytes]] = [[b"SELECT", str(target_db(src.db)).encode()]]
         while True:
             reply = source.call(b"SCAN", cursor, b"COUNT", scan_count)
             assert isinstance(reply, list)
@@ -272,7 +289,7 @@ def import_live(src: Source, conn: RespConnection, *, batch: int = 500,
             if len(pending) >= batch or cursor == b"0":
                 if pending:
                     _send(conn, pending)
-                    counts.imported += len(pending)
+                    counts.imported += _restores(pending)
                 pending = []
                 if progress:
                     progress.update(counts.total, final=cursor == b"0")
@@ -307,5 +324,5 @@ def summary(counts: Counts) -> str:
     if counts.unsupported:
         parts.append("skipped " + _unsupported_text(counts.unsupported))
     for db, n in sorted(counts.other_dbs.items()):
-        parts.append(f"{n} keys of db {db} went to db {target_db(db)} (Aspen has one database)")
+        parts.append(f"{n} keys into db {target_db(db)}")
     return "; ".join(parts)

@@ -5,7 +5,7 @@
         ...
     parser.aux, parser.functions       # after the loop: AUX fields, function library codes
 
-Opcodes: AUX, SELECTDB (the number is kept on every record: Aspen has one database today),
+Opcodes: AUX, SELECTDB (the number is kept on every record: the database it is imported into),
 RESIZEDB (a hint, ignored), EXPIRETIME_MS / EXPIRETIME, IDLE / FREQ (eviction state Aspen does
 not keep), FUNCTION2 (a library's code), MODULE_AUX (read past), EOF then the CRC64 of the
 whole file, checked unless it is 0 (a server with `rdbchecksum no`).
