@@ -12,6 +12,11 @@
     max_argv = 2147483647         # most arguments in one command (Redis 7.0: INT_MAX)
     client_query_buffer_limit = "1gb"  # a client whose partial command outgrows this is closed
     max_output_buffer = "1gb"     # unsent replies beyond this pause reading that client
+    client_output_buffer_limit_normal = "0 0 0"      # Redis's client-output-buffer-limit:
+    client_output_buffer_limit_pubsub = "32mb 8mb 60"  # hard, soft, seconds (0: off)
+    maxmemory = "0"               # the dataset's estimated size limit (docs/memory.md); 0: none
+    maxmemory_policy = "noeviction"   # or allkeys-lru|lfu|random, volatile-lru|lfu|random|ttl
+    maxmemory_samples = 5         # keys sampled per eviction choice
     shutdown_grace = 5.0          # SIGTERM: seconds to finish in-flight work before closing
     busy_reply_threshold = 5000   # ms a read-only script runs before others get BUSY
     databases = 16                # numbered databases (SELECT 0-15); the same on every node
@@ -71,6 +76,9 @@ from pathlib import Path
 from typing import Any
 
 import attrs
+
+from aspen.kv.memory import POLICIES
+from aspen.limits import format_output_limits, parse_output_limit
 
 __all__ = [
     "Config",
@@ -179,6 +187,24 @@ def _memory(low: int, high: int) -> Checker:
     return check
 
 
+def _output_limit(value: Any) -> tuple[int, int, float]:
+    """Redis's "hard soft seconds" of one client class ("32mb 8mb 60"; "0 0 0": none)."""
+    if isinstance(value, tuple):  # (a default)
+        return value
+    if not isinstance(value, str):
+        raise _Invalid('must be a string "<hard> <soft> <seconds>", like "32mb 8mb 60"')
+    try:
+        return parse_output_limit(value)
+    except ValueError:
+        raise _Invalid('must be "<hard> <soft> <seconds>", like "32mb 8mb 60"') from None
+
+
+def _policy(value: Any) -> str:
+    if value not in POLICIES:
+        raise _Invalid("must be one of " + ", ".join(f'"{p}"' for p in POLICIES))
+    return str(value)
+
+
 @attrs.frozen
 class NodeSettings:
     """[node]: where this node listens for Redis clients, its data directory, client limits."""
@@ -200,6 +226,16 @@ class NodeSettings:
     max_output_buffer: int = _setting(
         1024**3, _memory(64 * 1024, 2**63 - 1), "unsent replies that pause reading a client"
     )
+    client_output_buffer_limit_normal: tuple[int, int, float] = _setting(
+        (0, 0, 0.0), _output_limit, "hard soft seconds: output limits of normal clients"
+    )
+    client_output_buffer_limit_pubsub: tuple[int, int, float] = _setting(
+        (32 * 1024**2, 8 * 1024**2, 60.0), _output_limit,
+        "hard soft seconds: output limits of pub/sub clients"
+    )
+    maxmemory: int = _setting(0, _memory(0, 2**63 - 1), "dataset size limit; 0: none")
+    maxmemory_policy: str = _setting("noeviction", _policy, "what to evict")
+    maxmemory_samples: int = _setting(5, _int_range(1, 64), "keys sampled per eviction")
     shutdown_grace: float = _setting(5.0, _seconds, "seconds to drain clients on SIGTERM")
     busy_reply_threshold: int = _setting(
         5000, _int_range(1, 2**31 - 1),
@@ -419,6 +455,9 @@ class Config:
                 databases=self.node.databases,
                 bootstrap_voters=self.bootstrap_voters(),  # type: ignore[arg-type]
                 busy_reply_threshold=self.node.busy_reply_threshold / 1000,
+                maxmemory=self.node.maxmemory,
+                maxmemory_policy=self.node.maxmemory_policy,
+                maxmemory_samples=self.node.maxmemory_samples,
                 curve=self.curve(),
                 **self._peer_tls(),
             )
@@ -460,6 +499,11 @@ class Config:
             ("client-query-buffer-limit", str(n.client_query_buffer_limit)),
             ("busy-reply-threshold", str(n.busy_reply_threshold)),
             ("lua-time-limit", str(n.busy_reply_threshold)),
+            ("client-output-buffer-limit", format_output_limits(
+                n.client_output_buffer_limit_normal, n.client_output_buffer_limit_pubsub)),
+            ("maxmemory", str(n.maxmemory)),
+            ("maxmemory-policy", n.maxmemory_policy),
+            ("maxmemory-samples", str(n.maxmemory_samples)),
             # Facts rather than settings: every write is in the fsynced Raft log before its
             # reply (like appendfsync always).
             ("appendonly", "yes"),

@@ -46,6 +46,7 @@ from aspen.kv.glob import glob_match
 from aspen.kv.keyspace import Keyspace
 from aspen.kv.session import ClientInfo, Session
 from aspen.kv.spec import Route
+from aspen.limits import LIMITS
 from aspen.pubsub import PubSubHub
 from aspen.pubsub.mesh import run_mesh
 from aspen.rdb.save import Saver
@@ -154,6 +155,16 @@ def _status_reply(st: dict[str, Any]) -> list[bytes]:
     return out
 
 
+def _human(n: int) -> str:
+    """Redis's bytesToHuman (B, K, M, G with two decimals)."""
+    if n < 1024:
+        return f"{n}B"
+    for unit, size in (("K", 1024), ("M", 1024**2), ("G", 1024**3), ("T", 1024**4)):
+        if n < size * 1024 or unit == "T":
+            return f"{n / size:.2f}{unit}"
+    return f"{n}B"
+
+
 class _TrustedContext:
     """The ServerContext of control-plane sessions: the HTTP layer checked the password."""
 
@@ -192,6 +203,12 @@ class Node:
                 max_output_buffer=n.max_output_buffer,
                 idle_timeout=n.timeout,
                 shutdown_grace=n.shutdown_grace,
+                normal_output_limit=n.client_output_buffer_limit_normal[0],
+                normal_soft_limit=n.client_output_buffer_limit_normal[1],
+                normal_soft_seconds=n.client_output_buffer_limit_normal[2],
+                pubsub_output_limit=n.client_output_buffer_limit_pubsub[0],
+                pubsub_soft_limit=n.client_output_buffer_limit_pubsub[1],
+                pubsub_soft_seconds=n.client_output_buffer_limit_pubsub[2],
             ),
         )
         self.control.sampler.resp = self.server  # the console's latency, clients and ops
@@ -214,7 +231,9 @@ class Node:
         return int(self._clock() * 1000)
 
     def config_get(self, pattern: bytes) -> list[tuple[bytes, bytes]]:
-        settings = self.config.redis_settings()
+        # the limits as they are now (aspen.limits: a CONFIG SET may have changed them)
+        settings = [(k, LIMITS[k.decode()].get(self).encode()) if k.decode() in LIMITS
+                    else (k, v) for k, v in self.config.redis_settings()]
         if self.ports:
             settings = [(k, str(self.ports[0]).encode()) if k == b"port" else (k, v)
                         for k, v in settings]
@@ -237,16 +256,17 @@ class Node:
             ],
             "clients": [
                 ("connected_clients", str(len(server.connections))),
-                ("maxclients", str(self.config.node.max_clients)),
+                ("maxclients", str(server.options.max_clients)),
                 ("blocked_clients", str(self.cluster.blocking.blocked_clients)),
             ],
-            "memory": [("used_memory_rss", str(_rss_bytes()))],
+            "memory": self._memory_info(),
             "stats": [
                 ("total_connections_received", str(server.stats_connections_received)),
                 ("total_commands_processed", str(server.stats_commands_processed)),
                 ("rejected_connections", str(server.stats_rejected_connections)),
                 ("total_reads_processed", str(server.stats_reads)),
                 ("total_writes_processed", str(server.stats_writes)),
+                ("evicted_keys", str(self.keyspace.evicted_keys)),
                 ("pubsub_channels", str(len(self.pubsub.channels))),
                 ("pubsub_patterns", str(len(self.pubsub.patterns))),
             ],
@@ -254,6 +274,19 @@ class Node:
             "persistence": [("loading", "0"), ("aof_enabled", "1"), *self.saver.info_fields()],
             "raft": self.cluster.info_fields() if self.cluster.core is not None else [],
         }
+
+    def _memory_info(self) -> list[tuple[str, str]]:
+        """INFO memory: used_memory is the keyspace's estimate (aspen.kv.memory), the figure
+        maxmemory is compared with; used_memory_rss the process's resident size."""
+        used, guard = self.keyspace.total_used_memory(), self.cluster.memory
+        return [
+            ("used_memory", str(used)),
+            ("used_memory_human", _human(used)),
+            ("used_memory_rss", str(_rss_bytes())),
+            ("maxmemory", str(guard.maxmemory)),
+            ("maxmemory_human", _human(guard.maxmemory)),
+            ("maxmemory_policy", guard.policy),
+        ]
 
     def client_list(self) -> list[ClientInfo]:
         now = trio.current_time()
@@ -278,6 +311,7 @@ class Node:
     def _new_connection(self, conn: Connection) -> ClusterConnection:
         subscriber = self.pubsub.client(conn.push)
         conn.on_close.append(subscriber.close)
+        conn.subscribed = lambda: subscriber.count > 0  # its output limits: pubsub's
         session = Session(conn.client_id, self, pubsub=subscriber)
         session.layers[Route.NODE] = self.admin
         handler: ClusterConnection = self.cluster.connection_handler(session)

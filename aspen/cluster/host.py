@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
+    from aspen.cluster.memory import MemoryGuard
     from aspen.cluster.settings import ClusterSettings
     from aspen.cluster.state import ReplicatedState
     from aspen.cluster.stats import NodeStats
@@ -31,6 +32,8 @@ class NodeHost(Protocol):
     def stats(self) -> NodeStats: ...
     @property
     def state(self) -> ReplicatedState: ...
+    @property
+    def memory(self) -> MemoryGuard: ...
     @property
     def transport(self) -> TransportBase | None: ...
     @property

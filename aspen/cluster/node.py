@@ -26,6 +26,7 @@ from aspen.cluster.diskthread import DiskThread
 from aspen.cluster.entry import PeerItem
 from aspen.cluster.errors import ClusterTimeout
 from aspen.cluster.membership import MembershipControl, learn_peer, valid_address
+from aspen.cluster.memory import MemoryGuard
 from aspen.cluster.reads import ReadPath
 from aspen.cluster.requests import ReadIndexWaiter, WriteRequest
 from aspen.cluster.scriptrun import ScriptRunner
@@ -103,6 +104,9 @@ class ClusterNode:
         self._origin = (self.id, self.incarnation)  # our writes' (origin, incarnation)
         self.stats = NodeStats()
         self.state = ReplicatedState(databases=settings.databases)
+        self.memory = MemoryGuard(settings.maxmemory, settings.maxmemory_policy,
+                                  settings.maxmemory_samples)
+        self.memory.attach(self.state.keyspace)
         self.core: RaftCore | None = None
         self.storage: Storage | None = None
         self.transport: TransportBase | None = None
@@ -237,6 +241,7 @@ class ClusterNode:
         if snap is not None:
             meta, snap_data = snap
             self.state = ReplicatedState.restore(snap_data, self.settings.databases)
+            self.memory.attach(self.state.keyspace)
             self._snap_index = self._snap_saved_index = meta.index
         self.core = RaftCore(
             self.id,
@@ -486,6 +491,7 @@ class ClusterNode:
         storage = self.storage
         assert storage is not None
         self.state = ReplicatedState.restore(data, self.settings.databases)
+        self.memory.attach(self.state.keyspace)
         await self._disk(storage.save_snapshot, meta, data)
         self._snap_index = self._snap_saved_index = meta.index
         self._entries_since_snap = self._bytes_since_snap = 0
@@ -553,6 +559,7 @@ class ClusterNode:
                     try:
                         self._inbox.append(decode_message(msg.payload))
                     except RaftDecodeError as exc:
+                        self.stats.peer_messages_dropped += 1
                         log.warning(
                             "node %d: bad raft message from %d: %s", self.id, msg.sender, exc
                         )
@@ -566,6 +573,7 @@ class ClusterNode:
                     try:
                         fwd = forward.decode(msg.payload)
                     except forward.ForwardDecodeError as exc:
+                        self.stats.peer_messages_dropped += 1
                         log.warning(
                             "node %d: bad client message from %d: %s", self.id, msg.sender, exc
                         )

@@ -50,6 +50,8 @@ class ClusterSettings:
         follower (RaftConfig.log_window_*).
     databases: how many numbered databases clients may SELECT (Redis's `databases`); every
         member must have the same number (it decides which ops fail on every replica).
+    maxmemory, maxmemory_policy, maxmemory_samples: Redis's settings, enforced by the leader
+        (aspen.cluster.memory); the initial values of the mutable `ClusterNode.memory`.
     bootstrap_voters: if set and the node has no Raft state yet, `run()` initialises a new
         cluster with these voters (give every initial member the same list; `(node_id,)` is
         a standalone node). Ignored once the node has state.
@@ -83,6 +85,10 @@ class ClusterSettings:
     busy_reply_threshold: float = attrs.field(default=5.0, validator=_positive)
     """Redis's busy-reply-threshold (lua-time-limit): once a read-only script served by this
     node has run this long, other clients get BUSY (aspen/cluster/scriptrun.py)."""
+    maxmemory: int = 0
+    """Redis maxmemory (bytes of the keyspace's estimate, aspen.kv.memory); 0: no limit."""
+    maxmemory_policy: str = "noeviction"
+    maxmemory_samples: int = 5
     curve: CurveConfig | None = None
     """CURVE keys for the mesh (zmq): passed to the transport as they are."""
     tls_server: ssl.SSLContext | None = None

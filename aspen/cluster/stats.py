@@ -30,6 +30,7 @@ class NodeStats:
     fsync_seconds: float = 0.0
     snapshots_taken: int = 0
     snapshots_installed: int = 0
+    peer_messages_dropped: int = 0  # undecodable Raft or client payloads from peers
     follower_logs_lost: int = 0  # (leader) a follower came back without its acknowledged log
     batch_sizes: dict[int, int] = attrs.Factory(dict)  # ops per entry -> count (power-of-2 bins)
     fsync_buckets: list[int] = attrs.Factory(lambda: [0] * len(FSYNC_BUCKETS))
@@ -68,6 +69,7 @@ def info_fields(st: dict[str, Any], stats: NodeStats, cut_off: bool) -> list[tup
         ("raft_entries_proposed", str(stats.entries_proposed)),
         ("raft_ops_proposed", str(stats.ops_proposed)),
         ("raft_writes_forwarded", str(stats.writes_forwarded)),
+        ("raft_peer_messages_dropped", str(stats.peer_messages_dropped)),
         ("raft_fsyncs", str(stats.fsyncs)),
         ("raft_read_index_calls", str(stats.read_index_calls)),
         ("raft_reads_served", str(stats.reads_served)),

@@ -135,6 +135,11 @@ class WritePath:
                 host.send_later(leader, MessageKind.CLIENT_REQUEST, forward.encode(msg))
         # else: no leader known; the rescan after the next tick / leader change picks them up
 
+    def new_rid(self) -> RequestId:
+        """A request id for an op the node itself proposes (an eviction): nobody waits."""
+        self.seq += 1
+        return RequestId(self.host.id, self.host.incarnation, self.seq)
+
     def floor(self) -> int:
         for seq in self.pending:
             return seq  # insertion order == seq order: the first key is the oldest pending
@@ -151,6 +156,9 @@ class WritePath:
             return
         s = host.settings
         items = self.batch
+        if host.memory.maxmemory:  # evictions in front, refused writes replaced (memory.py)
+            items = host.memory.admit(items, host.state.keyspace, core.term,
+                                      host.state.last_time_ms, self.new_rid, self.floor())
         start = 0
         while start < len(items):
             end, size = start, 0

@@ -26,7 +26,7 @@ import attrs
 
 from aspen.acl.replicated import aclop
 from aspen.acl.scripts import script_as
-from aspen.kv import generic, strings
+from aspen.kv import generic, memory, strings
 from aspen.kv.errors import CommandError
 from aspen.kv.spec import (
     KEYSPACE_ROUTES,
@@ -1288,6 +1288,25 @@ _INTERNAL: tuple[CommandSpec, ...] = (
         _bserve,
         "list",
         "Serves a parked blocking command from one key (proposed by the node only).",
+        "0.1.0",
+    ),    _spec(
+        "aspen.evict",
+        -1,
+        "write",
+        _NOKEY,
+        memory.evict,
+        "server",
+        "Deletes the keys the leader chose to evict under maxmemory (proposed by the leader).",
+        "0.1.0",
+    ),
+    _spec(
+        "aspen.oom",
+        -1,
+        "write",
+        _NOKEY,
+        memory.refuse_oom,
+        "server",
+        "Answers -OOM for a write the leader refused under maxmemory (proposed by the leader).",
         "0.1.0",
     ),
 )

@@ -54,6 +54,13 @@ from aspen.acl.state import AclState
 from aspen.kv.commands import READ_HANDLERS, WRITE_HANDLERS, lookup_executable
 from aspen.kv.databases import DB_RANGE, parse_index
 from aspen.kv.errors import MAX_STRING, NOT_INTEGER, SYNTAX, WRONGTYPE, CommandError
+from aspen.kv.memory import (
+    AccessHints,
+    approx_size,
+    command_keys,
+    counted_by_inner_calls,
+    read_keys,
+)
 from aspen.kv.ops import Op, ReadOp, TxnOp, WriteOp, watch_db
 from aspen.kv.spec import Route
 from aspen.kv.valuetypes import TYPES_BY_CLASS, TYPES_BY_NAME, ValueType, register_type, type_name
@@ -73,7 +80,10 @@ __all__ = [  # the errors and value types are re-exported for callers that knew 
 
 
 DEFAULT_DATABASES = 16
-_DB_FIELDS = ("_data", "_expires", "_versions", "_floor", "_order_keys", "_order_seqs", "_reborn")
+_DB_FIELDS = (
+    "_data", "_expires", "_versions", "_floor", "_order_keys", "_order_seqs", "_reborn",
+    "used_memory",
+)
 
 
 class _Db:
@@ -89,6 +99,7 @@ class _Db:
         self._order_keys: list[bytes] = []
         self._order_seqs: array[int] = array("q")
         self._reborn: dict[bytes, int] = {}
+        self.used_memory = 0
 
     def fresh(self) -> bool:
         """Never written (or equivalent): what a database that was never selected holds."""
@@ -127,6 +138,13 @@ class Keyspace:
         self.script_user: bytes | None = None
         """While a restricted user's script runs (ASPEN.SCRIPTAS): whose rules redis.call
         is checked against."""
+        self.used_memory = 0
+        """The selected database's estimated size (aspen.kv.memory); per database, so that
+        FLUSHDB can zero it without a walk. `total_used_memory` is what maxmemory compares."""
+        self.evicted_keys = 0  # keys removed by ASPEN.EVICT (INFO stats)
+        self.hints: AccessHints | None = None
+        """This node's access record for the LRU/LFU policies (local, never replicated)."""
+        self._keys_cache: dict[bytes, bool] = {}  # command name -> counted by inner calls
 
     # ------------------------------------------------------------ executing ops
 
@@ -166,6 +184,16 @@ class Keyspace:
     def _load_db(self, state: _Db) -> None:
         for name in _DB_FIELDS:
             setattr(self, name, getattr(state, name))
+
+    def total_used_memory(self) -> int:
+        """Every database's estimated size together (what maxmemory is compared with)."""
+        return self.used_memory + sum(d.used_memory for d in self._parked.values())
+
+    def memory_by_db(self) -> dict[int, int]:
+        """Estimated size per database (the eviction pass takes victims from the largest)."""
+        sizes = {i: d.used_memory for i, d in self._parked.items()}
+        sizes[self.db] = self.used_memory
+        return sizes
 
     def used_dbs(self) -> list[int]:
         """The databases that hold anything (keys, or WATCH versions), in index order."""
@@ -225,19 +253,53 @@ class Keyspace:
             handler = table.get(argv[0].lower())
             if handler is None:
                 return Error(f"ERR unknown command '{argv[0].decode('utf-8', 'replace')}'")
+        hints = self.hints
+        if not write:
+            if hints is not None:
+                hints.touch(read_keys(argv), now_ms)
+            try:
+                return handler(self, argv, now_ms)
+            except CommandError as exc:
+                return exc.reply
+        # A write: re-estimate the keys it names (aspen.kv.memory), unless it is a script,
+        # whose redis.calls are counted one by one.
+        name = argv[0]
+        inner = self._keys_cache.get(name)
+        if inner is None:
+            inner = self._keys_cache[name] = counted_by_inner_calls(name)
+        keys = () if inner else command_keys(argv)
+        if len(keys) > 1:
+            keys = list(dict.fromkeys(keys))
+        data = self._data
+        before = 0
+        for key in keys:
+            value = data.get(key)
+            if value is not None:
+                before += approx_size(key, value)
         try:
             return handler(self, argv, now_ms)
         except CommandError as exc:
             return exc.reply
+        finally:
+            if keys:
+                data = self._data  # (FLUSHALL in a script replaces it)
+                after = 0
+                for key in keys:
+                    value = data.get(key)
+                    if value is not None:
+                        after += approx_size(key, value)
+                self.used_memory = max(self.used_memory + after - before, 0)
+                if hints is not None:
+                    hints.touch([k for k in keys if k in self._data], now_ms)
 
     def replace_with(self, other: Keyspace) -> None:
         """Take over `other`'s keys, TTLs and versions (an undo); scripting state and the ACL
         users (and the node's ACL LOG) are kept, and so are the number of databases and which
         one is selected (a script may be running in it)."""
-        scripting, budget, acl = self.scripting, self.script_budget, self.acl
+        scripting, budget, acl, hints = self.scripting, self.script_budget, self.acl, self.hints
         databases, current = self.databases, self.db
         self.__dict__.update(other.__dict__)
-        self.scripting, self.script_budget, self.acl = scripting, budget, acl
+        self.scripting, self.script_budget, self.acl, self.hints = scripting, budget, acl, hints
         self.databases = databases
         self.select(current)
 
@@ -394,6 +456,8 @@ class Keyspace:
 
     def _remove(self, key: bytes) -> None:
         del self._data[key]
+        if self.hints is not None:
+            self.hints.forget(key)
         self._expires.pop(key, None)
         self._reborn[key] = 0  # its slot in the order lists is stale now
         if key not in self._versions:  # keep its token: expiry must not look like a write
@@ -426,6 +490,9 @@ class Keyspace:
                     self._bump(key)
         self._garbage.extend((data, self._expires, self._order_keys))
         self._data, self._expires, self._order_keys = {}, {}, []
+        self.used_memory = 0
+        if self.hints is not None:
+            self.hints.last = {}
         self._order_seqs = array("q")
         self._reborn.clear()
         self._maybe_prune()
@@ -473,8 +540,11 @@ class Keyspace:
                 victims.append(key)
                 if len(victims) >= limit:
                     break
+        data = self._data
         for key in victims:
+            self.used_memory -= approx_size(key, data[key])
             self._drop_expired(key)
+        self.used_memory = max(self.used_memory, 0)
         return victims
 
     def _maybe_prune(self) -> None:
@@ -650,6 +720,7 @@ class Keyspace:
         for key, tag, payload, deadline, version, created in obj["keys"]:
             value = payload if tag == "string" else TYPES_BY_NAME[tag].load(payload)
             self._data[key] = value
+            self.used_memory += approx_size(key, value)
             if deadline is not None:
                 self._expires[key] = deadline
             if version != floor:

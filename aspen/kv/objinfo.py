@@ -14,9 +14,9 @@ the same contents with its default thresholds:
 Redis's encoding also depends on history (APPEND makes a string "raw"; an aggregate that grew
 past a threshold stays in the big encoding after shrinking); Aspen reports the encoding of a
 value freshly built with these contents. REFCOUNT is 2147483647 for the integers 0..9999
-Redis shares, else 1. IDLETIME is 0: Aspen keeps no per-key access clock (reads are not
-replicated, so replicas could not agree on one). FREQ answers Redis's error for a server
-without an LFU maxmemory policy, which is Aspen's case.
+Redis shares, else 1. IDLETIME and FREQ read the node's own access record, kept only under an
+LRU or LFU maxmemory policy (aspen.kv.memory: reads are not replicated, so it is local);
+without one IDLETIME is 0, and FREQ answers Redis's error for a server without an LFU policy.
 
 MEMORY USAGE estimates what redis-server 7.0 (jemalloc, 64-bit) would report: the key's sds,
 its dict entry and the value: exact for integer and short strings, compact encodings
@@ -55,6 +55,11 @@ _LFU = (
     "ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note "
     "that when switching between policies at runtime LRU and LFU data will take some time to "
     "adjust."
+)
+
+_LRU = (
+    "ERR An LFU maxmemory policy is selected, idle time not tracked. Please note that when "
+    "switching between policies at runtime LRU and LFU data will take some time to adjust."
 )
 
 OBJECT_HELP = (
@@ -304,9 +309,14 @@ def object_(ks: Keyspace, argv: Argv, now: int) -> object:
             n = parse_int(value) or 0
             return SHARED_REFCOUNT if 0 <= n < SHARED_INTEGERS else 1
         return 1
+    hints = ks.hints  # this node's access record (aspen.kv.memory), under an LRU/LFU policy
     if sub == b"idletime":
-        return 0
-    raise CommandError(_LFU)  # FREQ
+        if hints is not None and hints.lfu:
+            raise CommandError(_LRU)
+        return hints.idle_ms(argv[2], now) // 1000 if hints is not None else 0
+    if hints is None or not hints.lfu:
+        raise CommandError(_LFU)  # FREQ
+    return hints.frequency(argv[2], now)
 
 
 def memory(ks: Keyspace, argv: Argv, now: int) -> object:

@@ -21,9 +21,16 @@ among the batch's replies in the order things happened (a RESP3 client that PUBL
 channel it is subscribed to sees the message before PUBLISH's count, as with Redis);
 otherwise it is queued behind any unsent replies and a writer task sends whatever has
 accumulated at its next pass (one send() for many messages on a busy channel). A client
-whose unsent output would exceed `pubsub_output_limit`, or stays above `pubsub_soft_limit` for
-`pubsub_soft_seconds`, is disconnected (Redis's `client-output-buffer-limit pubsub 32mb 8mb
-60`, checked when a message is pushed): a slow subscriber never stalls a publisher.
+whose unsent output reaches `pubsub_output_limit`, or stays at `pubsub_soft_limit` or more
+for longer than `pubsub_soft_seconds`, is disconnected (Redis's `client-output-buffer-limit
+pubsub 32mb 8mb 60`): a slow subscriber never stalls a publisher. The same holds for the
+replies of a client with no subscription under the `normal_*` limits (Redis's class "normal",
+0 0 0 by default: no limit), checked whenever replies are queued: a client that pipelines
+commands and never reads its replies is disconnected once they pass the limit. Whatever the
+limits, reading a client pauses while `max_output_buffer` bytes of its replies are unsent.
+A connection is of class pubsub while `Connection.subscribed()` says so (as Redis's
+CLIENT_PUBSUB flag); such a connection (and one parked in a blocking command, which is not
+reading) is also exempt from the idle `timeout`, as in Redis.
 A reply value of type `Replies` is several replies written back to back. Callbacks in
 `Connection.on_close` run when the connection ends (e.g. to drop its subscriptions).
 
@@ -136,9 +143,12 @@ class ServerOptions:
     shutdown_grace: float = 5.0  # hard cap on a graceful shutdown
     drain_idle: float = 0.5  # during shutdown, close a connection once quiet this long
     recv_size: int = 64 * 1024
-    pubsub_output_limit: int = 32 * 1024**2  # a push beyond this unsent output disconnects
-    pubsub_soft_limit: int = 8 * 1024**2  # ... and so does staying above this for
-    pubsub_soft_seconds: float = 60.0  # this long
+    pubsub_output_limit: int = 32 * 1024**2  # unsent output reaching this disconnects
+    pubsub_soft_limit: int = 8 * 1024**2  # ... and so does staying at or above this for
+    pubsub_soft_seconds: float = 60.0  # longer than this (0 in a limit: none)
+    normal_output_limit: int = 0  # the same for clients without subscriptions (Redis:
+    normal_soft_limit: int = 0  # client-output-buffer-limit normal 0 0 0, i.e. no limit)
+    normal_soft_seconds: float = 0.0
     tls_handshake_timeout: float = 10.0  # a TLS client must finish its handshake within this
 
 
@@ -158,6 +168,11 @@ class Connection:
     _output: _Output | None = None
     _batch: _Batch | None = None  # set while a batch runs: pushes go among its replies
     _closed: bool = False
+    subscribed: Callable[[], bool] | None = None
+    """True while the client has subscriptions (its output limits are the pub/sub ones)."""
+
+    def is_pubsub(self) -> bool:
+        return self.subscribed is not None and self.subscribed()
 
     def push(self, data: bytes) -> None:
         """Queue unsolicited output (e.g. a pub/sub message); never blocks; see the module
@@ -432,7 +447,7 @@ class RespServer:
                 while True:
                     if self._closing:
                         scope.deadline = trio.current_time() + opts.drain_idle
-                    elif idle_timeout > 0:
+                    elif idle_timeout > 0 and not conn.is_pubsub():
                         scope.deadline = trio.current_time() + idle_timeout
                     conn._waiting = True
                     data = await recv()
@@ -630,7 +645,8 @@ class _Batch:
             self.out += data
         output = self.conn._output
         if output is not None:
-            over = output.limits.exceeded(output.backlog + len(self.out) + self.held)
+            over = output.limits.exceeded(output.backlog + len(self.out) + self.held,
+                                          self.conn.is_pubsub())
             if over is not None:
                 self.conn.kill(over)
 
@@ -735,33 +751,38 @@ class _Pushed:
 
 
 class _PushLimits:
-    """The pub/sub output limits of one connection (hard, and soft for so many seconds)."""
+    """The output buffer limits of one connection, by class (Redis's checkClientOutputBuffer
+    Limits: a hard limit, and a soft one for so many seconds; 0: that limit is off)."""
 
-    __slots__ = ("hard", "over_since", "soft", "soft_seconds")
+    __slots__ = ("normal", "over_since", "pubsub")
 
-    def __init__(self, hard: int, soft: int, soft_seconds: float) -> None:
-        self.hard = hard
-        self.soft = soft
-        self.soft_seconds = soft_seconds
+    def __init__(self, pubsub: tuple[int, int, float],
+                 normal: tuple[int, int, float] = (0, 0, 0.0)) -> None:
+        self.pubsub = pubsub
+        self.normal = normal
         self.over_since: float | None = None
 
     @classmethod
     def of(cls, options: ServerOptions) -> _PushLimits:
-        return cls(options.pubsub_output_limit, options.pubsub_soft_limit,
-                   options.pubsub_soft_seconds)
+        return cls((options.pubsub_output_limit, options.pubsub_soft_limit,
+                    options.pubsub_soft_seconds),
+                   (options.normal_output_limit, options.normal_soft_limit,
+                    options.normal_soft_seconds))
 
-    def exceeded(self, size: int) -> str | None:
+    def exceeded(self, size: int, pubsub: bool = True) -> str | None:
         """Why a connection with `size` bytes of unsent output must go, or None."""
-        if size > self.hard:
-            return f"pub/sub output buffer over {self.hard} bytes"
-        if size <= self.soft:
+        hard, soft, seconds = self.pubsub if pubsub else self.normal
+        kind = "pubsub" if pubsub else "normal"
+        if hard and size >= hard:
+            return f"{kind} output buffer of {size} bytes reached the limit of {hard} bytes"
+        if not soft or size < soft:
             self.over_since = None
             return None
         now = trio.current_time()
         if self.over_since is None:
             self.over_since = now
-        elif now - self.over_since >= self.soft_seconds:
-            return f"pub/sub output buffer over {self.soft} bytes for {self.soft_seconds:g} s"
+        elif now - self.over_since > seconds:
+            return f"{kind} output buffer over {soft} bytes for more than {seconds:g} s"
         return None
 
 
@@ -782,14 +803,20 @@ class _Output(Protocol):
 
 def _refuse_push(out: _Output, size: int) -> bool:
     """Drop a push of `size` bytes? Yes on a broken connection, and on one whose unsent
-    output would pass its pub/sub limits (that connection is closed here)."""
+    output would pass its limits (that connection is closed here)."""
     if out.broken:
         return True
-    over = out.limits.exceeded(out.backlog + size)
+    return _over_limit(out, out.backlog + size)
+
+
+def _over_limit(out: _Output, size: int) -> bool:
+    """Close the connection if `size` bytes of unsent output pass its class's limits."""
+    conn = out.conn
+    over = out.limits.exceeded(size, conn is None or conn.is_pubsub())
     if over is None:
         return False
-    if out.conn is not None:
-        out.conn.kill(over)
+    if conn is not None:
+        conn.kill(over)
     else:
         out.abort()
     return True
@@ -844,6 +871,8 @@ class _SocketOutput:
             self._pending += memoryview(data)[sent:]
             self.writing = True
             self.nursery.start_soon(self._writer)
+        if _over_limit(self, self.backlog):
+            raise trio.BrokenResourceError("output buffer limit reached")
         while self.backlog > self.high_water and not self.broken:
             self._drained = trio.Event()
             await self._drained.wait()
@@ -858,6 +887,7 @@ class _SocketOutput:
             return
         if self.writing:
             self._pending += data
+            _over_limit(self, self.backlog)
             return
         try:
             sent = self.sock.send(data)
@@ -870,6 +900,7 @@ class _SocketOutput:
             self._pending += memoryview(data)[sent:]
             self.writing = True
             self.nursery.start_soon(self._writer)
+            _over_limit(self, self.backlog)
 
     def push(self, data: bytes) -> None:
         """Queue unsolicited output without blocking; over `limit`, close the connection.
@@ -955,11 +986,14 @@ class _StreamOutput:
     def write_nowait(self, data: bytearray) -> None:
         if not self.broken:
             self._queue(data)
+            _over_limit(self, self.backlog)
 
     async def write(self, data: bytearray) -> None:
         if self.broken:
             raise trio.BrokenResourceError("connection lost")
         self._queue(data)
+        if _over_limit(self, self.backlog):
+            raise trio.BrokenResourceError("output buffer limit reached")
         await self.flush()
         if self.broken:
             raise trio.BrokenResourceError("connection lost")
