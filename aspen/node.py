@@ -277,8 +277,10 @@ class Node:
 
     def _memory_info(self) -> list[tuple[str, str]]:
         """INFO memory: used_memory is the keyspace's estimate (aspen.kv.memory), the figure
-        maxmemory is compared with; used_memory_rss the process's resident size."""
-        used, guard = self.keyspace.total_used_memory(), self.cluster.memory
+        maxmemory is compared with, while maxmemory is set; else (no estimate is kept) the
+        process's resident size, which used_memory_rss always is."""
+        ks, guard = self.keyspace, self.cluster.memory
+        used = ks.total_used_memory() if ks.track_memory else _rss_bytes()
         return [
             ("used_memory", str(used)),
             ("used_memory_human", _human(used)),

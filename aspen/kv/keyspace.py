@@ -54,13 +54,7 @@ from aspen.acl.state import AclState
 from aspen.kv.commands import READ_HANDLERS, WRITE_HANDLERS, lookup_executable
 from aspen.kv.databases import DB_RANGE, parse_index
 from aspen.kv.errors import MAX_STRING, NOT_INTEGER, SYNTAX, WRONGTYPE, CommandError
-from aspen.kv.memory import (
-    AccessHints,
-    approx_size,
-    command_keys,
-    counted_by_inner_calls,
-    read_keys,
-)
+from aspen.kv.memory import AccessHints, approx_size, keys_of, read_keys
 from aspen.kv.ops import Op, ReadOp, TxnOp, WriteOp, watch_db
 from aspen.kv.spec import Route
 from aspen.kv.valuetypes import TYPES_BY_CLASS, TYPES_BY_NAME, ValueType, register_type, type_name
@@ -139,12 +133,13 @@ class Keyspace:
         """While a restricted user's script runs (ASPEN.SCRIPTAS): whose rules redis.call
         is checked against."""
         self.used_memory = 0
-        """The selected database's estimated size (aspen.kv.memory); per database, so that
-        FLUSHDB can zero it without a walk. `total_used_memory` is what maxmemory compares."""
+        """The selected database's estimated size (aspen.kv.memory), kept only while
+        `track_memory` (it costs a little on every write); per database, so that FLUSHDB can
+        zero it without a walk. `total_used_memory` is what maxmemory compares."""
+        self.track_memory = False
         self.evicted_keys = 0  # keys removed by ASPEN.EVICT (INFO stats)
         self.hints: AccessHints | None = None
         """This node's access record for the LRU/LFU policies (local, never replicated)."""
-        self._keys_cache: dict[bytes, bool] = {}  # command name -> counted by inner calls
 
     # ------------------------------------------------------------ executing ops
 
@@ -254,43 +249,49 @@ class Keyspace:
             if handler is None:
                 return Error(f"ERR unknown command '{argv[0].decode('utf-8', 'replace')}'")
         hints = self.hints
-        if not write:
+        if not write or (not self.track_memory and hints is None):
             if hints is not None:
                 hints.touch(read_keys(argv), now_ms)
             try:
                 return handler(self, argv, now_ms)
             except CommandError as exc:
                 return exc.reply
-        # A write: re-estimate the keys it names (aspen.kv.memory), unless it is a script,
-        # whose redis.calls are counted one by one.
-        name = argv[0]
-        inner = self._keys_cache.get(name)
-        if inner is None:
-            inner = self._keys_cache[name] = counted_by_inner_calls(name)
-        keys = () if inner else command_keys(argv)
-        if len(keys) > 1:
-            keys = list(dict.fromkeys(keys))
+        # A write: re-estimate the keys it names around it (aspen.kv.memory); a script's
+        # redis.calls are counted one by one instead.
+        keys = keys_of(argv[0])(argv)
         data = self._data
         before = 0
-        for key in keys:
-            value = data.get(key)
-            if value is not None:
-                before += approx_size(key, value)
+        if self.track_memory:
+            for key in keys:
+                value = data.get(key)
+                if value is not None:
+                    before += approx_size(key, value)
         try:
-            return handler(self, argv, now_ms)
+            reply = handler(self, argv, now_ms)
         except CommandError as exc:
-            return exc.reply
-        finally:
-            if keys:
-                data = self._data  # (FLUSHALL in a script replaces it)
-                after = 0
-                for key in keys:
-                    value = data.get(key)
-                    if value is not None:
-                        after += approx_size(key, value)
-                self.used_memory = max(self.used_memory + after - before, 0)
-                if hints is not None:
-                    hints.touch([k for k in keys if k in self._data], now_ms)
+            reply = exc.reply
+        if keys and self.track_memory:
+            data = self._data  # (FLUSHALL in a script replaces it)
+            after = 0
+            for key in keys:
+                value = data.get(key)
+                if value is not None:
+                    after += approx_size(key, value)
+            used = self.used_memory + after - before
+            self.used_memory = used if used > 0 else 0
+        if keys and hints is not None:
+            data = self._data
+            hints.touch([k for k in keys if k in data], now_ms)
+        return reply
+
+    def set_memory_tracking(self, on: bool) -> None:
+        """Keep `used_memory` up to date from now on (counting the dataset once, O(keys)),
+        or stop."""
+        if on and not self.track_memory:
+            self.used_memory = sum(approx_size(k, v) for k, v in self._data.items())
+            for parked in self._parked.values():
+                parked.used_memory = sum(approx_size(k, v) for k, v in parked._data.items())
+        self.track_memory = on
 
     def replace_with(self, other: Keyspace) -> None:
         """Take over `other`'s keys, TTLs and versions (an undo); scripting state and the ACL
@@ -542,7 +543,8 @@ class Keyspace:
                     break
         data = self._data
         for key in victims:
-            self.used_memory -= approx_size(key, data[key])
+            if self.track_memory:
+                self.used_memory -= approx_size(key, data[key])
             self._drop_expired(key)
         self.used_memory = max(self.used_memory, 0)
         return victims
@@ -720,7 +722,6 @@ class Keyspace:
         for key, tag, payload, deadline, version, created in obj["keys"]:
             value = payload if tag == "string" else TYPES_BY_NAME[tag].load(payload)
             self._data[key] = value
-            self.used_memory += approx_size(key, value)
             if deadline is not None:
                 self._expires[key] = deadline
             if version != floor:

@@ -22,7 +22,7 @@ it applied and the reads it served. OBJECT IDLETIME and FREQ read the same recor
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from itertools import islice
 from typing import TYPE_CHECKING
 
@@ -43,7 +43,7 @@ KEY_OVERHEAD = 72  # dict slot + entry, key object, value object header (about R
 ELEMENT_OVERHEAD = 40  # per element of an aggregate (its dict/list slot and object)
 SCORE_BYTES = 8
 STREAM_ENTRY = 96  # an entry of a stream, fields included (streams are not sampled)
-SIZE_SAMPLES = 4
+SIZE_SAMPLES = 3
 OTHER_VALUE = 256
 
 POLICIES = (
@@ -61,43 +61,107 @@ LFU_DECAY_MS = 60_000
 def approx_size(key: bytes, value: object) -> int:
     """The estimated bytes one key holds (see the module docstring)."""
     t = type(value)
-    base = KEY_OVERHEAD + len(key)
     if t is bytes:
-        return base + len(value)  # type: ignore[arg-type]
+        return KEY_OVERHEAD + len(key) + len(value)  # type: ignore[arg-type]
+    base = KEY_OVERHEAD + len(key)
+    total = taken = 0
     if t is Hash:
-        h: Hash = value  # type: ignore[assignment]
-        n = len(h)
-        sample = [len(f) + len(v) for f, v in islice(h.items(), SIZE_SAMPLES)]
+        n = len(value)  # type: ignore[arg-type]
+        for f, v in value.items():  # type: ignore[attr-defined]
+            total += len(f) + len(v)
+            taken += 1
+            if taken == SIZE_SAMPLES:
+                break
     elif t is ZSet:
-        z: ZSet = value  # type: ignore[assignment]
-        n = len(z.scores)
-        sample = [len(m) + SCORE_BYTES for m in islice(z.scores, SIZE_SAMPLES)]
+        scores = value.scores  # type: ignore[attr-defined]
+        n = len(scores)
+        for m in scores:
+            total += len(m) + SCORE_BYTES
+            taken += 1
+            if taken == SIZE_SAMPLES:
+                break
     elif t is List or t is RSet:
         n = len(value)  # type: ignore[arg-type]
-        sample = [len(m) for m in islice(value, SIZE_SAMPLES)]  # type: ignore[call-overload]
+        for m in value:  # type: ignore[attr-defined]
+            total += len(m)
+            taken += 1
+            if taken == SIZE_SAMPLES:
+                break
     elif t is Stream:
         s: Stream = value  # type: ignore[assignment]
         return base + OTHER_VALUE + s.length * STREAM_ENTRY + len(s.groups) * OTHER_VALUE
     else:
         return base + OTHER_VALUE
-    if not n:
+    if not taken:
         return base
-    return base + n * (ELEMENT_OVERHEAD + sum(sample) // len(sample))
+    return base + n * ELEMENT_OVERHEAD + n * total // taken
 
 
 # ---------------------------------------------------------------- which keys a write touches
 
 
-def _inner(offset: int) -> Callable[[Argv], list[bytes]]:
+KeysOf = Callable[[Argv], Sequence[bytes]]
+
+
+def _inner(offset: int) -> KeysOf:
     def keys(argv: Argv) -> list[bytes]:
         return [*argv[1:offset], *command_keys(argv[offset:])]
     return keys
 
 
-_SPECIAL: dict[bytes, Callable[[Argv], list[bytes]] | None] = {
-    b"aspen.evict": lambda argv: list(argv[1:]),
+def _no_keys(argv: Argv) -> Sequence[bytes]:
+    return ()
+
+
+_SPECIAL: dict[bytes, KeysOf] = {
+    b"aspen.evict": lambda argv: argv[1:],
     b"aspen.bserve": _inner(2),  # ASPEN.BSERVE key <blocking argv>: key + the argv's keys
 }
+_KEYS_OF: dict[bytes, KeysOf] = {}  # command name as sent -> its key finder (a cache)
+
+
+def keys_of(name: bytes) -> KeysOf:
+    """How to find the keys of a command called `name` (cached per spelling): a write's
+    keys are re-estimated around it; scripts (counted by their redis.calls) have none."""
+    found = _KEYS_OF.get(name)
+    if found is None:
+        found = _KEYS_OF[name] = _find_keys_of(name.lower())
+    return found
+
+
+def _find_keys_of(name: bytes) -> KeysOf:
+    from aspen.kv.commands import lookup_executable
+
+    special = _SPECIAL.get(name)
+    if special is not None:
+        return special
+    spec = lookup_executable(name)
+    if spec is None or spec.group == "scripting" or not (spec.first_key or spec.key_specs
+                                                          or spec.keys_proc):
+        return _no_keys
+    if not spec.key_specs and spec.keys_proc is None and spec.first_key == spec.last_key:
+        i = spec.first_key
+
+        def one(argv: Argv) -> Sequence[bytes]:
+            return (argv[i],) if len(argv) > i else ()
+        return one
+
+    def general(argv: Argv) -> Sequence[bytes]:
+        if not spec.arity_ok(len(argv)):
+            return ()
+        try:
+            found = spec.keys(list(argv))
+        except (IndexError, ValueError):
+            return ()
+        return list(dict.fromkeys(found)) if len(found) > 1 else found
+    return general
+
+
+def command_keys(argv: Argv) -> Sequence[bytes]:
+    """The keys a command names, as its spec says (none for scripts)."""
+    if not argv:
+        return ()
+    return keys_of(argv[0])(argv)
 
 
 NO_TOUCH = frozenset({b"object", b"ttl", b"pttl", b"type", b"exists", b"expiretime",
@@ -105,38 +169,11 @@ NO_TOUCH = frozenset({b"object", b"ttl", b"pttl", b"type", b"exists", b"expireti
 """Reads that leave a key's access time alone (Redis looks them up with LOOKUP_NOTOUCH)."""
 
 
-def read_keys(argv: Argv) -> list[bytes]:
+def read_keys(argv: Argv) -> Sequence[bytes]:
     """The keys a read counts as accessed (none for the NO_TOUCH ones)."""
     if not argv or argv[0].lower() in NO_TOUCH:
-        return []
+        return ()
     return command_keys(argv)
-
-
-def command_keys(argv: Argv) -> list[bytes]:
-    """The keys a command names, as its spec says (empty when it names none)."""
-    from aspen.kv.commands import lookup_executable
-
-    if not argv:
-        return []
-    name = argv[0].lower()
-    special = _SPECIAL.get(name)
-    if special is not None:
-        return special(argv)
-    spec = lookup_executable(name)
-    if spec is None or not spec.arity_ok(len(argv)):
-        return []
-    try:
-        return spec.keys(list(argv))
-    except (IndexError, ValueError):
-        return []
-
-
-def counted_by_inner_calls(name: bytes) -> bool:
-    """Scripts: the redis.calls they make are counted one by one (not their declared keys)."""
-    from aspen.kv.commands import lookup_executable
-
-    spec = lookup_executable(name)
-    return spec is not None and spec.group == "scripting"
 
 
 # ---------------------------------------------------------------- access hints
@@ -154,7 +191,7 @@ class AccessHints:
         self.last: dict[bytes, int] = {}  # LRU: last access; LFU: (minutes << 8) | counter
         self.rng = random.Random(0x5EED)
 
-    def touch(self, keys: Sequence[bytes], now_ms: int) -> None:
+    def touch(self, keys: Iterable[bytes], now_ms: int) -> None:
         last = self.last
         if not self.lfu:
             for key in keys:

@@ -63,6 +63,7 @@ def _recount(ks: Keyspace) -> int:
        st.integers(0, 2**32))
 def test_used_memory_is_the_sum_of_the_key_estimates(ops: list[object], seed: int) -> None:
     ks = Keyspace()
+    ks.set_memory_tracking(True)
     rng = random.Random(seed)
     now = 1_000_000
     for op in ops:
@@ -75,11 +76,13 @@ def test_used_memory_is_the_sum_of_the_key_estimates(ops: list[object], seed: in
             ks.expire_some(now, 2)
         assert ks.used_memory == _recount(ks)
     restored = Keyspace.restore(ks.snapshot())
+    restored.set_memory_tracking(True)
     assert restored.used_memory == _recount(restored) == _recount(ks)
 
 
 def test_estimates_grow_with_the_contents() -> None:
     ks = Keyspace()
+    ks.set_memory_tracking(True)
     ks.execute(WriteOp([b"RPUSH", b"l", *[b"x" * 100] * 1000]), 1, 0)
     ks.execute(WriteOp([b"SET", b"s", b"y" * 100_000]), 1, 0)
     assert 100_000 < approx_size(b"l", ks._data[b"l"]) < 200_000
@@ -168,6 +171,7 @@ def test_volatile_ttl_picks_the_nearest_deadline() -> None:
 
 def test_active_expiry_and_lazy_expiry_are_counted() -> None:
     ks = Keyspace()
+    ks.set_memory_tracking(True)
     for i in range(10):
         ks.execute(WriteOp([b"SET", b"k%d" % i, b"x" * 50, b"PX", b"10"]), 1000, 0)
     ks.execute(WriteOp([b"RPUSH", b"l", b"a", b"b"]), 1000, 0)
