@@ -856,6 +856,8 @@ class _SocketOutput:
     async def write(self, data: bytearray) -> None:
         if self.broken:
             raise trio.BrokenResourceError("connection lost")
+        if _over_limit(self, self.backlog + len(data)):  # (as Redis counts a reply: queued)
+            raise trio.BrokenResourceError("output buffer limit reached")
         if self.writing:
             self._pending += data
         else:
@@ -871,8 +873,6 @@ class _SocketOutput:
             self._pending += memoryview(data)[sent:]
             self.writing = True
             self.nursery.start_soon(self._writer)
-        if _over_limit(self, self.backlog):
-            raise trio.BrokenResourceError("output buffer limit reached")
         while self.backlog > self.high_water and not self.broken:
             self._drained = trio.Event()
             await self._drained.wait()
@@ -883,11 +883,10 @@ class _SocketOutput:
         """`write` for a caller that cannot wait (a detached reply): what the socket does
         not take at once goes to the writer task; no pause at `high_water` (one reply; the
         connection's next write pauses if needed)."""
-        if self.broken:
+        if self.broken or _over_limit(self, self.backlog + len(data)):
             return
         if self.writing:
             self._pending += data
-            _over_limit(self, self.backlog)
             return
         try:
             sent = self.sock.send(data)
@@ -900,7 +899,6 @@ class _SocketOutput:
             self._pending += memoryview(data)[sent:]
             self.writing = True
             self.nursery.start_soon(self._writer)
-            _over_limit(self, self.backlog)
 
     def push(self, data: bytes) -> None:
         """Queue unsolicited output without blocking; over `limit`, close the connection.
@@ -984,16 +982,15 @@ class _StreamOutput:
         self._wakeup.set()
 
     def write_nowait(self, data: bytearray) -> None:
-        if not self.broken:
+        if not self.broken and not _over_limit(self, self.backlog + len(data)):
             self._queue(data)
-            _over_limit(self, self.backlog)
 
     async def write(self, data: bytearray) -> None:
         if self.broken:
             raise trio.BrokenResourceError("connection lost")
-        self._queue(data)
-        if _over_limit(self, self.backlog):
+        if _over_limit(self, self.backlog + len(data)):
             raise trio.BrokenResourceError("output buffer limit reached")
+        self._queue(data)
         await self.flush()
         if self.broken:
             raise trio.BrokenResourceError("connection lost")
