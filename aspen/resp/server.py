@@ -645,8 +645,9 @@ class _Batch:
             self.out += data
         output = self.conn._output
         if output is not None:
+            conn = self.conn
             over = output.limits.exceeded(output.backlog + len(self.out) + self.held,
-                                          self.conn.is_pubsub())
+                                          conn.subscribed is None or conn.is_pubsub())
             if over is not None:
                 self.conn.kill(over)
 
@@ -806,13 +807,15 @@ def _refuse_push(out: _Output, size: int) -> bool:
     output would pass its limits (that connection is closed here)."""
     if out.broken:
         return True
-    return _over_limit(out, out.backlog + size)
+    return _over_limit(out, out.backlog + size, push=True)
 
 
-def _over_limit(out: _Output, size: int) -> bool:
-    """Close the connection if `size` bytes of unsent output pass its class's limits."""
+def _over_limit(out: _Output, size: int, push: bool = False) -> bool:
+    """Close the connection if `size` bytes of unsent output pass its class's limits (a
+    connection whose subscriptions the server is not told of is pub/sub once pushed to)."""
     conn = out.conn
-    over = out.limits.exceeded(size, conn is None or conn.is_pubsub())
+    pubsub = conn is None or conn.is_pubsub() or (push and conn.subscribed is None)
+    over = out.limits.exceeded(size, pubsub)
     if over is None:
         return False
     if conn is not None:
