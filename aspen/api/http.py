@@ -43,7 +43,10 @@ class HttpRequest:
         """The body as JSON; an empty body reads as an empty object."""
         if not self.body.strip():
             return {}
-        return json.loads(self.body)
+        try:
+            return json.loads(self.body)
+        except UnicodeDecodeError:  # (a ValueError, not a JSONDecodeError: it would be a 500)
+            raise BadRequest("body is not valid JSON: not UTF-8 text") from None
 
 
 @attrs.frozen

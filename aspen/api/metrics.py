@@ -94,6 +94,9 @@ class _Collector:
         yield counter("aspen_snapshots_taken", "snapshots taken", stats.snapshots_taken)
         yield counter("aspen_snapshots_installed", "snapshots installed from the leader",
                       stats.snapshots_installed)
+        yield counter("aspen_peer_messages_dropped",
+                      "peer payloads that did not decode (dropped, nothing applied)",
+                      stats.peer_messages_dropped)
         yield counter("aspen_follower_logs_lost",
                       "followers found restarted without their log (wiped data dir), leader",
                       stats.follower_logs_lost)

@@ -59,6 +59,7 @@ class _Mesh:
         self.seq = 0
         self.last_seen: dict[int, tuple[int, int]] = {}  # sender -> (incarnation, seq)
         self.dropped = 0  # duplicate or late envelopes
+        self.malformed = 0  # payloads that did not decode (dropped)
 
     def kick(self) -> None:
         self.wakeup.set()
@@ -67,6 +68,7 @@ class _Mesh:
         try:
             batch = wire.decode(payload)
         except wire.PubSubDecodeError as exc:
+            self.malformed += 1
             log.warning("node %d: bad pub/sub message from %d: %s", self.node.id, sender, exc)
             return
         mark = (batch.incarnation, batch.seq)
