@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import random
 import sys
 import time
@@ -184,6 +185,7 @@ def _http_seeds() -> list[bytes]:
         b"5\r\n[1,2]\r\n0\r\n\r\n",
         b"GET /status?x=1 HTTP/1.1\r\nHost: x\r\nConnection: keep-alive\r\n\r\n"
         b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"HEAD /health HTTP/1.1\r\nHost: x\r\n\r\n",
     ]
 
 
@@ -194,6 +196,7 @@ def fuzz_http(data: bytes) -> None:
     import trio.testing
 
     from aspen.api.http import BadRequest, HttpRequest, HttpResponse, HttpServer
+    from aspen.api.http import log as http_log
 
     async def health(request: HttpRequest) -> HttpResponse:
         return HttpResponse.json({"ok": True})
@@ -229,9 +232,29 @@ def fuzz_http(data: bytes) -> None:
                 while await client.receive_some(65536):
                     pass
 
-    trio.run(main)
+    caught = _Caught()
+    logger = logging.getLogger(http_log.name)
+    logger.addHandler(caught)
+    try:
+        trio.run(main)
+    finally:
+        logger.removeHandler(caught)
     if failures:
         raise failures[0]
+    if caught.errors:  # the server's last resort caught something: a crash all the same
+        raise AssertionError(caught.errors[0])
+
+
+class _Caught(logging.Handler):
+    """Collects what the HTTP server's catch-all logged (a connection that failed)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.errors: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.getMessage().startswith("control-plane connection failed"):
+            self.errors.append(self.format(record))
 
 
 # ------------------------------------------------------------------ toml

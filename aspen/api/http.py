@@ -13,6 +13,7 @@ the next write. Streams hold a connection each, so a server serves at most `max_
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -109,6 +110,8 @@ class HttpServer:
         await trio.serve_listeners(self.handle_connection, listeners)
 
     async def handle_connection(self, stream: trio.abc.Stream) -> None:
+        """Serve one connection. Nothing may escape: the node runs this under
+        trio.serve_listeners, where an exception would end the node."""
         conn = h11.Connection(h11.SERVER)
         try:
             while True:
@@ -119,7 +122,7 @@ class HttpServer:
                 if response.stream is not None:
                     await self._send_stream(conn, stream, response)
                     return
-                await self._send_response(conn, stream, response)
+                await self._send_response(conn, stream, response, request.method == "HEAD")
                 if conn.our_state is h11.MUST_CLOSE or conn.their_state is h11.MUST_CLOSE:
                     return
                 conn.start_next_cycle()
@@ -127,12 +130,17 @@ class HttpServer:
             status = 413 if isinstance(exc, _BodyTooLarge) else 400
             if conn.our_state in (h11.IDLE, h11.SEND_RESPONSE):
                 # Best effort: the peer may already be gone.
-                with trio.move_on_after(1):
+                with trio.move_on_after(1), contextlib.suppress(
+                    h11.LocalProtocolError, trio.BrokenResourceError, trio.ClosedResourceError
+                ):
                     await self._send_response(
-                        conn, stream, HttpResponse.error(status, str(exc) or "bad request")
+                        conn, stream, HttpResponse.error(status, str(exc) or "bad request"),
+                        _is_head(conn),
                     )
         except (trio.BrokenResourceError, trio.ClosedResourceError, trio.TooSlowError):
             pass
+        except Exception:  # a bug costs this connection, never the node
+            log.exception("control-plane connection failed")
         finally:
             await trio.aclose_forcefully(stream)
 
@@ -187,15 +195,18 @@ class HttpServer:
             return HttpResponse.error(500, "internal error; see the node's log")
 
     async def _send_response(
-        self, conn: h11.Connection, stream: trio.abc.Stream, response: HttpResponse
+        self, conn: h11.Connection, stream: trio.abc.Stream, response: HttpResponse,
+        head: bool = False,
     ) -> None:
+        """Send `response`; to a HEAD request, its headers only (h11 refuses a body)."""
         headers = [
             ("content-type", response.content_type),
             ("content-length", str(len(response.body))),
             *response.headers,
         ]
         out = conn.send(h11.Response(status_code=response.status, headers=headers))
-        out = (out or b"") + (conn.send(h11.Data(data=response.body)) or b"")
+        if not head:
+            out = (out or b"") + (conn.send(h11.Data(data=response.body)) or b"")
         out += conn.send(h11.EndOfMessage()) or b""
         await stream.send_all(out)
 
@@ -263,6 +274,11 @@ async def _aclose(body: AsyncIterator[bytes]) -> None:
 
 class _BodyTooLarge(Exception):
     pass
+
+
+def _is_head(conn: h11.Connection) -> bool:
+    """Was the request being answered a HEAD (when only h11 saw it: a malformed one)?"""
+    return getattr(conn, "_request_method", None) == b"HEAD"
 
 
 def _content_length(request: h11.Request) -> int | None:

@@ -91,3 +91,37 @@ def test_found_a_body_that_is_not_utf8_is_a_400_not_a_500(body: bytes) -> None:
 
     reply = trio.run(main)
     assert reply.startswith(b"HTTP/1.1 400 "), reply
+
+
+@pytest.mark.parametrize("request_bytes", [
+    b"HEAD /health HTTP/1.1\r\nHost: x\r\n\r\n",
+    b"HEAD /it HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n4\r\n[1,2]\r\n0\r\n\r\n",
+])
+def test_found_a_head_request_is_answered_without_a_body(request_bytes: bytes) -> None:
+    """Found by atheris on the http target: any HEAD request made h11 refuse the error
+    response's body, and the exception left handle_connection, which the node runs under
+    trio.serve_listeners: one `curl -I` ended the node."""
+    import trio
+    import trio.testing
+
+    from aspen.api.http import HttpRequest, HttpResponse, HttpServer
+
+    async def health(request: HttpRequest) -> HttpResponse:
+        return HttpResponse.json({"ok": True})
+
+    async def main() -> bytes:
+        server = HttpServer({("GET", "/health"): health})
+        client, server_side = trio.testing.memory_stream_pair()
+        out = b""
+        async with trio.open_nursery() as nursery:  # an escaping exception would fail here
+            nursery.start_soon(server.handle_connection, server_side)
+            await client.send_all(request_bytes)
+            await client.send_eof()
+            while chunk := await client.receive_some(65536):
+                out += chunk
+        return out
+
+    reply = trio.run(main)
+    head, _, body = reply.partition(b"\r\n\r\n")
+    assert head.startswith((b"HTTP/1.1 405 ", b"HTTP/1.1 404 ", b"HTTP/1.1 400 ")), reply
+    assert body == b""
