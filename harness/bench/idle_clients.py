@@ -1,6 +1,6 @@
 """10,000 idle connections: what do they cost the clients that are active?
 
-    python -m harness.bench_idle_clients [--idle 10000] [--requests 50000]
+    python -m harness.bench.idle_clients [--idle 10000] [--requests 50000]
 
 One `aspen node` daemon (standalone, durable). redis-benchmark runs 50 active clients
 (SET and GET, no pipelining) twice: alone, and with `--idle` extra connections open and
