@@ -45,7 +45,7 @@ import bisect
 import hashlib
 import io
 from array import array
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import cbor2
@@ -259,30 +259,59 @@ class Keyspace:
         # A write: re-estimate the keys it names around it (aspen.kv.memory); a script's
         # redis.calls are counted one by one instead.
         keys = keys_of(argv[0])(argv)
-        data = self._data
-        before = 0
-        if self.track_memory:
-            for key in keys:
-                value = data.get(key)
-                if value is not None:
-                    before += approx_size(key, value)
+        tracked = self.track_memory and bool(keys)
+        if tracked:
+            dbs = self._dbs_written(argv)
+            before = [self._size_in(db, keys) for db in dbs]
         try:
             reply = handler(self, argv, now_ms)
         except CommandError as exc:
             reply = exc.reply
-        if keys and self.track_memory:
-            data = self._data  # (FLUSHALL in a script replaces it)
-            after = 0
-            for key in keys:
-                value = data.get(key)
-                if value is not None:
-                    after += approx_size(key, value)
-            used = self.used_memory + after - before
-            self.used_memory = used if used > 0 else 0
+        if tracked:  # (FLUSHALL in a script replaced the containers: read them afresh)
+            for db, was in zip(dbs, before, strict=True):
+                self._add_used(db, self._size_in(db, keys) - was)
         if keys and hints is not None:
             data = self._data
             hints.touch([k for k in keys if k in data], now_ms)
         return reply
+
+    def _dbs_written(self, argv: Sequence[bytes]) -> tuple[int, ...]:
+        """The databases a write changes: the selected one, and MOVE's or COPY ... DB's
+        destination (SWAPDB moves whole databases, their estimates with them)."""
+        name = argv[0].lower()
+        other: int | str | None = None
+        if name == b"move" and len(argv) == 3:
+            other = parse_index(argv[2])
+        elif name == b"copy":
+            lowered = [a.lower() for a in argv[3:]]
+            if b"db" in lowered and lowered.index(b"db") + 4 < len(argv):
+                other = parse_index(argv[lowered.index(b"db") + 4])
+        if isinstance(other, int) and other != self.db and self.valid_db(other):
+            return (self.db, other)
+        return (self.db,)
+
+    def _size_in(self, db: int, keys: Sequence[bytes]) -> int:
+        """The estimates of `keys` as they are in database `db`."""
+        if db == self.db:
+            data = self._data
+        else:
+            parked = self._parked.get(db)
+            if parked is None:
+                return 0
+            data = parked._data
+        size = 0
+        for key in keys:
+            value = data.get(key)
+            if value is not None:
+                size += approx_size(key, value)
+        return size
+
+    def _add_used(self, db: int, delta: int) -> None:
+        if db == self.db:
+            self.used_memory = max(self.used_memory + delta, 0)
+        elif db in self._parked:
+            parked = self._parked[db]
+            parked.used_memory = max(parked.used_memory + delta, 0)
 
     def set_memory_tracking(self, on: bool) -> None:
         """Keep `used_memory` up to date from now on (counting the dataset once, O(keys)),

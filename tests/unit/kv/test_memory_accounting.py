@@ -48,12 +48,21 @@ def _cmds() -> st.SearchStrategy[list[bytes]]:
         # a script writing the key it declared and keys it did not
         st.tuples(c(b"EVAL"), c(b"redis.call('SET', KEYS[1], ARGV[1]) "
                               b"redis.call('RPUSH', ARGV[1] .. 'l', ARGV[1])"), c(b"1"), k, v),
-        st.tuples(c(b"FLUSHALL")),
+        st.tuples(c(b"FLUSHALL")), st.tuples(c(b"FLUSHDB")),
+        st.tuples(c(b"MOVE"), k, st.sampled_from([b"0", b"2"])),
+        st.tuples(c(b"SWAPDB"), c(b"0"), c(b"2")),
+        st.tuples(c(b"COPY"), k, k, c(b"DB"), st.sampled_from([b"0", b"2"])),
     ).map(list)
 
 
 def _recount(ks: Keyspace) -> int:
     return sum(approx_size(key, value) for key, value in ks._data.items())
+
+
+def _recount_every_db(ks: Keyspace) -> int:
+    parked = sum(approx_size(key, value)
+                 for db in ks._parked.values() for key, value in db._data.items())
+    return _recount(ks) + parked
 
 
 @pytest.mark.differential
@@ -69,15 +78,17 @@ def test_used_memory_is_the_sum_of_the_key_estimates(ops: list[object], seed: in
     for op in ops:
         now += rng.choice([0, 1, 3, 50])
         if isinstance(op, tuple):  # MULTI/EXEC
-            ks.execute(TxnOp(tuple(tuple(c) for c in op)), now, rng.randrange(2**32))
+            txn = TxnOp(tuple(tuple(c) for c in op), db=rng.choice([0, 2]))
+            ks.execute(txn, now, rng.randrange(2**32))
         else:
-            ks.execute(WriteOp(op), now, rng.randrange(2**32))  # type: ignore[arg-type]
+            ks.execute(WriteOp(op, rng.choice([0, 2])), now,  # type: ignore[arg-type]
+                       rng.randrange(2**32))
         if rng.random() < 0.5:
             ks.expire_some(now, 2)
-        assert ks.used_memory == _recount(ks)
+        assert ks.total_used_memory() == _recount_every_db(ks)
     restored = Keyspace.restore(ks.snapshot())
     restored.set_memory_tracking(True)
-    assert restored.used_memory == _recount(restored) == _recount(ks)
+    assert restored.total_used_memory() == _recount_every_db(restored) == _recount_every_db(ks)
 
 
 def test_estimates_grow_with_the_contents() -> None:
