@@ -40,18 +40,19 @@ from aspen.kv.session import Session
 from aspen.raft import (
     Entry,
     EntryKind,
-    HardState,
     Membership,
     Message,
     RaftConfig,
     RaftCore,
     RaftDecodeError,
+    ReadState,
     Ready,
     Role,
     SnapshotMeta,
     decode_message,
     encode_message,
 )
+from aspen.raft.driver import Compact, Driver, Flush, Persist, Send
 from aspen.storage import MemoryStorage, Storage, open_storage
 from transports import MemoryHub, MessageKind, TransportConfig, open_transport
 from transports.base import TransportBase
@@ -126,8 +127,7 @@ class ClusterNode:
 
         # driver inputs
         self._wakeup = trio.Event()
-        self._inbox: list[Message] = []
-        self._pending_ticks = 0
+        self._driver_seq: Driver | None = None  # made by `_restore` with the core
         self._outbox: list[tuple[int, MessageKind, bytes]] = []
 
         self._snap_index = 0  # the latest snapshot taken (compacted in the core)
@@ -136,15 +136,12 @@ class ClusterNode:
         self._entries_since_snap = 0
         self._inline_disk = False
         self._disk_thread = DiskThread(f"aspen-disk-{self.id}")
-        self._durable_hs = HardState()  # the hard state storage holds
-        self._lazy_hs: HardState | None = None  # a newer commit index not yet written
         # Fail fast when cut off: no leader known for `_cutoff_after` (trio time) means this
         # node is on the wrong side of a partition, not in an election (which takes one
         # randomised election timeout, rarely two); commands then get CLUSTERDOWN at once.
         self._leaderless_since: float | None = None
         self._cutoff_after = 2 * settings.election_timeout
         self.cut_off = False
-        self.tick_credit = 0  # ticks a follower skips after a long apply (`_apply_timed`)
         # the clock a long apply is measured with (tests replace it; MockClock: no credit)
         self.apply_clock: Callable[[], float] = trio.current_time
 
@@ -235,7 +232,6 @@ class ClusterNode:
 
     async def _restore(self, storage: Storage) -> None:
         restored = await self._disk(storage.load)
-        self._durable_hs = restored.hard_state
         snap = await self._disk(storage.load_snapshot)
         snap_data = None
         if snap is not None:
@@ -254,6 +250,7 @@ class ClusterNode:
             reader=storage,  # entries released from the core's in-memory tail
             incarnation=self.incarnation,  # start time in microseconds: grows across restarts
         )
+        self._driver_seq = Driver(self.core, self, restored.hard_state)
         voters = self.settings.bootstrap_voters
         if voters and self.core.last_index == 0 and self.core.term == 0:
             self.core.bootstrap(Membership(voters=frozenset(voters)))
@@ -271,47 +268,74 @@ class ClusterNode:
     # =========================================================================================
 
     async def _driver(self) -> None:
-        core = self.raft
+        """The driver task: each kick runs one pass of the shared sequence
+        (`aspen.raft.driver`), carrying out its I/O steps here."""
         while True:
             await self._wakeup.wait()
             # One scheduler round before draining lets every task that is runnable now (clients,
             # the receiver) add its work: bigger batches for the price of one checkpoint.
             await trio.lowlevel.checkpoint()
             self._wakeup = trio.Event()
-            self._drain()
-            await self._flush_outbox()
-            while core.has_ready():
-                await self._handle_ready(core.ready())
-                self._drain()
-                await self._flush_outbox()
+            for step in self.driver.run_pass():
+                if isinstance(step, Flush):
+                    if self._outbox:
+                        await self._flush_outbox()
+                elif isinstance(step, Send):
+                    await self._send_raft(step.messages)
+                elif isinstance(step, Persist):
+                    await self._persist(step)
+                elif isinstance(step, Compact):
+                    await self._maybe_snapshot()
+                else:
+                    await self._install_snapshot(step.meta, step.data)
 
     @property
-    def _core(self) -> RaftCore:
-        assert self.core is not None, "the node is not running"
-        return self.core
+    def driver(self) -> Driver:
+        assert self._driver_seq is not None, "the node is not running"
+        return self._driver_seq
 
-    def _drain(self) -> None:
-        core = self.raft
-        # Ticks first: they were counted before now, so a message waiting in the inbox is
-        # treated as the newest event. The other order would let ticks that piled up during a
-        # stall count AFTER a leader's heartbeat and shorten the time this follower refuses
-        # votes — which the leader's read lease relies on.
-        ticks, self._pending_ticks = self._pending_ticks, 0
-        if self.tick_credit and ticks:
-            used = min(ticks, self.tick_credit)
-            ticks -= used
-            self.tick_credit -= used
-        for _ in range(ticks):
-            core.tick()
-        if ticks:
+    @property
+    def tick_credit(self) -> int:
+        """Ticks the driver skips after a long apply (`_apply_timed`)."""
+        return self.driver.tick_credit
+
+    @tick_credit.setter
+    def tick_credit(self, value: int) -> None:
+        self.driver.tick_credit = value
+
+    # -- DriverHost ---------------------------------------------------------------------------
+
+    def after_inputs(self, ticked: bool) -> None:
+        if ticked:
             self.writes.rescan = True
-        msgs, self._inbox = self._inbox, []
-        for msg in msgs:
-            core.step(msg)
         self._note_leader()
         self.writes.submit_pending()
         self.writes.propose_batch()
         self.reads.request_read_index()
+
+    def on_ready(self, rd: Ready) -> None:
+        if rd.soft_state is not None:
+            self._on_soft_state()
+        for lost in rd.lost_logs:
+            self.stats.follower_logs_lost += 1
+            log.warning(
+                "node %d: follower %d restarted WITHOUT ITS LOG (data dir wiped or lost): it had "
+                "acknowledged entries up to %d, it now holds at most %d; catching it up "
+                "(until then the cluster has one copy fewer of those entries)",
+                self.id, lost.peer, lost.acked, lost.has,
+            )
+
+    def apply(self, entries: list[Entry]) -> None:
+        if entries:
+            self._apply_timed(entries)
+
+    def serve_reads(self, read_states: list[ReadState]) -> None:
+        if read_states:
+            self.reads.serve_read_states(read_states)
+
+    def after_apply(self) -> None:
+        self.reads.wake_applied()
+        self.blocking.after_apply()
 
     def _note_leader(self) -> None:
         """Track how long no leader has been known; past `_cutoff_after` the node is cut off:
@@ -329,70 +353,18 @@ class ClusterNode:
             self.stats.cut_offs += 1
             self.writes.give_up_waiting()
 
-    async def _handle_ready(self, rd: Ready) -> None:
-        core, storage = self.raft, self.storage
+    # -- the driver's I/O steps -----------------------------------------------------------------
+
+    async def _persist(self, step: Persist) -> None:
+        """Append and fsync: inline (`_append_inline`) or in the disk thread."""
+        storage = self.storage
         assert storage is not None
-        if rd.soft_state is not None:
-            self._on_soft_state()
-        for lost in rd.lost_logs:
-            self.stats.follower_logs_lost += 1
-            log.warning(
-                "node %d: follower %d restarted WITHOUT ITS LOG (data dir wiped or lost): it had "
-                "acknowledged entries up to %d, it now holds at most %d; catching it up "
-                "(until then the cluster has one copy fewer of those entries)",
-                self.id, lost.peer, lost.acked, lost.has,
-            )
-        await self._send_raft(rd.messages)
-        if rd.snapshot is not None:
-            await self._install_snapshot(*rd.snapshot)
-        # Committed entries that are already durable here (all of them on a leader: it
-        # counts itself in a quorum only once its own copy is stored) are applied BEFORE this
-        # Ready's fsync, so their replies do not wait for the disk write of the next batch.
-        committed, later = rd.committed, []
-        if rd.entries and committed and committed[-1].index >= rd.entries[0].index:
-            first_unstable = rd.entries[0].index
-            cut = next(i for i, e in enumerate(committed) if e.index >= first_unstable)
-            committed, later = committed[:cut], committed[cut:]
-        self._apply_timed(committed)
-        self.reads.serve_read_states(rd.read_states)
-        self.reads.wake_applied()
-        self.blocking.after_apply()
-        await self._persist(storage, rd)
-        await self._send_raft(rd.persisted_messages)
-        if later:
-            self._apply_timed(later)
-            self.reads.wake_applied()
-            self.blocking.after_apply()
-        core.advance(rd)
-        await self._maybe_snapshot()
-
-    async def _persist(self, storage: Storage, rd: Ready) -> None:
-        """Write `rd.entries` and the hard state with one fsync, or not at all.
-
-        A hard state that differs from the durable one only by its commit index is not worth
-        an fsync of its own (the commit index is volatile state in Raft: a restarted node
-        learns it again, and the core clamps it to the log). It is written with the next
-        batch of entries instead, or with the next term/vote change.
-        """
-        hs = rd.hard_state
-        if hs is not None:
-            durable = self._durable_hs
-            if not rd.entries and hs.term == durable.term and hs.vote == durable.vote:
-                self._lazy_hs = hs
-                return
-        elif not rd.entries:
-            return
-        else:
-            hs = self._lazy_hs
         started = time.perf_counter()
         if self._append_inline():
-            storage.append(rd.entries, hs)
+            storage.append(step.entries, step.hard_state)
         else:
-            await self._disk(storage.append, rd.entries, hs)
+            await self._disk(storage.append, step.entries, step.hard_state)
         self.stats.note_fsync(time.perf_counter() - started)
-        if hs is not None:
-            self._durable_hs = hs
-            self._lazy_hs = None
 
     def _append_inline(self) -> bool:
         """Append (and fsync) in the driver itself, the event loop blocked meanwhile?
@@ -403,7 +375,7 @@ class ClusterNode:
         follower's CPU per request at -P 1 (docs/benchmarks.md, "Round 4"). A leader, or a
         follower whose clients wait on a write or a read, keeps its event loop free during
         the fsync: client requests are read and batched meanwhile. Ticks that pile up while
-        blocked are handled before the next message (`_drain`), as after any stall.
+        blocked are handled before the next message (`Driver.drain`), as after any stall.
         """
         return (
             self.raft.role is not Role.LEADER and not self.writes.pending and not self.reads.busy
@@ -557,7 +529,7 @@ class ClusterNode:
             for msg in await transport.receive_batch():
                 if msg.kind is MessageKind.RAFT:
                     try:
-                        self._inbox.append(decode_message(msg.payload))
+                        self.driver.add_message(decode_message(msg.payload))
                     except RaftDecodeError as exc:
                         self.stats.peer_messages_dropped += 1
                         log.warning(
@@ -596,7 +568,7 @@ class ClusterNode:
         interval = self.settings.tick_interval
         while True:
             await trio.sleep(interval)
-            self._pending_ticks += 1
+            self.driver.add_tick()
             self.kick()
 
     async def _expiry_loop(self) -> None:
