@@ -29,7 +29,7 @@ class WriteRequest:
     def __init__(self, rid: RequestId, op: WriteOp | TxnOp | bytes, deadline: float) -> None:
         self.rid = rid
         self.op = op  # `normalised` (what the entry decodes to), else the op's encoding
-        self.deadline = deadline  # set when submitted; `_write_deadlines` enforces it
+        self.deadline = deadline  # set when submitted; `WritePath.deadlines` enforces it
         self.settled = False  # applied or given up: `reply`/`done` say which
         self.event: trio.Event | None = None  # made by the first waiter (often none waits)
         # Called once when the write settles (applied or given up), instead of waking a

@@ -1,21 +1,26 @@
-"""One simulated node: a Raft core, its "disk", its state machine, and the Ready loop.
+"""One simulated node: a Raft core, its "disk", its state machine, run by the runtime's driver.
 
-The loop follows the Ready contract in `aspen.raft.ready`: messages go out at once; the
-rest is "written to disk", which takes `disk_ms` of virtual time; only then are persisted
-messages sent, committed entries applied and `advance` called. A crash in between loses
-the whole Ready, exactly like a process killed before its fsync returned.
+The sequence is not the simulator's own: it is `aspen.raft.driver.Driver`, the code that
+`aspen.cluster.node.ClusterNode` runs (drain order, committed entries applied before the
+fsync when already durable, the commit index written lazily, acks sent after the fsync).
+This node is its `DriverHost` and carries out its steps: a `Persist` or `InstallSnapshot`
+takes `disk_ms` of virtual time, during which the pass waits (inputs queue, as in the
+runtime whose driver awaits the fsync); a crash meanwhile never resumes it, exactly like a
+process killed before its fsync returned. What the node sends is checked against what it
+has on disk (`_check_ack`), and what it applies against what the core committed.
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from aspen.raft.codec import decode_membership
+from aspen.raft.driver import Compact, Driver, Flush, InstallSnapshot, Persist, Send, Step
 from aspen.raft.errors import NotLeader, ProposalDropped
 from aspen.raft.messages import AppendEntriesResponse, RequestVoteResponse
-from aspen.raft.ready import Ready, Role
+from aspen.raft.ready import ReadState, Ready, Role
 from aspen.raft.types import Entry, EntryKind, Membership
 from harness.sim.durable import DurableLog, DurableReader
 from harness.sim.invariants import InvariantViolation
@@ -31,10 +36,17 @@ CAS = "c"
 
 
 class SimNode:
-    def __init__(self, sim: Simulation, node_id: int, make_core: Callable[..., Any]) -> None:
+    def __init__(self, sim: Simulation, node_id: int, make_core: Callable[..., Any],
+                 make_driver: Callable[..., Driver] = Driver) -> None:
         self.sim = sim
         self.id = node_id
         self.make_core = make_core
+        self.make_driver = make_driver
+        self.driver: Driver | None = None
+        self.steps: Iterator[Step] | None = None  # the driver's pass in progress
+        self.kicked = False  # inputs arrived: the driver owes a pass
+        # client requests for the driver's next drain (as the runtime queues its writes)
+        self.requests: list[tuple[int, tuple[int, int], str, str, str | None, str | None]] = []
         self.durable = DurableLog()
         self.core: Any = None
         self.alive = False
@@ -69,6 +81,10 @@ class SimNode:
             hard_state=d.hard_state, snapshot=d.snapshot, entries=tuple(d.entries),
             snapshot_data=d.snapshot_data, reader=DurableReader(d, self._note_read_back),
             incarnation=self.incarnation)
+        self.driver = self.make_driver(self.core, self, d.hard_state)
+        self.steps = None
+        self.kicked = False
+        self.requests = []
         self.alive = True
         self.persisting = False
         self.paused = False
@@ -80,10 +96,10 @@ class SimNode:
         self.last_snapshot_index = self.sm.applied
         self.role, self.leader_id, self.term = Role.FOLLOWER, None, d.hard_state.term
         self.commit = d.hard_state.commit
-        if self.incarnation > 1 and d.hard_state.commit < self.applied_before_crash:
+        if self.incarnation > 1 and d.last_index() < self.applied_before_crash:
             raise InvariantViolation(
-                "commit-monotonic",
-                f"n{self.id} restarts with durable commit {d.hard_state.commit} but had applied "
+                "apply-before-durable",
+                f"n{self.id} restarts with a durable log up to {d.last_index()} but had applied "
                 f"{self.applied_before_crash} before crashing")
         wipe = self.wipe_pending
         if wipe is not None and wipe[1] and bootstrap is None:
@@ -110,6 +126,9 @@ class SimNode:
         self.applied_before_crash = max(self.applied_before_crash, self.sm.applied)
         self.alive = False
         self.core = None
+        self.driver = None
+        self.steps = None
+        self.requests = []
         self.incarnation += 1
         self.persisting = False
         self.paused = False
@@ -155,7 +174,8 @@ class SimNode:
         self.sim.clock.after(self.tick_ms, self._tick, inc)
         if self.paused:
             return  # a stopped process does not see time pass
-        self.core.tick()
+        assert self.driver is not None
+        self.driver.add_tick()
         self.pump()
 
     def receive(self, msg: Any) -> None:
@@ -164,7 +184,8 @@ class SimNode:
         if self.paused:
             self.backlog.append((self.receive, (msg,)))
             return
-        self.core.step(msg)
+        assert self.driver is not None
+        self.driver.add_message(msg)
         self.pump()
 
     def client_request(self, client: int, req: tuple[int, int], kind: str, key: str,
@@ -175,59 +196,114 @@ class SimNode:
             self.backlog.append(
                 (self.client_request, (client, req, kind, key, value, expected)))
             return
-        sim = self.sim
-        try:
-            if kind == READ:
-                token = f"{req[0]}:{req[1]}".encode()
-                self.core.read_index(token)
-                self.reads[token] = (client, req, key)
-            else:
-                assert value is not None
-                cmd = Command(req, kind, key, value, expected)
-                index = self.core.propose(cmd.encode())
-                self.proposals[index] = (client, req)
-                sim.trace.add(sim.clock.now, self.id, f"propose {kind} {key}={value} @{index}")
-        except NotLeader as e:
-            sim.client_reply(client, req, "not_leader", e.leader_hint)
-        except ProposalDropped:
-            sim.client_reply(client, req, "retry", None)
+        self.requests.append((client, req, kind, key, value, expected))
         self.pump()
 
-    # -- the Ready loop -------------------------------------------------------------------
+    # -- the driver -------------------------------------------------------------------------
     def pump(self) -> None:
-        while self.alive and not self.persisting and self.core.has_ready():
-            rd = self.core.ready()
-            self._observe(rd)
-            sim = self.sim
-            if rd.hard_state is not None or rd.entries:
-                self._check_no_early_ack(rd)
-            for m in rd.messages:
-                sim.send(m)
-            disk = sim.disk_delay()
-            if disk > 0 and (rd.entries or rd.hard_state or rd.snapshot):
-                self.persisting = True
-                sim.clock.after(disk, self._persisted, self.incarnation, rd)
-                return
-            self._persisted(self.incarnation, rd)
+        """Kick the driver (the runtime's `kick`): run passes until none is owed, or until
+        a disk step keeps the pass waiting."""
+        self.kicked = True
+        self._run()
 
-    def _check_no_early_ack(self, rd: Ready) -> None:
-        """Votes and append acks that depend on this Ready must wait until it is durable:
-        sent earlier, a crash could make a node forget a vote or an entry it acknowledged."""
-        hs = rd.hard_state
-        first = rd.entries[0].index if rd.entries else None
-        for m in rd.messages:
-            if (isinstance(m, RequestVoteResponse) and m.granted and not m.pre_vote
-                    and hs is not None and hs.vote == m.dst):
+    def _run(self) -> None:
+        while self.alive and not self.persisting:
+            if self.steps is None:
+                if not self.kicked:
+                    return
+                self.kicked = False
+                assert self.driver is not None
+                self.steps = self.driver.run_pass()
+            try:
+                step = next(self.steps)
+            except StopIteration:
+                self.steps = None
+                continue
+            self._carry_out(step)
+
+    def _carry_out(self, step: Step) -> None:
+        kind = type(step)
+        if kind is Flush:
+            return  # (replies go to the clients directly)
+        if kind is Compact:
+            self._maybe_snapshot()
+            return
+        sim = self.sim
+        if isinstance(step, Send):
+            for m in step.messages:
+                self._check_ack(m)
+                sim.send(m)
+            return
+        assert isinstance(step, (Persist, InstallSnapshot))
+        disk = sim.disk_delay()
+        if disk > 0:
+            self.persisting = True
+            sim.clock.after(disk, self._written, self.incarnation, step)
+            return
+        self._write(step)
+
+    def _written(self, inc: int, step: Persist | InstallSnapshot) -> None:
+        if inc != self.incarnation:
+            return  # crashed before the "fsync" returned: nothing of it reached the disk
+        if self.paused:
+            self.backlog.append((self._written, (inc, step)))
+            return
+        self._write(step)
+        self.persisting = False
+        self._run()
+
+    # -- DriverHost ---------------------------------------------------------------------------
+    def after_inputs(self, ticked: bool) -> None:
+        """The client requests that arrived since the last drain go to the core now."""
+        requests, self.requests = self.requests, []
+        sim = self.sim
+        core = self.core
+        for client, req, kind, key, value, expected in requests:
+            try:
+                if kind == READ:
+                    token = f"{req[0]}:{req[1]}".encode()
+                    core.read_index(token)
+                    self.reads[token] = (client, req, key)
+                else:
+                    assert value is not None
+                    cmd = Command(req, kind, key, value, expected)
+                    index = core.propose(cmd.encode())
+                    self.proposals[index] = (client, req)
+                    sim.trace.add(sim.clock.now, self.id, f"propose {kind} {key}={value} @{index}")
+            except NotLeader as e:
+                sim.client_reply(client, req, "not_leader", e.leader_hint)
+            except ProposalDropped:
+                sim.client_reply(client, req, "retry", None)
+
+    def on_ready(self, rd: Ready) -> None:
+        self._observe(rd)
+
+    def apply(self, entries: list[Entry]) -> None:
+        self._apply(entries)
+
+    def serve_reads(self, read_states: list[ReadState]) -> None:
+        for rs in read_states:
+            self._read_state(rs.token, rs.index)
+
+    def after_apply(self) -> None:
+        self._serve_reads()
+
+    def _check_ack(self, m: Any) -> None:
+        """Votes and append acks must not leave before what they promise is durable: sent
+        earlier, a crash could make a node forget a vote or an entry it acknowledged."""
+        d = self.durable
+        if isinstance(m, RequestVoteResponse) and m.granted and not m.pre_vote:
+            hs = d.hard_state
+            if (hs.term, hs.vote) != (m.term, m.dst):
                 raise InvariantViolation(
                     "persist-before-ack",
                     f"n{self.id} sends its vote for n{m.dst} (term {m.term}) before the vote "
-                    "is durable")
-            if (isinstance(m, AppendEntriesResponse) and m.success and first is not None
-                    and m.index >= first):
-                raise InvariantViolation(
-                    "persist-before-ack",
-                    f"n{self.id} acknowledges entries up to {m.index} before persisting "
-                    f"entries from {first}")
+                    f"is durable (on disk: term {hs.term}, vote {hs.vote})")
+        elif isinstance(m, AppendEntriesResponse) and m.success and m.index > d.last_index():
+            raise InvariantViolation(
+                "persist-before-ack",
+                f"n{self.id} acknowledges entries up to {m.index} to n{m.dst} with only "
+                f"{d.last_index()} on disk")
 
     def _observe(self, rd: Ready) -> None:
         sim = self.sim
@@ -243,22 +319,27 @@ class SimNode:
             sim.trace.add(sim.clock.now, self.id,
                           f"n{lost.peer} came back without its log (acked {lost.acked}, has "
                           f"{lost.has})")
+        commit_before = self.commit
         if rd.hard_state is not None:
             self.term = rd.hard_state.term
+            self.commit = rd.hard_state.commit  # volatile: written to disk lazily
         if self.role is Role.LEADER:
             sim.leader_observed(self, self.term)
+            inv = sim.invariants
+            if self.commit > commit_before:
+                sim.nemesis.on_leader_commit(self, self.commit)
+            inv.leader_commit_seen(self.term, self.commit)
+            if inv.needs_completeness_check(self.term):
+                d = self.durable
+                inv.check_leader_completeness(self.id, self.term, d.snap_index, d.term_at)
 
-    def _persisted(self, inc: int, rd: Ready) -> None:
-        if inc != self.incarnation:
-            return  # crashed before the "fsync" returned: nothing of rd reached the disk
-        if self.paused:
-            self.backlog.append((self._persisted, (inc, rd)))
-            return
+    def _write(self, step: Persist | InstallSnapshot) -> None:
+        """The disk step is done: what it wrote survives a crash from now on."""
         sim = self.sim
         inv = sim.invariants
         d = self.durable
-        if rd.snapshot is not None:
-            meta, data = rd.snapshot
+        if isinstance(step, InstallSnapshot):
+            meta, data = step.meta, step.data
             if meta.index <= self.sm.applied:
                 raise InvariantViolation(
                     "commit-monotonic",
@@ -276,14 +357,14 @@ class SimNode:
             sim.installs += 1
             sim.trace.add(sim.clock.now, self.id, f"install snapshot {meta.index}/{meta.term}")
             self._fail_proposals_upto(meta.index)
-        if rd.entries:
-            first = rd.entries[0].index
+            return
+        if step.entries:
+            first = step.entries[0].index
             prev = d.term_at(first - 1)
-            d.append(rd.entries)
-            inv.entries_persisted(self.id, rd.entries, prev)
-        commit_before = d.hard_state.commit
-        if rd.hard_state is not None:
-            hs = rd.hard_state
+            d.append(step.entries)
+            inv.entries_persisted(self.id, step.entries, prev)
+        if step.hard_state is not None:
+            hs = step.hard_state
             old = d.hard_state
             if hs.term < old.term:
                 raise InvariantViolation(
@@ -296,23 +377,6 @@ class SimNode:
             if hs.vote is not None and (hs.term, hs.vote) != (old.term, old.vote):
                 sim.nemesis.on_vote_persisted(self, hs.term, hs.vote)
             d.hard_state = hs
-            self.commit = hs.commit
-        if self.role is Role.LEADER:
-            if d.hard_state.commit > commit_before:
-                sim.nemesis.on_leader_commit(self, d.hard_state.commit)
-            inv.leader_commit_seen(self.term, d.hard_state.commit)
-            if inv.needs_completeness_check(self.term):
-                inv.check_leader_completeness(self.id, self.term, d.snap_index, d.term_at)
-        for m in rd.persisted_messages:
-            sim.send(m)
-        self._apply(rd.committed)
-        for rs in rd.read_states:
-            self._read_state(rs.token, rs.index)
-        self.core.advance(rd)
-        self.persisting = False
-        self._maybe_snapshot()
-        self._serve_reads()
-        self.pump()
 
     # -- applying -------------------------------------------------------------------------
     def _apply(self, entries: list[Entry]) -> None:
@@ -321,16 +385,18 @@ class SimNode:
         sim = self.sim
         inv = sim.invariants
         sm = self.sm
-        commit = self.durable.hard_state.commit
+        commit = self.core.commit_index
         for e in entries:
+            if e.index <= sm.applied:
+                continue  # applied already (as the runtime, which also skips these)
             if e.index != sm.applied + 1:
                 raise InvariantViolation(
                     "commit-monotonic",
                     f"n{self.id} applies entry {e.index} after {sm.applied} (not contiguous)")
-            if e.index > commit:
+            if e.index > commit and sim.params.check_apply:
                 raise InvariantViolation(
-                    "commit-monotonic",
-                    f"n{self.id} applies entry {e.index} beyond its durable commit {commit}")
+                    "apply-before-commit",
+                    f"n{self.id} applies entry {e.index} beyond its commit index {commit}")
             inv.entry_applied(self.id, e)
             waiting = self.proposals.pop(e.index, None)
             if e.kind == EntryKind.NORMAL:

@@ -15,6 +15,7 @@ import attrs
 
 from aspen.raft.codec import decode_message, encode_message
 from aspen.raft.config import RaftConfig
+from aspen.raft.driver import Driver
 from aspen.raft.ready import Role
 from aspen.raft.types import Membership
 from harness.linearizability import Op
@@ -72,6 +73,8 @@ class SimParams:
     max_checker_steps: int = 3_000_000
     faults: tuple[str, ...] | None = None  # overrides the scenario's list of faults
     check_votes: bool = True  # vote-safety check (off: let Election Safety catch double votes)
+    # apply-before-commit check (off: let linearizability catch what an early apply causes)
+    check_apply: bool = True
     wipe_catchup_bound_ms: int = 2000  # a wiped node catches up within this from one leader
 
     def replay_args(self, seed: int) -> str:
@@ -174,7 +177,8 @@ def default_core_factory() -> Callable[..., Any]:
 class Simulation:
     def __init__(self, seed: int, params: SimParams | None = None,
                  core_factory: Callable[..., Any] | None = None,
-                 trace: Trace | None = None) -> None:
+                 trace: Trace | None = None,
+                 driver_factory: Callable[..., Driver] | None = None) -> None:
         self.seed = seed
         self.params = p = params or SimParams()
         self.rng = random.Random(seed)
@@ -195,7 +199,9 @@ class Simulation:
         self.net = Network(self.clock, self.rng, self._deliver, attrs.evolve(p.net))
         factory = core_factory or default_core_factory()
         self.initial_voters = frozenset(range(1, p.nodes + 1))
-        self.nodes = {i: SimNode(self, i, factory) for i in range(1, p.nodes + p.spares + 1)}
+        make_driver = driver_factory or Driver  # the runtime's driver, unless a test plants one
+        self.nodes = {i: SimNode(self, i, factory, make_driver)
+                      for i in range(1, p.nodes + p.spares + 1)}
         self.clients = [Client(self, c) for c in range(1, p.clients + 1)]
         self.probe = Client(self, p.clients + 1, probe=True)
         self.clients.append(self.probe)
@@ -377,5 +383,6 @@ class Simulation:
 
 def run_seed(seed: int, params: SimParams | None = None,
              core_factory: Callable[..., Any] | None = None,
-             trace: Trace | None = None) -> SimResult:
-    return Simulation(seed, params, core_factory, trace).run()
+             trace: Trace | None = None,
+             driver_factory: Callable[..., Driver] | None = None) -> SimResult:
+    return Simulation(seed, params, core_factory, trace, driver_factory).run()

@@ -1,13 +1,14 @@
-"""Deliberately broken Raft cores, for showing that the simulator's checks can fail.
+"""Deliberately broken Raft cores and drivers, for showing that the simulator's checks can fail.
 
-They live only in test code: each subclasses the real core and overrides one of its
-documented test seams (EarlyAckCore overrides `ready()` itself). Nothing in `aspen` can
-reach them.
+They live only in test code: each subclasses the real core (or the real driver,
+`aspen.raft.driver.Driver`, which the runtime runs too) and overrides one of its documented
+test seams (EarlyAckCore overrides `ready()` itself). Nothing in `aspen` can reach them.
 """
 
 from __future__ import annotations
 
-from aspen.raft import Progress, RaftCore, Ready, RequestVote
+from aspen.raft import Entry, Message, Progress, RaftCore, Ready, RequestVote
+from aspen.raft.driver import Driver, Persist
 
 
 class DoubleVoteCore(RaftCore):
@@ -57,3 +58,43 @@ class NoIncarnationCore(RaftCore):
 
     def _check_incarnation(self, peer: int, incarnation: int, pr: Progress) -> bool:
         return True
+
+
+# -- planted bugs in the driver (the sequence the runtime and the simulator share) ----------
+
+
+class EarlyAckDriver(Driver):
+    """Sends votes and append acks with the Ready's other messages, before its fsync."""
+
+    def outgoing(self, rd: Ready) -> tuple[list[Message], list[Message]]:
+        return rd.messages + rd.persisted_messages, []
+
+
+class ApplyBeforeCommitDriver(Driver):
+    """Applies the entries of a Ready once they are durable HERE, without waiting for a
+    majority: the leader acknowledges a write that a crash or a new leader can still lose."""
+
+    handed = -1  # the last index handed to apply (-1: not known yet)
+
+    def split_committed(self, rd: Ready) -> tuple[list[Entry], list[Entry]]:
+        early, later = super().split_committed(rd)
+        if self.handed < 0:
+            self.handed = self.core.applied_index
+        if early or later:
+            self.handed = max(self.handed, (later or early)[-1].index)
+        extra = [e for e in rd.entries if e.index > self.handed]
+        if extra and extra[0].index == self.handed + 1:
+            self.handed = extra[-1].index
+            return early, later + extra
+        return early, later
+
+
+class LazyVoteDriver(Driver):
+    """Extends the lazy commit-index write to every hard state without entries: a vote is
+    sent before it is durable (and a crash forgets it)."""
+
+    def persist_step(self, rd: Ready) -> Persist | None:
+        if rd.hard_state is not None and not rd.entries:
+            self.lazy_hs = rd.hard_state
+            return None
+        return super().persist_step(rd)
