@@ -60,7 +60,9 @@ Outputs:
     core.has_ready() / rd = core.ready() / core.advance(rd)
         At most one Ready is outstanding: ready() raises if called before advance(), and
         has_ready() is False meanwhile. tick()/step()/propose() may be called in between.
-        See `Ready` for the order in which the runtime handles its fields.
+        See `Ready` for the order in which the runtime handles its fields, and
+        `aspen.raft.driver.Driver` for the one implementation of that order, which the
+        runtime and the simulator both run (not exported here: import it from its module).
     core.lease_remaining() -> int       ticks this leader may serve reads locally
                                         (read_consistency = "lease"; needs CheckQuorum; the
                                         runtime subtracts its clock-drift margin)
