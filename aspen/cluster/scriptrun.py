@@ -96,9 +96,8 @@ class ScriptRunner:
             return
         node = self._node
         todo, self._backlog = self._backlog, []
-        node._apply_timed(todo)
-        node.reads.wake_applied()
-        node.blocking.after_apply()
+        node.apply(todo)
+        node.after_apply()
         node.kick()
 
     # -- running
