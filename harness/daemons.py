@@ -25,7 +25,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -129,13 +129,20 @@ class DaemonCluster:
         election_ticks: int = 10,
         raft: dict[str, Any] | None = None,
         spares: int = 0,
+        hosts: Mapping[int, str] | None = None,
+        exec_prefix: Callable[[int], list[str]] | None = None,
+        security: Mapping[str, Any] | None = None,
     ) -> None:
+        """`hosts`: each node's address (default 127.0.0.1); `exec_prefix(i)`: an argv prefix
+        node i's process is started under (harness.netns: `ip netns exec <its namespace>`);
+        `security`: the `[security]` table of every node."""
         self.dir = Path(base_dir)
         self.dir.mkdir(parents=True, exist_ok=True)
         ports = free_ports(3 * (n + spares))
         self.members = {
             i: LocalMember(i, resp=ports[3 * (i - 1)], http=ports[3 * (i - 1) + 1],
-                           raft=ports[3 * (i - 1) + 2])
+                           raft=ports[3 * (i - 1) + 2],
+                           host=(hosts or {}).get(i, "127.0.0.1"))
             for i in range(1, n + spares + 1)
         }
         self.voters = list(range(1, n + 1))
@@ -145,8 +152,10 @@ class DaemonCluster:
             # a bootstrap list: they join through add-learner.
             members = list(self.members.values())
             text = render_local_config(me, members, f"n{i}", bootstrap=bootstrap and i <= n,
-                                       raft=raft_opts, voters=self.voters)
+                                       raft=raft_opts, voters=self.voters,
+                                       security=security)
             (self.dir / f"n{i}.toml").write_text(text)
+        self.exec_prefix = exec_prefix
         self.procs: dict[int, subprocess.Popen[bytes]] = {}
         self.paused: set[int] = set()
         self.pythonpath: dict[int, str] = {}
@@ -165,8 +174,10 @@ class DaemonCluster:
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         if i in self.pythonpath:
             env["PYTHONPATH"] = self.pythonpath[i]
+        prefix = self.exec_prefix(i) if self.exec_prefix is not None else []
         proc = subprocess.Popen(
-            [sys.executable, "-m", "aspen.cli", "node", "--config", str(self.config_path(i))],
+            [*prefix, sys.executable, "-m", "aspen.cli", "node",
+             "--config", str(self.config_path(i))],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
             cwd=self.dir,
         )
@@ -237,18 +248,18 @@ class DaemonCluster:
     # -- looking at the cluster -----------------------------------------------------------------
 
     def http(self, i: int) -> str:
-        return f"127.0.0.1:{self.members[i].http}"
+        return f"{self.members[i].host}:{self.members[i].http}"
 
     def resp_port(self, i: int) -> int:
         return self.members[i].resp
 
     def raft_address(self, i: int) -> str:
-        return f"127.0.0.1:{self.members[i].raft}"
+        return f"{self.members[i].host}:{self.members[i].raft}"
 
     def client(self, i: int, **kw: Any) -> redis.Redis:
         kw.setdefault("socket_timeout", 10)
         kw.setdefault("socket_connect_timeout", 2)
-        return redis.Redis(host="127.0.0.1", port=self.resp_port(i), **kw)
+        return redis.Redis(host=self.members[i].host, port=self.resp_port(i), **kw)
 
     def status(self, i: int, timeout: float = 2.0) -> dict[str, Any]:
         code, body = http_json(self.http(i), "/status", timeout=timeout)
