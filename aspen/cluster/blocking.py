@@ -31,14 +31,16 @@ import contextlib
 import math
 import select
 import socket
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Protocol
 
 import trio
 
 from aspen.cluster.errors import CLUSTERDOWN
+from aspen.cluster.keygate import KeyGate
 from aspen.kv.blocking import serve_argv
 from aspen.kv.commands import blocking_of
+from aspen.kv.errors import CommandError
 from aspen.kv.lists import List
 from aspen.kv.ops import TxnOp, WriteOp
 from aspen.kv.stream import Stream
@@ -218,6 +220,10 @@ class BlockingService:
         self._checked_index = -1
         self.served = 0
         self.lost_races = 0
+        # Redis's serve order for this node's clients (aspen.cluster.keygate)
+        self.gate = KeyGate()
+        settings = getattr(node, "settings", None)
+        self.gate_limit = float(getattr(settings, "request_timeout", 5.0))
 
     @property
     def blocked_clients(self) -> int:
@@ -256,6 +262,7 @@ class BlockingService:
             w.key = key
             w.pending = self.node.submit_write(WriteOp(serve_argv(key[1], w.argv), key[0]))
             self._inflight[key] = self._inflight.get(key, 0) + w.want
+            self.gate.hold((key[1],))  # the gate goes by key name, in every database
             if w.event is not None:
                 w.event.set()
 
@@ -278,6 +285,37 @@ class BlockingService:
 
     # -- the client's side ----------------------------------------------------------------
 
+    @contextlib.asynccontextmanager
+    async def watching(self, argv: Sequence[bytes]) -> AsyncIterator[Callable[[], None]]:
+        """Around a blocking command's whole life on this node: its keys are watched (writes
+        to them go one at a time, see KeyGate); it waits until they are clear, then holds
+        them until it is parked (call what this yields) or done."""
+        try:
+            keys = tuple(dict.fromkeys(blocking_of(argv[0]).call(list(argv)).keys))
+        except CommandError:
+            keys = ()  # its attempt answers the error
+        gate = self.gate
+        gate.watch(keys)
+        held = False
+
+        def parked() -> None:
+            nonlocal held
+            if held:
+                held = False
+                gate.release(keys)
+
+        ticket = gate.enter(keys)
+        try:
+            try:
+                await gate.acquire(ticket, self.gate_limit)
+            finally:
+                gate.leave(ticket)  # cancelled while queued (no-op once acquired)
+            held = True
+            yield parked
+        finally:
+            parked()
+            gate.unwatch(keys)
+
     async def attempt(self, op: WriteOp) -> object:
         """Replicate a blocking command once (its non-blocking form); its reply. A client
         cancelled meanwhile (it went away) gets back what the attempt popped."""
@@ -290,12 +328,15 @@ class BlockingService:
         hangup: Hangup | None = None,
         client_id: int = 0,
         db: int = 0,
+        on_parked: Callable[[], None] | None = None,
     ) -> object:
         """Park a client whose blocking command `argv` found nothing; its eventual reply.
 
         `started`: when the command arrived (trio time; its timeout counts from there).
         `hangup`: returns when the client disconnects (then the reply no longer matters).
-        `client_id`: what CLIENT UNBLOCK names it by. `db`: the database it waits in."""
+        `client_id`: what CLIENT UNBLOCK names it by. `db`: the database it waits in.
+        `on_parked()`: called once it is in the queues and whatever could serve it at once
+        has been submitted."""
         blocking = blocking_of(argv[0])
         call = blocking.call(argv)
         w = Waiter(call.keys, call.want, blocking.kind, db)
@@ -308,7 +349,7 @@ class BlockingService:
             if hangup is not None:
                 nursery.start_soon(self._watch, w, hangup)
             try:
-                return await self._block(w, deadline)
+                return await self._block(w, deadline, on_parked)
             finally:
                 nursery.cancel_scope.cancel()
 
@@ -318,7 +359,9 @@ class BlockingService:
         if w.event is not None:
             w.event.set()
 
-    async def _block(self, w: Waiter, deadline: float) -> object:
+    async def _block(
+        self, w: Waiter, deadline: float, on_parked: Callable[[], None] | None = None
+    ) -> object:
         self._waiting[w] = None
         if w.client_id:
             self._by_client[w.client_id] = w
@@ -336,6 +379,9 @@ class BlockingService:
                 else:
                     self.queues.requeue(w)
                 self._serve_ready(w.keys)  # something may have come since the first attempt
+                if on_parked is not None:
+                    on_parked()
+                    on_parked = None
                 if w.pending is None:
                     with trio.move_on_at(deadline):
                         await w.event.wait()
@@ -356,6 +402,9 @@ class BlockingService:
                 self.served += 1
                 return reply
         finally:
+            if w.pending is not None:  # cancelled with a serve submitted and never awaited
+                w.pending = None
+                self._serve_done(w)
             self.queues.remove(w)
             self._waiting.pop(w, None)
             if self._by_client.get(w.client_id) is w:
@@ -365,17 +414,21 @@ class BlockingService:
         """Wait for the serve in flight; if the client is cancelled meanwhile (it went away),
         whatever the serve popped is pushed back."""
         pending, w.pending = w.pending, None
-        key = w.key
-        assert key is not None
         try:
             return await self._shielded_write(pending, w.argv, w.db)
         finally:
-            left = self._inflight.get(key, 0) - w.want
-            if left > 0:
-                self._inflight[key] = left
-            else:
-                self._inflight.pop(key, None)
-            self._serve_ready((key,))  # what this serve did not take may serve the next one
+            self._serve_done(w)
+
+    def _serve_done(self, w: Waiter) -> None:
+        key = w.key
+        assert key is not None
+        left = self._inflight.get(key, 0) - w.want
+        if left > 0:
+            self._inflight[key] = left
+        else:
+            self._inflight.pop(key, None)
+        self._serve_ready((key,))  # what this serve did not take may serve the next one
+        self.gate.release((key[1],))  # after the next serves are submitted: they come first
 
     async def _shielded_write(
         self, op_or_pending: object, argv: Sequence[bytes], db: int

@@ -25,6 +25,7 @@ one runs, other connections' commands wait, then get BUSY (`_after_script`).
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
@@ -63,6 +64,7 @@ class ClientNode(Protocol):
     @property
     def scripts(self) -> ScriptRunner: ...
     def submit_write(self, op: WriteOp | TxnOp) -> WriteRequest: ...
+    async def write(self, op: WriteOp | TxnOp) -> object: ...
     def write_reply(self, w: WriteRequest) -> object: ...
     def forget_write(self, w: WriteRequest) -> None: ...
     def execute_local(self, op: ReadOp) -> object: ...
@@ -72,7 +74,7 @@ class ClientNode(Protocol):
 
 
 class ClusterConnection:
-    __slots__ = ("consistency", "hangup", "node", "reads_in_flight", "session",
+    __slots__ = ("consistency", "gated", "hangup", "node", "reads_in_flight", "session",
                  "writes_in_flight")
 
     def __init__(self, node: ClientNode, session: Session) -> None:
@@ -84,6 +86,7 @@ class ClusterConnection:
         # parked in BLPOP & co. that goes away is then removed at once, losing nothing.
         self.hangup: Hangup | None = None
         self.reads_in_flight = 0  # started linearizable reads (their read index is asked)
+        self.gated = 0  # writes waiting for a watched key (aspen.cluster.keygate)
         session.layers[Route.CONNECTION] = self
 
     @property
@@ -105,6 +108,8 @@ class ClusterConnection:
             and not allowed_while_busy(argv)
         ):
             return Deferred(lambda: self._after_script(argv))
+        if self.gated:  # nothing of this connection may pass a write waiting at the gate
+            return Deferred(lambda: self._handle_later(argv))
         if self.writes_in_flight and not self._plain(argv, Route.WRITE):
             return Deferred(lambda: self._handle_later(argv))
         if self.reads_in_flight and not self._plain(argv, Route.READ):
@@ -172,10 +177,45 @@ class ClusterConnection:
         if t is WriteOp:
             if spec is not None and spec.blocking is not None and not stream_read:
                 return Deferred(lambda: self._blocking(out))  # type: ignore[arg-type]
-            return self._submit(out)  # type: ignore[arg-type]
+            return self._submit_write(out)  # type: ignore[arg-type]
         if t is TxnOp:
-            return self._submit(out)  # type: ignore[arg-type]
+            return self._submit_write(out)  # type: ignore[arg-type]
         return out
+
+    def _submit_write(self, op: WriteOp | TxnOp) -> Deferred:
+        gate = self.node.blocking.gate
+        if gate.active:
+            keys = op_keys(op)
+            if gate.watched(keys):
+                # its place in the queue is taken now, on arrival; the server goes on handing
+                # over this connection's commands, which wait behind it (`gated`)
+                self.gated += 1
+                ticket = gate.enter(keys)
+
+                def abandon() -> None:
+                    gate.leave(ticket)
+
+                return Deferred(lambda: self._gated(op, ticket), abandon)
+        return self._submit(op)
+
+    async def _gated(self, op: WriteOp | TxnOp, ticket: int) -> object:
+        """A write to a key that a client of this node waits on: into the log only once
+        every earlier write on it has applied (and the serves it triggered are submitted)."""
+        blocking = self.node.blocking
+        gate = blocking.gate
+        try:
+            try:
+                await gate.acquire(ticket, blocking.gate_limit)
+            finally:
+                gate.leave(ticket)
+            keys = op_keys(op)
+            try:
+                reply = await self.node.write(op)
+            finally:
+                gate.release(keys)
+        finally:
+            self.gated -= 1
+        return self.session.finish(op, reply)
 
     def _submit(self, op: WriteOp | TxnOp) -> Deferred:
         self.writes_in_flight += 1
@@ -186,12 +226,14 @@ class ClusterConnection:
         """BLPOP & co.: a lazy Deferred (nothing behind it runs first). Replicated once as
         its non-blocking form; if that found nothing, the node parks this client."""
         started = trio.current_time()
-        result = await self.node.blocking.attempt(op)
-        if result is not None and result is not NULL_ARRAY:
-            return self.session.finish(op, result)  # served at once, or an error
-        reply = await self.node.blocking.block(
-            list(op.argv), started, self.hangup, self.session.client_id, op.db
-        )
+        blocking = self.node.blocking
+        async with blocking.watching(op.argv) as parked:
+            result = await blocking.attempt(op)
+            if result is not None and result is not NULL_ARRAY:
+                return self.session.finish(op, result)  # served at once, or an error
+            reply = await blocking.block(
+                list(op.argv), started, self.hangup, self.session.client_id, op.db, parked
+            )
         if reply is SHUTTING_DOWN:
             self.session.should_close = True
         return reply
@@ -202,19 +244,21 @@ class ClusterConnection:
         state that read ran on (no await in between)."""
         started = trio.current_time()
         argv = list(op.argv)
-        if type(op) is ReadOp:
-            result = await self.node.read(op, self.consistency)
-            if result is NULL_ARRAY:
-                state = self.node.state
-                state.keyspace.select(op.db)  # (no await between this and the read)
-                argv = resolve_dollar(state.keyspace, argv, state.last_time_ms)
-        else:
-            result = await self.node.blocking.attempt(op)  # type: ignore[arg-type]
-        if result is not NULL_ARRAY:
-            return self.session.finish(op, result)
-        reply = await self.node.blocking.block(
-            argv, started, self.hangup, self.session.client_id, op.db
-        )
+        blocking = self.node.blocking
+        async with blocking.watching(argv) as parked:
+            if type(op) is ReadOp:
+                result = await self.node.read(op, self.consistency)
+                if result is NULL_ARRAY:
+                    state = self.node.state
+                    state.keyspace.select(op.db)  # (no await between this and the read)
+                    argv = resolve_dollar(state.keyspace, argv, state.last_time_ms)
+            else:
+                result = await blocking.attempt(op)  # type: ignore[arg-type]
+            if result is not NULL_ARRAY:
+                return self.session.finish(op, result)
+            reply = await blocking.block(
+                argv, started, self.hangup, self.session.client_id, op.db, parked
+            )
         if reply is SHUTTING_DOWN:
             self.session.should_close = True
         return reply
@@ -279,6 +323,18 @@ class ClusterConnection:
             return Error(f"ERR read consistency must be one of {', '.join(READ_CONSISTENCIES)}")
         self.consistency = mode
         return OK
+
+
+def op_keys(op: WriteOp | TxnOp) -> tuple[bytes, ...]:
+    """The keys a write names (every command's, for MULTI/EXEC), as COMMAND GETKEYS would."""
+    commands = op.commands if type(op) is TxnOp else (op.argv,)  # type: ignore[union-attr]
+    keys: list[bytes] = []
+    for argv in commands:
+        spec = lookup(argv[0])
+        if spec is not None and spec.arity_ok(len(argv)):
+            with contextlib.suppress(Exception):
+                keys += spec.keys(list(argv))
+    return tuple(dict.fromkeys(keys))
 
 
 class _PendingWrite:
