@@ -1,18 +1,19 @@
 """Bursts of commands from many connections, blocked clients among them, vs redis-server.
 
-Where tests/integration/test_blocking_stress.py waits for each step to settle, here a
-generated burst is sent without waiting for replies: each step is one command (or one MULTI
-bundle) from a connection of its own, sent once the server has read the one before (CLIENT LIST
-names it as that connection's last command; commands that two connections' data brings in one
-wake-up may be read in either order, on Redis too), so on Aspen they are in flight together
-(batched into the same log entries) while each still arrives after the one before. That is how Redis's own tests drive it ("BRPOPLPUSH with multiple blocked clients":
-two clients park, a third pushes, nobody waits in between), and where serve order used to
-differ: a client parked on the node must be served right after the write that readied its
-key, before anything that arrived later (aspen.cluster.keygate). Compared with Redis: every
-connection's replies, INFO `blocked_clients` once the burst has landed, and every key after
-the blocked clients have been served or timed out. Blocking paths: BLPOP, BRPOP, BLMOVE,
-BRPOPLPUSH (wrong-type destinations too), BLMPOP, BZPOPMIN, BZPOPMAX, BZMPOP, XREAD BLOCK;
-writes: pushes, pops, LMOVE, ZADD, XADD, DEL, SET over a list, MULTI bundles, an EVAL push.
+Where tests/integration/test_blocking_stress.py waits for each step to settle, here a generated
+burst is sent without waiting for replies: each step is one command (or one MULTI bundle) from
+a connection of its own, sent once the server has read the one before (CLIENT LIST names it as
+that connection's last command; what arrives on two connections at once is read in an order
+the server picks), so on Aspen they are in flight together (batched into
+the same log entries) while each still arrives after the one before. That is how Redis's own
+tests drive it ("BRPOPLPUSH with multiple blocked clients": two clients park, a third pushes,
+nobody waits in between), and where serve order used to differ: a client parked on the node
+must be served right after the write that readied its key, before anything that arrived later
+(aspen.cluster.keygate). Compared with Redis: every connection's replies, INFO
+`blocked_clients` once the burst has landed, and every key after the blocked clients have been
+served or timed out. Blocking paths: BLPOP, BRPOP, BLMOVE, BRPOPLPUSH (wrong-type destinations
+too), BLMPOP, BZPOPMIN, BZPOPMAX, BZMPOP, XREAD BLOCK; writes: pushes, pops, LMOVE, ZADD, XADD,
+DEL, SET over a list, MULTI bundles, an EVAL push.
 """
 
 from __future__ import annotations
