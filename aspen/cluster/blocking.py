@@ -427,7 +427,8 @@ class BlockingService:
             self._inflight[key] = left
         else:
             self._inflight.pop(key, None)
-        self._serve_ready((key,))  # what this serve did not take may serve the next one
+        if not self._closing:
+            self._serve_ready((key,))  # what this serve did not take may serve the next one
         self.gate.release((key[1],))  # after the next serves are submitted: they come first
 
     async def _shielded_write(

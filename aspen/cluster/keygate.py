@@ -10,8 +10,11 @@ So, per key that a client of this node waits on (a blocking command in flight or
 *watched* key), this node lets one write at a time into the log: a write touching a watched
 key waits until every earlier one on that key (client writes, blocking attempts until their
 client is parked, serves) has been applied; the serves a write triggers are submitted before
-it is released (the driver submits them in the same step as it applies the write). Keys nobody
-waits on cost nothing. Clients of different nodes still race: the log decides.
+it is released (the driver submits them in the same step as it applies the write). A client
+waiting on several keys links them (a push to one decides whether it is still there for a push
+to the other), so "that key" means its *group*: the keys linked to it through the clients
+waiting now. Keys nobody waits on cost nothing. Clients of different nodes still race: the log
+decides.
 
 The wait is bounded (`limit`): a key busy longer than that (no leader) lets the write through
 rather than stall the client, as the order was before.
@@ -30,10 +33,12 @@ class KeyGate:
     """Per key: who waits on it here (`watch`), what is in flight on it (`hold`), and the
     writes queued for it, first come first served (`enter`, then `acquire`)."""
 
-    __slots__ = ("_busy", "_changed", "_queued", "_tickets", "_watched")
+    __slots__ = ("_busy", "_changed", "_links", "_queued", "_tickets", "_watched")
 
     def __init__(self) -> None:
         self._watched: dict[bytes, int] = {}
+        # key -> the key sets of the several-key watchers on it (with counts)
+        self._links: dict[bytes, dict[tuple[bytes, ...], int]] = {}
         self._busy: dict[bytes, int] = {}
         self._queued: dict[int, tuple[bytes, ...]] = {}  # ticket -> keys, in arrival order
         self._tickets = 0
@@ -51,12 +56,38 @@ class KeyGate:
     def busy(self, key: bytes) -> int:
         return self._busy.get(key, 0)
 
-    def watch(self, keys: Iterable[bytes]) -> None:
+    def watch(self, keys: tuple[bytes, ...]) -> None:
         for k in keys:
             self._watched[k] = self._watched.get(k, 0) + 1
+            if len(keys) > 1:
+                links = self._links.setdefault(k, {})
+                links[keys] = links.get(keys, 0) + 1
 
-    def unwatch(self, keys: Iterable[bytes]) -> None:
+    def unwatch(self, keys: tuple[bytes, ...]) -> None:
         _decrement(self._watched, keys)
+        if len(keys) > 1:
+            for k in keys:
+                links = self._links.get(k)
+                if links is not None:
+                    n = links.get(keys, 0) - 1
+                    if n > 0:
+                        links[keys] = n
+                    else:
+                        links.pop(keys, None)
+                        if not links:
+                            del self._links[k]
+
+    def group(self, keys: Iterable[bytes]) -> set[bytes]:
+        """`keys` and every key linked to them by a client waiting on several."""
+        out = set(keys)
+        todo = [k for k in out if k in self._links]
+        while todo:
+            for linked in self._links.get(todo.pop(), ()):
+                for k in linked:
+                    if k not in out:
+                        out.add(k)
+                        todo.append(k)
+        return out
 
     def hold(self, keys: Iterable[bytes]) -> None:
         for k in keys:
@@ -81,13 +112,14 @@ class KeyGate:
         keys = self._queued.get(ticket)
         if keys is None:
             return True  # it left
+        group = self.group(keys) if self._links else keys
         busy = self._busy
-        if any(k in busy for k in keys):
+        if any(k in busy for k in group):
             return False
         for t, other in self._queued.items():
             if t == ticket:
                 return True
-            if any(k in keys for k in other):
+            if any(k in group for k in other):
                 return False  # someone who came earlier waits for one of these keys
         return True
 

@@ -65,3 +65,30 @@ async def test_a_key_busy_too_long_lets_the_write_through(autojump_clock: object
     assert await gate.acquire(gate.enter((b"k",)), limit=5) is False
     assert 5 <= trio.current_time() - start < 5.1
     assert gate.busy(b"k") == 2  # held all the same: the caller releases it
+
+
+async def test_a_client_waiting_on_two_keys_links_them(autojump_clock: object) -> None:
+    """BLPOP l1 l2 parked: a push to l1 decides whether it is still there for a push to l2, so
+    the push to l2 that arrived later waits for the one to l1 (and its serves)."""
+    gate = KeyGate()
+    gate.watch((b"l1", b"l2"))
+    gate.watch((b"l3",))
+    assert gate.group((b"l2",)) == {b"l1", b"l2"} and gate.group((b"l3",)) == {b"l3"}
+    order: list[str] = []
+
+    async def write(name: str, ticket: int, keys: tuple[bytes, ...]) -> None:
+        await gate.acquire(ticket, limit=60)
+        order.append(name)
+        await trio.sleep(1)
+        gate.release(keys)
+
+    writes = [("l1", gate.enter((b"l1",)), (b"l1",)), ("l2", gate.enter((b"l2",)), (b"l2",)),
+              ("l3", gate.enter((b"l3",)), (b"l3",))]
+    async with trio.open_nursery() as nursery:
+        for name, ticket, keys in writes:
+            nursery.start_soon(write, name, ticket, keys)
+        await trio.testing.wait_all_tasks_blocked()
+        assert sorted(order) == ["l1", "l3"]  # l3 is in a group of its own
+    assert order[-1] == "l2"
+    gate.unwatch((b"l1", b"l2"))
+    assert gate.group((b"l2",)) == {b"l2"}
