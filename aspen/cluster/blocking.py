@@ -262,7 +262,7 @@ class BlockingService:
             w.key = key
             w.pending = self.node.submit_write(WriteOp(serve_argv(key[1], w.argv), key[0]))
             self._inflight[key] = self._inflight.get(key, 0) + w.want
-            self.gate.hold((key[1],))  # the gate goes by key name, in every database
+            self.gate.hold(_serve_keys(key[1], w.argv))  # by key name, any database
             if w.event is not None:
                 w.event.set()
 
@@ -291,7 +291,8 @@ class BlockingService:
         to them go one at a time, see KeyGate); it waits until they are clear, then holds
         them until it is parked (call what this yields) or done."""
         try:
-            keys = tuple(dict.fromkeys(blocking_of(argv[0]).call(list(argv)).keys))
+            keys = blocking_of(argv[0]).call(list(argv)).keys
+            keys = tuple(dict.fromkeys((*keys, *_destination(argv))))
         except CommandError:
             keys = ()  # its attempt answers the error
         gate = self.gate
@@ -429,7 +430,8 @@ class BlockingService:
             self._inflight.pop(key, None)
         if not self._closing:
             self._serve_ready((key,))  # what this serve did not take may serve the next one
-        self.gate.release((key[1],))  # after the next serves are submitted: they come first
+        # after the serves that follow are submitted: they come first
+        self.gate.release(_serve_keys(key[1], w.argv))
 
     async def _shielded_write(
         self, op_or_pending: object, argv: Sequence[bytes], db: int
@@ -455,6 +457,20 @@ class BlockingService:
         if op is not None:
             with contextlib.suppress(Exception):
                 await self.node.write(op)
+
+
+def _destination(argv: Sequence[bytes]) -> tuple[bytes, ...]:
+    """BLMOVE/BRPOPLPUSH's destination: a serve pushes there, which can serve a client
+    parked on it, so it is part of what the command waits on for the gate."""
+    name = argv[0].lower()
+    if name in (b"blmove", b"brpoplpush") and len(argv) > 2:
+        return (argv[2],)
+    return ()
+
+
+def _serve_keys(key: bytes, argv: Sequence[bytes]) -> tuple[bytes, ...]:
+    """What a serve of `argv` from `key` changes: the key, and a destination."""
+    return tuple(dict.fromkeys((key, *_destination(argv))))
 
 
 def give_back_op(argv: list[bytes], reply: object, db: int = 0) -> WriteOp | None:
