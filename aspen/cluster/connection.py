@@ -186,7 +186,7 @@ class ClusterConnection:
         gate = self.node.blocking.gate
         if gate.active:
             keys = op_keys(op)
-            if gate.watched(keys):
+            if gate.must_queue(keys):
                 # its place in the queue is taken now, on arrival; the server goes on handing
                 # over this connection's commands, which wait behind it (`gated`)
                 self.gated += 1

@@ -13,7 +13,9 @@ client is parked, serves) has been applied; the serves a write triggers are subm
 it is released (the driver submits them in the same step as it applies the write). A client
 waiting on several keys links them (a push to one decides whether it is still there for a push
 to the other), so "that key" means its *group*: the keys linked to it through the clients
-waiting now. Keys nobody waits on cost nothing. Clients of different nodes still race: the log
+waiting now. A write that touches no watched key but one that a queued write touches (a
+MULTI over a watched and an unwatched key) queues too, rather than overtake it. Keys nobody
+waits on cost nothing. Clients of different nodes still race: the log
 decides.
 
 The wait is bounded (`limit`): a key busy longer than that (no leader) lets the write through
@@ -46,12 +48,19 @@ class KeyGate:
 
     @property
     def active(self) -> bool:
-        """Some key is watched (else no write needs looking at)."""
-        return bool(self._watched)
+        """Some key is watched or some write queued (else no write needs looking at)."""
+        return bool(self._watched) or bool(self._queued)
 
     def watched(self, keys: Iterable[bytes]) -> bool:
         watched = self._watched
         return any(k in watched for k in keys)
+
+    def must_queue(self, keys: tuple[bytes, ...]) -> bool:
+        """A write of `keys` goes through the gate: it touches a watched key, or one that a
+        write queued at the gate touches (it must not overtake that one)."""
+        if self.watched(keys):
+            return True
+        return any(k in keys for other in self._queued.values() for k in other)
 
     def busy(self, key: bytes) -> int:
         return self._busy.get(key, 0)

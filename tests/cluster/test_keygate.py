@@ -92,3 +92,18 @@ async def test_a_client_waiting_on_two_keys_links_them(autojump_clock: object) -
     assert order[-1] == "l2"
     gate.unwatch((b"l1", b"l2"))
     assert gate.group((b"l2",)) == {b"l2"}
+
+
+def test_a_write_queues_behind_a_queued_one_that_shares_a_key() -> None:
+    """MULTI over watched l2 and unwatched l1 waits at the gate: a later write to l1 alone
+    must not overtake it."""
+    gate = KeyGate()
+    assert not gate.active and not gate.must_queue((b"l1",))
+    gate.watch((b"l2",))
+    assert gate.must_queue((b"l2",)) and not gate.must_queue((b"l1",))
+    ticket = gate.enter((b"l1", b"l2"))
+    assert gate.must_queue((b"l1",)) and not gate.must_queue((b"l9",))
+    gate.unwatch((b"l2",))
+    assert gate.active and gate.must_queue((b"l1",))  # still queued
+    gate.leave(ticket)
+    assert not gate.active
