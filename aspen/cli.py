@@ -47,6 +47,8 @@ def _config_keys() -> str:
     def toml(value: object) -> str:
         if value is None:
             return '""'
+        if isinstance(value, tuple):  # a Redis-style list setting ("hard soft seconds")
+            return '"' + " ".join(str(int(v)) if v == int(v) else str(v) for v in value) + '"'
         return str(value) if isinstance(value, int | float) else f'"{value}"'
 
     fields = attrs.fields(NodeSettings)
