@@ -402,6 +402,8 @@ class Config:
     tls: TlsSettings = TlsSettings()
     peers: Mapping[int, Peer] = attrs.Factory(dict)
     source: Path | None = None  # the file it came from, if any
+    # [redis]: other Redis parameters by their Redis names (aspen.server.nodeconfig)
+    redis: Mapping[str, str] = attrs.Factory(dict)
 
     @property
     def standalone(self) -> bool:
@@ -595,7 +597,7 @@ def _relative(base_dir: Path | None, path: Path | None) -> Path | None:
 
 def parse_config(data: Mapping[str, Any], base_dir: Path | None = None) -> Config:
     """Validate an already-parsed TOML document; relative paths are taken from `base_dir`."""
-    known_sections = [*_SECTIONS, "peers"]
+    known_sections = [*_SECTIONS, "peers", "redis"]
     unknown = sorted(set(data) - set(known_sections))
     if unknown:
         known = ", ".join(f"[{s}]" for s in known_sections)
@@ -649,7 +651,7 @@ def parse_config(data: Mapping[str, Any], base_dir: Path | None = None) -> Confi
     if missing_peers:
         raise ConfigError(f"raft.bootstrap: node {missing_peers[0]} is not in [peers]")
     config = Config(node=node, raft=raft, http=sections["http"], security=sec, tls=tls,
-                    peers=peers)
+                    peers=peers, redis=_load_redis(data.get("redis", {})))
     if not sec.insecure:
         from aspen.exposure import exposure_problems
 
@@ -657,6 +659,18 @@ def parse_config(data: Mapping[str, Any], base_dir: Path | None = None) -> Confi
         if problems:
             raise ConfigError(problems[0])
     return config
+
+
+def _load_redis(table: Any) -> dict[str, str]:
+    """[redis]: Redis parameters by name, checked as CONFIG SET checks them."""
+    from aspen.server.nodeconfig import check_redis_table
+
+    if not isinstance(table, Mapping):
+        raise ConfigError(f"redis: must be a table ([redis]), got {_show(table)}")
+    try:
+        return check_redis_table(table)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def _checked_tls(tls: TlsSettings, raft: RaftSettings, base_dir: Path | None) -> TlsSettings:

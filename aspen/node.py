@@ -32,6 +32,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
 
+import attrs
 import trio
 
 from aspen import __version__
@@ -41,7 +42,7 @@ from aspen.api.http import HttpServer
 from aspen.cluster import ClusterNode
 from aspen.cluster.blocking import wait_hangup
 from aspen.cluster.connection import ClusterConnection
-from aspen.config import Config, ConfigError
+from aspen.config import Config, ConfigError, parse_config
 from aspen.kv.glob import glob_match
 from aspen.kv.keyspace import Keyspace
 from aspen.kv.session import ClientInfo, Session
@@ -52,6 +53,9 @@ from aspen.pubsub.mesh import run_mesh
 from aspen.rdb.save import Saver
 from aspen.resp.server import Connection, Deferred, RespServer, ServerOptions
 from aspen.resp.values import OK, Error
+from aspen.server.config import NodeHooks, ServerConfig
+from aspen.server.nodeconfig import FIXED, HONOURED_KEYS, rewrite_file, toml_value
+from aspen.server.params import PARAMS
 from aspen.tls import server_context
 
 log = logging.getLogger("aspen.node")
@@ -212,6 +216,7 @@ class Node:
             ),
         )
         self.control.sampler.resp = self.server  # the console's latency, clients and ops
+        self.server_config = self._server_config()
         self.started_at = clock()
         self.ports: list[int] = []
         self.http_port: int | None = None
@@ -229,6 +234,53 @@ class Node:
 
     def wall_clock_ms(self) -> int:
         return int(self._clock() * 1000)
+
+    def _server_config(self) -> ServerConfig:
+        """CONFIG's parameters on this node: the honoured ones change the running server."""
+        initial = {k.decode(): v.decode() for k, v in self.config.redis_settings()}
+        fixed = {name: (initial.get(name, ""), why) for name, why in FIXED.items()}
+        fixed["tls-port"] = (str(self.config.tls.port), FIXED["tls-port"])
+        facts = {k: v for k, v in initial.items() if k not in fixed}
+
+        def options(**changes: Any) -> Callable[[str], None]:
+            field, = changes
+            convert = changes[field]
+            return lambda value: self._set_options(**{field: convert(value)})
+
+        def requirepass(value: str) -> None:
+            self._requirepass = value.encode() or None
+
+        honoured = {
+            "maxclients": options(max_clients=int),
+            "timeout": options(idle_timeout=float),
+            "proto-max-bulk-len": options(max_bulk_len=int),
+            "client-query-buffer-limit": options(max_query_buffer=int),
+            "requirepass": requirepass,
+        }
+        rewrite = self._rewrite_config if self.config.source is not None else None
+        hooks = NodeHooks(honoured=honoured, fixed=fixed, rewrite=rewrite,
+                          resetstat=self.server.reset_stats)
+        return ServerConfig(self.config.redis, hooks, facts=facts)
+
+    def _set_options(self, **changes: Any) -> None:
+        """New limits: new connections take them; maxclients counts at once."""
+        self.server.options = attrs.evolve(self.server.options, **changes)
+
+    def _rewrite_config(self, changed: dict[str, str]) -> None:
+        """CONFIG REWRITE: [node]'s honoured keys and the other changed parameters ([redis])
+        into the file the node was started from."""
+        source = self.config.source
+        assert source is not None
+        values = self.server_config.values
+        node: dict[str, str | None] = {}
+        for name, key in HONOURED_KEYS.items():
+            node[key] = _toml_node_value(name, values[name])
+        redis: dict[str, str | None] = {
+            p.name: (toml_value(changed[p.name]) if p.name in changed else None)
+            for p in PARAMS if p.name not in HONOURED_KEYS and p.name not in FIXED
+        }
+        rewrite_file(source, {"node": node, "redis": redis},
+                     check=lambda data: parse_config(data, base_dir=source.parent))
 
     def config_get(self, pattern: bytes) -> list[tuple[bytes, bytes]]:
         # the limits as they are now (aspen.limits: a CONFIG SET may have changed them)
@@ -367,6 +419,7 @@ class Node:
             async with trio.open_nursery() as nursery:
                 await nursery.start(self._serve, listeners, serving_tls, nursery.cancel_scope)
                 self.ports = [listener.socket.getsockname()[1] for listener in listeners]
+                self.server_config.fix("port", str(self.ports[0]))
                 if http_listeners:
                     http = HttpServer(self.control.routes())
                     served: list[trio.abc.Listener[Any]] = list(http_listeners)
@@ -435,6 +488,11 @@ class Node:
 
 
 _ACL_POLL = 0.05  # seconds between looks at the ACL user table's change counter
+
+
+def _toml_node_value(name: str, value: str) -> str:
+    """A Redis parameter's value as its [node] key's TOML value."""
+    return toml_value(value if name == "requirepass" else int(value))
 
 
 def _hostport(host: str, port: int) -> str:

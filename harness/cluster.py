@@ -35,6 +35,7 @@ from aspen.pubsub import PubSubHub
 from aspen.pubsub.mesh import run_mesh
 from aspen.raft import Role
 from aspen.resp.server import Connection, Deferred, RespServer
+from aspen.server.config import ServerConfig
 from aspen.storage import MemoryStorage, Storage
 from transports import MemoryHub, NetworkFaults
 
@@ -52,6 +53,7 @@ class _Context:
     def __init__(self, node: ClusterNode, clock_ms: Any) -> None:
         self._node = node
         self._clock_ms = clock_ms
+        self._config: ServerConfig | None = None
 
     @property
     def requirepass(self) -> bytes | None:
@@ -60,6 +62,12 @@ class _Context:
     @property
     def keyspace(self) -> KeyspaceView:
         return self._node.state.keyspace
+
+    @property
+    def server_config(self) -> ServerConfig:
+        if self._config is None:
+            self._config = ServerConfig()
+        return self._config
 
     def config_get(self, pattern: bytes) -> list[tuple[bytes, bytes]]:
         settings = [(b"read-consistency", self._node.settings.read_consistency.encode())]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import attrs
 
@@ -19,6 +20,9 @@ from aspen.kv.glob import compile_glob
 from aspen.kv.keyspace import Keyspace
 from aspen.kv.ops import Op
 from aspen.kv.session import ClientInfo
+
+if TYPE_CHECKING:
+    from aspen.server.config import ServerConfig
 
 Clock = Callable[[], int]
 
@@ -62,6 +66,8 @@ class LocalContext:
     clock: Clock = wall_clock_ms
     sections: dict[str, list[tuple[str, str]]] = attrs.Factory(dict)
     clients: Callable[[], list[ClientInfo]] = list
+    server_config: ServerConfig = attrs.Factory(lambda self: _server_config(self.settings),
+                                                takes_self=True)
 
     def config_get(self, pattern: bytes) -> list[tuple[bytes, bytes]]:
         match = compile_glob(pattern, nocase=True)
@@ -75,3 +81,13 @@ class LocalContext:
 
     def client_list(self) -> list[ClientInfo]:
         return self.clients()
+
+
+def _server_config(settings: dict[bytes, bytes]) -> ServerConfig:
+    """Redis's defaults and the settings given, honouring nothing (imported late:
+    aspen.server imports aspen.kv)."""
+    from aspen.server import params
+    from aspen.server.config import ServerConfig
+
+    facts = {k.decode(): v.decode() for k, v in settings.items() if params.lookup(k.decode())}
+    return ServerConfig(facts=facts)

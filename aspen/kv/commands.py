@@ -251,6 +251,36 @@ _CONFIG_SUBS = (
         "Returns helpful text about the different subcommands.",
         "5.0.0",
     ),
+    _spec(
+        "config|set",
+        -4,
+        "admin noscript loading stale",
+        _NOKEY,
+        _SUB,
+        "server",
+        "Set configuration parameters to the given values",
+        "2.0.0",
+    ),
+    _spec(
+        "config|resetstat",
+        2,
+        "admin noscript loading stale",
+        _NOKEY,
+        _SUB,
+        "server",
+        "Reset the stats returned by INFO",
+        "2.0.0",
+    ),
+    _spec(
+        "config|rewrite",
+        2,
+        "admin noscript loading stale",
+        _NOKEY,
+        _SUB,
+        "server",
+        "Rewrite the configuration file with the in memory configuration",
+        "2.8.0",
+    ),
 )
 _COMMAND_SUBS = (
     _spec(

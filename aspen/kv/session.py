@@ -26,7 +26,8 @@ a RESP3 session may run anything, its messages arriving as pushes between replie
 `ServerContext` is what a session needs from the node; it is deliberately small:
 
 - `requirepass`: the password of the "default" user, or None (no AUTH needed).
-- `config_get(pattern)`: (name, value) pairs of the settings matching a glob (CONFIG GET).
+- `config_get(pattern)`: (name, value) pairs of the settings matching a glob (ACL's aclfile).
+- `server_config`: the node's parameters (`aspen.server.config.ServerConfig`): CONFIG.
 - `wall_clock_ms()`: for TIME, and to judge expiry of WATCHed keys at WATCH time.
 - `info_sections()`: server-level INFO facts, section name (lower case) -> (field, value) pairs.
 - `client_list()`: a `ClientInfo` per open connection (CLIENT LIST / CLIENT INFO).
@@ -71,6 +72,7 @@ from aspen.resp.values import (
 
 if TYPE_CHECKING:
     from aspen.pubsub.hub import PubSubClient
+    from aspen.server.config import ServerConfig
 
 SERVER_NAME = "aspen"
 COMPAT_VERSION = "7.0.15"
@@ -94,6 +96,8 @@ class ServerContext(Protocol):
     @property
     def keyspace(self) -> KeyspaceView: ...
     def config_get(self, pattern: bytes) -> list[tuple[bytes, bytes]]: ...
+    @property
+    def server_config(self) -> ServerConfig: ...
     def wall_clock_ms(self) -> int: ...
     def info_sections(self) -> dict[str, list[tuple[str, str]]]: ...
     def client_list(self) -> list[ClientInfo]: ...
@@ -726,13 +730,17 @@ class Session:
         return [str(ms // 1000).encode(), str((ms % 1000) * 1000).encode()]
 
     def cmd_config(self, argv: list[bytes]) -> Reply:
-        if argv[1].lower() == b"help":
+        sub = argv[1].lower()
+        if sub == b"help":
             return [SimpleString(line) for line in _CONFIG_HELP]
-        pairs: dict[bytes, bytes] = {}
-        for pattern in argv[2:]:
-            for name, value in self.ctx.config_get(pattern.lower()):
-                pairs.setdefault(name, value)
-        return Map(list(pairs.items()))
+        config = self.ctx.server_config  # the node's parameters (aspen.server.config)
+        if sub == b"get":
+            return Map(list[tuple[object, object]](config.get(argv[2:])))
+        if sub == b"set":
+            return config.set(argv[2:])
+        if sub == b"resetstat":
+            return config.resetstat()
+        return config.rewrite()
 
     def cmd_info(self, argv: list[bytes]) -> Reply:
         return Verbatim(
@@ -903,8 +911,14 @@ _CONFIG_HELP = (
     "CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
     "GET <pattern>",
     "    Return parameters matching the glob-like <pattern> and their values.",
+    "SET <directive> <value>",
+    "    Set the configuration <directive> to <value>.",
+    "RESETSTAT",
+    "    Reset statistics reported by the INFO command.",
+    "REWRITE",
+    "    Rewrite the configuration file.",
     "HELP",
-    "    Print this help.",
+    "    Prints this help.",
 )
 _COMMAND_HELP = (
     "COMMAND <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",

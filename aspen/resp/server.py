@@ -235,6 +235,15 @@ class RespServer:
         self._hard_deadline = math.inf
         self._shutdown = trio.Event()
 
+    def reset_stats(self) -> None:
+        """CONFIG RESETSTAT: the counters INFO stats shows start again from zero."""
+        self.stats_connections_received = 0
+        self.stats_commands_processed = 0
+        self.stats_rejected_connections = 0
+        self.stats_tls_handshake_failures = 0
+        self.stats_reads = 0
+        self.stats_writes = 0
+
     # -- lifecycle -----------------------------------------------------------------------------
 
     @property

@@ -65,7 +65,11 @@ PORT = "node.port: must be an integer 1-65535 (or 0: any free port), got "
         ("[node]\nprot = 1", "node.prot: unknown key (known keys: "),
         ("[nodes]\nport = 1",
          "nodes: unknown section (known sections: [node], [raft], [http], [security], [tls], "
-         "[peers])"),
+         "[peers], [redis])"),
+        ("[redis]\nmaxmemory = \"lots\"",
+         "redis.maxmemory: argument must be a memory value, got 'lots'"),
+        ("[redis]\nmaxclients = 5", "redis.maxclients: set node.max_clients instead"),
+        ("[redis]\nnope = 5", "redis.nope: unknown Redis parameter"),
         ("node = 3", "node: must be a table ([node]), got 3"),
         ('[node]\nbind = ""', 'node.bind: must be a non-empty string, got ""'),
         ("[node]\ntimeout = -1", "node.timeout: must be a number of seconds >= 0, got -1"),
