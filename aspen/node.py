@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import gc
+import hashlib
 import logging
 import os
 import signal
@@ -45,7 +46,7 @@ from aspen.cluster.connection import ClusterConnection
 from aspen.config import Config, ConfigError, parse_config
 from aspen.kv.glob import glob_match
 from aspen.kv.keyspace import Keyspace
-from aspen.kv.session import ClientInfo, Session
+from aspen.kv.session import COMPAT_VERSION, ClientInfo, Session
 from aspen.kv.spec import Route
 from aspen.limits import LIMITS
 from aspen.pubsub import PubSubHub
@@ -54,8 +55,10 @@ from aspen.rdb.save import Saver
 from aspen.resp.server import Connection, Deferred, RespServer, ServerOptions
 from aspen.resp.values import OK, Error
 from aspen.server.config import NodeHooks, ServerConfig
+from aspen.server.info import node_sections
 from aspen.server.nodeconfig import FIXED, HONOURED_KEYS, rewrite_file, toml_value
 from aspen.server.params import PARAMS
+from aspen.server.stats import CommandStats
 from aspen.tls import server_context
 
 log = logging.getLogger("aspen.node")
@@ -216,6 +219,8 @@ class Node:
             ),
         )
         self.control.sampler.resp = self.server  # the console's latency, clients and ops
+        self.command_stats = CommandStats()
+        self.startup_rss = self._peak_rss = _rss_bytes()
         self.server_config = self._server_config()
         self.started_at = clock()
         self.ports: list[int] = []
@@ -259,7 +264,7 @@ class Node:
         }
         rewrite = self._rewrite_config if self.config.source is not None else None
         hooks = NodeHooks(honoured=honoured, fixed=fixed, rewrite=rewrite,
-                          resetstat=self.server.reset_stats)
+                          resetstat=self._reset_stats)
         return ServerConfig(self.config.redis, hooks, facts=facts)
 
     def _set_options(self, **changes: Any) -> None:
@@ -292,40 +297,36 @@ class Node:
         return [(k, v) for k, v in settings if glob_match(pattern, k, nocase=True)]
 
     def info_sections(self) -> dict[str, list[tuple[str, str]]]:
-        uptime = int(self._clock() - self.started_at)
-        server = self.server
-        return {
-            "server": [
-                ("aspen_version", __version__),
-                ("redis_mode", "standalone" if self.config.standalone else "cluster"),
-                ("os", f"{os.uname().sysname} {os.uname().release} {os.uname().machine}"),
-                ("process_id", str(os.getpid())),
-                ("tcp_port", str(self.ports[0] if self.ports else self.config.node.port)),
-                ("uptime_in_seconds", str(uptime)),
-                ("uptime_in_days", str(uptime // 86400)),
-                ("executable", sys.argv[0]),
-                ("config_file", str(self.config.source.resolve()) if self.config.source else ""),
-            ],
-            "clients": [
-                ("connected_clients", str(len(server.connections))),
-                ("maxclients", str(server.options.max_clients)),
-                ("blocked_clients", str(self.cluster.blocking.blocked_clients)),
-            ],
-            "memory": self._memory_info(),
-            "stats": [
-                ("total_connections_received", str(server.stats_connections_received)),
-                ("total_commands_processed", str(server.stats_commands_processed)),
-                ("rejected_connections", str(server.stats_rejected_connections)),
-                ("total_reads_processed", str(server.stats_reads)),
-                ("total_writes_processed", str(server.stats_writes)),
-                ("evicted_keys", str(self.keyspace.evicted_keys)),
-                ("pubsub_channels", str(len(self.pubsub.channels))),
-                ("pubsub_patterns", str(len(self.pubsub.patterns))),
-            ],
-            # Every acknowledged write is in the fsynced Raft log (like appendfsync always).
-            "persistence": [("loading", "0"), ("aof_enabled", "1"), *self.saver.info_fields()],
-            "raft": self.cluster.info_fields() if self.cluster.core is not None else [],
-        }
+        rss = _rss_bytes()
+        self._peak_rss = max(self._peak_rss, rss)
+        return node_sections(self, rss, self._peak_rss)
+
+    # facts INFO reports (aspen.server.info)
+    compat_version = COMPAT_VERSION
+    aspen_version = __version__
+
+    @property
+    def build_id(self) -> str:
+        return hashlib.sha1(__version__.encode()).hexdigest()[:15]
+
+    @property
+    def replication_id(self) -> str:
+        """The Raft group's id as Redis's 40-hex replication id (the same on every node)."""
+        return hashlib.sha1(self.config.raft.cluster_id.encode()).hexdigest()
+
+    def peer_resp(self, peer: object) -> tuple[str, int]:
+        """Where node `peer` serves Redis clients, as far as [peers] says (else its raft host)."""
+        if str(peer) == str(self.config.node.id):
+            return self.config.node.bind, self.ports[0] if self.ports else self.config.node.port
+        found = self.config.peers.get(int(str(peer)))
+        address = (found.resp or found.raft) if found is not None else ""
+        host, _, port = address.rpartition(":")
+        return (host.strip("[]") or "?", int(port) if port.isdigit() and found is not None
+                and found.resp else 0)
+
+    def _reset_stats(self) -> None:
+        self.server.reset_stats()
+        self.command_stats.reset()
 
     def _memory_info(self) -> list[tuple[str, str]]:
         """INFO memory: used_memory is the keyspace's estimate (aspen.kv.memory), the figure

@@ -44,6 +44,7 @@ TxnOp (the keyspace switches database there) and sets `db` when EXEC's reply is 
 from __future__ import annotations
 
 import collections
+from time import perf_counter
 from typing import TYPE_CHECKING, Protocol, cast
 
 import attrs
@@ -73,6 +74,7 @@ from aspen.resp.values import (
 if TYPE_CHECKING:
     from aspen.pubsub.hub import PubSubClient
     from aspen.server.config import ServerConfig
+    from aspen.server.stats import CommandStats
 
 SERVER_NAME = "aspen"
 COMPAT_VERSION = "7.0.15"
@@ -249,6 +251,9 @@ class Session:
         self._selects_pending = 0  # EXECs handed out with a queued SELECT, not finished yet
         self._gate = not self.authenticated  # any reason to leave the fast path
         self._acl_refresh()
+        # INFO commandstats: the node's counters, and (name, start) of the ops handed out
+        self.stats: CommandStats | None = getattr(ctx, "command_stats", None)
+        self._timing: collections.deque[tuple[str, float]] = collections.deque()
 
     # ---------------------------------------------------------------- public API
 
@@ -268,6 +273,33 @@ class Session:
         return self.last_spec.name if self.last_spec is not None else "NULL"
 
     def handle(self, argv: list[bytes]) -> Reply | Op:
+        """The reply to `argv` now, or an op to run (its reply comes from `finish`)."""
+        stats = self.stats
+        if stats is None:
+            return self._handle(argv)
+        start = perf_counter()
+        before = self.last_spec
+        self.last_spec = None
+        out = self._handle(argv)
+        spec = self.last_spec
+        if spec is None:  # refused before running (or queued in MULTI)
+            self.last_spec = before
+            if type(out) is Error:
+                stats.error(out.message)
+                name = _name_of(argv)
+                if name is not None:
+                    stats.rejected(name)
+            return out
+        if isinstance(out, Op):
+            self._timing.append((spec.name, start))
+            return out
+        failed = type(out) is Error
+        if failed:
+            stats.error(cast(Error, out).message)
+        stats.ran(spec.name, (perf_counter() - start) * 1e6, failed)
+        return out
+
+    def _handle(self, argv: list[bytes]) -> Reply | Op:
         """The reply to `argv` now, or an op to run; see the module docstring.
 
         The one place a command is looked up: every check (arity, AUTH, subscribed mode,
@@ -327,6 +359,17 @@ class Session:
 
     def finish(self, op: Op, result: object) -> Reply:
         """The reply for `op` given what the executor returned."""
+        reply = self._finish(op, result)
+        stats = self.stats
+        if stats is not None and self._timing:
+            name, start = self._timing.popleft()
+            failed = type(reply) is Error
+            if failed:
+                stats.error(cast(Error, reply).message)
+            stats.ran(name, (perf_counter() - start) * 1e6, failed)
+        return reply
+
+    def _finish(self, op: Op, result: object) -> Reply:
         if isinstance(op, TxnOp):
             plan = self._exec_plans.popleft()
             if any(s.name == "select" for _, s in plan):
@@ -832,6 +875,18 @@ class Session:
         return hub.numpat()
 
 
+def _name_of(argv: list[bytes]) -> str | None:
+    """The table name (`config|get` for a subcommand) of a command refused before running."""
+    spec = cmdtable.lookup(argv[0])
+    if spec is None:
+        return None
+    if spec.subcommands and len(argv) > 1:
+        sub = cmdtable.lookup_subcommand(spec, argv[1])
+        if sub is not None:
+            return sub.name
+    return spec.name
+
+
 def _info_or_none(name: bytes) -> object:
     spec = cmdtable.lookup(name)
     return command_info(spec) if spec is not None else None
@@ -854,36 +909,49 @@ def _getkeys(argv: list[bytes]) -> Reply:
     return keys
 
 
+_INFO_TITLES = {
+    "server": "Server", "clients": "Clients", "memory": "Memory",
+    "persistence": "Persistence", "stats": "Stats", "replication": "Replication",
+    "cpu": "CPU", "modules": "Modules", "commandstats": "Commandstats",
+    "errorstats": "Errorstats", "latencystats": "Latencystats", "cluster": "Cluster",
+    "keyspace": "Keyspace", "raft": "Raft",
+}
+"""Redis's sections in its output order (and Aspen's Raft section last but one)."""
+_INFO_DEFAULT = frozenset({"server", "clients", "memory", "persistence", "stats",
+                           "replication", "cpu", "modules", "errorstats", "cluster",
+                           "keyspace"})
+_INFO_ALL = _INFO_DEFAULT | {"commandstats", "latencystats", "raft"}
+
+
 def render_info(ctx: ServerContext, wanted: list[str]) -> bytes:
-    """INFO text: Redis's "# Section" blocks of "field:value" lines, CRLF separated."""
+    """INFO text: Redis's "# Section" blocks of "field:value" lines, CRLF separated; the
+    sections asked for (default, all, everything or names) in Redis's order."""
     server = ctx.info_sections()
     stats = ctx.keyspace.db_stats(ctx.wall_clock_ms())
     sections: dict[str, list[tuple[str, str]]] = {
         "server": [("redis_version", COMPAT_VERSION), ("aspen_server", SERVER_NAME)],
-        "clients": [],
-        "memory": [],
-        "stats": [],
     }
     for name, fields in server.items():
-        sections.setdefault(name, []).extend(fields)
+        sections[name] = list(fields)
     sections["keyspace"] = [
         (f"db{db}", f"keys={keys},expires={expires},avg_ttl={avg_ttl}")
         for db, keys, expires, avg_ttl in stats
     ]
-    defaults = ["server", "clients", "memory", "stats", "keyspace"]
-    if not wanted or "default" in wanted:
-        chosen = defaults + [w for w in wanted if w != "default"]
-    elif "all" in wanted or "everything" in wanted:
-        chosen = list(sections)
-    else:
-        chosen = wanted
+    chosen: set[str] = set()
+    for name in wanted or ["default"]:
+        if name == "default":
+            chosen |= _INFO_DEFAULT
+        elif name in ("all", "everything"):
+            chosen |= _INFO_ALL
+        else:
+            chosen.add(name)
     blocks = []
-    seen: set[str] = set()
-    for name in chosen:
-        if name in seen or name not in sections:
+    order = [*_INFO_TITLES, *(name for name in sections if name not in _INFO_TITLES)]
+    for name in order:
+        if name not in chosen or (name not in sections and name not in _INFO_TITLES):
             continue
-        seen.add(name)
-        lines = [f"# {name.capitalize()}"] + [f"{k}:{v}" for k, v in sections[name]]
+        title = _INFO_TITLES.get(name, name.capitalize())
+        lines = [f"# {title}"] + [f"{k}:{v}" for k, v in sections.get(name, [])]
         blocks.append("\r\n".join(lines) + "\r\n")
     return "\r\n".join(blocks).encode()
 
