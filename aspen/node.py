@@ -46,6 +46,7 @@ from aspen.cluster.connection import ClusterConnection
 from aspen.config import Config, ConfigError, parse_config
 from aspen.kv.glob import glob_match
 from aspen.kv.keyspace import Keyspace
+from aspen.kv.notify import Notifier
 from aspen.kv.session import COMPAT_VERSION, ClientInfo, Session
 from aspen.kv.spec import Route
 from aspen.limits import LIMITS
@@ -57,7 +58,7 @@ from aspen.resp.values import OK, Error
 from aspen.server.config import NodeHooks, ServerConfig
 from aspen.server.info import node_sections
 from aspen.server.nodeconfig import FIXED, HONOURED_KEYS, rewrite_file, toml_value
-from aspen.server.params import PARAMS
+from aspen.server.params import PARAMS, notify_flags
 from aspen.server.stats import CommandStats
 from aspen.tls import server_context
 
@@ -220,6 +221,7 @@ class Node:
         )
         self.control.sampler.resp = self.server  # the console's latency, clients and ops
         self.command_stats = CommandStats()
+        self.notifier = Notifier(self.pubsub.deliver)  # events of applied writes, this node's
         self.startup_rss = self._peak_rss = _rss_bytes()
         self.server_config = self._server_config()
         self.started_at = clock()
@@ -255,17 +257,24 @@ class Node:
         def requirepass(value: str) -> None:
             self._requirepass = value.encode() or None
 
+        def notify(value: str) -> None:
+            self.notifier.flags = notify_flags(value)
+            self.cluster.set_notifier(self.notifier if self.notifier.flags else None)
+
         honoured = {
             "maxclients": options(max_clients=int),
             "timeout": options(idle_timeout=float),
             "proto-max-bulk-len": options(max_bulk_len=int),
             "client-query-buffer-limit": options(max_query_buffer=int),
             "requirepass": requirepass,
+            "notify-keyspace-events": notify,
         }
         rewrite = self._rewrite_config if self.config.source is not None else None
         hooks = NodeHooks(honoured=honoured, fixed=fixed, rewrite=rewrite,
                           resetstat=self._reset_stats)
-        return ServerConfig(self.config.redis, hooks, facts=facts)
+        config = ServerConfig(self.config.redis, hooks, facts=facts)
+        notify(config["notify-keyspace-events"])  # (the [redis] table may set it)
+        return config
 
     def _set_options(self, **changes: Any) -> None:
         """New limits: new connections take them; maxclients counts at once."""

@@ -35,6 +35,7 @@ from aspen.cluster.state import ReplicatedState
 from aspen.cluster.stats import FSYNC_BUCKETS, NodeStats, info_fields
 from aspen.cluster.writes import WritePath
 from aspen.kv.keyspace import Keyspace
+from aspen.kv.notify import Notifier
 from aspen.kv.ops import ReadOp, TxnOp, WriteOp
 from aspen.kv.session import Session
 from aspen.raft import (
@@ -104,6 +105,7 @@ class ClusterNode:
         )
         self._origin = (self.id, self.incarnation)  # our writes' (origin, incarnation)
         self.stats = NodeStats()
+        self.notifier: Notifier | None = None  # keyspace notifications (set by the node)
         self.state = ReplicatedState(databases=settings.databases)
         self.memory = MemoryGuard(settings.maxmemory, settings.maxmemory_policy,
                                   settings.maxmemory_samples)
@@ -654,6 +656,20 @@ class ClusterNode:
         voters on every initial member. Refused on a node that has any Raft state.
         """
         self.members.init(voters)
+
+    @property
+    def state(self) -> ReplicatedState:
+        return self._state
+
+    @state.setter
+    def state(self, value: ReplicatedState) -> None:
+        """(A restored snapshot's keyspace emits the node's keyspace notifications too.)"""
+        value.keyspace.notifier = self.notifier
+        self._state = value
+
+    def set_notifier(self, notifier: Notifier | None) -> None:
+        self.notifier = notifier
+        self._state.keyspace.notifier = notifier
 
     @property
     def keyspace(self) -> Keyspace:

@@ -55,6 +55,7 @@ from aspen.kv.commands import READ_HANDLERS, WRITE_HANDLERS, lookup_executable
 from aspen.kv.databases import DB_RANGE, parse_index
 from aspen.kv.errors import MAX_STRING, NOT_INTEGER, SYNTAX, WRONGTYPE, CommandError
 from aspen.kv.memory import AccessHints, approx_size, keys_of, read_keys
+from aspen.kv.notify import Notifier, around
 from aspen.kv.ops import Op, ReadOp, TxnOp, WriteOp, watch_db
 from aspen.kv.spec import Route
 from aspen.kv.valuetypes import TYPES_BY_CLASS, TYPES_BY_NAME, ValueType, register_type, type_name
@@ -140,6 +141,8 @@ class Keyspace:
         self.evicted_keys = 0  # keys removed by ASPEN.EVICT (INFO stats)
         self.hints: AccessHints | None = None
         """This node's access record for the LRU/LFU policies (local, never replicated)."""
+        self.notifier: Notifier | None = None
+        """The node's keyspace notifications (aspen.kv.notify): local, never replicated."""
 
     # ------------------------------------------------------------ executing ops
 
@@ -248,6 +251,9 @@ class Keyspace:
             handler = table.get(argv[0].lower())
             if handler is None:
                 return Error(f"ERR unknown command '{argv[0].decode('utf-8', 'replace')}'")
+        notifier = self.notifier
+        if notifier is not None and write and notifier.flags:
+            handler = _notifying(handler, notifier)
         hints = self.hints
         if not write or (not self.track_memory and hints is None):
             if hints is not None:
@@ -328,8 +334,10 @@ class Keyspace:
         one is selected (a script may be running in it)."""
         scripting, budget, acl, hints = self.scripting, self.script_budget, self.acl, self.hints
         databases, current = self.databases, self.db
+        notifier = self.notifier
         self.__dict__.update(other.__dict__)
         self.scripting, self.script_budget, self.acl, self.hints = scripting, budget, acl, hints
+        self.notifier = notifier
         self.databases = databases
         self.select(current)
 
@@ -498,6 +506,8 @@ class Keyspace:
     def _drop_expired(self, key: bytes) -> None:
         """Remove an expired key without a version bump: logically it was already gone."""
         self._remove(key)
+        if self.notifier is not None:
+            self.notifier.expired(key, self.db)
 
     def flush(self, now_ms: int) -> None:
         """FLUSHALL: every live key's version is bumped, then tombstones are pruned as usual.
@@ -777,6 +787,13 @@ class Keyspace:
             part["tombstones"] = sorted(part["tombstones"])
             part.pop("expires", None)
         return cbor2.dumps(obj)
+
+
+def _notifying(handler: Any, notifier: Notifier) -> Any:
+    """`handler` run by aspen.kv.notify.around: the events of what it changed are emitted."""
+    def run(ks: Keyspace, argv: Any, now_ms: int) -> object:
+        return around(ks, list(argv), handler, now_ms, notifier)
+    return run
 
 
 def _cbor_array_header(n: int) -> bytes:

@@ -97,7 +97,10 @@ class ServerConfig:
         return list(out.values())
 
     def _show(self, param: Param) -> bytes:
-        return self.values[param.name].encode("utf-8", "surrogateescape")
+        value = self.values[param.name]
+        if param.name == "notify-keyspace-events":
+            value = params.notify_text(params.notify_flags(value))
+        return value.encode("utf-8", "surrogateescape")
 
     # -- CONFIG SET ------------------------------------------------------------------------
 

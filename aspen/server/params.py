@@ -269,19 +269,20 @@ def notify_flags(text: str) -> int:
     return flags
 
 
-def notify_text(flags: int) -> str:
-    """The classes as CONFIG GET shows them ("AKE", "g$K", ...)."""
+def notify_text(flags: int, shown: bool = True) -> str:
+    """The classes as CONFIG GET shows them ("AKE", "g$K", ...): with every class of 'A'
+    Redis shows "A" and drops 'n' though it stays set; `shown=False` keeps it (what is
+    stored, so nothing is lost)."""
     if flags & NOTIFY_ALL == NOTIFY_ALL:
-        out = "A"
+        out = "A" + ("n" if flags & NOTIFY_BITS["n"] and not shown else "")
     else:
         out = "".join(c for c in "g$lshzxetdn" if flags & NOTIFY_BITS[c])
-        # (with every class of 'A' Redis shows "A" and drops 'n', as here)
     return out + "".join(c for c in "KEm" if flags & NOTIFY_BITS[c])
 
 
 def _notify_keyspace_events(text: str) -> str:
     try:
-        return notify_text(notify_flags(text))
+        return notify_text(notify_flags(text), shown=False)
     except ValueError:
         raise Invalid("Invalid event class character. Use 'Ag$lshzxeKEtmdn'.") from None
 
