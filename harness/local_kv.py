@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 import attrs
 
@@ -20,9 +19,8 @@ from aspen.kv.glob import compile_glob
 from aspen.kv.keyspace import Keyspace
 from aspen.kv.ops import Op
 from aspen.kv.session import ClientInfo
-
-if TYPE_CHECKING:
-    from aspen.server.config import ServerConfig
+from aspen.server import params
+from aspen.server.config import ServerConfig
 
 Clock = Callable[[], int]
 
@@ -84,10 +82,6 @@ class LocalContext:
 
 
 def _server_config(settings: dict[bytes, bytes]) -> ServerConfig:
-    """Redis's defaults and the settings given, honouring nothing (imported late:
-    aspen.server imports aspen.kv)."""
-    from aspen.server import params
-    from aspen.server.config import ServerConfig
-
+    """Redis's defaults and the settings given, honouring nothing."""
     facts = {k.decode(): v.decode() for k, v in settings.items() if params.lookup(k.decode())}
     return ServerConfig(facts=facts)

@@ -254,10 +254,20 @@ def around(ks: Keyspace, argv: list[bytes], handler: Callable[[Keyspace, list[by
         seen.add(key)
         changes.append((key, was, ks.get_read(key, now_ms) is not None,
                         ks.version(key) != version))
-    if notifier.flags & NEW:
-        for key, was, now, _ in changes:
-            if now and not was:
+    events = rule(list(argv), changes, reply)
+    created = {key for key, was, now, _ in changes if now and not was}
+    if created and notifier.flags & NEW:
+        # `new` when the key is added: just before its first event (RENAME adds the
+        # destination before either of its events)
+        if spec.name in ("rename", "renamenx"):
+            events = [(NEW, "new", k) for k in (argv[2],) if k in created] + events
+            created.clear()
+        for cls, event, key in events:
+            if key in created:
+                created.discard(key)
                 notifier.emit(NEW, "new", key)
-    for cls, event, key in rule(list(argv), changes, reply):
+            notifier.emit(cls, event, key)
+        return reply
+    for cls, event, key in events:
         notifier.emit(cls, event, key)
     return reply
