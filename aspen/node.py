@@ -55,10 +55,12 @@ from aspen.pubsub.mesh import run_mesh
 from aspen.rdb.save import Saver
 from aspen.resp.server import Connection, Deferred, RespServer, ServerOptions
 from aspen.resp.values import OK, Error
+from aspen.server.commands import ServerCommands
 from aspen.server.config import NodeHooks, ServerConfig
 from aspen.server.info import node_sections
 from aspen.server.nodeconfig import FIXED, HONOURED_KEYS, rewrite_file, toml_value
 from aspen.server.params import PARAMS, notify_flags
+from aspen.server.slowlog import SlowLog
 from aspen.server.stats import CommandStats
 from aspen.tls import server_context
 
@@ -66,16 +68,19 @@ log = logging.getLogger("aspen.node")
 
 __all__ = ["AdminCommands", "Node", "run_node"]
 
-class AdminCommands:
-    """The ASPEN.* cluster administration commands (`Route.NODE` in the command table).
+class AdminCommands(ServerCommands):
+    """The ASPEN.* cluster administration commands and the per-node server commands
+    (`Route.NODE` in the command table; aspen.server.commands: SLOWLOG, WAIT, CLIENT KILL).
 
     The session has already checked them like any command (arity, AUTH, subscribed mode; they
-    run at once inside MULTI) and calls the method its spec names."""
+    run at once inside MULTI) and calls the method its spec names. One per connection (`me`:
+    its session)."""
 
-    __slots__ = ("_node",)
+    __slots__ = ("_me", "_node")
 
-    def __init__(self, node: Node) -> None:
+    def __init__(self, node: Node, me: Session | None = None) -> None:
         self._node = node
+        self._me = me
 
     def cmd_status(self, argv: list[bytes]) -> object:
         return _status_reply(self._node.control.status())
@@ -221,6 +226,7 @@ class Node:
         )
         self.control.sampler.resp = self.server  # the console's latency, clients and ops
         self.command_stats = CommandStats()
+        self.slowlog = SlowLog()
         self.notifier = Notifier(self.pubsub.deliver)  # events of applied writes, this node's
         self.startup_rss = self._peak_rss = _rss_bytes()
         self.server_config = self._server_config()
@@ -268,6 +274,8 @@ class Node:
             "client-query-buffer-limit": options(max_query_buffer=int),
             "requirepass": requirepass,
             "notify-keyspace-events": notify,
+            "slowlog-log-slower-than": lambda v: setattr(self.slowlog, "slower_than", int(v)),
+            "slowlog-max-len": lambda v: setattr(self.slowlog, "max_len", int(v)),
         }
         rewrite = self._rewrite_config if self.config.source is not None else None
         hooks = NodeHooks(honoured=honoured, fixed=fixed, rewrite=rewrite,
@@ -377,7 +385,8 @@ class Node:
         conn.on_close.append(subscriber.close)
         conn.subscribed = lambda: subscriber.count > 0  # its output limits: pubsub's
         session = Session(conn.client_id, self, pubsub=subscriber)
-        session.layers[Route.NODE] = self.admin
+        session.layers[Route.NODE] = AdminCommands(self, session)
+        session.addr = conn.addr
         handler: ClusterConnection = self.cluster.connection_handler(session)
         sock = conn.sock
         if sock is not None:  # lets a client parked in BLPOP & co. be dropped when it leaves

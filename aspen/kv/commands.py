@@ -42,6 +42,7 @@ from aspen.kv.specs_db import DB_SPECS
 from aspen.kv.specs_streams import STREAM_SPECS
 from aspen.kv.specs_types import TYPE_SPECS
 from aspen.scripting.specs import SCRIPTING_SPECS
+from aspen.server.specs import CLIENT_SUBS, SERVER_SPECS
 
 if TYPE_CHECKING:
     from aspen.kv.keyspace import Keyspace
@@ -929,7 +930,7 @@ _TABLE: tuple[CommandSpec, ...] = (
         "connection",
         "A container for client connection commands.",
         "2.4.0",
-        _CLIENT_SUBS,
+        _CLIENT_SUBS + CLIENT_SUBS,
     ),
     _spec(
         "info",
@@ -1263,6 +1264,7 @@ _TABLE: tuple[CommandSpec, ...] = (
 )
 
 _TABLE = _TABLE + TYPE_SPECS + STREAM_SPECS + DATA_SPECS + SCRIPTING_SPECS + DB_SPECS
+_TABLE = _TABLE + SERVER_SPECS
 
 ALL_COMMANDS: tuple[CommandSpec, ...] = _TABLE
 """Every client command, in COMMAND's order."""

@@ -74,6 +74,7 @@ from aspen.resp.values import (
 if TYPE_CHECKING:
     from aspen.pubsub.hub import PubSubClient
     from aspen.server.config import ServerConfig
+    from aspen.server.slowlog import SlowLog
     from aspen.server.stats import CommandStats
 
 SERVER_NAME = "aspen"
@@ -253,7 +254,11 @@ class Session:
         self._acl_refresh()
         # INFO commandstats: the node's counters, and (name, start) of the ops handed out
         self.stats: CommandStats | None = getattr(ctx, "command_stats", None)
-        self._timing: collections.deque[tuple[str, float]] = collections.deque()
+        self.slowlog: SlowLog | None = getattr(ctx, "slowlog", None)
+        self.addr = ""  # the client's address (the node sets it; SLOWLOG shows it)
+        self._timing: collections.deque[tuple[CommandSpec, list[bytes], float]] = (
+            collections.deque()
+        )
 
     # ---------------------------------------------------------------- public API
 
@@ -291,13 +296,24 @@ class Session:
                     stats.rejected(name)
             return out
         if isinstance(out, Op):
-            self._timing.append((spec.name, start))
+            self._timing.append((spec, argv, start))
             return out
-        failed = type(out) is Error
-        if failed:
-            stats.error(cast(Error, out).message)
-        stats.ran(spec.name, (perf_counter() - start) * 1e6, failed)
+        self._ran(stats, spec, argv, start, out)
         return out
+
+    def _ran(self, stats: CommandStats, spec: CommandSpec, argv: list[bytes], start: float,
+             reply: object) -> None:
+        """Count a command that ran (INFO commandstats) and maybe log it (SLOWLOG)."""
+        usec = (perf_counter() - start) * 1e6
+        failed = type(reply) is Error
+        if failed:
+            stats.error(cast(Error, reply).message)
+        stats.ran(spec.name, usec, failed)
+        slowlog = self.slowlog
+        if slowlog is not None and "skip_slowlog" not in spec.flags:
+            if spec.name == "config|set":
+                argv = redact_config_set(argv)
+            slowlog.consider(argv, usec, self.addr, self.name)
 
     def _handle(self, argv: list[bytes]) -> Reply | Op:
         """The reply to `argv` now, or an op to run; see the module docstring.
@@ -362,11 +378,8 @@ class Session:
         reply = self._finish(op, result)
         stats = self.stats
         if stats is not None and self._timing:
-            name, start = self._timing.popleft()
-            failed = type(reply) is Error
-            if failed:
-                stats.error(cast(Error, reply).message)
-            stats.ran(name, (perf_counter() - start) * 1e6, failed)
+            spec, argv, start = self._timing.popleft()
+            self._ran(stats, spec, argv, start, reply)
         return reply
 
     def _finish(self, op: Op, result: object) -> Reply:
@@ -873,6 +886,18 @@ class Session:
         if sub == b"numsub":
             return hub.numsub(argv[2:])
         return hub.numpat()
+
+
+_SENSITIVE_CONFIG = frozenset({b"requirepass", b"masterauth", b"masteruser"})
+
+
+def redact_config_set(argv: list[bytes]) -> list[bytes]:
+    """CONFIG SET's argv with the values of sensitive parameters replaced, as Redis does."""
+    out = list(argv)
+    for i in range(2, len(out) - 1, 2):
+        if out[i].lower() in _SENSITIVE_CONFIG:
+            out[i + 1] = b"(redacted)"
+    return out
 
 
 def _name_of(argv: list[bytes]) -> str | None:

@@ -1,0 +1,57 @@
+"""SLOWLOG: the commands of this node that took longer than `slowlog-log-slower-than`.
+
+An entry is recorded by the session when a command's reply is ready (its duration is the
+same one INFO commandstats counts: for a write, including its commit through the Raft log).
+Arguments are cut as Redis cuts them: at most 32 (the last one saying how many more), each
+at most 128 bytes (then "... (N more bytes)"); the values of AUTH, HELLO AUTH and sensitive
+CONFIG SET parameters never enter the log (those commands are not logged, as in Redis).
+"""
+
+from __future__ import annotations
+
+import collections
+import time
+
+__all__ = ["SlowLog"]
+
+_MAX_ARGC = 32
+_MAX_STRING = 128
+
+
+class SlowLog:
+    def __init__(self) -> None:
+        self.entries: collections.deque[list[object]] = collections.deque()
+        self.next_id = 0
+        self.slower_than = 10000  # microseconds; -1: never, 0: every command
+        self.max_len = 128
+
+    def consider(self, argv: list[bytes], usec: float, addr: str, name: bytes) -> None:
+        """Log a command that took `usec`, if slow enough; trim to max_len (after every
+        command, as Redis does, unless the log is off)."""
+        if self.slower_than < 0 or self.max_len == 0:
+            return
+        if usec >= self.slower_than:
+            self._add(argv, usec, addr, name)
+        while len(self.entries) > self.max_len:
+            self.entries.pop()
+
+    def _add(self, argv: list[bytes], usec: float, addr: str, name: bytes) -> None:
+        shown: list[bytes] = []
+        for i, arg in enumerate(argv):
+            if i == _MAX_ARGC - 1 and len(argv) > _MAX_ARGC:
+                shown.append(b"... (%d more arguments)" % (len(argv) - _MAX_ARGC + 1))
+                break
+            if len(arg) > _MAX_STRING:
+                arg = arg[:_MAX_STRING] + b"... (%d more bytes)" % (len(arg) - _MAX_STRING)
+            shown.append(arg)
+        self.entries.appendleft(
+            [self.next_id, int(time.time()), int(usec), shown, addr.encode(), name]
+        )
+        self.next_id += 1
+
+    def get(self, count: int) -> list[list[object]]:
+        items = list(self.entries)
+        return items if count < 0 else items[:count]
+
+    def reset(self) -> None:
+        self.entries.clear()

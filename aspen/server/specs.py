@@ -1,0 +1,43 @@
+"""Command specs of the per-node server commands (appended to the command table): SLOWLOG,
+WAIT and CLIENT KILL. Names, arities, flags, ACL categories and summaries are Redis 7.0.15's;
+they are answered by the node (`Route.NODE`: aspen.server.commands.ServerCommands, which the
+node's `AdminCommands` is)."""
+
+from __future__ import annotations
+
+from aspen.kv.spec import CommandSpec, Route
+
+__all__ = ["CLIENT_SUBS", "SERVER_SPECS"]
+
+_ADMIN = "@admin @slow @dangerous"
+
+
+def _n(name: str, arity: int, flags: str, acl: str, group: str, summary: str, since: str,
+       handler: str = "", subcommands: tuple[CommandSpec, ...] = ()) -> CommandSpec:
+    return CommandSpec(name, arity, frozenset(flags.split()), 0, 0, 0, Route.NODE, group,
+                       summary, since, tuple(acl.split()), subcommands, handler=handler)
+
+
+_SLOWLOG_SUBS = (
+    _n("slowlog|get", -2, "admin loading stale", _ADMIN, "server",
+       "Get the slow log's entries", "2.2.12", "cmd_slowlog"),
+    _n("slowlog|len", 2, "admin loading stale", _ADMIN, "server",
+       "Get the slow log's length", "2.2.12", "cmd_slowlog"),
+    _n("slowlog|reset", 2, "admin loading stale", _ADMIN, "server",
+       "Clear all entries from the slow log", "2.2.12", "cmd_slowlog"),
+    _n("slowlog|help", 2, "loading stale", "@slow", "server",
+       "Show helpful text about the different subcommands", "6.2.0", "cmd_slowlog"),
+)
+
+SERVER_SPECS: tuple[CommandSpec, ...] = (
+    _n("slowlog", -2, "", "@slow", "server", "A container for slow log commands", "2.2.12",
+       "cmd_slowlog", _SLOWLOG_SUBS),
+    _n("wait", 3, "noscript", "@slow @connection", "generic",
+       "Wait for the synchronous replication of all the write commands sent in the context "
+       "of the current connection", "3.0.0", "cmd_wait"),
+)
+
+CLIENT_SUBS: tuple[CommandSpec, ...] = (
+    _n("client|kill", -3, "admin noscript loading stale", _ADMIN + " @connection",
+       "connection", "Kill the connection of a client", "2.4.0", "cmd_client_kill"),
+)

@@ -1,0 +1,133 @@
+"""SLOWLOG, CLIENT KILL and WAIT against a real redis-server 7.0.15 (replies and error texts;
+entries compared by shape, since durations and ids differ), and WAIT on a three-node cluster."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from test_config_vs_redis import ASPEN, CONFIG_TOML, REDIS_SERVER, clients
+from test_differential_wire import free_port, running
+
+from harness.daemons import DaemonCluster
+from harness.resp_wire import Err, RespClient
+
+pytestmark = [pytest.mark.slow, pytest.mark.differential]
+
+
+@pytest.fixture(scope="module")
+def redis_port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
+    assert REDIS_SERVER is not None
+    port = free_port()
+    workdir = tmp_path_factory.mktemp("redis")
+    args = [REDIS_SERVER, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+            "--appendonly", "no", "--dir", str(workdir)]
+    with running(args, port) as p:
+        yield p
+
+
+@pytest.fixture(scope="module")
+def aspen_port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
+    port = free_port()
+    workdir = tmp_path_factory.mktemp("aspen")
+    config = workdir / "node.toml"
+    config.write_text(CONFIG_TOML.format(port=port))
+    with running([str(ASPEN), "node", "--config", str(config)], port) as p:
+        yield p
+
+
+def both(redis_port: int, aspen_port: int, *cmds: list[bytes]) -> list[tuple[object, object]]:
+    with clients(redis_port, aspen_port) as (redis, aspen):
+        return [(redis.call(c), aspen.call(c)) for c in cmds]
+
+
+@pytest.mark.parametrize("cmd", [
+    [b"SLOWLOG", b"HELP"], [b"SLOWLOG", b"GET", b"-2"], [b"SLOWLOG", b"GET", b"x"],
+    [b"SLOWLOG", b"GET", b"1", b"2"], [b"SLOWLOG", b"NOPE"], [b"SLOWLOG"],
+    [b"SLOWLOG", b"LEN", b"x"], [b"WAIT", b"x", b"0"], [b"WAIT", b"0", b"-1"],
+    [b"WAIT", b"0", b"x"], [b"WAIT", b"0", b"0"], [b"WAIT", b"1", b"50"],
+    [b"CLIENT", b"KILL", b"1.2.3.4:5"], [b"CLIENT", b"KILL", b"ID", b"0"],
+    [b"CLIENT", b"KILL", b"ID", b"x"], [b"CLIENT", b"KILL", b"ID", b"999999"],
+    [b"CLIENT", b"KILL", b"TYPE", b"bogus"], [b"CLIENT", b"KILL", b"USER", b"nobody"],
+    [b"CLIENT", b"KILL", b"SKIPME", b"maybe"], [b"CLIENT", b"KILL", b"BOGUS", b"1"],
+    [b"CLIENT", b"KILL", b"ID", b"1", b"TYPE"], [b"CLIENT", b"KILL", b"MAXAGE", b"x"],
+    [b"CLIENT", b"KILL", b"USER", b"default", b"ID", b"999999"],
+    [b"CLIENT", b"KILL", b"TYPE", b"master"], [b"CLIENT", b"KILL", b"ADDR", b"1.1.1.1:1"],
+    [b"CLIENT", b"KILL", b"LADDR", b"1.1.1.1:1"], [b"CLIENT", b"KILL", b"USER", b"default",
+                                                    b"MAXAGE", b"100000"],
+])
+def test_replies_match_redis(redis_port: int, aspen_port: int, cmd: list[bytes]) -> None:
+    [(want, got)] = both(redis_port, aspen_port, cmd)
+    assert type(got) is type(want) and got == want, (cmd, want, got)
+
+
+def test_slowlog_entries(redis_port: int, aspen_port: int) -> None:
+    for port in (redis_port, aspen_port):
+        with clients(port) as (c,):
+            assert c.call([b"CONFIG", b"SET", b"slowlog-log-slower-than", b"0"]) == "OK"
+            assert c.call([b"SLOWLOG", b"RESET"]) == "OK"
+            c.call([b"CLIENT", b"SETNAME", b"me"])
+            c.call([b"SET", b"k", b"v" * 200])
+            c.call([b"RPUSH", b"l", *[b"%d" % i for i in range(40)]])
+            c.call([b"CONFIG", b"SET", b"requirepass", b""])
+            entries = c.call([b"SLOWLOG", b"GET", b"-1"])
+            assert c.call([b"CONFIG", b"SET", b"slowlog-log-slower-than", b"10000"]) == "OK"
+            assert isinstance(entries, list)
+            by_cmd = {e[3][0]: e for e in entries}  # type: ignore[index]
+            rpush = by_cmd[b"RPUSH"][3]
+            assert len(rpush) == 32 and rpush[-1] == b"... (11 more arguments)"
+            assert by_cmd[b"SET"][3][2] == b"v" * 128 + b"... (72 more bytes)"
+            assert by_cmd[b"CONFIG"][3] == [b"CONFIG", b"SET", b"requirepass", b"(redacted)"]
+            assert by_cmd[b"SET"][5] == b"me" and b":" in by_cmd[b"SET"][4]
+            assert [e[0] for e in entries] == sorted((e[0] for e in entries), reverse=True)
+            assert c.call([b"SLOWLOG", b"LEN"]) == len(entries) + 1  # (the GET itself)
+            c.call([b"CONFIG", b"SET", b"slowlog-max-len", b"2"])
+            c.call([b"SET", b"a", b"1"])
+            assert c.call([b"SLOWLOG", b"LEN"]) == 2
+            c.call([b"CONFIG", b"SET", b"slowlog-max-len", b"128"])
+
+
+def test_client_kill(aspen_port: int) -> None:
+    with clients(aspen_port, aspen_port, aspen_port) as (me, a, b):
+        a.call([b"CLIENT", b"SETNAME", b"a"])
+        a_id = a.call([b"CLIENT", b"ID"])
+        assert me.call([b"CLIENT", b"KILL", b"ID", b"%d" % a_id]) == 1  # type: ignore[str-format]
+        with pytest.raises((ConnectionError, OSError, EOFError)):
+            a.call([b"PING"])
+        info = b.call([b"CLIENT", b"INFO"])
+        assert isinstance(info, bytes)
+        addr = info.split(b" addr=")[1].split(b" ")[0]
+        assert me.call([b"CLIENT", b"KILL", addr]) == "OK"  # the old form
+        with pytest.raises((ConnectionError, OSError, EOFError)):
+            b.call([b"PING"])
+        # SKIPME yes by default: killing every normal client spares the caller
+        with clients(aspen_port) as (c,):
+            assert c.call([b"PING"]) == "PONG"
+            killed = me.call([b"CLIENT", b"KILL", b"TYPE", b"normal"])
+            assert isinstance(killed, int) and killed >= 1
+            assert me.call([b"PING"]) == "PONG"
+            with pytest.raises((ConnectionError, OSError, EOFError)):
+                c.call([b"PING"])
+        # SKIPME no: the caller gets its reply, then is closed
+        assert me.call([b"CLIENT", b"KILL", b"TYPE", b"normal", b"SKIPME", b"no"]) == 1
+        with pytest.raises((ConnectionError, OSError, EOFError)):
+            me.call([b"PING"])
+
+
+def test_wait_counts_raft_followers(cluster: DaemonCluster) -> None:
+    leader = cluster.wait_leader()
+    follower = next(i for i in cluster.voters if i != leader)
+    c = RespClient(cluster.resp_port(leader))
+    try:
+        assert c.call([b"SET", b"k", b"v"]) == "OK"
+        assert c.call([b"WAIT", b"2", b"5000"]) == 2  # both followers hold it
+        assert c.call([b"WAIT", b"3", b"100"]) == 2  # there are only two: the timeout
+    finally:
+        c.close()
+    f = RespClient(cluster.resp_port(follower))
+    try:
+        assert f.call([b"SET", b"k2", b"v"]) == "OK"
+        got = f.call([b"WAIT", b"1", b"100"])
+        assert got == 1 and not isinstance(got, Err)  # committed: a majority holds it
+    finally:
+        f.close()
