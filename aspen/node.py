@@ -60,6 +60,7 @@ from aspen.server.config import NodeHooks, ServerConfig
 from aspen.server.info import node_sections
 from aspen.server.nodeconfig import FIXED, HONOURED_KEYS, rewrite_file, toml_value
 from aspen.server.params import PARAMS, notify_flags
+from aspen.server.pause import PauseGate
 from aspen.server.slowlog import SlowLog
 from aspen.server.stats import CommandStats
 from aspen.tls import server_context
@@ -227,6 +228,7 @@ class Node:
         self.control.sampler.resp = self.server  # the console's latency, clients and ops
         self.command_stats = CommandStats()
         self.slowlog = SlowLog()
+        self.pause = PauseGate()  # CLIENT PAUSE on this node
         self.notifier = Notifier(self.pubsub.deliver)  # events of applied writes, this node's
         self.startup_rss = self._peak_rss = _rss_bytes()
         self.server_config = self._server_config()
@@ -388,6 +390,7 @@ class Node:
         session.layers[Route.NODE] = AdminCommands(self, session)
         session.addr = conn.addr
         handler: ClusterConnection = self.cluster.connection_handler(session)
+        handler.pause = self.pause
         sock = conn.sock
         if sock is not None:  # lets a client parked in BLPOP & co. be dropped when it leaves
             handler.hangup = functools.partial(wait_hangup, sock)

@@ -29,7 +29,7 @@ NOTES: dict[str, str] = {
     "info": "Raft meanings for persistence and replication, an extra Raft section (INFO above)",
     "wait": "counts Raft followers whose match index covers the commit index (WAIT above)",
     "slowlog": "per node; durations include the write's commit",
-    "client": "the connection subcommands Aspen has; CLIENT LIST fields it cannot know are fixed",
+    "client": "PAUSE and KILL per node; CLIENT LIST fields Aspen cannot know are fixed",
     "spop": "random picks seeded by the log position (same on every replica)",
     "srandmember": "random picks seeded by the log position",
     "hrandfield": "random picks seeded by the log position",

@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     from aspen.cluster.scriptrun import ScriptRunner
     from aspen.cluster.settings import ClusterSettings
     from aspen.cluster.state import ReplicatedState
+    from aspen.server.pause import PauseGate
 
 
 class ClientNode(Protocol):
@@ -74,8 +75,8 @@ class ClientNode(Protocol):
 
 
 class ClusterConnection:
-    __slots__ = ("consistency", "gated", "hangup", "node", "reads_in_flight", "session",
-                 "writes_in_flight")
+    __slots__ = ("consistency", "gated", "hangup", "held", "node", "pause", "reads_in_flight",
+                 "session", "writes_in_flight")
 
     def __init__(self, node: ClientNode, session: Session) -> None:
         self.node = node
@@ -87,6 +88,10 @@ class ClusterConnection:
         self.hangup: Hangup | None = None
         self.reads_in_flight = 0  # started linearizable reads (their read index is asked)
         self.gated = 0  # writes waiting for a watched key (aspen.cluster.keygate)
+        # CLIENT PAUSE (aspen.server.pause.PauseGate, set by the node) and the commands this
+        # connection holds behind it: once one waits, the ones after it wait too (in order)
+        self.pause: PauseGate | None = None
+        self.held = 0
         session.layers[Route.CONNECTION] = self
 
     @property
@@ -102,6 +107,10 @@ class ClusterConnection:
         return self.session.authenticated
 
     def handle(self, argv: list[bytes]) -> object:
+        pause = self.pause
+        if pause is not None and (self.held or pause.holds(self._may_replicate(argv))):
+            self.held += 1
+            return Deferred(lambda: self._after_pause(argv))
         if (
             self.node.scripts.running is not None
             and self.session.authenticated
@@ -140,6 +149,25 @@ class ClusterConnection:
         if self.session.in_multi:
             self.session._reject(busy)  # as Redis: the transaction is aborted at EXEC
         return busy
+
+    def _may_replicate(self, argv: list[bytes]) -> bool:
+        """Held by CLIENT PAUSE WRITE: writes and the commands that may write or publish."""
+        spec = lookup(argv[0])
+        if spec is None:
+            return False
+        return (spec.route is Route.WRITE or "may_replicate" in spec.flags
+                or spec.name in ("exec", "publish", "eval", "evalsha", "fcall"))
+
+    async def _after_pause(self, argv: list[bytes]) -> object:
+        try:
+            assert self.pause is not None
+            await self.pause.wait()
+            if (self.node.scripts.running is not None and self.session.authenticated
+                    and not allowed_while_busy(argv)):
+                return await self._after_script(argv)
+            return await self._handle_later(argv)
+        finally:
+            self.held -= 1
 
     async def _handle_later(self, argv: list[bytes]) -> object:
         reply = self._handle_now(argv)

@@ -1,5 +1,6 @@
 """The per-node server commands (aspen.server.specs): SLOWLOG, WAIT, CLIENT KILL (ID,
-TYPE, ADDR, LADDR, USER, SKIPME and the old addr form; MAXAGE is Redis 7.4's).
+TYPE, ADDR, LADDR, USER, SKIPME and the old addr form; MAXAGE is Redis 7.4's), CLIENT
+PAUSE / UNPAUSE (aspen.server.pause), NO-EVICT, GETREDIR.
 
 `ServerCommands` is the node's layer for them (`Route.NODE`): the node's `AdminCommands`
 inherits it and gives it the node (`self._node`, an aspen.node.Node: its RESP server and
@@ -169,6 +170,40 @@ class ServerCommands:
                 _kill(conn, me)
                 killed += 1
         return killed
+
+
+    # -- CLIENT PAUSE / UNPAUSE / NO-EVICT / GETREDIR -------------------------------------
+
+    def cmd_client_pause(self, argv: list[bytes]) -> object:
+        timeout = _int(argv[2])
+        if timeout is None:
+            return Error("ERR timeout is not an integer or out of range")
+        if timeout < 0:
+            return Error("ERR timeout is negative")
+        mode = "all"
+        if len(argv) == 4:
+            mode = argv[3].decode("utf-8", "replace").lower()
+            if mode not in ("write", "all"):
+                return Error("ERR CLIENT PAUSE mode must be WRITE or ALL")
+        elif len(argv) > 4:
+            shown = argv[1].decode("utf-8", "replace")
+            return Error(f"ERR unknown subcommand or wrong number of arguments for '{shown}'. "
+                         "Try CLIENT HELP.")
+        self._node.pause.pause(mode, timeout / 1000)
+        return OK
+
+    def cmd_client_unpause(self, argv: list[bytes]) -> object:
+        self._node.pause.unpause()
+        return OK
+
+    def cmd_client_no_evict(self, argv: list[bytes]) -> object:
+        """Accepted: Aspen never evicts clients (maxmemory-clients has no effect)."""
+        if argv[2].lower() not in (b"on", b"off"):
+            return _SYNTAX
+        return OK
+
+    def cmd_client_getredir(self, argv: list[bytes]) -> object:
+        return -1  # no client tracking: never redirected
 
 
 def _session(conn: Any) -> Session | None:

@@ -37,7 +37,17 @@ SERVER_SPECS: tuple[CommandSpec, ...] = (
        "of the current connection", "3.0.0", "cmd_wait"),
 )
 
+_CLIENT_ADMIN = "admin noscript loading stale"
 CLIENT_SUBS: tuple[CommandSpec, ...] = (
-    _n("client|kill", -3, "admin noscript loading stale", _ADMIN + " @connection",
+    _n("client|kill", -3, _CLIENT_ADMIN, _ADMIN + " @connection",
        "connection", "Kill the connection of a client", "2.4.0", "cmd_client_kill"),
+    _n("client|pause", -3, _CLIENT_ADMIN, _ADMIN + " @connection", "connection",
+       "Stop processing commands from clients for some time", "2.9.50", "cmd_client_pause"),
+    _n("client|unpause", 2, _CLIENT_ADMIN, _ADMIN + " @connection", "connection",
+       "Resume processing of clients that were paused", "6.2.0", "cmd_client_unpause"),
+    _n("client|no-evict", 3, _CLIENT_ADMIN, _ADMIN + " @connection", "connection",
+       "Set client eviction mode for the current connection", "7.0.0", "cmd_client_no_evict"),
+    _n("client|getredir", 2, "noscript loading stale", "@slow @connection", "connection",
+       "Get tracking notifications redirection client ID if any", "6.0.0",
+       "cmd_client_getredir"),
 )

@@ -3,6 +3,7 @@ entries compared by shape, since durations and ids differ), and WAIT on a three-
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -53,6 +54,11 @@ def both(redis_port: int, aspen_port: int, *cmds: list[bytes]) -> list[tuple[obj
     [b"CLIENT", b"KILL", b"ID", b"1", b"TYPE"], [b"CLIENT", b"KILL", b"MAXAGE", b"x"],
     [b"CLIENT", b"KILL", b"USER", b"default", b"ID", b"999999"],
     [b"CLIENT", b"KILL", b"TYPE", b"master"], [b"CLIENT", b"KILL", b"ADDR", b"1.1.1.1:1"],
+    [b"CLIENT", b"PAUSE", b"x"], [b"CLIENT", b"PAUSE", b"-1"],
+    [b"CLIENT", b"PAUSE", b"10", b"foo"], [b"CLIENT", b"PAUSE", b"1", b"WRITE"],
+    [b"CLIENT", b"PAUSE", b"1", b"all", b"x"], [b"CLIENT", b"UNPAUSE"],
+    [b"CLIENT", b"NO-EVICT", b"maybe"], [b"CLIENT", b"NO-EVICT", b"on"],
+    [b"CLIENT", b"GETREDIR"],
     [b"CLIENT", b"KILL", b"LADDR", b"1.1.1.1:1"], [b"CLIENT", b"KILL", b"USER", b"default",
                                                     b"MAXAGE", b"100000"],
 ])
@@ -112,6 +118,29 @@ def test_client_kill(aspen_port: int) -> None:
         assert me.call([b"CLIENT", b"KILL", b"TYPE", b"normal", b"SKIPME", b"no"]) == 1
         with pytest.raises((ConnectionError, OSError, EOFError)):
             me.call([b"PING"])
+
+
+def test_client_pause(aspen_port: int) -> None:
+    with clients(aspen_port, aspen_port) as (admin, other):
+        assert other.call([b"SET", b"p", b"1"]) == "OK"
+        assert admin.call([b"CLIENT", b"PAUSE", b"400", b"WRITE"]) == "OK"
+        start = time.monotonic()
+        assert other.call([b"GET", b"p"]) == b"1"  # reads go on under WRITE
+        assert time.monotonic() - start < 0.3
+        assert other.call([b"SET", b"p", b"2"]) == "OK"  # held until the pause ends
+        assert time.monotonic() - start >= 0.35
+        # UNPAUSE releases the held commands at once
+        assert admin.call([b"CLIENT", b"PAUSE", b"100000", b"WRITE"]) == "OK"
+        other.send([b"SET", b"p", b"3"])
+        other.send([b"GET", b"p"])  # behind the held SET: waits for it, in order
+        time.sleep(0.2)
+        assert admin.call([b"CLIENT", b"UNPAUSE"]) == "OK"
+        assert other.read() == "OK" and other.read() == b"3"
+        # ALL holds every command (CLIENT UNPAUSE too, as in Redis): only its timeout ends it
+        assert admin.call([b"CLIENT", b"PAUSE", b"300", b"ALL"]) == "OK"
+        start = time.monotonic()
+        assert other.call([b"GET", b"p"]) == b"3"
+        assert time.monotonic() - start >= 0.25
 
 
 def test_wait_counts_raft_followers(cluster: DaemonCluster) -> None:
