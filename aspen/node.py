@@ -58,6 +58,7 @@ from aspen.resp.values import OK, Error
 from aspen.server.commands import ServerCommands
 from aspen.server.config import NodeHooks, ServerConfig
 from aspen.server.info import node_sections
+from aspen.server.monitor import Monitors
 from aspen.server.nodeconfig import FIXED, HONOURED_KEYS, rewrite_file, toml_value
 from aspen.server.params import PARAMS, notify_flags
 from aspen.server.pause import PauseGate
@@ -77,11 +78,12 @@ class AdminCommands(ServerCommands):
     run at once inside MULTI) and calls the method its spec names. One per connection (`me`:
     its session)."""
 
-    __slots__ = ("_me", "_node")
+    __slots__ = ("_me", "_node", "_push")
 
-    def __init__(self, node: Node, me: Session | None = None) -> None:
+    def __init__(self, node: Node, me: Session | None = None, push: Any = None) -> None:
         self._node = node
         self._me = me
+        self._push = push
 
     def cmd_status(self, argv: list[bytes]) -> object:
         return _status_reply(self._node.control.status())
@@ -229,6 +231,7 @@ class Node:
         self.command_stats = CommandStats()
         self.slowlog = SlowLog()
         self.pause = PauseGate()  # CLIENT PAUSE on this node
+        self.monitors = Monitors()  # MONITOR's connections
         self.notifier = Notifier(self.pubsub.deliver)  # events of applied writes, this node's
         self.startup_rss = self._peak_rss = _rss_bytes()
         self.server_config = self._server_config()
@@ -387,7 +390,8 @@ class Node:
         conn.on_close.append(subscriber.close)
         conn.subscribed = lambda: subscriber.count > 0  # its output limits: pubsub's
         session = Session(conn.client_id, self, pubsub=subscriber)
-        session.layers[Route.NODE] = AdminCommands(self, session)
+        session.layers[Route.NODE] = AdminCommands(self, session, conn.push)
+        conn.on_close.append(functools.partial(self.monitors.remove, conn.client_id))
         session.addr = conn.addr
         handler: ClusterConnection = self.cluster.connection_handler(session)
         handler.pause = self.pause

@@ -29,6 +29,8 @@ NOTES: dict[str, str] = {
     "info": "Raft meanings for persistence and replication, an extra Raft section (INFO above)",
     "wait": "counts Raft followers whose match index covers the commit index (WAIT above)",
     "slowlog": "per node; durations include the write's commit",
+    "monitor": "per node: the commands this node's clients send (not what it applies from "
+    "the log)",
     "client": "PAUSE and KILL per node; CLIENT LIST fields Aspen cannot know are fixed",
     "spop": "random picks seeded by the log position (same on every replica)",
     "srandmember": "random picks seeded by the log position",
@@ -62,7 +64,7 @@ _NOT_SUPPORTED = {
     "bgsave": "every write is in the fsynced Raft log; snapshots are automatic",
     "bgrewriteaof": "the Raft log is compacted by snapshots", "lastsave": "not implemented",
     "shutdown": "stop a node with SIGTERM (it hands leadership over first)",
-    "monitor": "not implemented yet", "latency": "not implemented yet",
+"latency": "not implemented yet",
     "lolwut": "not implemented", "migrate": "not implemented (optional in issue 16)",
     "swapdb": "one database until issue 16 item 5", "move": "one database until issue 16 item 5",
     "ssubscribe": "sharded pub/sub not implemented yet",

@@ -74,6 +74,7 @@ from aspen.resp.values import (
 if TYPE_CHECKING:
     from aspen.pubsub.hub import PubSubClient
     from aspen.server.config import ServerConfig
+    from aspen.server.monitor import Monitors
     from aspen.server.slowlog import SlowLog
     from aspen.server.stats import CommandStats
 
@@ -255,6 +256,7 @@ class Session:
         # INFO commandstats: the node's counters, and (name, start) of the ops handed out
         self.stats: CommandStats | None = getattr(ctx, "command_stats", None)
         self.slowlog: SlowLog | None = getattr(ctx, "slowlog", None)
+        self.monitors: Monitors | None = getattr(ctx, "monitors", None)
         self.addr = ""  # the client's address (the node sets it; SLOWLOG shows it)
         self._timing: collections.deque[tuple[CommandSpec, list[bytes], float]] = (
             collections.deque()
@@ -287,6 +289,11 @@ class Session:
         self.last_spec = None
         out = self._handle(argv)
         spec = self.last_spec
+        monitors = self.monitors
+        if monitors is not None and monitors.sinks and spec is not None and not (
+            spec.flags & _NOT_MONITORED
+        ):
+            monitors.feed(argv, self.addr, self.client_id)
         if spec is None:  # refused before running (or queued in MULTI)
             self.last_spec = before
             if type(out) is Error:
@@ -888,6 +895,8 @@ class Session:
         return hub.numpat()
 
 
+_NOT_MONITORED = frozenset({"admin", "skip_monitor"})
+"""Commands MONITOR does not show (Redis: admin commands and those flagged skip_monitor)."""
 _SENSITIVE_CONFIG = frozenset({b"requirepass", b"masterauth", b"masteruser"})
 
 

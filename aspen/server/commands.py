@@ -44,6 +44,7 @@ class ServerCommands:
 
     _node: Any
     _me: Session | None  # the calling connection's session (CLIENT KILL SKIPME)
+    _push: Any  # its unsolicited-output function (MONITOR)
 
     # -- SLOWLOG --------------------------------------------------------------------------
 
@@ -171,6 +172,18 @@ class ServerCommands:
                 killed += 1
         return killed
 
+
+    # -- MONITOR --------------------------------------------------------------------------
+
+    def cmd_monitor(self, argv: list[bytes]) -> object:
+        me = self._me
+        push = self._push
+        if me is None or push is None:
+            return Error("ERR 'monitor' is not available on this connection")
+        if me.in_multi:
+            return Error("ERR MONITOR isn't allowed for DISCARD")
+        self._node.monitors.add(me.client_id, push)
+        return OK
 
     # -- CLIENT PAUSE / UNPAUSE / NO-EVICT / GETREDIR -------------------------------------
 

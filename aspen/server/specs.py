@@ -32,6 +32,8 @@ _SLOWLOG_SUBS = (
 SERVER_SPECS: tuple[CommandSpec, ...] = (
     _n("slowlog", -2, "", "@slow", "server", "A container for slow log commands", "2.2.12",
        "cmd_slowlog", _SLOWLOG_SUBS),
+    _n("monitor", 1, "admin noscript loading stale", _ADMIN, "server",
+       "Listen for all requests received by the server in real time", "1.0.0", "cmd_monitor"),
     _n("wait", 3, "noscript", "@slow @connection", "generic",
        "Wait for the synchronous replication of all the write commands sent in the context "
        "of the current connection", "3.0.0", "cmd_wait"),

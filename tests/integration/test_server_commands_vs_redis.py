@@ -143,6 +143,28 @@ def test_client_pause(aspen_port: int) -> None:
         assert time.monotonic() - start >= 0.25
 
 
+def test_monitor_lines_match_redis(redis_port: int, aspen_port: int) -> None:
+    cmds = [[b"SET", b"k", b'va"l\\ue\n\x00\xff'], [b"GET", b"k"], [b"CONFIG", b"GET", b"hz"],
+            [b"LPUSH", b"l", b"a b"], [b"PING"], [b"GET"]]
+    seen = []
+    for port in (redis_port, aspen_port):
+        with clients(port, port) as (mon, other):
+            assert mon.call([b"MONITOR"]) == "OK"
+            for cmd in [*cmds, [b"ECHO", b"end"]]:
+                other.call(cmd)
+            lines: list[str] = []
+            while not lines or lines[-1] != '"ECHO" "end"':  # (admin and refused: not shown)
+                line = mon.read()
+                assert isinstance(line, str)
+                stamp, _, rest = line.partition(" ")
+                float(stamp)
+                db_addr, _, args = rest.partition("] ")
+                assert db_addr.startswith("[0 127.0.0.1:")
+                lines.append(args)
+            seen.append(lines)
+    assert seen[1] == seen[0]
+
+
 def test_wait_counts_raft_followers(cluster: DaemonCluster) -> None:
     leader = cluster.wait_leader()
     follower = next(i for i in cluster.voters if i != leader)
