@@ -58,6 +58,7 @@ from aspen.resp.values import OK, Error
 from aspen.server.commands import ServerCommands
 from aspen.server.config import NodeHooks, ServerConfig
 from aspen.server.info import node_sections
+from aspen.server.latency import LatencyMonitor
 from aspen.server.monitor import Monitors
 from aspen.server.nodeconfig import FIXED, HONOURED_KEYS, rewrite_file, toml_value
 from aspen.server.params import PARAMS, notify_flags
@@ -232,6 +233,7 @@ class Node:
         self.slowlog = SlowLog()
         self.pause = PauseGate()  # CLIENT PAUSE on this node
         self.monitors = Monitors()  # MONITOR's connections
+        self.latency = LatencyMonitor()  # LATENCY's events
         self.notifier = Notifier(self.pubsub.deliver)  # events of applied writes, this node's
         self.startup_rss = self._peak_rss = _rss_bytes()
         self.server_config = self._server_config()
@@ -281,6 +283,8 @@ class Node:
             "notify-keyspace-events": notify,
             "slowlog-log-slower-than": lambda v: setattr(self.slowlog, "slower_than", int(v)),
             "slowlog-max-len": lambda v: setattr(self.slowlog, "max_len", int(v)),
+            "latency-monitor-threshold":
+                lambda v: setattr(self.latency, "threshold_ms", int(v)),
         }
         rewrite = self._rewrite_config if self.config.source is not None else None
         hooks = NodeHooks(honoured=honoured, fixed=fixed, rewrite=rewrite,

@@ -29,6 +29,7 @@ NOTES: dict[str, str] = {
     "info": "Raft meanings for persistence and replication, an extra Raft section (INFO above)",
     "wait": "counts Raft followers whose match index covers the commit index (WAIT above)",
     "slowlog": "per node; durations include the write's commit",
+    "latency": "per node: the command / fast-command events (durations include the commit)",
     "monitor": "per node: the commands this node's clients send (not what it applies from "
     "the log)",
     "client": "PAUSE and KILL per node; CLIENT LIST fields Aspen cannot know are fixed",

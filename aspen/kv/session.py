@@ -74,6 +74,7 @@ from aspen.resp.values import (
 if TYPE_CHECKING:
     from aspen.pubsub.hub import PubSubClient
     from aspen.server.config import ServerConfig
+    from aspen.server.latency import LatencyMonitor
     from aspen.server.monitor import Monitors
     from aspen.server.slowlog import SlowLog
     from aspen.server.stats import CommandStats
@@ -257,6 +258,7 @@ class Session:
         self.stats: CommandStats | None = getattr(ctx, "command_stats", None)
         self.slowlog: SlowLog | None = getattr(ctx, "slowlog", None)
         self.monitors: Monitors | None = getattr(ctx, "monitors", None)
+        self.latency: LatencyMonitor | None = getattr(ctx, "latency", None)
         self.addr = ""  # the client's address (the node sets it; SLOWLOG shows it)
         self._timing: collections.deque[tuple[CommandSpec, list[bytes], float]] = (
             collections.deque()
@@ -316,6 +318,9 @@ class Session:
         if failed:
             stats.error(cast(Error, reply).message)
         stats.ran(spec.name, usec, failed)
+        latency = self.latency
+        if latency is not None and latency.threshold_ms:
+            latency.consider("fast" in spec.flags, usec)
         slowlog = self.slowlog
         if slowlog is not None and "skip_slowlog" not in spec.flags:
             if spec.name == "config|set":

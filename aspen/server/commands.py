@@ -173,6 +173,19 @@ class ServerCommands:
         return killed
 
 
+    # -- LATENCY --------------------------------------------------------------------------
+
+    def cmd_latency(self, argv: list[bytes]) -> object:
+        latency = self._node.latency
+        sub = argv[1].lower()
+        if sub == b"latest":
+            return latency.latest()
+        if sub == b"history":
+            return latency.history(argv[2])
+        if sub == b"reset":
+            return latency.reset(argv[2:])
+        return [SimpleString(line) for line in _LATENCY_HELP]
+
     # -- MONITOR --------------------------------------------------------------------------
 
     def cmd_monitor(self, argv: list[bytes]) -> object:
@@ -250,6 +263,26 @@ _SLOWLOG_HELP = (
     "    Return the length of the slowlog.",
     "RESET",
     "    Reset the slowlog.",
+    "HELP",
+    "    Prints this help.",
+)
+_LATENCY_HELP = (
+    "LATENCY <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "DOCTOR",
+    "    Return a human readable latency analysis report.",
+    "GRAPH <event>",
+    "    Return an ASCII latency graph for the <event> class.",
+    "HISTORY <event>",
+    "    Return time-latency samples for the <event> class.",
+    "LATEST",
+    "    Return the latest latency samples for all events.",
+    "RESET [<event> ...]",
+    "    Reset latency data of one or more <event> classes.",
+    "    (default: reset all data for all event classes)",
+    "HISTOGRAM [COMMAND ...]",
+    "    Return a cumulative distribution of latencies in the format of a histogram for the "
+    "specified command names.",
+    "    If no commands are specified then all histograms are replied.",
     "HELP",
     "    Prints this help.",
 )

@@ -29,7 +29,21 @@ _SLOWLOG_SUBS = (
        "Show helpful text about the different subcommands", "6.2.0", "cmd_slowlog"),
 )
 
+_LATENCY_ADMIN = "admin noscript loading stale"
+_LATENCY_SUBS = (
+    _n("latency|latest", 2, _LATENCY_ADMIN, _ADMIN, "server",
+       "Return the latest latency samples for all events.", "2.8.13", "cmd_latency"),
+    _n("latency|history", 3, _LATENCY_ADMIN, _ADMIN, "server",
+       "Return timestamp-latency samples for the event.", "2.8.13", "cmd_latency"),
+    _n("latency|reset", -2, _LATENCY_ADMIN, _ADMIN, "server",
+       "Reset latency data for one or more events.", "2.8.13", "cmd_latency"),
+    _n("latency|help", 2, "loading stale", "@slow", "server",
+       "Show helpful text about the different subcommands.", "2.8.13", "cmd_latency"),
+)
+
 SERVER_SPECS: tuple[CommandSpec, ...] = (
+    _n("latency", -2, "", "@slow", "server", "A container for latency diagnostics commands",
+       "2.8.13", "cmd_latency", _LATENCY_SUBS),
     _n("slowlog", -2, "", "@slow", "server", "A container for slow log commands", "2.2.12",
        "cmd_slowlog", _SLOWLOG_SUBS),
     _n("monitor", 1, "admin noscript loading stale", _ADMIN, "server",

@@ -58,7 +58,9 @@ def both(redis_port: int, aspen_port: int, *cmds: list[bytes]) -> list[tuple[obj
     [b"CLIENT", b"PAUSE", b"10", b"foo"], [b"CLIENT", b"PAUSE", b"1", b"WRITE"],
     [b"CLIENT", b"PAUSE", b"1", b"all", b"x"], [b"CLIENT", b"UNPAUSE"],
     [b"CLIENT", b"NO-EVICT", b"maybe"], [b"CLIENT", b"NO-EVICT", b"on"],
-    [b"CLIENT", b"GETREDIR"],
+    [b"CLIENT", b"GETREDIR"], [b"LATENCY", b"HELP"], [b"LATENCY", b"LATEST"],
+    [b"LATENCY", b"HISTORY"], [b"LATENCY", b"HISTORY", b"command"], [b"LATENCY", b"RESET"],
+    [b"LATENCY", b"RESET", b"command", b"foo"], [b"LATENCY", b"NOPE"],
     [b"CLIENT", b"KILL", b"LADDR", b"1.1.1.1:1"], [b"CLIENT", b"KILL", b"USER", b"default",
                                                     b"MAXAGE", b"100000"],
 ])
@@ -163,6 +165,25 @@ def test_monitor_lines_match_redis(redis_port: int, aspen_port: int) -> None:
                 lines.append(args)
             seen.append(lines)
     assert seen[1] == seen[0]
+
+
+def test_latency_events(aspen_port: int) -> None:
+    with clients(aspen_port) as (c,):
+        assert c.call([b"CONFIG", b"SET", b"latency-monitor-threshold", b"1"]) == "OK"
+        try:
+            c.call([b"RPUSH", b"big", *[b"%d" % i for i in range(200_000)]])
+            latest = c.call([b"LATENCY", b"LATEST"])
+            assert isinstance(latest, list) and latest
+            # RPUSH is flagged fast: its event is fast-command, as in Redis
+            entry = next(e for e in latest if e[0] == b"fast-command")  # type: ignore[index]
+            assert entry[2] >= 1 and entry[3] >= entry[2]  # type: ignore[index]
+            history = c.call([b"LATENCY", b"HISTORY", b"fast-command"])
+            assert isinstance(history, list) and history[-1][1] >= 1  # type: ignore[index]
+            assert c.call([b"LATENCY", b"RESET", b"fast-command", b"nope"]) == 1
+            assert c.call([b"LATENCY", b"HISTORY", b"fast-command"]) == []
+        finally:
+            c.call([b"CONFIG", b"SET", b"latency-monitor-threshold", b"0"])
+            c.call([b"DEL", b"big"])
 
 
 def test_wait_counts_raft_followers(cluster: DaemonCluster) -> None:
