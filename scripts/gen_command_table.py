@@ -65,7 +65,6 @@ _NOT_SUPPORTED = {
     "bgsave": "every write is in the fsynced Raft log; snapshots are automatic",
     "bgrewriteaof": "the Raft log is compacted by snapshots", "lastsave": "not implemented",
     "shutdown": "stop a node with SIGTERM (it hands leadership over first)",
-"latency": "not implemented yet",
     "lolwut": "not implemented", "migrate": "not implemented (optional in issue 16)",
     "swapdb": "one database until issue 16 item 5", "move": "one database until issue 16 item 5",
     "ssubscribe": "sharded pub/sub not implemented yet",
