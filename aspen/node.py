@@ -282,7 +282,7 @@ class Node:
             "requirepass": requirepass,
             "notify-keyspace-events": notify,
             "slowlog-log-slower-than": lambda v: setattr(self.slowlog, "slower_than", int(v)),
-            "slowlog-max-len": lambda v: setattr(self.slowlog, "max_len", int(v)),
+            "slowlog-max-len": lambda v: self.slowlog.set_max_len(int(v)),
             "latency-monitor-threshold":
                 lambda v: setattr(self.latency, "threshold_ms", int(v)),
         }

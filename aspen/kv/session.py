@@ -304,7 +304,7 @@ class Session:
                 if name is not None:
                     stats.rejected(name)
             return out
-        if isinstance(out, Op):
+        if type(out) in _OPS:
             self._timing.append((spec, argv, start))
             return out
         self._ran(stats, spec, argv, start, out)
@@ -312,7 +312,7 @@ class Session:
 
     def _ran(self, stats: CommandStats, spec: CommandSpec, argv: list[bytes], start: float,
              reply: object) -> None:
-        """Count a command that ran (INFO commandstats) and maybe log it (SLOWLOG)."""
+        """Count a command that ran (INFO commandstats) and maybe log it (SLOWLOG, LATENCY)."""
         usec = (perf_counter() - start) * 1e6
         failed = type(reply) is Error
         if failed:
@@ -322,7 +322,8 @@ class Session:
         if latency is not None and latency.threshold_ms:
             latency.consider("fast" in spec.flags, usec)
         slowlog = self.slowlog
-        if slowlog is not None and "skip_slowlog" not in spec.flags:
+        if (slowlog is not None and usec >= slowlog.slower_than >= 0
+                and "skip_slowlog" not in spec.flags):
             if spec.name == "config|set":
                 argv = redact_config_set(argv)
             slowlog.consider(argv, usec, self.addr, self.name)
@@ -900,6 +901,7 @@ class Session:
         return hub.numpat()
 
 
+_OPS = frozenset({ReadOp, WriteOp, TxnOp})
 _NOT_MONITORED = frozenset({"admin", "skip_monitor"})
 """Commands MONITOR does not show (Redis: admin commands and those flagged skip_monitor)."""
 _SENSITIVE_CONFIG = frozenset({b"requirepass", b"masterauth", b"masteruser"})

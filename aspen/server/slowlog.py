@@ -26,12 +26,19 @@ class SlowLog:
         self.max_len = 128
 
     def consider(self, argv: list[bytes], usec: float, addr: str, name: bytes) -> None:
-        """Log a command that took `usec`, if slow enough; trim to max_len (after every
-        command, as Redis does, unless the log is off)."""
-        if self.slower_than < 0 or self.max_len == 0:
+        """Log a command that took `usec` (the session checked it is slow enough)."""
+        if self.slower_than < 0 or self.max_len == 0 or usec < self.slower_than:
             return
-        if usec >= self.slower_than:
-            self._add(argv, usec, addr, name)
+        self._add(argv, usec, addr, name)
+        self.trim()
+
+    def set_max_len(self, value: int) -> None:
+        """slowlog-max-len: Redis trims on the next command; here at once (the same LEN)."""
+        self.max_len = value
+        if value:
+            self.trim()
+
+    def trim(self) -> None:
         while len(self.entries) > self.max_len:
             self.entries.pop()
 

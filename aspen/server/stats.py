@@ -6,7 +6,7 @@ and `usec` for every command that ran, `rejected_calls` for one refused before r
 reply counts under its first word in errorstats. `usec` is the time from the command's
 arrival at the session to its reply: for a write that includes its trip through the Raft log
 (Redis counts only the execution). Latency percentiles come from a histogram with
-logarithmic buckets (about 3% wide), reported like Redis's `p50=..,p99=..,p99.9=..`.
+log-linear buckets (8 per doubling: about 9% wide), reported like Redis's `p50=..,p99=..,p99.9=..`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,24 @@ import math
 
 __all__ = ["CommandStats"]
 
-_BUCKETS_PER_DOUBLING = 24
+_SUB_BITS = 3  # 8 buckets per doubling: about 9% wide
+
+
+def _bucket(n: int) -> int:
+    """A log-linear bucket of `n` microseconds (exact below 16)."""
+    b = n.bit_length()
+    if b <= _SUB_BITS + 1:
+        return n
+    return (b << _SUB_BITS) | ((n >> (b - _SUB_BITS - 1)) & ((1 << _SUB_BITS) - 1))
+
+
+def _upper(bucket: int) -> float:
+    """The largest microseconds value in `bucket` (+1: its upper edge)."""
+    if bucket < (1 << (_SUB_BITS + 1)) and bucket <= 16:
+        return float(bucket + 1)
+    b, sub = bucket >> _SUB_BITS, bucket & ((1 << _SUB_BITS) - 1)
+    low = (1 << (b - 1)) | (sub << (b - _SUB_BITS - 1))
+    return float(low + (1 << (b - _SUB_BITS - 1)))
 
 
 class _Command:
@@ -50,13 +67,16 @@ class CommandStats:
         return entry
 
     def ran(self, name: str, usec: float, failed: bool) -> None:
-        entry = self._entry(name)
+        entry = self.commands.get(name)
+        if entry is None:
+            entry = self.commands[name] = _Command()
         entry.calls += 1
         entry.usec += usec
         if failed:
             entry.failed += 1
-        bucket = int(math.log2(max(usec, 1.0)) * _BUCKETS_PER_DOUBLING)
-        entry.histogram[bucket] = entry.histogram.get(bucket, 0) + 1
+        bucket = _bucket(int(usec))
+        histogram = entry.histogram
+        histogram[bucket] = histogram.get(bucket, 0) + 1
 
     def rejected(self, name: str) -> None:
         self._entry(name).rejected += 1
@@ -106,5 +126,5 @@ def _percentile(histogram: dict[int, int], total: int, pct: float) -> float:
     for bucket in sorted(histogram):
         seen += histogram[bucket]
         if seen >= want:
-            return float(2 ** ((bucket + 1) / _BUCKETS_PER_DOUBLING))
+            return _upper(bucket)
     return 0.0
