@@ -50,6 +50,7 @@ NOTES: dict[str, str] = {
     "function": "replicated libraries", "acl": "users replicated through the log",
     "hello": "reports role master on every node", "pubsub": "messages cross the cluster mesh",
     "publish": "delivered on every node of the cluster",
+    "spublish": "one Raft group serves every shard channel: delivered on every node",
 }
 
 _NOT_SUPPORTED = {
@@ -67,9 +68,6 @@ _NOT_SUPPORTED = {
     "shutdown": "stop a node with SIGTERM (it hands leadership over first)",
     "lolwut": "not implemented", "migrate": "not implemented (optional in issue 16)",
     "swapdb": "one database until issue 16 item 5", "move": "one database until issue 16 item 5",
-    "ssubscribe": "sharded pub/sub not implemented yet",
-    "sunsubscribe": "sharded pub/sub not implemented yet",
-    "spublish": "sharded pub/sub not implemented yet",
     "pfdebug": "not implemented (a debugging aid)", "pfselftest": "not implemented",
     "sentinel": "no Sentinel: failover is Raft's",
 }

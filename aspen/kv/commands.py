@@ -42,7 +42,7 @@ from aspen.kv.specs_db import DB_SPECS
 from aspen.kv.specs_streams import STREAM_SPECS
 from aspen.kv.specs_types import TYPE_SPECS
 from aspen.scripting.specs import SCRIPTING_SPECS
-from aspen.server.specs import CLIENT_SUBS, SERVER_SPECS
+from aspen.server.specs import CLIENT_SUBS, PUBSUB_SPECS, PUBSUB_SUBS, SERVER_SPECS
 
 if TYPE_CHECKING:
     from aspen.kv.keyspace import Keyspace
@@ -1037,7 +1037,7 @@ _TABLE: tuple[CommandSpec, ...] = (
         "pubsub",
         "A container for Pub/Sub commands",
         "2.8.0",
-        _PUBSUB_SUBS,
+        _PUBSUB_SUBS + PUBSUB_SUBS,
     ),
     _spec(
         "acl",
@@ -1264,7 +1264,7 @@ _TABLE: tuple[CommandSpec, ...] = (
 )
 
 _TABLE = _TABLE + TYPE_SPECS + STREAM_SPECS + DATA_SPECS + SCRIPTING_SPECS + DB_SPECS
-_TABLE = _TABLE + SERVER_SPECS
+_TABLE = _TABLE + SERVER_SPECS + PUBSUB_SPECS
 
 ALL_COMMANDS: tuple[CommandSpec, ...] = _TABLE
 """Every client command, in COMMAND's order."""

@@ -260,6 +260,7 @@ class Session:
         self.monitors: Monitors | None = getattr(ctx, "monitors", None)
         self.latency: LatencyMonitor | None = getattr(ctx, "latency", None)
         self.addr = ""  # the client's address (the node sets it; SLOWLOG shows it)
+        self.in_exec = False  # running a queued upper-layer command of EXEC
         self._timing: collections.deque[tuple[CommandSpec, list[bytes], float]] = (
             collections.deque()
         )
@@ -406,7 +407,11 @@ class Session:
             it = iter(result)
             for argv, spec in plan:
                 if spec.route not in KEYSPACE_ROUTES:
-                    reply = self._run_layer(spec, argv)
+                    self.in_exec = True
+                    try:
+                        reply = self._run_layer(spec, argv)
+                    finally:
+                        self.in_exec = False
                     if type(reply) is Replies:  # SUBSCRIBE a b: one element per reply
                         replies += reply.items
                     else:
@@ -541,7 +546,7 @@ class Session:
 
     def _subscribed_resp2(self) -> bool:
         """Redis's "subscribed context": RESP2 and at least one subscription."""
-        return self.protocol == 2 and self.pubsub is not None and self.pubsub.count > 0
+        return self.protocol == 2 and self.pubsub is not None and self.pubsub.total > 0
 
     def _set_protocol(self, protocol: int) -> None:
         self.protocol = protocol
@@ -868,6 +873,19 @@ class Session:
     def cmd_punsubscribe(self, argv: list[bytes]) -> Reply:
         return self._subscription(argv, "punsubscribe")
 
+    def cmd_ssubscribe(self, argv: list[bytes]) -> Reply:
+        if self.in_exec:  # (Redis 7.0 refuses it inside a transaction)
+            return Error("ERR SSUBSCRIBE isn't allowed for a DENY BLOCKING client")
+        return self._subscription(argv, "ssubscribe")
+
+    def cmd_sunsubscribe(self, argv: list[bytes]) -> Reply:
+        return self._subscription(argv, "sunsubscribe")
+
+    def cmd_spublish(self, argv: list[bytes]) -> Reply:
+        if self.pubsub is None:
+            return _NO_PUBSUB
+        return self.pubsub.hub.spublish(argv[1], argv[2])
+
     def _subscription(self, argv: list[bytes], what: str) -> Reply:
         client = self.pubsub
         if client is None:
@@ -898,6 +916,16 @@ class Session:
             return hub.active_channels(argv[2] if len(argv) == 3 else None)
         if sub == b"numsub":
             return hub.numsub(argv[2:])
+        if sub == b"shardchannels":
+            if len(argv) > 3:
+                shown = argv[1][:128].decode("utf-8", "replace")
+                return Error(
+                    f"ERR unknown subcommand or wrong number of arguments for '{shown}'. "
+                    "Try PUBSUB HELP."
+                )
+            return hub.shard_active_channels(argv[2] if len(argv) == 3 else None)
+        if sub == b"shardnumsub":
+            return hub.shard_numsub(argv[2:])
         return hub.numpat()
 
 
@@ -940,7 +968,9 @@ def _getkeys(argv: list[bytes]) -> Reply:
         spec = cmdtable.lookup_subcommand(spec, argv[1])
     if spec is None:
         return Error("ERR Invalid command specified")
-    if spec.first_key == 0 and not spec.key_specs:
+    if (spec.first_key == 0 and not spec.key_specs) or (
+        spec.key_specs and all("not_key" in ks.flags for ks in spec.key_specs)
+    ):  # (Redis: no key spec that is a real key; SSUBSCRIBE's channels are not_key)
         return Error("ERR The command has no key arguments")
     if not spec.arity_ok(len(argv)):
         return Error("ERR Invalid number of arguments specified for command")
@@ -1056,6 +1086,10 @@ _PUBSUB_HELP = (
     "NUMSUB [<channel> ...]",
     "    Return the number of subscribers for the specified channels, excluding",
     "    pattern subscriptions(default: no channels).",
+    "SHARDCHANNELS [<pattern>]",
+    "    Return the currently active shard level channels matching a <pattern> (default: '*').",
+    "SHARDNUMSUB [<shardchannel> ...]",
+    "    Return the number of subscribers for the specified shard level channel(s)",
     "HELP",
     "    Prints this help.",
 )

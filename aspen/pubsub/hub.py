@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 from aspen.kv.glob import match
+from aspen.pubsub.wire import Item
 from aspen.resp.codec import encode
 from aspen.resp.values import Push
 
@@ -26,13 +27,13 @@ Sink = Callable[[bytes], None]
 MATCH_CACHE_SIZE = 4096
 """Channels whose matching patterns are remembered (forgotten all at once when full, and
 whenever a pattern gains its first or loses its last subscriber)."""
-_MESSAGE, _PMESSAGE = b"message", b"pmessage"
+_MESSAGE, _PMESSAGE, _SMESSAGE = b"message", b"pmessage", b"smessage"
 
 
 class PubSubClient:
     """One connection's subscriptions; `resp` (2 or 3) picks how messages are encoded."""
 
-    __slots__ = ("channels", "hub", "patterns", "resp", "sink")
+    __slots__ = ("channels", "hub", "patterns", "resp", "shard_channels", "sink")
 
     def __init__(self, hub: PubSubHub, sink: Sink, resp: int = 2) -> None:
         self.hub = hub
@@ -40,11 +41,36 @@ class PubSubClient:
         self.resp = resp
         self.channels: dict[bytes, None] = {}
         self.patterns: dict[bytes, None] = {}
+        self.shard_channels: dict[bytes, None] = {}  # SSUBSCRIBE's (counted on their own)
 
     @property
     def count(self) -> int:
         """Redis's subscription count: channels plus patterns."""
         return len(self.channels) + len(self.patterns)
+
+    @property
+    def total(self) -> int:
+        """Every subscription, shard channels included (the RESP2 subscribed context)."""
+        return len(self.channels) + len(self.patterns) + len(self.shard_channels)
+
+    def ssubscribe(self, channels: Iterable[bytes]) -> list[Push]:
+        replies = []
+        for ch in channels:
+            if ch not in self.shard_channels:
+                self.shard_channels[ch] = None
+                self.hub.shard_channels.setdefault(ch, {})[self] = None
+            replies.append(Push([b"ssubscribe", ch, len(self.shard_channels)]))
+        return replies
+
+    def sunsubscribe(self, channels: Iterable[bytes] = ()) -> list[Push]:
+        targets = list(channels) or list(self.shard_channels)
+        replies = []
+        for ch in targets:
+            if ch in self.shard_channels:
+                del self.shard_channels[ch]
+                _discard(self.hub.shard_channels, ch, self)
+            replies.append(Push([b"sunsubscribe", ch, len(self.shard_channels)]))
+        return replies or [Push([b"sunsubscribe", None, len(self.shard_channels)])]
 
     def subscribe(self, channels: Iterable[bytes]) -> list[Push]:
         replies = []
@@ -92,8 +118,11 @@ class PubSubClient:
             _discard(hub.channels, ch, self)
         for pat in self.patterns:
             hub.drop_pattern(pat, self)
+        for ch in self.shard_channels:
+            _discard(hub.shard_channels, ch, self)
         self.channels = {}
         self.patterns = {}
+        self.shard_channels = {}
 
 
 def _discard(
@@ -132,8 +161,10 @@ class PubSubHub:
     def __init__(self, on_outbound: Callable[[], None] | None = None) -> None:
         self.channels: dict[bytes, dict[PubSubClient, None]] = {}
         self.patterns: dict[bytes, dict[PubSubClient, None]] = {}
-        self.outbound: list[tuple[bytes, bytes]] = []
-        """Messages published here that the mesh task has yet to send to the peers."""
+        self.shard_channels: dict[bytes, dict[PubSubClient, None]] = {}
+        self.outbound: list[Item] = []
+        """Messages published here that the mesh task has yet to send to the peers
+        (a third item, True: a shard message, SPUBLISH)."""
         self.on_outbound = on_outbound
         self.mesh_attached = False
         self.stats_published = 0
@@ -173,6 +204,40 @@ class PubSubHub:
             if self.on_outbound is not None:
                 self.on_outbound()
         return self.deliver(channel, message)
+
+    def spublish(self, channel: bytes, message: bytes) -> int:
+        """SPUBLISH: one Raft group serves every shard channel, so like PUBLISH: deliver
+        here, queue for every peer; the number of local receivers."""
+        self.stats_published += 1
+        if self.mesh_attached:
+            self.outbound.append((channel, message, True))
+            if self.on_outbound is not None:
+                self.on_outbound()
+        return self.deliver_shard(channel, message)
+
+    def deliver_shard(self, channel: bytes, message: bytes) -> int:
+        """Write a shard message (`smessage`) to this node's SSUBSCRIBErs of `channel`."""
+        subs = self.shard_channels.get(channel)
+        if not subs:
+            return 0
+        wire = _Encoded([_SMESSAGE, channel, message])
+        targets = list(subs)
+        for client in targets:
+            client.sink(wire.get(client.resp))
+        return len(targets)
+
+    def shard_active_channels(self, pattern: bytes | None = None) -> list[bytes]:
+        """PUBSUB SHARDCHANNELS."""
+        if pattern is None:
+            return list(self.shard_channels)
+        return [ch for ch in self.shard_channels if match(pattern, ch)]
+
+    def shard_numsub(self, channels: Iterable[bytes]) -> list[object]:
+        """PUBSUB SHARDNUMSUB."""
+        out: list[object] = []
+        for ch in channels:
+            out += [ch, len(self.shard_channels.get(ch, ()))]
+        return out
 
     def deliver(self, channel: bytes, message: bytes) -> int:
         """Write `message` to this node's subscribers of `channel`; how many received it."""

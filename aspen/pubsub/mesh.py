@@ -36,15 +36,15 @@ class MeshNode(Protocol):
     pubsub_sink: Callable[[int, bytes], None] | None
 
 
-def _chunks(messages: list[tuple[bytes, bytes]]) -> list[list[tuple[bytes, bytes]]]:
-    out: list[list[tuple[bytes, bytes]]] = [[]]
+def _chunks(messages: list[wire.Item]) -> list[list[wire.Item]]:
+    out: list[list[wire.Item]] = [[]]
     size = 0
-    for ch, msg in messages:
-        n = len(ch) + len(msg) + 16
+    for item in messages:
+        n = len(item[0]) + len(item[1]) + 16
         if out[-1] and size + n > MAX_PAYLOAD:
             out.append([])
             size = 0
-        out[-1].append((ch, msg))
+        out[-1].append(item)
         size += n
     return out
 
@@ -78,9 +78,12 @@ class _Mesh:
             return
         self.last_seen[sender] = mark
         hub = self.hub
-        for channel, message in batch.messages:
+        for item in batch.messages:
             hub.stats_received += 1
-            hub.deliver(channel, message)
+            if len(item) == 3:
+                hub.deliver_shard(item[0], item[1])
+            else:
+                hub.deliver(item[0], item[1])
 
     async def run(self) -> None:
         hub = self.hub

@@ -1,5 +1,6 @@
 """The mesh payload of a PUBSUB envelope:
-CBOR ``[version, incarnation, seq, [[channel, message], ...]]``.
+CBOR ``[version, incarnation, seq, [[channel, message], ...]]``; a shard message (SPUBLISH)
+is ``[channel, message, 1]`` (a node older than sharded pub/sub refuses such an envelope).
 
 One envelope may carry several messages (everything published on the node since the mesh
 task last ran), in publish order. `incarnation` (the sender's start time in ns) and `seq`
@@ -15,6 +16,10 @@ import cbor2
 VERSION = 1
 
 
+Item = tuple[bytes, bytes] | tuple[bytes, bytes, bool]
+"""(channel, message), or (channel, message, True) for a shard message."""
+
+
 class PubSubDecodeError(ValueError):
     pass
 
@@ -23,13 +28,12 @@ class PubSubDecodeError(ValueError):
 class Batch:
     incarnation: int
     seq: int
-    messages: list[tuple[bytes, bytes]]
+    messages: list[Item]
 
 
 def encode(batch: Batch) -> bytes:
-    return cbor2.dumps(
-        [VERSION, batch.incarnation, batch.seq, [[ch, msg] for ch, msg in batch.messages]]
-    )
+    items = [[m[0], m[1], 1] if len(m) == 3 else [m[0], m[1]] for m in batch.messages]
+    return cbor2.dumps([VERSION, batch.incarnation, batch.seq, items])
 
 
 def decode(data: bytes) -> Batch:
@@ -43,14 +47,15 @@ def decode(data: bytes) -> Batch:
     _, incarnation, seq, items = value
     if type(incarnation) is not int or type(seq) is not int or not isinstance(items, list):
         raise PubSubDecodeError("bad header")
-    out = []
+    out: list[Item] = []
     for item in items:
         if (
             not isinstance(item, list)
-            or len(item) != 2
+            or len(item) not in (2, 3)
             or type(item[0]) is not bytes
             or type(item[1]) is not bytes
+            or (len(item) == 3 and item[2] != 1)
         ):
             raise PubSubDecodeError("a message is not [channel, message] byte strings")
-        out.append((item[0], item[1]))
+        out.append((item[0], item[1], True) if len(item) == 3 else (item[0], item[1]))
     return Batch(incarnation, seq, out)

@@ -5,9 +5,9 @@ node's `AdminCommands` is)."""
 
 from __future__ import annotations
 
-from aspen.kv.spec import CommandSpec, Route
+from aspen.kv.spec import CommandSpec, KeySpec, Route
 
-__all__ = ["CLIENT_SUBS", "SERVER_SPECS"]
+__all__ = ["CLIENT_SUBS", "PUBSUB_SPECS", "PUBSUB_SUBS", "SERVER_SPECS"]
 
 _ADMIN = "@admin @slow @dangerous"
 
@@ -66,4 +66,35 @@ CLIENT_SUBS: tuple[CommandSpec, ...] = (
     _n("client|getredir", 2, "noscript loading stale", "@slow @connection", "connection",
        "Get tracking notifications redirection client ID if any", "6.0.0",
        "cmd_client_getredir"),
+)
+
+# Sharded pub/sub: answered by the session (aspen.kv.session), like SUBSCRIBE; one Raft group
+# serves every shard channel. The channels are "keys" (not_key) as in Redis 7.0.
+_SHARD_KEYS = (KeySpec(("not_key",), 1, "range", lastkey=-1),)
+
+
+def _s(name: str, arity: int, flags: str, acl: str, summary: str, handler: str,
+       keys: tuple[int, int, int] = (0, 0, 0), key_specs: tuple[KeySpec, ...] = (),
+       subscribed_ok: bool = False) -> CommandSpec:
+    return CommandSpec(name, arity, frozenset(flags.split()), keys[0], keys[1], keys[2],
+                       Route.SESSION, "pubsub", summary, "7.0.0", tuple(acl.split()),
+                       key_specs=key_specs, handler=handler, subscribed_ok=subscribed_ok)
+
+
+PUBSUB_SPECS: tuple[CommandSpec, ...] = (
+    _s("ssubscribe", -2, "pubsub noscript loading stale", "@pubsub @slow",
+       "Listen for messages published to the given shard channels", "cmd_ssubscribe",
+       (1, -1, 1), _SHARD_KEYS, subscribed_ok=True),
+    _s("sunsubscribe", -1, "pubsub noscript loading stale", "@pubsub @slow",
+       "Stop listening for messages posted to the given shard channels", "cmd_sunsubscribe",
+       (1, -1, 1), _SHARD_KEYS, subscribed_ok=True),
+    _s("spublish", 3, "pubsub loading stale fast", "@pubsub @fast",
+       "Post a message to a shard channel", "cmd_spublish", (1, 1, 1),
+       (KeySpec(("not_key",), 1, "range", lastkey=0),)),
+)
+PUBSUB_SUBS: tuple[CommandSpec, ...] = (
+    _s("pubsub|shardchannels", -2, "pubsub loading stale", "@pubsub @slow",
+       "List active shard channels", "cmd_pubsub"),
+    _s("pubsub|shardnumsub", -2, "pubsub loading stale", "@pubsub @slow",
+       "Get the count of subscribers for shard channels", "cmd_pubsub"),
 )
