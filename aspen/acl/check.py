@@ -108,6 +108,8 @@ def keys_with_perms(name: str, argv: list[bytes]) -> list[tuple[int, int]] | Non
     argc = len(argv)
     out: list[tuple[int, int]] = []
     for flags, begin, find in _specs_of(name):
+        if "not_key" in flags:  # (shard channels: checked as channels, not keys)
+            continue
         if begin[0] == "index":
             first = int(begin[1])  # type: ignore[call-overload]
         elif begin[0] == "keyword":

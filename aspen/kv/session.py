@@ -497,7 +497,8 @@ class Session:
         if user.unrestricted() or self.pubsub is None:
             return None
         for name, subscribed in ((b"subscribe", self.pubsub.channels),
-                                 (b"psubscribe", self.pubsub.patterns)):
+                                 (b"psubscribe", self.pubsub.patterns),
+                                 (b"ssubscribe", self.pubsub.shard_channels)):
             for channel in subscribed:
                 if check(user, name.decode(), [name, channel])[0] is not Denied.OK:
                     return "ACL channel permissions revoked"
@@ -507,7 +508,8 @@ class Session:
         user = self.acl.users.get(self.username)
         if user is None:
             return NOAUTH
-        result, idx = check(user, spec.name, argv, list(spec.key_positions(len(argv))))
+        keys = [] if _channels_only(spec) else list(spec.key_positions(len(argv)))
+        result, idx = check(user, spec.name, argv, keys)
         if result is Denied.OK:
             return None
         if result is Denied.CMD:
@@ -944,6 +946,12 @@ def redact_config_set(argv: list[bytes]) -> list[bytes]:
     return out
 
 
+def _channels_only(spec: CommandSpec) -> bool:
+    """Every key spec is not_key (SSUBSCRIBE, SPUBLISH: shard channels): no keys for
+    COMMAND GETKEYS or ACL key patterns, as in Redis."""
+    return bool(spec.key_specs) and all("not_key" in ks.flags for ks in spec.key_specs)
+
+
 def _name_of(argv: list[bytes]) -> str | None:
     """The table name (`config|get` for a subcommand) of a command refused before running."""
     spec = cmdtable.lookup(argv[0])
@@ -968,9 +976,7 @@ def _getkeys(argv: list[bytes]) -> Reply:
         spec = cmdtable.lookup_subcommand(spec, argv[1])
     if spec is None:
         return Error("ERR Invalid command specified")
-    if (spec.first_key == 0 and not spec.key_specs) or (
-        spec.key_specs and all("not_key" in ks.flags for ks in spec.key_specs)
-    ):  # (Redis: no key spec that is a real key; SSUBSCRIBE's channels are not_key)
+    if (spec.first_key == 0 and not spec.key_specs) or _channels_only(spec):
         return Error("ERR The command has no key arguments")
     if not spec.arity_ok(len(argv)):
         return Error("ERR Invalid number of arguments specified for command")

@@ -113,3 +113,20 @@ def test_shard_messages_cross_the_cluster(cluster: DaemonCluster) -> None:
         for r, p in subs:
             p.close()
             r.close()
+
+
+def test_acl_channels_not_keys(aspen_port: int) -> None:
+    """A user limited to some keys may still SSUBSCRIBE/SPUBLISH allowed channels (shard
+    channels are not keys), and not others."""
+    with clients(aspen_port, aspen_port) as (admin, user):
+        assert admin.call([b"ACL", b"SETUSER", b"shard", b"on", b">pw", b"~k*",
+                           b"&news*", b"+@all"]) == "OK"
+        try:
+            assert user.call([b"AUTH", b"shard", b"pw"]) == "OK"
+            assert user.call([b"SPUBLISH", b"news1", b"x"]) == 0
+            got = user.call([b"SPUBLISH", b"other", b"x"])
+            assert got == ("NOPERM this user has no permissions to access one of the channels "
+                           "used as arguments")  # (redis-server's answer)
+            assert user.call([b"SSUBSCRIBE", b"news2"]) == [b"ssubscribe", b"news2", 1]
+        finally:
+            admin.call([b"ACL", b"DELUSER", b"shard"])
