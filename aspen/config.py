@@ -50,6 +50,10 @@
     insecure = false              # true: allow exposed addresses without password/keys
     aclfile = "users.acl"         # ACL SAVE / ACL LOAD (users are replicated; not read at start)
 
+    [redis]                       # any other Redis 7.0 parameter by its Redis name, checked
+    notify-keyspace-events = "Ex" # as CONFIG SET checks it (aspen/server/nodeconfig.py);
+    hash-max-listpack-entries = 256   # CONFIG REWRITE keeps this table up to date
+
     [tls]                         # Redis's tls-* settings (docs/security.md)
     port = 0                      # tls-port: RESP over TLS on node.bind; 0: off
     cert_file = "node.crt"        # tls-cert-file (PEM; the chain may follow the cert)
