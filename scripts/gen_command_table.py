@@ -29,6 +29,8 @@ NOTES: dict[str, str] = {
     "info": "Raft meanings for persistence and replication, an extra Raft section (INFO above)",
     "wait": "counts Raft followers whose match index covers the commit index (WAIT above)",
     "slowlog": "per node; durations include the write's commit",
+    "save": "per node, from its applied state (RDB files section)",
+    "bgsave": "per node, from its applied state (RDB files section)",
     "latency": "per node: the command / fast-command events (durations include the commit)",
     "monitor": "per node: the commands this node's clients send (not what it applies from "
     "the log)",
@@ -62,9 +64,7 @@ _NOT_SUPPORTED = {
     "slaveof": "membership is Raft's (ASPEN.*)", "failover": "leadership moves with "
     "ASPEN.TRANSFER-LEADER", "role": "not implemented (INFO replication has the roles)",
     "module": "no modules", "debug": "not implemented (a debugging aid)",
-    "save": "every write is in the fsynced Raft log; snapshots are automatic",
-    "bgsave": "every write is in the fsynced Raft log; snapshots are automatic",
-    "bgrewriteaof": "the Raft log is compacted by snapshots", "lastsave": "not implemented",
+    "bgrewriteaof": "the Raft log is compacted by snapshots",
     "shutdown": "stop a node with SIGTERM (it hands leadership over first)",
     "lolwut": "not implemented", "migrate": "not implemented (optional in issue 16)",
     "swapdb": "one database until issue 16 item 5", "move": "one database until issue 16 item 5",
