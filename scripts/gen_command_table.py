@@ -44,7 +44,6 @@ NOTES: dict[str, str] = {
     "blmove": "blocking: see Blocking commands", "brpoplpush": "blocking: see Blocking commands",
     "blmpop": "blocking: see Blocking commands", "bzpopmin": "blocking: see Blocking commands",
     "bzpopmax": "blocking: see Blocking commands", "bzmpop": "blocking: see Blocking commands",
-    "select": "one database until issue 16 item 5 lands",
     "object": "encodings reported as Redis would for the same contents",
     "memory": "MEMORY USAGE estimates Redis's sizes",
     "eval": "runs on every replica through the log", "evalsha": "runs on every replica",
@@ -67,7 +66,6 @@ _NOT_SUPPORTED = {
     "bgrewriteaof": "the Raft log is compacted by snapshots",
     "shutdown": "stop a node with SIGTERM (it hands leadership over first)",
     "lolwut": "not implemented", "migrate": "not implemented (optional in issue 16)",
-    "swapdb": "one database until issue 16 item 5", "move": "one database until issue 16 item 5",
     "pfdebug": "not implemented (a debugging aid)", "pfselftest": "not implemented",
     "sentinel": "no Sentinel: failover is Raft's",
 }

@@ -231,6 +231,21 @@ _EVENTS: dict[str, Rule] = {
 }
 
 
+def _other_db(name: str, argv: list[bytes], current: int) -> int | None:
+    """MOVE's destination database, or COPY's DB option when it names another database."""
+    raw: bytes | None = None
+    if name == "move":
+        raw = argv[2]
+    else:
+        for i in range(3, len(argv) - 1):
+            if argv[i].lower() == b"db":
+                raw = argv[i + 1]
+    if raw is None or not raw.isdigit():
+        return None
+    db = int(raw)
+    return db if db != current or name == "move" else None
+
+
 def around(ks: Keyspace, argv: list[bytes], handler: Callable[[Keyspace, list[bytes], int],
            object], now_ms: int, notifier: Notifier) -> object:
     """Run a write's handler and emit the events of what it changed."""
@@ -242,6 +257,19 @@ def around(ks: Keyspace, argv: list[bytes], handler: Callable[[Keyspace, list[by
     except CommandError as exc:
         return exc.reply
     if type(reply) is Error or spec is None:
+        return reply
+    if spec.name in ("move", "copy") and _other_db(spec.name, argv, ks.db) is not None:
+        # the key lands in another database: Redis announces it there
+        if reply == 1:
+            other = _other_db(spec.name, argv, ks.db)
+            assert other is not None
+            key = argv[1] if spec.name == "move" else argv[2]
+            notifier.emit(NEW, "new", key, other)  # (always added there: absent before)
+            if spec.name == "move":
+                notifier.emit(G, "move_from", argv[1], ks.db)
+                notifier.emit(G, "move_to", argv[1], other)
+            else:
+                notifier.emit(G, "copy_to", argv[2], other)
         return reply
     rule = _EVENTS.get(spec.name)
     if rule is None:
@@ -255,6 +283,7 @@ def around(ks: Keyspace, argv: list[bytes], handler: Callable[[Keyspace, list[by
         changes.append((key, was, ks.get_read(key, now_ms) is not None,
                         ks.version(key) != version))
     events = rule(list(argv), changes, reply)
+    db = ks.db
     created = {key for key, was, now, _ in changes if now and not was}
     if created and notifier.flags & NEW:
         # `new` when the key is added: just before its first event (RENAME adds the
@@ -265,9 +294,9 @@ def around(ks: Keyspace, argv: list[bytes], handler: Callable[[Keyspace, list[by
         for cls, event, key in events:
             if key in created:
                 created.discard(key)
-                notifier.emit(NEW, "new", key)
-            notifier.emit(cls, event, key)
+                notifier.emit(NEW, "new", key, db)
+            notifier.emit(cls, event, key, db)
         return reply
     for cls, event, key in events:
-        notifier.emit(cls, event, key)
+        notifier.emit(cls, event, key, db)
     return reply

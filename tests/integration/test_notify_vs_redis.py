@@ -75,6 +75,8 @@ COMMANDS = st.one_of(
     _c("ZREM", _k, _v), _c("ZPOPMIN", _k), _c("ZREMRANGEBYSCORE", _k, "0", "1"),
     _c("ZUNIONSTORE", _k, "1", _k), _c("ZRANGESTORE", _k, _k, "0", "-1"),
     _c("XADD", _k, "*", "f", _v), _c("SETBIT", _k, _n, "1"), _c("PFADD", _k, _v),
+    _c("SELECT", st.sampled_from(["0", "1"])), _c("MOVE", _k, st.sampled_from(["0", "1"])),
+    _c("COPY", _k, _k, "DB", st.sampled_from(["0", "1"])), _c("SWAPDB", "0", "1"),
 )
 
 
