@@ -33,7 +33,6 @@ import time
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
 
-import attrs
 import trio
 
 from aspen import __version__
@@ -61,7 +60,7 @@ from aspen.server.info import node_sections
 from aspen.server.latency import LatencyMonitor
 from aspen.server.monitor import Monitors
 from aspen.server.nodeconfig import FIXED, HONOURED_KEYS, rewrite_file, toml_value
-from aspen.server.params import PARAMS, notify_flags
+from aspen.server.params import PARAMS, Invalid, notify_flags
 from aspen.server.pause import PauseGate
 from aspen.server.slowlog import SlowLog
 from aspen.server.stats import CommandStats
@@ -262,11 +261,6 @@ class Node:
         fixed["tls-port"] = (str(self.config.tls.port), FIXED["tls-port"])
         facts = {k: v for k, v in initial.items() if k not in fixed}
 
-        def options(**changes: Any) -> Callable[[str], None]:
-            field, = changes
-            convert = changes[field]
-            return lambda value: self._set_options(**{field: convert(value)})
-
         def requirepass(value: str) -> None:
             self._requirepass = value.encode() or None
 
@@ -274,11 +268,17 @@ class Node:
             self.notifier.flags = notify_flags(value)
             self.cluster.set_notifier(self.notifier if self.notifier.flags else None)
 
-        honoured = {
-            "maxclients": options(max_clients=int),
-            "timeout": options(idle_timeout=float),
-            "proto-max-bulk-len": options(max_bulk_len=int),
-            "client-query-buffer-limit": options(max_query_buffer=int),
+        def limit(name: str) -> Callable[[str], None]:
+            """A setting of aspen.limits' registry (client limits, maxmemory)."""
+            def apply(value: str) -> None:
+                try:
+                    LIMITS[name].set(self, value)
+                except ValueError as exc:
+                    raise Invalid(str(exc)) from None
+            return apply
+
+        honoured: dict[str, Callable[[str], None]] = {name: limit(name) for name in LIMITS}
+        honoured |= {
             "requirepass": requirepass,
             "notify-keyspace-events": notify,
             "slowlog-log-slower-than": lambda v: setattr(self.slowlog, "slower_than", int(v)),
@@ -290,12 +290,11 @@ class Node:
         hooks = NodeHooks(honoured=honoured, fixed=fixed, rewrite=rewrite,
                           resetstat=self._reset_stats)
         config = ServerConfig(self.config.redis, hooks, facts=facts)
-        notify(config["notify-keyspace-events"])  # (the [redis] table may set it)
+        notify(config["notify-keyspace-events"])
+        for name, apply in honoured.items():  # what the [redis] table set takes effect
+            if name != "notify-keyspace-events" and config[name] != config.baseline[name]:
+                apply(config[name])
         return config
-
-    def _set_options(self, **changes: Any) -> None:
-        """New limits: new connections take them; maxclients counts at once."""
-        self.server.options = attrs.evolve(self.server.options, **changes)
 
     def _rewrite_config(self, changed: dict[str, str]) -> None:
         """CONFIG REWRITE: [node]'s honoured keys and the other changed parameters ([redis])
@@ -522,7 +521,8 @@ _ACL_POLL = 0.05  # seconds between looks at the ACL user table's change counter
 
 def _toml_node_value(name: str, value: str) -> str:
     """A Redis parameter's value as its [node] key's TOML value."""
-    return toml_value(value if name == "requirepass" else int(value))
+    text = name in ("requirepass", "maxmemory-policy", "client-output-buffer-limit")
+    return toml_value(value if text else int(value))
 
 
 def _hostport(host: str, port: int) -> str:

@@ -27,6 +27,9 @@ HONOURED_KEYS: dict[str, str] = {
     "proto-max-bulk-len": "proto_max_bulk_len",
     "client-query-buffer-limit": "client_query_buffer_limit",
     "requirepass": "requirepass",
+    "maxmemory": "maxmemory",
+    "maxmemory-policy": "maxmemory_policy",
+    "maxmemory-samples": "maxmemory_samples",
 }
 """Redis parameter -> its key in [node] (CONFIG SET changes it at run time; REWRITE saves it)."""
 

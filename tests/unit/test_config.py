@@ -66,8 +66,9 @@ PORT = "node.port: must be an integer 1-65535 (or 0: any free port), got "
         ("[nodes]\nport = 1",
          "nodes: unknown section (known sections: [node], [raft], [http], [security], [tls], "
          "[peers], [redis])"),
-        ("[redis]\nmaxmemory = \"lots\"",
-         "redis.maxmemory: argument must be a memory value, got 'lots'"),
+        ("[redis]\nhz = \"lots\"",
+         "redis.hz: argument couldn't be parsed into an integer, got 'lots'"),
+        ("[redis]\nmaxmemory = 5", "redis.maxmemory: set node.maxmemory instead"),
         ("[redis]\nmaxclients = 5", "redis.maxclients: set node.max_clients instead"),
         ("[redis]\nnope = 5", "redis.nope: unknown Redis parameter"),
         ("node = 3", "node: must be a table ([node]), got 3"),
