@@ -39,10 +39,10 @@ closes connections and exits 0.
 
 
 def _config_keys() -> str:
-    """The config file's keys with defaults, generated from aspen.config's field metadata."""
+    """The config file's keys with defaults, generated from aspen.node_config's field metadata."""
     import attrs
 
-    from aspen.config import NodeSettings
+    from aspen.node_config import NodeSettings
 
     def toml(value: object) -> str:
         if value is None:
@@ -68,7 +68,7 @@ def _register_node(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
         epilog=_config_keys(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--config", metavar="FILE", help="TOML config file (see aspen/config.py)")
+    p.add_argument("--config", metavar="FILE", help="TOML config file (see aspen/node_config.py)")
     p.add_argument("--bind", metavar="ADDR", help="address for Redis clients (127.0.0.1)")
     p.add_argument("--port", metavar="N", type=int, help="port for Redis clients (6379; 0: any)")
     p.add_argument("--dir", metavar="PATH", help="data directory (./data)")
@@ -77,7 +77,7 @@ def _register_node(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
 def _run_node(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from aspen.config import Config, ConfigError, load_config
+    from aspen.node_config import Config, ConfigError, load_config
 
     try:
         config = load_config(args.config) if args.config else Config()
@@ -89,7 +89,7 @@ def _run_node(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"aspen node: config error: {exc}", file=sys.stderr)
         return 2
-    from aspen.node import run_node
+    from aspen.daemon import run_node
 
     try:
         return run_node(config)
@@ -133,7 +133,7 @@ def _register_up(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
                    help="RESP ports are N, N+1, ... (HTTP: N+1000+i, raft: N+2000+i)")
     p.add_argument("--nodes", type=int, default=3, metavar="K", help="cluster size (3)")
     p.add_argument("--dir", default=".aspen", metavar="PATH", help="configs and data (.aspen)")
-    from aspen.config import RaftSettings
+    from aspen.node_config import RaftSettings
 
     tick = RaftSettings().tick_ms
     p.add_argument("--tick-ms", type=int, default=tick, metavar="MS", help=f"Raft tick ({tick})")
@@ -144,7 +144,7 @@ def _run_up(args: argparse.Namespace) -> int:
 
 
 def up_members(base_port: int, n: int) -> list[Any]:
-    from aspen.config import LocalMember
+    from aspen.node_config import LocalMember
 
     return [LocalMember(i, base_port + i - 1, base_port + 1000 + i - 1, base_port + 2000 + i - 1)
             for i in range(1, n + 1)]
@@ -157,7 +157,7 @@ def run_up(base_port: int, n: int, directory: str, tick_ms: int) -> int:
     import time
     from pathlib import Path
 
-    from aspen.config import render_local_config
+    from aspen.node_config import render_local_config
     from aspen.provision import curve_security
 
     if not 1 <= n <= 9 or not 1 <= base_port <= 65535 - 2000 - n:
@@ -311,7 +311,7 @@ def _register_import(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
 
 
 def _run_import(args: argparse.Namespace) -> int:
-    from aspen.rdb.cli import run_import
+    from aspen.rdb.subcommands import run_import
 
     return run_import(args)
 
@@ -332,7 +332,7 @@ def _register_backup(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
 
 
 def _run_backup(args: argparse.Namespace) -> int:
-    from aspen.rdb.cli import run_backup
+    from aspen.rdb.subcommands import run_backup
 
     return run_backup(args)
 
@@ -351,7 +351,7 @@ def _register_restore(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 
 def _run_restore(args: argparse.Namespace) -> int:
-    from aspen.rdb.cli import run_restore
+    from aspen.rdb.subcommands import run_restore
 
     return run_restore(args)
 

@@ -12,7 +12,7 @@ import ipaddress
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from aspen.config import Config
+    from aspen.node_config import Config
 
 _ACCEPT = "or write security.insecure = true to accept the risk"
 

@@ -1,6 +1,6 @@
 """Redis's client and memory limits: their parsers and a small registry to change them live.
 
-The node config ([node] in aspen.config) holds the starting values. `LIMITS` maps each
+The node config ([node] in aspen.node_config) holds the starting values. `LIMITS` maps each
 Redis name to a getter and a setter over a running node (anything with `.server`, the
 RespServer, and `.cluster`, the ClusterNode), for CONFIG GET/SET to hook: a setter raises
 `ValueError` with the reason, and changes take effect at once (maxclients, maxmemory and its
@@ -150,4 +150,4 @@ LIMITS: dict[str, Limit] = {
               _set_memory_field("samples", _int_at_least(1))),
     )
 }
-"""Redis name -> Limit, for CONFIG GET/SET (aspen.config's [node] holds the start values)."""
+"""Redis name -> Limit, for CONFIG GET/SET (aspen.node_config's [node] holds the start values)."""

@@ -15,7 +15,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from aspen.config import LocalMember, render_local_config
+from aspen.node_config import LocalMember, render_local_config
 from transports.curve import load_key, write_keypair
 
 

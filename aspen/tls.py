@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ssl
 
-from aspen.config import ConfigError, TlsSettings
+from aspen.node_config import ConfigError, TlsSettings
 
 _VERIFY = {"yes": ssl.CERT_REQUIRED, "optional": ssl.CERT_OPTIONAL, "no": ssl.CERT_NONE}
 

@@ -35,7 +35,7 @@ from aspen.pubsub import PubSubHub
 from aspen.pubsub.mesh import run_mesh
 from aspen.raft import Role
 from aspen.resp.server import Connection, Deferred, RespServer
-from aspen.server.config import ServerConfig
+from aspen.server.live_config import ServerConfig
 from aspen.storage import MemoryStorage, Storage
 from transports import MemoryHub, NetworkFaults
 

@@ -31,7 +31,7 @@ from typing import Any, TypeVar
 
 import redis
 
-from aspen.config import LocalMember, render_local_config
+from aspen.node_config import LocalMember, render_local_config
 
 __all__ = ["DaemonCluster", "free_ports", "wait_until"]
 

@@ -5,14 +5,14 @@
 Targets (each a function of one input that may only raise the errors it declares; any other
 exception is a crash, saved under --crashes with its input and traceback):
 
-    resp      the client request parser (aspen.resp.codec.RequestParser), fed in random
+    resp      the client request parser (aspen.resp.protocol.RequestParser), fed in random
               chunks, before and after AUTH limits
     peer      the peer envelope (transports.envelope) and every payload a peer sends: Raft
-              messages (aspen.raft.codec), forwarded client traffic (aspen.cluster.forward),
+              messages (aspen.raft.wire), forwarded client traffic (aspen.cluster.forward),
               log entries (aspen.cluster.entry), replies, kv ops, pub/sub batches
     http      the control plane's HTTP server (aspen.api.http.HttpServer) over a memory
               stream, with JSON routes: nothing may escape a connection
-    toml      the config loader (tomllib + aspen.config.parse_config)
+    toml      the config loader (tomllib + aspen.node_config.parse_config)
 
 Engines: `atheris` (coverage-guided, libFuzzer; used when it is installed) or `mutate`, a
 plain mutation loop over the seed corpus (byte flips, inserts, deletions, splices of seeds).
@@ -53,7 +53,7 @@ def _resp_seeds() -> list[bytes]:
 
 
 def fuzz_resp(data: bytes) -> None:
-    from aspen.resp.codec import ProtocolError, RequestParser
+    from aspen.resp.protocol import ProtocolError, RequestParser
 
     if not data:
         return
@@ -80,7 +80,7 @@ def _peer_seeds() -> list[bytes]:
     from aspen.cluster import entry, forward
     from aspen.cluster.entry import ExpireItem, OpItem, PeerItem, RequestId
     from aspen.kv.ops import ReadOp, TxnOp, WriteOp
-    from aspen.raft import codec
+    from aspen.raft import wire as raft_wire
     from aspen.raft.messages import AppendEntries, RequestVote
     from aspen.raft.types import Entry, EntryKind
     from transports.envelope import Envelope, MessageKind
@@ -88,9 +88,9 @@ def _peer_seeds() -> list[bytes]:
 
     rid = RequestId(2, 7, 9)
     payloads: list[tuple[MessageKind, bytes]] = [
-        (MessageKind.RAFT, codec.encode_message(RequestVote(
+        (MessageKind.RAFT, raft_wire.encode_message(RequestVote(
             src=2, dst=1, term=3, last_log_index=5, last_log_term=2))),
-        (MessageKind.RAFT, codec.encode_message(AppendEntries(
+        (MessageKind.RAFT, raft_wire.encode_message(AppendEntries(
             src=2, dst=1, term=3, prev_log_index=4, prev_log_term=2, commit=4,
             entries=(Entry(5, 3, EntryKind.NORMAL, entry.encode_items(
                 1000, [OpItem(rid, 1, WriteOp((b"SET", b"k", b"v"))), ExpireItem(20),
@@ -111,7 +111,7 @@ def fuzz_peer(data: bytes) -> None:
     from aspen.cluster import entry, forward, replies
     from aspen.kv import ops
     from aspen.pubsub import wire
-    from aspen.raft import codec
+    from aspen.raft import wire as raft_wire
     from aspen.raft.errors import RaftDecodeError
     from aspen.raft.messages import AppendEntries
     from aspen.raft.types import EntryKind
@@ -126,7 +126,7 @@ def fuzz_peer(data: bytes) -> None:
         pass
     for payload in payloads:
         try:
-            msg = codec.decode_message(payload)
+            msg = raft_wire.decode_message(payload)
         except RaftDecodeError:
             msg = None
         if isinstance(msg, AppendEntries):
@@ -144,7 +144,7 @@ def fuzz_peer(data: bytes) -> None:
                                 pass
                 elif e.kind is EntryKind.MEMBERSHIP:
                     try:
-                        codec.decode_membership(e.data)
+                        raft_wire.decode_membership(e.data)
                     except RaftDecodeError:
                         pass
         try:
@@ -166,7 +166,7 @@ def fuzz_peer(data: bytes) -> None:
                                (ops.decode, ops.OpDecodeError),
                                (replies.decode, replies.ReplyCodecError),
                                (wire.decode, wire.PubSubDecodeError),
-                               (codec.decode_membership, RaftDecodeError)):
+                               (raft_wire.decode_membership, RaftDecodeError)):
             try:
                 decoder(payload)
             except error:
@@ -274,7 +274,7 @@ def _toml_seeds() -> list[bytes]:
 def fuzz_toml(data: bytes) -> None:
     import tomllib
 
-    from aspen.config import ConfigError, parse_config
+    from aspen.node_config import ConfigError, parse_config
 
     try:
         parsed = tomllib.loads(data.decode("utf-8", "replace"))
@@ -369,9 +369,9 @@ def run_atheris(name: str, seconds: float, crashes: Path) -> None:  # pragma: no
         import aspen.api.http
         import aspen.cluster.entry
         import aspen.cluster.forward
-        import aspen.config
-        import aspen.raft.codec
-        import aspen.resp.codec  # noqa: F401
+        import aspen.node_config
+        import aspen.raft.wire
+        import aspen.resp.protocol  # noqa: F401
         import transports.envelope  # noqa: F401
     atheris.Setup([sys.argv[0], f"-max_total_time={int(seconds)}", "-print_final_stats=1",
                    f"-artifact_prefix={crashes}/{name}-", str(corpus_dir)], target)

@@ -20,7 +20,7 @@ from aspen.kv.keyspace import Keyspace
 from aspen.kv.ops import Op
 from aspen.kv.session import ClientInfo
 from aspen.server import params
-from aspen.server.config import ServerConfig
+from aspen.server.live_config import ServerConfig
 
 Clock = Callable[[], int]
 

@@ -5,10 +5,10 @@
 """
 
 from transports.base import Message, Transport
-from transports.config import CurveConfig, NodeId, TransportConfig
 from transports.envelope import MessageKind
 from transports.factory import KINDS, open_transport
 from transports.memory import MemoryHub, NetworkFaults
+from transports.settings import CurveConfig, NodeId, TransportConfig
 from transports.stats import DropReason, TransportStats
 
 __all__ = [

@@ -29,7 +29,6 @@ import attrs
 import trio
 
 from transports import envelope
-from transports.config import NodeId, TransportConfig, split_address
 from transports.envelope import Envelope, EnvelopeError, MessageKind
 from transports.protocol import (
     HELLO_INTERVAL,
@@ -41,6 +40,7 @@ from transports.protocol import (
     encode_hello,
 )
 from transports.refusals import RefusalLog
+from transports.settings import NodeId, TransportConfig, split_address
 from transports.stats import DropReason, TransportStats
 
 log = logging.getLogger("aspen.transports")

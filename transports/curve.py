@@ -19,8 +19,8 @@ import trio
 import zmq
 from zmq.utils import z85
 
-from transports.config import CurveConfig, NodeId
 from transports.refusals import RefusalLog
+from transports.settings import CurveConfig, NodeId
 from transports.stats import TransportStats
 from transports.zmq_io import POLLIN, close_socket, wait_for
 

@@ -6,8 +6,8 @@ from contextlib import AbstractAsyncContextManager
 from typing import Literal
 
 from transports.base import TransportBase
-from transports.config import TransportConfig
 from transports.memory import MemoryHub, open_memory_transport
+from transports.settings import TransportConfig
 from transports.websocket import open_websocket_transport
 from transports.zmq_transport import open_zmq_transport
 

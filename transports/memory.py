@@ -23,9 +23,9 @@ import attrs
 import trio
 
 from transports.base import OutgoingQueue, TransportBase
-from transports.config import NodeId, TransportConfig
 from transports.envelope import MessageKind
 from transports.lifecycle import running
+from transports.settings import NodeId, TransportConfig
 from transports.stats import DropReason
 
 

@@ -24,7 +24,7 @@ from collections.abc import Iterable
 import attrs
 import cbor2
 
-from transports.config import NodeId
+from transports.settings import NodeId
 
 PROTOCOL = 2
 FEATURES: tuple[str, ...] = ("hello", "zlib")

@@ -14,9 +14,9 @@ import attrs
 import trio
 
 from transports.base import TransportBase
-from transports.config import NodeId, TransportConfig
 from transports.factory import open_transport
 from transports.memory import MemoryHub
+from transports.settings import NodeId, TransportConfig
 
 WARMUP = b"\x00aspen-warmup"
 

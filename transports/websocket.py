@@ -25,8 +25,8 @@ import trio
 import trio_websocket as tw
 
 from transports.base import ENVELOPE_OVERHEAD, OutgoingQueue, TransportBase, backoff_delays, log
-from transports.config import NodeId, TransportConfig, split_address
 from transports.lifecycle import running
+from transports.settings import NodeId, TransportConfig, split_address
 from transports.stats import DropReason
 
 RESOURCE = "/aspen"

@@ -23,11 +23,11 @@ import trio
 import zmq
 
 from transports.base import BATCH, ENVELOPE_OVERHEAD, OutgoingQueue, TransportBase, log
-from transports.config import NodeId, TransportConfig, split_address
 from transports.curve import ZAP_DOMAIN, run_zap_handler
 from transports.envelope import MessageKind
 from transports.handshakes import OutgoingHandshakes, open_monitor, run_handshake_monitor
 from transports.lifecycle import running
+from transports.settings import NodeId, TransportConfig, split_address
 from transports.stats import DropReason
 from transports.zmq_io import POLLIN, POLLOUT, close_socket, wait_for
 

@@ -39,7 +39,7 @@ import trio
 
 if TYPE_CHECKING:
     from aspen.cluster import ClusterNode
-    from aspen.config import Config
+    from aspen.node_config import Config
     from aspen.resp.server import RespServer
 
 __all__ = ["Aggregator", "Sampler", "asset", "percentiles"]

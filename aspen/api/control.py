@@ -2,7 +2,7 @@
 
 One `ControlPlane` per node holds the operations (init, add-learner, change-membership,
 transfer-leader, status, write, read); `routes()` exposes them over HTTP with JSON bodies in
-the shape of openraft's raft-kv example, and the RESP side (aspen/node.py) calls the same
+the shape of openraft's raft-kv example, and the RESP side (aspen/daemon.py) calls the same
 methods. Leader-only operations on a follower are proxied to the leader's HTTP address when
 the config knows it (`[peers] N = { raft = ..., http = ... }`), otherwise they fail with the
 leader's id so the operator can retry there.
@@ -77,7 +77,7 @@ from aspen.tls import https_client_context
 
 if TYPE_CHECKING:
     from aspen.cluster import ClusterNode
-    from aspen.config import Config
+    from aspen.node_config import Config
 
 __all__ = ["ControlError", "ControlPlane", "to_json"]
 
@@ -203,7 +203,7 @@ class ControlPlane:
         return {"initialized": True, "voters": sorted(voters)}
 
     async def add_learner(self, node_id: int, address: str) -> dict[str, Any]:
-        from transports.config import split_address
+        from transports.settings import split_address
 
         try:
             split_address(address)

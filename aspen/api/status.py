@@ -79,7 +79,7 @@ def format_table(nodes: dict[str, dict[str, Any]]) -> str:
 def run_status(http: str | None, config: str | None, password: str | None, as_json: bool) -> int:
     tls: ssl.SSLContext | None = None
     if config:
-        from aspen.config import ConfigError, load_config
+        from aspen.node_config import ConfigError, load_config
 
         try:
             cfg = load_config(config)

@@ -12,7 +12,7 @@ from aspen.cluster.errors import (
     ClusterTimeout,
     NotLeaderError,
 )
-from aspen.cluster.node import ClusterNode, NodeStats
+from aspen.cluster.runtime import ClusterNode, NodeStats
 from aspen.cluster.settings import READ_CONSISTENCIES, ClusterSettings, ReadConsistency
 
 __all__ = [

@@ -1,6 +1,6 @@
 """What the node's parts (writes, reads, membership) need from `ClusterNode`, as a Protocol.
 
-The parts import this, never `aspen.cluster.node`: `node.py` imports the parts, so a part
+The parts import this, never `aspen.cluster.runtime`: `node.py` imports the parts, so a part
 importing the node would be a cycle. Every name here is public on `ClusterNode`.
 """
 
@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from aspen.cluster.memory import MemoryGuard
+    from aspen.cluster.maxmemory import MemoryGuard
     from aspen.cluster.settings import ClusterSettings
     from aspen.cluster.state import ReplicatedState
     from aspen.cluster.stats import NodeStats

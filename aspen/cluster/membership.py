@@ -11,7 +11,7 @@ import trio
 from aspen.cluster.errors import AlreadyInitialized, ClusterTimeout, NotLeaderError
 from aspen.cluster.host import NodeHost
 from aspen.raft import Membership, ProposalDropped, RaftCore, Role
-from transports.config import split_address
+from transports.settings import split_address
 
 log = logging.getLogger("aspen.cluster")
 

@@ -32,7 +32,7 @@ from aspen.scripting.commands import BUSY_EVAL, BUSY_FUNCTION, NOTBUSY, function
 from aspen.scripting.local import ScriptCall, execute_killable
 
 if TYPE_CHECKING:
-    from aspen.cluster.node import ClusterNode
+    from aspen.cluster.runtime import ClusterNode
     from aspen.raft import Entry
 
 _BARRIER = ReadOp([b"dbsize"])

@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 import attrs
 
-from transports.config import CurveConfig
+from transports.settings import CurveConfig
 
 ReadConsistency = Literal["linearizable", "lease", "stale"]
 READ_CONSISTENCIES: tuple[ReadConsistency, ...] = ("linearizable", "lease", "stale")
@@ -51,7 +51,7 @@ class ClusterSettings:
     databases: how many numbered databases clients may SELECT (Redis's `databases`); every
         member must have the same number (it decides which ops fail on every replica).
     maxmemory, maxmemory_policy, maxmemory_samples: Redis's settings, enforced by the leader
-        (aspen.cluster.memory); the initial values of the mutable `ClusterNode.memory`.
+        (aspen.cluster.maxmemory); the initial values of the mutable `ClusterNode.memory`.
     bootstrap_voters: if set and the node has no Raft state yet, `run()` initialises a new
         cluster with these voters (give every initial member the same list; `(node_id,)` is
         a standalone node). Ignored once the node has state.

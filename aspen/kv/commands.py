@@ -82,7 +82,7 @@ def _connection(method: str) -> _Layer:
 
 
 def _node(method: str) -> _Layer:
-    """Answered by `aspen.node.AdminCommands.<method>(argv)`."""
+    """Answered by `aspen.daemon.AdminCommands.<method>(argv)`."""
     return _Layer(Route.NODE, method)
 
 
@@ -1181,7 +1181,7 @@ _TABLE: tuple[CommandSpec, ...] = (
             ),
         ),
     ),
-    # Aspen's cluster commands: answered by the node (aspen/node.py, aspen/cluster/connection.py)
+    # Aspen's cluster commands: answered by the node (aspen/daemon.py, aspen/cluster/connection.py)
     # before the session sees them; listed here so COMMAND and arity know them.
     # RDB files (aspen/rdb/save.py): per node, answered by the node
     _spec("save", 1, "admin noscript no_async_loading no_multi", _NOKEY, _node("cmd_save"),

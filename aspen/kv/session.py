@@ -27,7 +27,7 @@ a RESP3 session may run anything, its messages arriving as pushes between replie
 
 - `requirepass`: the password of the "default" user, or None (no AUTH needed).
 - `config_get(pattern)`: (name, value) pairs of the settings matching a glob (ACL's aclfile).
-- `server_config`: the node's parameters (`aspen.server.config.ServerConfig`): CONFIG.
+- `server_config`: the node's parameters (`aspen.server.live_config.ServerConfig`): CONFIG.
 - `wall_clock_ms()`: for TIME, and to judge expiry of WATCHed keys at WATCH time.
 - `info_sections()`: server-level INFO facts, section name (lower case) -> (field, value) pairs.
 - `client_list()`: a `ClientInfo` per open connection (CLIENT LIST / CLIENT INFO).
@@ -73,8 +73,8 @@ from aspen.resp.values import (
 
 if TYPE_CHECKING:
     from aspen.pubsub.hub import PubSubClient
-    from aspen.server.config import ServerConfig
     from aspen.server.latency import LatencyMonitor
+    from aspen.server.live_config import ServerConfig
     from aspen.server.monitor import Monitors
     from aspen.server.slowlog import SlowLog
     from aspen.server.stats import CommandStats
@@ -809,7 +809,7 @@ class Session:
         sub = argv[1].lower()
         if sub == b"help":
             return [SimpleString(line) for line in _CONFIG_HELP]
-        config = self.ctx.server_config  # the node's parameters (aspen.server.config)
+        config = self.ctx.server_config  # the node's parameters (aspen.server.live_config)
         if sub == b"get":
             return Map(list[tuple[object, object]](config.get(argv[2:])))
         if sub == b"set":

@@ -38,7 +38,7 @@ class Route(enum.Enum):
     WRITE = "write"  # Keyspace.execute via WriteOp (replicated)
     SESSION = "session"  # kv.session.Session: connection state, server facts, MULTI, pub/sub
     CONNECTION = "connection"  # cluster.connection.ClusterConnection: read consistency, unblock
-    NODE = "node"  # aspen.node.AdminCommands: ASPEN.* cluster administration
+    NODE = "node"  # aspen.daemon.AdminCommands: ASPEN.* cluster administration
 
 
 KEYSPACE_ROUTES = frozenset({Route.READ, Route.WRITE})

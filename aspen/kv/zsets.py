@@ -31,7 +31,7 @@ from aspen.kv.typed import (
     touched,
 )
 from aspen.kv.valuetypes import ValueType, register_type
-from aspen.resp.codec import format_double
+from aspen.resp.protocol import format_double
 from aspen.resp.values import NULL_ARRAY, Double, Pairs
 
 if TYPE_CHECKING:

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable
 
 from aspen.kv.glob import match
 from aspen.pubsub.wire import Item
-from aspen.resp.codec import encode
+from aspen.resp.protocol import encode
 from aspen.resp.values import Push
 
 __all__ = ["PubSubClient", "PubSubHub"]

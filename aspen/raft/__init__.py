@@ -83,8 +83,6 @@ Test seams (override in test code only; nothing in config reaches them):
     _guards_lost_votes()
 """
 
-from aspen.raft.codec import decode_membership, decode_message, encode_membership, encode_message
-from aspen.raft.config import RaftConfig
 from aspen.raft.core import RaftCore
 from aspen.raft.errors import NotLeader, ProposalDropped, RaftDecodeError, RaftError
 from aspen.raft.messages import (
@@ -105,7 +103,9 @@ from aspen.raft.messages import (
 from aspen.raft.progress import Progress, ProgressState
 from aspen.raft.reader import LogReader
 from aspen.raft.ready import LostLog, ReadState, Ready, Role, SoftState
+from aspen.raft.tunables import RaftConfig
 from aspen.raft.types import Entry, EntryKind, HardState, Membership, NodeId, SnapshotMeta
+from aspen.raft.wire import decode_membership, decode_message, encode_membership, encode_message
 
 __all__ = [
     "MESSAGE_TYPES",

@@ -13,8 +13,6 @@ from collections.abc import Iterable, Sequence
 
 import attrs
 
-from aspen.raft.codec import decode_membership, encode_membership
-from aspen.raft.config import RaftConfig
 from aspen.raft.errors import NotLeader, ProposalDropped
 from aspen.raft.log import RaftLog
 from aspen.raft.messages import (
@@ -35,7 +33,9 @@ from aspen.raft.progress import Progress, ProgressState
 from aspen.raft.quorum import VoteResult, joint_index, joint_vote, voters_of
 from aspen.raft.reader import LogReader
 from aspen.raft.ready import LostLog, ReadState, Ready, Role, SoftState
+from aspen.raft.tunables import RaftConfig
 from aspen.raft.types import Entry, EntryKind, HardState, Membership, NodeId, SnapshotMeta
+from aspen.raft.wire import decode_membership, encode_membership
 
 AMNESIA_ELECTIONS = 2
 """A node started with an empty data dir neither votes nor campaigns for this many election

@@ -1,6 +1,6 @@
 """The driver: the one sequence that feeds a RaftCore its inputs and carries out its Readies.
 
-Both the runtime (`aspen.cluster.node.ClusterNode`) and the simulator (`harness.sim.node`)
+Both the runtime (`aspen.cluster.runtime.ClusterNode`) and the simulator (`harness.sim.simnode`)
 run this code, so every simulator seed exercises the sequence that ships. It is sans-I/O like
 the core: it never sends, writes or sleeps itself. A pass (`run_pass`) is a generator of
 steps; the caller carries out each step (`Send`, `Flush`, `InstallSnapshot`, `Persist`,

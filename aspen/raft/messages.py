@@ -1,4 +1,4 @@
-"""The messages Raft peers exchange: frozen attrs classes, encoded by `aspen.raft.codec`.
+"""The messages Raft peers exchange: frozen attrs classes, encoded by `aspen.raft.wire`.
 
 Every message carries `src`, `dst` and the sender's `term`. ReadIndex request/response are
 term-neutral: the receiver never changes its term because of them (the leader's answer is

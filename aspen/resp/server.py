@@ -59,7 +59,7 @@ from typing import Protocol
 import attrs
 import trio
 
-from aspen.resp.codec import (
+from aspen.resp.protocol import (
     DEFAULT_MAX_ARGV,
     DEFAULT_MAX_BULK_LEN,
     INLINE_MAX_SIZE,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
-from aspen.resp.codec import format_double
+from aspen.resp.protocol import format_double
 from aspen.resp.values import (
     Boolean,
     Double,

@@ -3,7 +3,7 @@ TYPE, ADDR, LADDR, USER, SKIPME and the old addr form; MAXAGE is Redis 7.4's), C
 PAUSE / UNPAUSE (aspen.server.pause), NO-EVICT, GETREDIR.
 
 `ServerCommands` is the node's layer for them (`Route.NODE`): the node's `AdminCommands`
-inherits it and gives it the node (`self._node`, an aspen.node.Node: its RESP server and
+inherits it and gives it the node (`self._node`, an aspen.daemon.Node: its RESP server and
 connections, its cluster runtime, its slowlog and parameters). Each method takes the
 command's argv and returns the reply (a `Deferred` when it has to wait).
 """

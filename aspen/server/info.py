@@ -52,7 +52,7 @@ def _pairs(**fields: object) -> list[tuple[str, str]]:
 
 
 def node_sections(node: Any, rss: int, peak: int) -> dict[str, list[tuple[str, str]]]:
-    """Every section but `keyspace` (the session adds it) for `node` (an aspen.node.Node)."""
+    """Every section but `keyspace` (the session adds it) for `node` (an aspen.daemon.Node)."""
     now = time.time()
     uptime = int(node._clock() - node.started_at)
     cfg = node.server_config

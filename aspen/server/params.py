@@ -5,7 +5,7 @@ the names, aliases, bounds, defaults and flags are those of redis-server 7.0.15 
 `CONFIG GET *`, checked by tests/unit/server/test_config_vs_redis.py). A parser turns what
 a client sent into the canonical text CONFIG GET shows, or raises `Invalid` with Redis's own
 reason ("argument must be 'yes' or 'no'", ...). Which parameters Aspen honours is decided
-by the node (aspen.server.config); this table knows nothing of Aspen.
+by the node (aspen.server.live_config); this table knows nothing of Aspen.
 """
 
 from __future__ import annotations

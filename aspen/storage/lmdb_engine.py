@@ -17,8 +17,8 @@ import lmdb
 from aspen.raft.types import Entry
 
 from .base import StorageCorrupted
-from .codec import decode_entry_value, encode_entry_value, entry_term_from_value
 from .engine import WriteBatch
+from .records import decode_entry_value, encode_entry_value, entry_term_from_value
 
 _KEY = struct.Struct(">Q")
 _INITIAL_MAP = 1 << 30

@@ -24,9 +24,9 @@ from typing import BinaryIO, Protocol
 from aspen.raft.types import SnapshotMeta
 
 from .base import StorageCorrupted
-from .codec import decode_snapshot_meta, encode_snapshot_meta
 from .fsutil import fsync_dir
 from .memory_engine import MemoryEngine
+from .records import decode_snapshot_meta, encode_snapshot_meta
 
 log = logging.getLogger(__name__)
 

@@ -37,9 +37,9 @@ from .base import (
     StorageCorrupted,
     Unavailable,
 )
-from .codec import decode_hard_state, decode_position, encode_hard_state, encode_position
 from .datadir import DataDir
 from .engine import META_BASE, META_HARD_STATE, META_PHYS, META_SNAP, Engine, WriteBatch
+from .records import decode_hard_state, decode_position, encode_hard_state, encode_position
 from .snapshots import SnapshotSink, SnapshotStore
 
 log = logging.getLogger(__name__)

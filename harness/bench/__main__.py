@@ -1,7 +1,7 @@
-"""`python -m harness.bench`: see harness/bench/cli.py."""
+"""`python -m harness.bench`: see harness/bench/side_by_side.py."""
 
 import sys
 
-from harness.bench.cli import main
+from harness.bench.side_by_side import main
 
 sys.exit(main())

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import redis
 
-from aspen.config import RaftSettings
+from aspen.node_config import RaftSettings
 from harness.daemons import DaemonCluster
 
 

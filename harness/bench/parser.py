@@ -5,7 +5,7 @@
 Each case feeds redis-benchmark-shaped requests (key "key:%012d", 3-byte value), `--per-read`
 commands per feed (the "pipe" case: SETs in 64 KB reads cut anywhere, like `redis-cli
 --pipe`), and prints the best of `--rounds` as CPU nanoseconds per command (thread
-time: steadier than wall time on a busy machine), for `aspen.resp.codec.RequestParser` and,
+time: steadier than wall time on a busy machine), for `aspen.resp.protocol.RequestParser` and,
 if the `hiredis` package can be imported, for `hiredis.Reader` on the same bytes (a reference
 point: it is not a request parser, see docs/benchmarks.md "RESP request parser").
 """
@@ -17,7 +17,7 @@ import os
 import time
 from collections.abc import Callable
 
-from aspen.resp.codec import RequestParser
+from aspen.resp.protocol import RequestParser
 from harness.bench.resp_codec import get_command, set_command
 
 

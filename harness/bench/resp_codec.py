@@ -13,7 +13,7 @@ import sys
 import time
 from collections.abc import Callable
 
-from aspen.resp.codec import RequestParser, encode_into
+from aspen.resp.protocol import RequestParser, encode_into
 from aspen.resp.values import OK
 
 

@@ -1,7 +1,7 @@
 """The systems under test, one context manager each: started on free loopback ports in the
 benchmark's temp dir, stopped (process groups killed) on exit, whatever happened.
 
-Aspen runs with its default Raft timing and read consistency (read from `aspen.config`, so
+Aspen runs with its default Raft timing and read consistency (read from `aspen.node_config`, so
 the benchmark follows the defaults as they change); only the ports and data dirs are chosen
 here. Every target yields a `Running`: the port to drive (the leader's, for replicated ones)
 and the pids whose CPU time counts as the server's.
@@ -18,7 +18,7 @@ from typing import Any
 
 import attrs
 
-from aspen.config import RaftSettings
+from aspen.node_config import RaftSettings
 from harness.bench.procs import BenchCluster, Server, env_with_path, redis_argv, start_server
 from harness.daemons import free_ports, wait_until
 from harness.resp_wire import RespClient

@@ -20,9 +20,9 @@ from collections.abc import Callable, Sequence
 
 import attrs
 
-from aspen.raft.config import RaftConfig
-from harness.sim.cli import percentile, run_many
+from aspen.raft.tunables import RaftConfig
 from harness.sim.runner import SimParams
+from harness.sim.seeds import percentile, run_many
 
 
 def _stats(values: list[int]) -> list[str]:

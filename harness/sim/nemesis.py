@@ -19,8 +19,8 @@ from harness.sim.invariants import InvariantViolation
 from harness.sim.network import NetParams
 
 if TYPE_CHECKING:
-    from harness.sim.node import SimNode
     from harness.sim.runner import Simulation
+    from harness.sim.simnode import SimNode
 
 FAULTS: dict[str, tuple[str, ...]] = {
     "stable": (),

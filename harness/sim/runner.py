@@ -13,18 +13,18 @@ from typing import Any
 
 import attrs
 
-from aspen.raft.codec import decode_message, encode_message
-from aspen.raft.config import RaftConfig
 from aspen.raft.driver import Driver
 from aspen.raft.ready import Role
+from aspen.raft.tunables import RaftConfig
 from aspen.raft.types import Membership
+from aspen.raft.wire import decode_message, encode_message
 from harness.linearizability import Op
 from harness.linearizability import check as check_linearizable
 from harness.sim.clock import Clock
 from harness.sim.invariants import Invariants, InvariantViolation
 from harness.sim.nemesis import Nemesis
 from harness.sim.network import NetParams, Network
-from harness.sim.node import READ, SimNode
+from harness.sim.simnode import READ, SimNode
 from harness.sim.trace import Trace
 from harness.sim.workload import Client, Pending
 

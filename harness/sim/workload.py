@@ -17,7 +17,7 @@ from harness.linearizability import CAS as L_CAS
 from harness.linearizability import READ as L_READ
 from harness.linearizability import WRITE as L_WRITE
 from harness.linearizability import Op
-from harness.sim.node import CAS, READ, WRITE
+from harness.sim.simnode import CAS, READ, WRITE
 
 if TYPE_CHECKING:
     from harness.sim.runner import Simulation

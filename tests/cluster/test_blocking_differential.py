@@ -16,7 +16,7 @@ from collections.abc import Iterator
 import pytest
 import trio
 
-from aspen.resp.codec import encode
+from aspen.resp.protocol import encode
 from harness.bench.servers import redis_server
 from harness.cluster import Client, open_cluster
 from harness.resp_wire import RespClient, parse_reply

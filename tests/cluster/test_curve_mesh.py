@@ -64,8 +64,8 @@ async def test_attacks_on_the_raft_port_are_refused_counted_logged_and_change_no
     garbage bytes, and a forged Raft message on an admitted key are all refused; each shows
     in the node's log and /metrics, and the keyspace is what the clients wrote."""
     from aspen.api.metrics import NodeMetrics
-    from aspen.raft.codec import encode_message
     from aspen.raft.messages import AppendEntries
+    from aspen.raft.wire import encode_message
 
     ids = (1, 2, 3)
     keys = {i: zmq.curve_keypair() for i in ids}

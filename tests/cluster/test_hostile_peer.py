@@ -16,8 +16,8 @@ import trio
 
 from aspen.cluster import forward
 from aspen.pubsub import wire
-from aspen.raft.codec import decode_message
 from aspen.raft.errors import RaftDecodeError
+from aspen.raft.wire import decode_message
 from aspen.resp.values import OK
 from harness.cluster import InProcessCluster
 from harness.fuzz import _peer_seeds, mutate

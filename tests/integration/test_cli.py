@@ -42,7 +42,7 @@ def test_keygen_is_delegated_to_the_transport(tmp_path: Path) -> None:
 def test_node_help_shows_a_config_file_that_loads_to_the_defaults(tmp_path: Path) -> None:
     import tomllib
 
-    from aspen.config import Config, parse_config
+    from aspen.node_config import Config, parse_config
 
     out = aspen("node", "--help")
     assert out.returncode == 0

@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_differential_wire import free_port, running
 
-from aspen.config import load_config
+from aspen.node_config import load_config
 from aspen.server import params
 from harness.hypothesis_budget import scaled_examples
 from harness.resp_wire import Err, RespClient

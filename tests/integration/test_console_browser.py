@@ -20,8 +20,8 @@ import redis
 import trio
 
 import aspen.cluster  # noqa: F401  (see test_config_cluster.py)
-from aspen.config import parse_config
-from aspen.node import Node
+from aspen.daemon import Node
+from aspen.node_config import parse_config
 from harness.browser import Browser, chromium_path, open_browser
 from harness.daemons import DaemonCluster
 

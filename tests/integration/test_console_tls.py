@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from test_tls import Certs, Daemon
 
-from aspen.config import LocalMember, render_local_config
+from aspen.node_config import LocalMember, render_local_config
 from harness.daemons import free_ports, wait_until
 
 

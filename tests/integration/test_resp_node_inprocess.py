@@ -6,8 +6,8 @@ from pathlib import Path
 
 import trio
 
-from aspen.config import Config, parse_config
-from aspen.node import Node
+from aspen.daemon import Node
+from aspen.node_config import Config, parse_config
 from harness.resp_wire import command as cmd
 
 

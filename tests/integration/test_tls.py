@@ -20,7 +20,7 @@ import trio
 import trio_websocket
 import trustme
 
-from aspen.config import LocalMember, render_local_config
+from aspen.node_config import LocalMember, render_local_config
 from harness.daemons import free_base_port, free_ports, wait_until
 
 pytestmark = pytest.mark.skipif(shutil.which("redis-cli") is None, reason="needs redis-cli")

@@ -10,7 +10,7 @@ import pytest
 from plants import DoubleVoteCore
 
 import harness.sim.runner as runner
-from harness.sim.cli import main, params_for_seed, percentile
+from harness.sim.seeds import main, params_for_seed, percentile
 
 
 def test_summary_of_a_few_seeds(capsys: pytest.CaptureFixture[str]) -> None:
@@ -75,7 +75,7 @@ def test_the_replay_command_rebuilds_the_exact_parameters() -> None:
     import shlex
 
     from harness.sim import SimParams
-    from harness.sim.cli import parse
+    from harness.sim.seeds import parse
 
     for p in [
         SimParams(nodes=3, scenario="crash"),

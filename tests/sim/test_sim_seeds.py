@@ -10,7 +10,7 @@ import attrs
 import pytest
 
 from harness.sim import SimFailure, SimParams, run_seed
-from harness.sim.cli import params_for_seed
+from harness.sim.seeds import params_for_seed
 
 CI_SEEDS = 300
 CHUNK = 50

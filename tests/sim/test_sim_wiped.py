@@ -10,7 +10,7 @@ import pytest
 from plants import ForgetfulCore, NoIncarnationCore
 
 from harness.sim import SimFailure, SimParams, run_seed
-from harness.sim.cli import params_for_seed
+from harness.sim.seeds import params_for_seed
 
 SEEDS = 24
 WIPED = SimParams(scenario="wiped", duration_ms=4000, final_quiet_ms=1000)

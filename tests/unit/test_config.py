@@ -1,4 +1,4 @@
-"""aspen.config: TOML -> frozen settings, with errors that name the key."""
+"""aspen.node_config: TOML -> frozen settings, with errors that name the key."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 import attrs
 import pytest
 
-from aspen.config import Config, ConfigError, NodeSettings, load_config, parse_config
+from aspen.node_config import Config, ConfigError, NodeSettings, load_config, parse_config
 
 
 def write(tmp_path: Path, text: str) -> Path:

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from aspen.config import ConfigError, parse_config
 from aspen.exposure import is_loopback
+from aspen.node_config import ConfigError, parse_config
 
 PEERS = {"2": "10.0.0.2:7002", "3": "10.0.0.3:7003"}
 

@@ -55,7 +55,7 @@ def test_raw_bytes_never_crash(name: str) -> None:
 
 def test_seeds_are_valid_inputs() -> None:
     """The corpus is made of inputs that decode (else mutations start from garbage)."""
-    from aspen.resp.codec import RequestParser
+    from aspen.resp.protocol import RequestParser
     from transports.envelope import decode
 
     for data in TARGETS["resp"][1]():

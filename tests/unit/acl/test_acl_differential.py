@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from aspen.kv.keyspace import Keyspace
 from aspen.kv.ops import ReadOp, TxnOp, WriteOp
 from aspen.kv.session import Session
-from aspen.resp.codec import encode
+from aspen.resp.protocol import encode
 from harness.bench.servers import redis_server as reference_server
 from harness.hypothesis_budget import scaled_examples
 from harness.local_kv import LocalContext, LocalExecutor

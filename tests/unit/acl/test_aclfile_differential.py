@@ -15,7 +15,7 @@ from test_acl_differential import REDIS_SERVER, RULE_LIST, list_line_norm
 from aspen.kv.keyspace import Keyspace
 from aspen.kv.ops import ReadOp, TxnOp, WriteOp
 from aspen.kv.session import Session
-from aspen.resp.codec import encode
+from aspen.resp.protocol import encode
 from harness.hypothesis_budget import scaled_examples
 from harness.local_kv import LocalContext, LocalExecutor
 from harness.resp_wire import Err, RespClient, parse_reply

@@ -13,8 +13,8 @@ from typing import Any
 
 import trio
 
-from aspen.config import parse_config
-from aspen.node import Node
+from aspen.daemon import Node
+from aspen.node_config import parse_config
 
 
 @contextlib.asynccontextmanager

@@ -1,4 +1,4 @@
-"""aspen.config's cluster sections: [raft], [http], [peers], [security] -> ClusterSettings."""
+"""aspen.node_config's cluster sections: [raft], [http], [peers], [security] -> ClusterSettings."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 # Import the runtime (and the real `transports` package) at collection time: once pytest has
 # put tests/unit on sys.path, a lazy `import transports` finds tests/unit/transports instead.
 import aspen.cluster  # noqa: F401
-from aspen.config import (
+from aspen.node_config import (
     Config,
     ConfigError,
     LocalMember,

@@ -17,7 +17,7 @@ from standalone_node import acall, running_node
 
 import aspen.cluster  # noqa: F401  (see test_config_cluster.py)
 from aspen.api.console import HISTORY, percentiles
-from aspen.node import Node
+from aspen.daemon import Node
 
 AUTH = {"authorization": "Bearer pw", "content-type": "application/json"}
 

@@ -17,7 +17,7 @@ from standalone_node import acall, running_node
 
 import aspen.cluster  # noqa: F401  (see test_config_cluster.py)
 from aspen.api.http import HttpRequest, HttpServer
-from aspen.node import Node
+from aspen.daemon import Node
 
 
 @pytest.fixture

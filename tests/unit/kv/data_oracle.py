@@ -16,7 +16,7 @@ from test_types_differential import redis_server
 from aspen.kv.keyspace import Keyspace
 from aspen.kv.ops import ReadOp, TxnOp, WriteOp
 from aspen.kv.session import Session
-from aspen.resp.codec import encode
+from aspen.resp.protocol import encode
 from harness.local_kv import LocalContext, LocalExecutor
 from harness.resp_wire import (
     BigNumber,

@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from aspen.cluster.entry import OpItem, RequestId
-from aspen.cluster.memory import OOM_OP, MemoryGuard
+from aspen.cluster.maxmemory import OOM_OP, MemoryGuard
 from aspen.kv.keyspace import Keyspace
 from aspen.kv.memory import AccessHints, approx_size, choose_victims
 from aspen.kv.ops import ReadOp, TxnOp, WriteOp

@@ -29,7 +29,7 @@ from test_types_differential import REDIS_SERVER, redis_server
 from aspen.kv.keyspace import Keyspace
 from aspen.kv.ops import ReadOp, TxnOp, WriteOp
 from aspen.kv.session import Session
-from aspen.resp.codec import encode
+from aspen.resp.protocol import encode
 from harness.hypothesis_budget import scaled_examples
 from harness.local_kv import LocalContext
 from harness.resp_wire import RespClient, parse_reply

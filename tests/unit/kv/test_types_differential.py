@@ -30,7 +30,7 @@ from types_commandgen import ALL_KEYS, PATTERNS, random_command, type_command
 from aspen.kv.keyspace import Keyspace
 from aspen.kv.ops import ReadOp, TxnOp, WriteOp
 from aspen.kv.session import Session
-from aspen.resp.codec import encode, format_double
+from aspen.resp.protocol import encode, format_double
 from harness.bench.servers import redis_server as reference_server
 from harness.hypothesis_budget import scaled_examples
 from harness.local_kv import LocalContext, LocalExecutor

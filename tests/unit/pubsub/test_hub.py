@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from aspen.kv.glob import match
 from aspen.pubsub.hub import PubSubClient, PubSubHub
-from aspen.resp.codec import encode
+from aspen.resp.protocol import encode
 from aspen.resp.values import Push
 
 NAMES = [b"a", b"b", b"ab", b"a*", b"*", b"?"]

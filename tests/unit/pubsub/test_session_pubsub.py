@@ -8,7 +8,7 @@ from aspen.kv.session import Session
 from aspen.kv.spec import Route
 from aspen.pubsub import PubSubHub
 from aspen.resp import values as v
-from aspen.resp.codec import encode
+from aspen.resp.protocol import encode
 from harness.local_kv import LocalContext, LocalExecutor
 
 

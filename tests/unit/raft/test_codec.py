@@ -26,7 +26,7 @@ from aspen.raft import (
     encode_membership,
     encode_message,
 )
-from aspen.raft.codec import VERSION
+from aspen.raft.wire import VERSION
 
 u64 = st.integers(min_value=0, max_value=(1 << 64) - 1)
 small = st.integers(min_value=0, max_value=1000)

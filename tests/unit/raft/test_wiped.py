@@ -24,7 +24,7 @@ from aspen.raft import (
     decode_message,
     encode_message,
 )
-from aspen.raft.codec import VERSION
+from aspen.raft.wire import VERSION
 
 from .cluster import Cluster
 

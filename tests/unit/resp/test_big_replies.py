@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import trio
 
-from aspen.resp.codec import encode_into
+from aspen.resp.protocol import encode_into
 from aspen.resp.server import BIG_REPLY, encode_big
 from aspen.resp.values import Double
 

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from aspen.api.control import to_json
 from aspen.cluster import replies
-from aspen.resp.codec import encode
+from aspen.resp.protocol import encode
 from aspen.resp.values import Double, Map, Pairs, Set
 
 leaf = st.one_of(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from aspen.resp.codec import ProtocolError, RequestParser, encode, format_double, split_inline
+from aspen.resp.protocol import ProtocolError, RequestParser, encode, format_double, split_inline
 from aspen.resp.values import (
     NULL_ARRAY,
     OK,

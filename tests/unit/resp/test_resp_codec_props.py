@@ -9,7 +9,7 @@ import math
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aspen.resp.codec import ProtocolError, RequestParser, encode, format_double
+from aspen.resp.protocol import ProtocolError, RequestParser, encode, format_double
 from aspen.resp.values import NULL_ARRAY, Boolean, Double, Error, Map, Set, SimpleString, Verbatim
 from harness.resp_wire import encode_command as multibulk
 

@@ -13,7 +13,7 @@ import itertools
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aspen.resp.codec import ProtocolError, RequestParser
+from aspen.resp.protocol import ProtocolError, RequestParser
 from harness.resp_wire import encode_command as multibulk
 
 # Arguments that stress the fast path's checks: CRLF inside payloads, lone CR/LF, header-like

@@ -9,7 +9,7 @@ import trio
 import trio_websocket as tw
 
 from transports import DropReason
-from transports.config import DEFAULT_MAX_MESSAGE_SIZE
+from transports.settings import DEFAULT_MAX_MESSAGE_SIZE
 from transports.testing import open_mesh
 
 

@@ -42,22 +42,22 @@ from aspen.api.http import HttpServer
 from aspen.cluster import ClusterNode
 from aspen.cluster.blocking import wait_hangup
 from aspen.cluster.connection import ClusterConnection
-from aspen.config import Config, ConfigError, parse_config
 from aspen.kv.glob import glob_match
 from aspen.kv.keyspace import Keyspace
 from aspen.kv.notify import Notifier
 from aspen.kv.session import COMPAT_VERSION, ClientInfo, Session
 from aspen.kv.spec import Route
 from aspen.limits import LIMITS
+from aspen.node_config import Config, ConfigError, parse_config
 from aspen.pubsub import PubSubHub
 from aspen.pubsub.mesh import run_mesh
 from aspen.rdb.save import Saver
 from aspen.resp.server import Connection, Deferred, RespServer, ServerOptions
 from aspen.resp.values import OK, Error
 from aspen.server.commands import ServerCommands
-from aspen.server.config import NodeHooks, ServerConfig
 from aspen.server.info import node_sections
 from aspen.server.latency import LatencyMonitor
+from aspen.server.live_config import NodeHooks, ServerConfig
 from aspen.server.monitor import Monitors
 from aspen.server.nodeconfig import FIXED, HONOURED_KEYS, rewrite_file, toml_value
 from aspen.server.params import PARAMS, Invalid, notify_flags
@@ -66,7 +66,7 @@ from aspen.server.slowlog import SlowLog
 from aspen.server.stats import CommandStats
 from aspen.tls import server_context
 
-log = logging.getLogger("aspen.node")
+log = logging.getLogger("aspen.daemon")
 
 __all__ = ["AdminCommands", "Node", "run_node"]
 

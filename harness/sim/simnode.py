@@ -1,7 +1,7 @@
 """One simulated node: a Raft core, its "disk", its state machine, run by the runtime's driver.
 
 The sequence is not the simulator's own: it is `aspen.raft.driver.Driver`, the code that
-`aspen.cluster.node.ClusterNode` runs (drain order, committed entries applied before the
+`aspen.cluster.runtime.ClusterNode` runs (drain order, committed entries applied before the
 fsync when already durable, the commit index written lazily, acks sent after the fsync).
 This node is its `DriverHost` and carries out its steps: a `Persist` or `InstallSnapshot`
 takes `disk_ms` of virtual time, during which the pass waits (inputs queue, as in the
@@ -16,12 +16,12 @@ import random
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from aspen.raft.codec import decode_membership
 from aspen.raft.driver import Compact, Driver, Flush, InstallSnapshot, Persist, Send, Step
 from aspen.raft.errors import NotLeader, ProposalDropped
 from aspen.raft.messages import AppendEntriesResponse, RequestVoteResponse
 from aspen.raft.ready import ReadState, Ready, Role
 from aspen.raft.types import Entry, EntryKind, Membership
+from aspen.raft.wire import decode_membership
 from harness.sim.durable import DurableLog, DurableReader
 from harness.sim.invariants import InvariantViolation
 from harness.sim.statemachine import Command, RegisterMachine

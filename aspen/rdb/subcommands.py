@@ -45,7 +45,7 @@ def run_import(args: argparse.Namespace) -> int:
 def _http_target(args: argparse.Namespace) -> tuple[str, str | None, ssl.SSLContext | None]:
     password = args.password
     if args.config:
-        from aspen.config import load_config
+        from aspen.node_config import load_config
         from aspen.tls import https_client_context
 
         cfg = load_config(args.config)
@@ -71,7 +71,7 @@ def fetch_backup(address: str, password: str | None, tls: ssl.SSLContext | None 
 
 def run_backup(args: argparse.Namespace) -> int:
     from aspen.backup import BackupError, decode_backup
-    from aspen.config import ConfigError
+    from aspen.node_config import ConfigError
 
     started = time.monotonic()
     try:
@@ -92,7 +92,7 @@ def run_backup(args: argparse.Namespace) -> int:
 
 def run_restore(args: argparse.Namespace) -> int:
     from aspen.backup import BackupError, decode_backup, restore_into
-    from aspen.config import ConfigError, load_config
+    from aspen.node_config import ConfigError, load_config
 
     started = time.monotonic()
     try:

@@ -25,8 +25,8 @@ from aspen.cluster.connection import ClusterConnection
 from aspen.cluster.diskthread import DiskThread
 from aspen.cluster.entry import PeerItem
 from aspen.cluster.errors import ClusterTimeout
+from aspen.cluster.maxmemory import MemoryGuard
 from aspen.cluster.membership import MembershipControl, learn_peer, valid_address
-from aspen.cluster.memory import MemoryGuard
 from aspen.cluster.reads import ReadPath
 from aspen.cluster.requests import ReadIndexWaiter, WriteRequest
 from aspen.cluster.scriptrun import ScriptRunner
