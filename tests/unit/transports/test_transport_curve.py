@@ -12,6 +12,7 @@ import pytest
 import trio
 import zmq
 
+from harness.recording_proxy import recording_proxy
 from transports import CurveConfig, DropReason, TransportConfig, curve
 from transports.curve import keygen_main, load_key
 from transports.testing import open_mesh
@@ -206,32 +207,6 @@ def test_load_curve_config_from_keygen_files(tmp_path: Path) -> None:
         curve.load_curve_config(tmp_path / "n2.key", tmp_path / "n1.key_secret", {})
 
 
-async def _recording_proxy(
-    target: str, recorded: list[bytes], *, task_status: trio.TaskStatus[int]
-) -> None:
-    """A loopback TCP proxy to `target` that keeps every byte a client sends through it."""
-    host, port = target.rsplit(":", 1)
-    listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
-    task_status.started(listeners[0].socket.getsockname()[1])
-
-    async def pump(src: trio.SocketStream, dst: trio.SocketStream, keep: bool) -> None:
-        try:
-            async for chunk in src:
-                if keep:
-                    recorded.append(chunk)
-                await dst.send_all(chunk)
-        except trio.BrokenResourceError:
-            pass
-
-    async def handle(client: trio.SocketStream) -> None:
-        upstream = await trio.open_tcp_stream(host, int(port))
-        async with client, upstream, trio.open_nursery() as pumps:
-            pumps.start_soon(pump, client, upstream, True)
-            pumps.start_soon(pump, upstream, client, False)
-
-    await trio.serve_listeners(handle, listeners)
-
-
 async def test_a_replayed_curve_conversation_delivers_nothing() -> None:
     """Bytes an admitted peer sent, captured on the wire and replayed on a new connection,
     deliver nothing: CurveZMQ's per-connection keys and nonces make the copy worthless."""
@@ -240,7 +215,7 @@ async def test_a_replayed_curve_conversation_delivers_nothing() -> None:
     async with open_mesh("zmq", 0) as mesh, trio.open_nursery() as nursery:
         await mesh.start(1, _config(1, keys[1], {2: keys[2][0]}))
         mesh[1].add_peer(2, "127.0.0.1:1")
-        proxy = await nursery.start(_recording_proxy, mesh.addresses[1], recorded)
+        proxy = await nursery.start(recording_proxy, mesh.addresses[1], recorded)
         await mesh.start(2, _config(2, keys[2], {1: keys[1][0]}))
         mesh[2].add_peer(1, f"127.0.0.1:{proxy}")
         with trio.fail_after(10):

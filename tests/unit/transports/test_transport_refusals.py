@@ -15,6 +15,7 @@ import pytest
 import trio
 import zmq
 
+from harness.recording_proxy import recording_proxy
 from transports import CurveConfig, DropReason, TransportConfig
 from transports.refusals import RefusalLog
 from transports.testing import open_mesh
@@ -155,7 +156,6 @@ async def test_a_replayed_curve_handshake_is_refused_counted_and_logged(
 ) -> None:
     """A captured CURVE conversation replayed on a new connection: the server's cookie key
     was per-connection, so the replayed handshake fails as a ZMTP protocol error."""
-    from tests.unit.transports.test_transport_curve import _recording_proxy
 
     keys = _keys(1, 2)
     recorded: list[bytes] = []
@@ -163,7 +163,7 @@ async def test_a_replayed_curve_handshake_is_refused_counted_and_logged(
     async with open_mesh("zmq", 0) as mesh, trio.open_nursery() as nursery:
         await mesh.start(1, _config(1, keys[1], {2: keys[2][0]}))
         mesh[1].add_peer(2, "127.0.0.1:1")
-        proxy = await nursery.start(_recording_proxy, mesh.addresses[1], recorded)
+        proxy = await nursery.start(recording_proxy, mesh.addresses[1], recorded)
         await mesh.start(2, _config(2, keys[2], {1: keys[1][0]}))
         mesh[2].add_peer(1, f"127.0.0.1:{proxy}")
         with trio.fail_after(10):
