@@ -8,28 +8,23 @@ shows afterwards are compared with redis-server; REWRITE is checked on the node'
 
 from __future__ import annotations
 
-import contextlib
-import shutil
 import subprocess
-import sys
 import tomllib
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_differential_wire import free_port, running
+from vs_redis import ASPEN, CONFIG_TOML, clients
 
 from aspen.node_config import load_config
 from aspen.server import params
 from harness.hypothesis_budget import scaled_examples
-from harness.resp_wire import Err, RespClient
+from harness.resp_wire import Err
 
 pytestmark = [pytest.mark.slow, pytest.mark.differential]
 
-REDIS_SERVER = shutil.which("redis-server")
-ASPEN = Path(sys.executable).with_name("aspen")
 
 # Values that differ by design (docs/compatibility.md, "CONFIG"): facts of the node, and what
 # the fixtures start the two servers with.
@@ -48,48 +43,6 @@ NOT_SET = DIFFERENT_VALUES | {
 } | {p.name for p in params.PARAMS if p.name.startswith("tls-")}
 
 
-@pytest.fixture(scope="module")
-def redis_port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
-    if REDIS_SERVER is None:
-        pytest.fail("redis-server is not installed")
-    port = free_port()
-    workdir = tmp_path_factory.mktemp("redis")
-    args = [REDIS_SERVER, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-            "--appendonly", "no", "--dir", str(workdir)]
-    with running(args, port) as p:
-        yield p
-
-
-CONFIG_TOML = """\
-# a node for the CONFIG tests
-[node]
-port = {port}
-dir = "data"   # relative to this file
-max_clients = 10000
-
-[http]
-listen = ""
-"""
-
-
-@pytest.fixture(scope="module")
-def aspen_port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
-    port = free_port()
-    workdir = tmp_path_factory.mktemp("aspen")
-    config = workdir / "node.toml"
-    config.write_text(CONFIG_TOML.format(port=port))
-    with running([str(ASPEN), "node", "--config", str(config)], port) as p:
-        yield p
-
-
-@contextlib.contextmanager
-def clients(*ports: int) -> Iterator[list[RespClient]]:
-    opened = [RespClient(p) for p in ports]
-    try:
-        yield opened
-    finally:
-        for c in opened:
-            c.close()
 
 
 def as_dict(reply: object) -> dict[bytes, bytes]:

@@ -8,40 +8,14 @@ replication fields carry their nearest Raft meaning.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
-from test_config_vs_redis import CONFIG_TOML, clients
-from test_differential_wire import free_port, running
+from vs_redis import clients
 
 from harness.resp_wire import RespClient
 
 pytestmark = [pytest.mark.slow, pytest.mark.differential]
 
 
-@pytest.fixture(scope="module")
-def redis_port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
-    from test_config_vs_redis import REDIS_SERVER
-
-    assert REDIS_SERVER is not None
-    port = free_port()
-    workdir = tmp_path_factory.mktemp("redis")
-    args = [REDIS_SERVER, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-            "--appendonly", "no", "--dir", str(workdir)]
-    with running(args, port) as p:
-        yield p
-
-
-@pytest.fixture(scope="module")
-def aspen_port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
-    from test_config_vs_redis import ASPEN
-
-    port = free_port()
-    workdir = tmp_path_factory.mktemp("aspen")
-    config = workdir / "node.toml"
-    config.write_text(CONFIG_TOML.format(port=port))
-    with running([str(ASPEN), "node", "--config", str(config)], port) as p:
-        yield p
 
 
 def parse(text: object) -> dict[str, dict[str, str]]:

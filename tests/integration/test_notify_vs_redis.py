@@ -6,14 +6,11 @@ subscriber on a follower sees the events of writes sent to the leader."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import pytest
 import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_config_vs_redis import ASPEN, CONFIG_TOML, REDIS_SERVER
-from test_differential_wire import free_port, running
 
 from harness.daemons import DaemonCluster, wait_until
 from harness.hypothesis_budget import scaled_examples
@@ -21,25 +18,6 @@ from harness.hypothesis_budget import scaled_examples
 pytestmark = [pytest.mark.slow, pytest.mark.differential]
 
 
-@pytest.fixture(scope="module")
-def redis_port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
-    assert REDIS_SERVER is not None
-    port = free_port()
-    workdir = tmp_path_factory.mktemp("redis")
-    args = [REDIS_SERVER, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-            "--appendonly", "no", "--dir", str(workdir)]
-    with running(args, port) as p:
-        yield p
-
-
-@pytest.fixture(scope="module")
-def aspen_port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
-    port = free_port()
-    workdir = tmp_path_factory.mktemp("aspen")
-    config = workdir / "node.toml"
-    config.write_text(CONFIG_TOML.format(port=port))
-    with running([str(ASPEN), "node", "--config", str(config)], port) as p:
-        yield p
 
 
 KEYS = ["s", "l", "h", "z", "t", "x"]

@@ -4,11 +4,9 @@ entries compared by shape, since durations and ids differ), and WAIT on a three-
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import pytest
-from test_config_vs_redis import ASPEN, CONFIG_TOML, REDIS_SERVER, clients
-from test_differential_wire import free_port, running
+from vs_redis import clients
 
 from harness.daemons import DaemonCluster
 from harness.resp_wire import Err, RespClient
@@ -16,25 +14,6 @@ from harness.resp_wire import Err, RespClient
 pytestmark = [pytest.mark.slow, pytest.mark.differential]
 
 
-@pytest.fixture(scope="module")
-def redis_port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
-    assert REDIS_SERVER is not None
-    port = free_port()
-    workdir = tmp_path_factory.mktemp("redis")
-    args = [REDIS_SERVER, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-            "--appendonly", "no", "--dir", str(workdir)]
-    with running(args, port) as p:
-        yield p
-
-
-@pytest.fixture(scope="module")
-def aspen_port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
-    port = free_port()
-    workdir = tmp_path_factory.mktemp("aspen")
-    config = workdir / "node.toml"
-    config.write_text(CONFIG_TOML.format(port=port))
-    with running([str(ASPEN), "node", "--config", str(config)], port) as p:
-        yield p
 
 
 def both(redis_port: int, aspen_port: int, *cmds: list[bytes]) -> list[tuple[object, object]]:
