@@ -12,7 +12,7 @@ import pytest
 import trio
 import zmq
 
-from harness.recording_proxy import recording_proxy
+from harness.wire_probes import raw_dealer, recording_proxy
 from transports import CurveConfig, DropReason, TransportConfig, curve
 from transports.curve import keygen_main, load_key
 from transports.testing import open_mesh
@@ -126,27 +126,12 @@ async def test_refused_peer_gets_in_once_its_key_is_listed() -> None:
         assert mesh[1].stats.received >= 1
 
 
-async def _raw_send(address: str, identity: bytes, frames: list[bytes], **options: bytes) -> None:
-    ctx = zmq.Context()
-    try:
-        sock = ctx.socket(zmq.DEALER)
-        sock.setsockopt(zmq.IDENTITY, identity)
-        for name, value in options.items():
-            sock.setsockopt(getattr(zmq, name), value)
-        sock.connect(f"tcp://{address}")
-        for data in frames:
-            sock.send(data)
-        sock.close(linger=1000)
-    finally:
-        await trio.to_thread.run_sync(ctx.term)
-
-
 async def test_plaintext_client_gets_nothing_through() -> None:
     keys = _keys(1, 2)
     async with open_zmq_transport(_config(1, keys[1], {2: keys[2][0]})) as t:
         t.add_peer(2, "127.0.0.1:1")
         envelope = cbor2.dumps([1, 0, "test-cluster", 2, b"plain"])
-        await _raw_send(t.address, b"2", [envelope] * 3)
+        await raw_dealer(t.address, b"2", [envelope] * 3, settle=0)
         await trio.sleep(0.5)  # time enough for loopback delivery, were it accepted
         assert t.stats.received == 0
         # Refused at the handshake, not at the envelope (the only drops: our own protocol
@@ -167,8 +152,8 @@ async def test_admitted_key_cannot_speak_for_another_node() -> None:
         }
         forged = cbor2.dumps([1, 0, "test-cluster", 3, b"i am node 3"])
         honest = cbor2.dumps([1, 0, "test-cluster", 2, b"i am node 2"])
-        await _raw_send(t.address, b"3", [forged], **as_node_2)
-        await _raw_send(t.address, b"2", [honest], **as_node_2)
+        await raw_dealer(t.address, b"3", [forged], **as_node_2, settle=0)
+        await raw_dealer(t.address, b"2", [honest], **as_node_2, settle=0)
         with trio.fail_after(5):
             assert await t.receive() == (2, b"i am node 2")
         assert t.stats.dropped == {DropReason.SENDER_MISMATCH: 1}
@@ -190,7 +175,7 @@ async def test_zap_handler_failure_is_fatal(monkeypatch: pytest.MonkeyPatch) -> 
                 "CURVE_PUBLICKEY": keys[2][0],
                 "CURVE_SECRETKEY": keys[2][1],
             }
-            await _raw_send(t.address, b"2", [b"x"], **options)
+            await raw_dealer(t.address, b"2", [b"x"], **options, settle=0)
             await trio.sleep_forever()
 
 

@@ -15,7 +15,7 @@ import pytest
 import trio
 import zmq
 
-from harness.recording_proxy import recording_proxy
+from harness.wire_probes import raw_dealer, recording_proxy
 from transports import CurveConfig, DropReason, TransportConfig
 from transports.refusals import RefusalLog
 from transports.testing import open_mesh
@@ -57,22 +57,6 @@ async def _raw_tcp(address: str, data: bytes) -> None:
             await trio.sleep(0.05)
 
 
-async def _raw_dealer(address: str, identity: bytes, frames: list[bytes], **options: bytes) -> None:
-    ctx = zmq.Context()
-    try:
-        sock = ctx.socket(zmq.DEALER)
-        sock.setsockopt(zmq.IDENTITY, identity)
-        for name, value in options.items():
-            sock.setsockopt(getattr(zmq, name), value)
-        sock.connect(f"tcp://{address}")
-        for data in frames:
-            sock.send(data)
-        await trio.sleep(0.2)
-        sock.close(linger=1000)
-    finally:
-        await trio.to_thread.run_sync(ctx.term)
-
-
 def test_refusal_log_gives_a_burst_then_one_summary_per_interval(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -105,7 +89,7 @@ async def test_plaintext_garbage_and_unknown_key_are_refused_counted_and_logged(
         # 1. A plaintext ZeroMQ client on a CURVE port: a mechanism mismatch, or a broken
         # pipe when the client hung up on the server's greeting first (the DEALER retries
         # while it lives, so there may be several).
-        await _raw_dealer(t.address, b"2", [envelope])
+        await raw_dealer(t.address, b"2", [envelope])
         await _until("plaintext refusal", lambda: refused["protocol"] + refused["no_detail"] >= 1)
         lines = _warnings(caplog, "handshake failed (")
         assert lines and all(
@@ -118,7 +102,7 @@ async def test_plaintext_garbage_and_unknown_key_are_refused_counted_and_logged(
         await _until("garbage refusal", lambda: refused["no_handshake"] >= 1)
         assert _warnings(caplog, "handshake failed (no_handshake")
         # 3. A CURVE client whose key is no configured peer's: ZAP refuses and logs the key.
-        await _raw_dealer(
+        await raw_dealer(
             t.address, b"2", [envelope],
             CURVE_SERVERKEY=keys[1][0], CURVE_PUBLICKEY=stranger[0], CURVE_SECRETKEY=stranger[1],
         )
@@ -196,7 +180,7 @@ async def test_forged_and_undecodable_envelopes_from_an_admitted_peer_are_logged
         }
         forged = cbor2.dumps([1, 0, "test-cluster", 3, b"i am node 3"])
         other_cluster = cbor2.dumps([1, 0, "someone-else", 2, b"x"])
-        await _raw_dealer(
+        await raw_dealer(
             t.address, b"2", [forged, b"\xff\x00 not cbor", other_cluster], **as_node_2
         )
         incoming = {DropReason.SENDER_MISMATCH, DropReason.MALFORMED, DropReason.WRONG_CLUSTER}

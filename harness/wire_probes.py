@@ -1,9 +1,11 @@
-"""A loopback TCP proxy that records what clients send: the replay tests capture a peer's
-bytes off the wire with it (tests/unit/transports: curve, refusals)."""
+"""Probes for the peer-transport attack tests (tests/unit/transports: curve, refusals): a
+loopback TCP proxy that records what clients send (to replay a captured conversation), and
+a raw ZeroMQ DEALER that sends chosen frames under a chosen identity and socket options."""
 
 from __future__ import annotations
 
 import trio
+import zmq
 
 
 async def recording_proxy(
@@ -30,3 +32,23 @@ async def recording_proxy(
             pumps.start_soon(pump, upstream, client, False)
 
     await trio.serve_listeners(handle, listeners)
+
+
+async def raw_dealer(address: str, identity: bytes, frames: list[bytes], *, settle: float = 0.2,
+                     **options: bytes) -> None:
+    """Connect a bare DEALER as `identity` (zmq socket options by name, e.g. CURVE keys),
+    send `frames`, wait `settle` seconds for the handshake and delivery, close."""
+    ctx = zmq.Context()
+    try:
+        sock = ctx.socket(zmq.DEALER)
+        sock.setsockopt(zmq.IDENTITY, identity)
+        for name, value in options.items():
+            sock.setsockopt(getattr(zmq, name), value)
+        sock.connect(f"tcp://{address}")
+        for data in frames:
+            sock.send(data)
+        if settle:
+            await trio.sleep(settle)
+        sock.close(linger=1000)
+    finally:
+        await trio.to_thread.run_sync(ctx.term)
