@@ -45,7 +45,7 @@ from aspen.kv.lists import List
 from aspen.kv.ops import TxnOp, WriteOp
 from aspen.kv.stream import Stream
 from aspen.kv.streams_blocking import stream_ready
-from aspen.resp.values import NULL_ARRAY, Double, Error
+from aspen.resp.values import NULL_ARRAY, Error
 
 if TYPE_CHECKING:
     from aspen.cluster.requests import WriteRequest
@@ -60,7 +60,6 @@ UNBLOCKED = Error("UNBLOCKED client unblocked via CLIENT UNBLOCK")
 Hangup = Callable[[], Awaitable[None]]
 """Returns when the client's connection is closed by the peer (never returns otherwise)."""
 
-_ZSET_COMMANDS = frozenset({b"bzpopmin", b"bzpopmax"})
 
 
 class Waiter:
@@ -475,37 +474,9 @@ def _serve_keys(key: bytes, argv: Sequence[bytes]) -> tuple[bytes, ...]:
 
 def give_back_op(argv: list[bytes], reply: object, db: int = 0) -> WriteOp | None:
     """The write that undoes a pop of `argv` whose reply was `reply` (the client is gone),
-    in database `db`."""
-    op = _give_back_op(argv, reply)
-    return op if op is None or not db else WriteOp(op.argv, db)
-
-
-def _give_back_op(argv: list[bytes], reply: object) -> WriteOp | None:
-    name = argv[0].lower()
+    in database `db`: the command's own `Blocking.give_back` says what it is."""
     if isinstance(reply, Error) or reply is None or reply is NULL_ARRAY:
         return None
-    if name in (b"blpop", b"brpop") and isinstance(reply, list):
-        key, value = reply
-        return WriteOp([b"lpush" if name == b"blpop" else b"rpush", key, value])
-    if name == b"blmpop" and isinstance(reply, list):
-        key, values = reply
-        side = argv[3 + int(argv[2])].lower()
-        return WriteOp([b"lpush" if side == b"left" else b"rpush", key, *reversed(values)])
-    if name in (b"blmove", b"brpoplpush") and isinstance(reply, bytes):
-        src, dst = argv[1], argv[2]
-        wherefrom, whereto = (
-            (argv[3], argv[4]) if name == b"blmove" else (b"right", b"left")
-        )
-        return WriteOp([b"lmove", dst, src, whereto, wherefrom])
-    if name == b"bzmpop" and isinstance(reply, list):
-        key, pairs = reply
-        back: list[bytes] = [b"zadd", key]
-        for member, score in pairs:
-            value = score.value if isinstance(score, Double) else float(score)
-            back += [repr(value).encode(), member]
-        return WriteOp(back)
-    if name in _ZSET_COMMANDS and isinstance(reply, list):
-        key, member, score = reply
-        value = score.value if isinstance(score, Double) else float(score)
-        return WriteOp([b"zadd", key, repr(value).encode(), member])
-    return None
+    give_back = blocking_of(argv[0]).give_back
+    back = None if give_back is None else give_back(argv, reply)
+    return None if back is None else WriteOp(back, db)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from aspen.kv.blocking import BlockingCall, parse_timeout
 from aspen.kv.spec import Blocking
-from aspen.kv.zsets import ZSet, mpop_args, zmpop
+from aspen.kv.zsets import ZSet, mpop_args, score_arg, zmpop
 
 if TYPE_CHECKING:
     from aspen.kv.keyspace import Keyspace
@@ -40,5 +40,15 @@ def _serve(ks: Keyspace, key: bytes, argv: Argv, now: int) -> object:
     return zmpop(ks, [b"zmpop", b"1", key, where, b"count", str(count).encode()], now)
 
 
-BZMPOP = Blocking(_call, _serve, ZSet)
+def _give_back(argv: Argv, reply: object) -> list[bytes] | None:
+    if not isinstance(reply, list):
+        return None
+    key, pairs = reply
+    back: list[bytes] = [b"zadd", key]
+    for member, score in pairs:
+        back += [score_arg(score), member]
+    return back
+
+
+BZMPOP = Blocking(_call, _serve, ZSet, _give_back)
 """How the node parks a BZMPOP and serves it from a sorted set (`aspen.cluster.blocking`)."""

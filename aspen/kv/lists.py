@@ -371,8 +371,20 @@ def _serve_bpop(left: bool) -> Callable[[Keyspace, bytes, Argv, int], object]:
     return serve
 
 
-BLPOP = Blocking(keys_then_timeout, _serve_bpop(left=True), List)
-BRPOP = Blocking(keys_then_timeout, _serve_bpop(left=False), List)
+def _push_back(left: bool) -> Callable[[Argv, object], list[bytes] | None]:
+    """BLPOP/BRPOP's give-back: push the popped element back where it came from."""
+
+    def give_back(argv: Argv, reply: object) -> list[bytes] | None:
+        if not isinstance(reply, list):
+            return None
+        key, value = reply
+        return [b"lpush" if left else b"rpush", key, value]
+
+    return give_back
+
+
+BLPOP = Blocking(keys_then_timeout, _serve_bpop(left=True), List, _push_back(left=True))
+BRPOP = Blocking(keys_then_timeout, _serve_bpop(left=False), List, _push_back(left=False))
 
 
 def blmove(ks: Keyspace, argv: Argv, now: int) -> object:
@@ -394,11 +406,23 @@ def _serve_blmove(ks: Keyspace, key: bytes, argv: Argv, now: int) -> object:
     return _move(ks, now, key, argv[2], _side(argv[3]), _side(argv[4]))
 
 
+def _move_back(argv: Argv, reply: object) -> list[bytes] | None:
+    """BLMOVE/BRPOPLPUSH's give-back: move the element from the destination to its source."""
+    if not isinstance(reply, bytes):
+        return None
+    src, dst = argv[1], argv[2]
+    wherefrom, whereto = (argv[3], argv[4]) if argv[0].lower() == b"blmove" else (
+        b"right", b"left")
+    return [b"lmove", dst, src, whereto, wherefrom]
+
+
 BLMOVE = Blocking(
-    lambda argv: BlockingCall((argv[1],), parse_timeout(argv[5]), 1), _serve_blmove, List
+    lambda argv: BlockingCall((argv[1],), parse_timeout(argv[5]), 1), _serve_blmove, List,
+    _move_back,
 )
 BRPOPLPUSH = Blocking(
-    lambda argv: BlockingCall((argv[1],), parse_timeout(argv[3]), 1), _serve_blmove, List
+    lambda argv: BlockingCall((argv[1],), parse_timeout(argv[3]), 1), _serve_blmove, List,
+    _move_back,
 )
 
 
@@ -461,4 +485,13 @@ def _serve_blmpop(ks: Keyspace, key: bytes, argv: Argv, now: int) -> object:
     return _pop_many(ks, key, lst, left, count, now)
 
 
-BLMPOP = Blocking(_blmpop_call, _serve_blmpop, List)
+def _blmpop_back(argv: Argv, reply: object) -> list[bytes] | None:
+    """BLMPOP's give-back: push the popped elements back, in their order, on their side."""
+    if not isinstance(reply, list):
+        return None
+    key, values = reply
+    side = argv[3 + int(argv[2])].lower()
+    return [b"lpush" if side == b"left" else b"rpush", key, *reversed(values)]
+
+
+BLMPOP = Blocking(_blmpop_call, _serve_blmpop, List, _blmpop_back)

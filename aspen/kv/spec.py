@@ -100,6 +100,9 @@ class Blocking:
     serve: Callable[[Keyspace, bytes, Argv, int], object]
     kind: type
     """The value type it waits for (a key holding another type cannot serve it)."""
+    give_back: Callable[[Argv, object], list[bytes] | None] | None = None
+    """The write (argv) that undoes a serve whose reply found its client gone, from the
+    command and that reply; None: nothing to give back (nothing was popped)."""
 
 
 @attrs.frozen(slots=True)

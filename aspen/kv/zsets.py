@@ -865,4 +865,18 @@ def _serve_bzpop(ks: Keyspace, key: bytes, argv: Argv, now: int) -> object:
     return _bzpop_one(ks, key, now, top=argv[0].lower() == b"bzpopmax")
 
 
-BZPOP = Blocking(keys_then_timeout, _serve_bzpop, ZSet)
+def score_arg(score: object) -> bytes:
+    """A popped score (a RESP3 Double or RESP2 bytes) as ZADD's argument, exactly."""
+    value = score.value if isinstance(score, Double) else float(score)  # type: ignore[arg-type]
+    return repr(value).encode()
+
+
+def _bzpop_back(argv: Argv, reply: object) -> list[bytes] | None:
+    """BZPOPMIN/BZPOPMAX's give-back: ZADD the popped member with its score."""
+    if not isinstance(reply, list):
+        return None
+    key, member, score = reply
+    return [b"zadd", key, score_arg(score), member]
+
+
+BZPOP = Blocking(keys_then_timeout, _serve_bzpop, ZSet, _bzpop_back)
