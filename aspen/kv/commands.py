@@ -28,6 +28,9 @@ from aspen.acl.replicated import aclop
 from aspen.acl.scripts import script_as
 from aspen.kv import generic, memory, strings
 from aspen.kv.errors import CommandError
+from aspen.kv.hashes import HASH_TYPE
+from aspen.kv.lists import LIST_TYPE
+from aspen.kv.sets import SET_TYPE
 from aspen.kv.spec import (
     KEYSPACE_ROUTES,
     Argv,
@@ -41,6 +44,9 @@ from aspen.kv.specs_data import DATA_SPECS
 from aspen.kv.specs_db import DB_SPECS
 from aspen.kv.specs_streams import STREAM_SPECS
 from aspen.kv.specs_types import TYPE_SPECS
+from aspen.kv.streams import STREAM_TYPE
+from aspen.kv.valuetypes import register_types
+from aspen.kv.zsets import ZSET_TYPE
 from aspen.scripting.specs import SCRIPTING_SPECS
 from aspen.server.specs import CLIENT_SUBS, PUBSUB_SPECS, PUBSUB_SUBS, SERVER_SPECS
 
@@ -1354,6 +1360,9 @@ def _index(specs: tuple[CommandSpec, ...]) -> dict[bytes, CommandSpec]:
 
 
 COMMANDS: dict[bytes, CommandSpec] = _index(ALL_COMMANDS)
+
+# The value types the commands above create (TYPE, COPY, snapshots find them here).
+register_types(HASH_TYPE, LIST_TYPE, SET_TYPE, ZSET_TYPE, STREAM_TYPE)
 """Lower-case command name -> spec; also holds upper-case aliases for the hot path."""
 _EXECUTABLE: dict[bytes, CommandSpec] = _index(ALL_COMMANDS + _INTERNAL)
 

@@ -31,7 +31,7 @@ from aspen.kv.typed import (
     store,
     touched,
 )
-from aspen.kv.valuetypes import ValueType, register_type
+from aspen.kv.valuetypes import ValueType
 from aspen.resp.values import OK, Map, Pairs
 
 if TYPE_CHECKING:
@@ -60,7 +60,7 @@ def _copy(value: object) -> object:
     return Hash(value)
 
 
-register_type(ValueType("hash", Hash, _copy, _dump, _load))
+HASH_TYPE = ValueType("hash", Hash, _copy, _dump, _load)
 
 
 def _arity(name: str) -> CommandError:

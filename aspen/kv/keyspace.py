@@ -5,8 +5,9 @@ the leader's time stored in the log entry) and RANDOMKEY's randomness as a `seed
 sequence of `execute` calls every replica ends in the same state, byte for byte (`digest()`).
 
 Representation:
-- `_data`: key -> value. A string is `bytes`; other types register with `register_type`
-  (aspen.kv.valuetypes) and are instances of their own class (the type tag is the value's class).
+- `_data`: key -> value. A string is `bytes`; other types are described by `ValueType`s
+  (aspen.kv.valuetypes, registered by the command table) and are instances of their own
+  class (the type tag is the value's class).
 - `_expires`: key -> absolute deadline in ms. A key is expired when `now_ms > deadline` (Redis's
   rule). Reads treat expired keys as absent and never mutate; writes drop them on touch and
   `expire_some` drops a bounded number actively.
@@ -58,7 +59,7 @@ from aspen.kv.memory import AccessHints, approx_size, keys_of, read_keys
 from aspen.kv.notify import Notifier, around
 from aspen.kv.ops import Op, ReadOp, TxnOp, WriteOp, watch_db
 from aspen.kv.spec import Route
-from aspen.kv.valuetypes import TYPES_BY_CLASS, TYPES_BY_NAME, ValueType, register_type, type_name
+from aspen.kv.valuetypes import TYPES_BY_CLASS, TYPES_BY_NAME, ValueType, type_name
 from aspen.resp.values import NULL_ARRAY, Error
 
 __all__ = [  # the errors and value types are re-exported for callers that knew them here
@@ -69,7 +70,6 @@ __all__ = [  # the errors and value types are re-exported for callers that knew 
     "CommandError",
     "Keyspace",
     "ValueType",
-    "register_type",
     "type_name",
 ]
 

@@ -31,7 +31,7 @@ from aspen.kv.typed import (
     store,
     touched,
 )
-from aspen.kv.valuetypes import ValueType, register_type
+from aspen.kv.valuetypes import ValueType
 from aspen.resp.values import NULL_ARRAY, OK
 
 if TYPE_CHECKING:
@@ -42,14 +42,12 @@ class List(deque[bytes]):
     """A Redis list (its class is its type tag)."""
 
 
-register_type(
-    ValueType(
-        "list",
-        List,
-        lambda v: List(v),  # type: ignore[call-overload]
-        lambda v: list(v),  # type: ignore[call-overload]
-        lambda p: List(p),  # type: ignore[call-overload]
-    )
+LIST_TYPE = ValueType(
+    "list",
+    List,
+    lambda v: List(v),  # type: ignore[call-overload]
+    lambda v: list(v),  # type: ignore[call-overload]
+    lambda p: List(p),  # type: ignore[call-overload]
 )
 
 

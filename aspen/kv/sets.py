@@ -28,7 +28,7 @@ from aspen.kv.typed import (
     store,
     touched,
 )
-from aspen.kv.valuetypes import ValueType, register_type
+from aspen.kv.valuetypes import ValueType
 from aspen.resp.values import Set
 
 if TYPE_CHECKING:
@@ -93,14 +93,12 @@ class RSet:
         return new
 
 
-register_type(
-    ValueType(
-        "set",
-        RSet,
-        lambda v: v.copy(),  # type: ignore[attr-defined]
-        lambda v: list(v.members),  # type: ignore[attr-defined]
-        lambda p: RSet(p),  # type: ignore[arg-type]
-    )
+SET_TYPE = ValueType(
+    "set",
+    RSet,
+    lambda v: v.copy(),  # type: ignore[attr-defined]
+    lambda v: list(v.members),  # type: ignore[attr-defined]
+    lambda p: RSet(p),  # type: ignore[arg-type]
 )
 
 

@@ -32,20 +32,17 @@ from aspen.kv.stream import (
 )
 from aspen.kv.typed import Argv, get_read, get_write, store, touched
 from aspen.kv.valuetypes import ValueType
-from aspen.kv.valuetypes import register_type as _register_type
 from aspen.resp.values import NULL_ARRAY, OK, Map, SimpleString
 
 if TYPE_CHECKING:
     from aspen.kv.keyspace import Keyspace
 
-_register_type(
-    ValueType(
-        "stream",
-        Stream,
-        lambda v: v.copy(),  # type: ignore[attr-defined]
-        lambda v: dump(v),  # type: ignore[arg-type]
-        load,
-    )
+STREAM_TYPE = ValueType(
+    "stream",
+    Stream,
+    lambda v: v.copy(),  # type: ignore[attr-defined]
+    lambda v: dump(v),  # type: ignore[arg-type]
+    load,
 )
 
 INVALID_ID = "ERR Invalid stream ID specified as stream command argument"

@@ -1,8 +1,9 @@
 """The value types a key can hold besides strings: how each is named, copied and serialised.
 
 A string is `bytes`; every other type is an instance of its own class, described by a
-`ValueType` that its module (hashes, lists, sets, zsets) declares with `register_type`. The
-keyspace uses this registry for TYPE, COPY and snapshots. A leaf module, like `errors`.
+`ValueType` constant its module declares (hashes, lists, sets, zsets, streams); the command
+table module (`aspen.kv.commands`) registers them all, in one place, next to the commands.
+The keyspace uses this registry for TYPE, COPY and snapshots. A leaf module, like `errors`.
 """
 
 from __future__ import annotations
@@ -27,10 +28,11 @@ TYPES_BY_CLASS: dict[type, ValueType] = {}
 TYPES_BY_NAME: dict[str, ValueType] = {}
 
 
-def register_type(vt: ValueType) -> None:
-    """Make a new value type known (hashes, lists, ... are added this way)."""
-    TYPES_BY_CLASS[vt.cls] = vt
-    TYPES_BY_NAME[vt.name] = vt
+def register_types(*types: ValueType) -> None:
+    """Make value types known (the command table does it once for all of them)."""
+    for vt in types:
+        TYPES_BY_CLASS[vt.cls] = vt
+        TYPES_BY_NAME[vt.name] = vt
 
 
 def type_name(value: object) -> str:

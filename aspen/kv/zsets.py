@@ -30,7 +30,7 @@ from aspen.kv.typed import (
     store,
     touched,
 )
-from aspen.kv.valuetypes import ValueType, register_type
+from aspen.kv.valuetypes import ValueType
 from aspen.resp.protocol import format_double
 from aspen.resp.values import NULL_ARRAY, Double, Pairs
 
@@ -106,7 +106,7 @@ def _load(payload: object) -> object:
     return z
 
 
-register_type(ValueType("zset", ZSet, lambda v: v.copy(), _dump, _load))  # type: ignore[attr-defined]
+ZSET_TYPE = ValueType("zset", ZSet, lambda v: v.copy(), _dump, _load)  # type: ignore[attr-defined]
 
 
 def _pairs(items: Iterator[Item] | list[Item], with_scores: bool) -> object:
