@@ -60,16 +60,19 @@ from aspen.kv.glob import glob_match
 from aspen.kv.introspect import command_docs, command_info
 from aspen.kv.ops import Op, ReadOp, TxnOp, Watch, WriteOp
 from aspen.kv.spec import KEYSPACE_ROUTES, Route
+from aspen.resp.server import Deferred
 from aspen.resp.values import (
     OK,
     PONG,
     QUEUED,
+    ArrayHeader,
     Error,
     Map,
     Replies,
     SimpleString,
     Verbatim,
 )
+from aspen.server.reply_mode import NOTHING, ReplyMode
 
 if TYPE_CHECKING:
     from aspen.pubsub.hub import PubSubClient
@@ -264,6 +267,12 @@ class Session:
         self._timing: collections.deque[tuple[CommandSpec, list[bytes], float]] = (
             collections.deque()
         )
+        self.reply_mode = ReplyMode()  # CLIENT REPLY
+        self._silent_ops: set[int] = set()  # ids of ops handed out whose reply is dropped
+        # per EXEC plan handed out under CLIENT REPLY: (header kept, each entry's fate: True
+        # keep its reply, False drop it, else the CLIENT REPLY entry's own reply or None)
+        self._exec_masks: dict[int, tuple[bool, list[object]]] = {}
+        self._exec_masked: tuple[bool, list[object]] | None = None
 
     # ---------------------------------------------------------------- public API
 
@@ -284,6 +293,37 @@ class Session:
 
     def handle(self, argv: list[bytes]) -> Reply | Op:
         """The reply to `argv` now, or an op to run (its reply comes from `finish`)."""
+        mode = self.reply_mode
+        if not mode.quiet:
+            return self._handle_counted(argv)
+        mode.begin()
+        out = self._handle_counted(argv)
+        masked, self._exec_masked = self._exec_masked, None
+        if masked is not None and type(out) is TxnOp:
+            self._exec_masks[id(out)] = masked  # EXEC: reply by reply, in `_finish`
+        elif mode.dropping:
+            out = self._silenced(out)
+        mode.end()
+        return out
+
+    def _silenced(self, out: Reply | Op) -> Reply | Op:
+        if type(out) in _OPS:
+            self._silent_ops.add(id(out))
+            return out
+        if type(out) is Deferred:
+            inner = out
+
+            async def wait() -> object:
+                await inner._wait()
+                return NOTHING
+
+            return Deferred(wait, inner._abandon)
+        return NOTHING
+
+    def cmd_client_reply(self, argv: list[bytes]) -> Reply:
+        return self.reply_mode.apply(argv)
+
+    def _handle_counted(self, argv: list[bytes]) -> Reply | Op:
         stats = self.stats
         if stats is None:
             return self._handle(argv)
@@ -390,6 +430,9 @@ class Session:
     def finish(self, op: Op, result: object) -> Reply:
         """The reply for `op` given what the executor returned."""
         reply = self._finish(op, result)
+        if self._silent_ops and id(op) in self._silent_ops:
+            self._silent_ops.discard(id(op))
+            reply = NOTHING
         stats = self.stats
         if stats is not None and self._timing:
             spec, argv, start = self._timing.popleft()
@@ -401,8 +444,11 @@ class Session:
             plan = self._exec_plans.popleft()
             if any(s.name == "select" for _, s in plan):
                 self._selects_pending -= 1
+            masked = self._exec_masks.pop(id(op), None) if self._exec_masks else None
             if not isinstance(result, list):
                 return result  # aborted by WATCH (null array) or an error
+            if masked is not None:
+                return self._finish_masked(plan, result, *masked)
             replies: list[object] = []
             it = iter(result)
             for argv, spec in plan:
@@ -420,6 +466,28 @@ class Session:
                     replies.append(next(it))
             return replies
         return result
+
+    def _finish_masked(self, plan: list[tuple[list[bytes], CommandSpec]], result: list[object],
+                       header: bool, fates: list[object]) -> Reply:
+        """EXEC's replies under CLIENT REPLY (see aspen.server.reply_mode)."""
+        items: list[object] = [ArrayHeader(len(plan))] if header else []
+        it = iter(result)
+        for (argv, spec), fate in zip(plan, fates, strict=True):
+            if spec.name == "client|reply":
+                if fate is not None and fate is not NOTHING:
+                    items.append(fate)
+                continue
+            if spec.route in KEYSPACE_ROUTES:
+                reply: object = next(it)
+            else:
+                self.in_exec = True
+                try:
+                    reply = self._run_layer(spec, argv)
+                finally:
+                    self.in_exec = False
+            if fate:
+                items += reply.items if type(reply) is Replies else [reply]
+        return Replies(items)
 
     def client_info(
         self, addr: str = "?", laddr: str = "?", age_s: int = 0, idle_s: int = 0
@@ -602,9 +670,34 @@ class Session:
             tuple(a) for a, s in plan if s.route in KEYSPACE_ROUTES or s.name == "select"
         )
         self._exec_plans.append(plan)
+        mode = self.reply_mode
+        quiet = mode.quiet
+        if quiet or any(s.name == "client|reply" for _, s in plan):
+            self._exec_masked = self._plan_replies(plan)
+            if not quiet:  # (the fast path in `handle` does not look)
+                masked, self._exec_masked = self._exec_masked, None
+                txn = TxnOp(commands, watches, self.db)
+                self._exec_masks[id(txn)] = masked
+                if any(s.name == "select" for _, s in plan):
+                    self._selects_pending += 1
+                return txn
         if any(s.name == "select" for _, s in plan):
             self._selects_pending += 1
         return TxnOp(commands, watches, self.db)
+
+    def _plan_replies(self, plan: list[tuple[list[bytes], CommandSpec]]
+                      ) -> tuple[bool, list[object]]:
+        """Settle the CLIENT REPLY modes an EXEC's plan passes through, now (see `handle`)."""
+        mode = self.reply_mode
+        header = not mode.dropping
+        fates: list[object] = []
+        for argv, spec in plan:
+            if spec.name == "client|reply":
+                own = mode.apply(argv)
+                fates.append(None if mode.dropping else own)
+            else:
+                fates.append(not mode.dropping)
+        return header, fates
 
     def cmd_discard(self, argv: list[bytes]) -> Reply:
         if not self._in_multi:

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from aspen.resp.values import (
+    ArrayHeader,
     Boolean,
     Double,
     Error,
@@ -601,6 +602,10 @@ def _enc_bytelike(out: bytearray, value: object, protocol: int) -> None:
     out += b"$%d\r\n%s\r\n" % (len(raw), raw)
 
 
+def _enc_array_header(out: bytearray, value: object, protocol: int) -> None:
+    out += b"*%d\r\n" % value.count  # type: ignore[attr-defined]
+
+
 def _enc_bool(out: bytearray, value: object, protocol: int) -> None:
     out += b":1\r\n" if value else b":0\r\n"
 
@@ -621,6 +626,7 @@ _ENCODERS: dict[type, _Encoder] = {
     bytearray: _enc_bytelike,
     memoryview: _enc_bytelike,
     bool: _enc_bool,
+    ArrayHeader: _enc_array_header,
 }
 
 

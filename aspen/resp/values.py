@@ -105,6 +105,14 @@ class Push:
 
 
 @attrs.frozen
+class ArrayHeader:
+    """An array's header alone: EXEC under CLIENT REPLY OFF/SKIP announces its queued commands
+    but writes fewer elements, as Redis does."""
+
+    count: int
+
+
+@attrs.frozen
 class Replies:
     """Several replies to one command, written back to back (SUBSCRIBE a b answers twice)."""
 
