@@ -312,12 +312,16 @@ def _score(kind: str, key: bytes, ks: Keyspace, hints: AccessHints | None, now_m
 
 
 def evict(ks: Keyspace, argv: Argv, now: int) -> object:
-    """ASPEN.EVICT key...: the leader's evictions (delete each key that exists; count them)."""
+    """ASPEN.EVICT key...: the leader's evictions (delete each key that exists; count them).
+    Every replica applying it announces `evicted` (class e) to its own subscribers."""
     n = 0
+    notifier = ks.notifier
     for key in argv[1:]:
         if key in ks._data:
             ks.delete(key, now)  # (an expired key is dropped all the same)
             n += 1
+            if notifier is not None:
+                notifier.evicted(key, ks.db)
     ks.evicted_keys += n
     return n
 

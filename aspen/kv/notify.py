@@ -11,7 +11,8 @@ after its handler ran; a key whose version moved, that appeared or that went awa
 by it. `EVENTS` names, per command, the class and event name Redis emits for a changed key
 (and for some commands which key gets which event); a key the command created first gets
 `new`, a container it emptied `del` after the command's own event (Redis's order).
-Expired keys get `expired` when the keyspace drops them (on access or by active expiry).
+Expired keys get `expired` when the keyspace drops them (on access or by active expiry);
+keys the leader evicted (maxmemory) get `evicted` where ASPEN.EVICT is applied.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from typing import TYPE_CHECKING
 
 from aspen.kv.commands import lookup_executable
 from aspen.kv.errors import CommandError
-from aspen.resp.values import Error
+from aspen.kv.stream import Stream
+from aspen.resp.values import OK, Error
 
 if TYPE_CHECKING:
     from aspen.kv.keyspace import Keyspace
@@ -58,6 +60,9 @@ class Notifier:
 
     def expired(self, key: bytes, db: int = 0) -> None:
         self.emit(EXPIRED, "expired", key, db)
+
+    def evicted(self, key: bytes, db: int = 0) -> None:
+        self.emit(EVICTED, "evicted", key, db)
 
 
 def _changed(c: Change) -> bool:
@@ -231,6 +236,47 @@ _EVENTS: dict[str, Rule] = {
 }
 
 
+_GROUP_COMMANDS = frozenset({"xgroup", "xreadgroup", "xclaim", "xautoclaim"})
+_Groups = dict[bytes, set[bytes]]  # a stream's groups and their consumers
+
+
+def _groups(ks: Keyspace, key: bytes, now_ms: int) -> _Groups | None:
+    value = ks.get_read(key, now_ms)
+    if not isinstance(value, Stream):
+        return None
+    return {name: set(group.consumers) for name, group in value.groups.items()}
+
+
+def _group_events(ks: Keyspace, argv: list[bytes], before: list[tuple[bytes, _Groups | None]],
+                  reply: object, now_ms: int) -> Events:
+    """The consumer-group events (Redis's t_stream.c names): groups and consumers that
+    appeared or went away (XREADGROUP, XCLAIM and XAUTOCLAIM create their consumer), and
+    XGROUP SETID; a stream XGROUP CREATE ... MKSTREAM made gets `new` first."""
+    out: Events = []
+    setid = argv[0].lower() == b"xgroup" and argv[1].lower() == b"setid"
+    for key, was in before:
+        now = _groups(ks, key, now_ms)
+        if now is None:
+            continue
+        if was is None:
+            out.append((NEW, "new", key))
+            was = {}
+        for name, consumers in now.items():
+            if name not in was:
+                out.append((STREAM, "xgroup-create", key))
+                continue
+            for _ in consumers - was[name]:
+                out.append((STREAM, "xgroup-createconsumer", key))
+            for _ in was[name] - consumers:
+                out.append((STREAM, "xgroup-delconsumer", key))
+        for name in was:
+            if name not in now:
+                out.append((STREAM, "xgroup-destroy", key))
+        if setid and reply == OK:
+            out.append((STREAM, "xgroup-setid", key))
+    return out
+
+
 def _other_db(name: str, argv: list[bytes], current: int) -> int | None:
     """MOVE's destination database, or COPY's DB option when it names another database."""
     raw: bytes | None = None
@@ -252,6 +298,11 @@ def around(ks: Keyspace, argv: list[bytes], handler: Callable[[Keyspace, list[by
     spec = lookup_executable(argv[0])
     keys = spec.keys(argv) if spec is not None else []
     before = [(k, ks.get_read(k, now_ms) is not None, ks.version(k)) for k in keys]
+    groups_before: list[tuple[bytes, _Groups | None]] = []
+    if spec is not None and spec.name in _GROUP_COMMANDS:
+        if spec.name == "xgroup":
+            keys = argv[2:3]
+        groups_before = [(k, _groups(ks, k, now_ms)) for k in keys]
     try:
         reply = handler(ks, argv, now_ms)
     except CommandError as exc:
@@ -270,6 +321,10 @@ def around(ks: Keyspace, argv: list[bytes], handler: Callable[[Keyspace, list[by
                 notifier.emit(G, "move_to", argv[1], other)
             else:
                 notifier.emit(G, "copy_to", argv[2], other)
+        return reply
+    if spec.name in _GROUP_COMMANDS:
+        for cls, event, key in _group_events(ks, argv, groups_before, reply, now_ms):
+            notifier.emit(cls, event, key, ks.db)
         return reply
     rule = _EVENTS.get(spec.name)
     if rule is None:

@@ -24,6 +24,8 @@ KEYS = ["s", "l", "h", "z", "t", "x"]
 _k = st.sampled_from(KEYS)
 _v = st.sampled_from(["a", "b", "1", "2", "10"])
 _n = st.sampled_from(["0", "1", "2", "-1", "100"])
+_g = st.sampled_from(["g1", "g2"])
+_cn = st.sampled_from(["c1", "c2"])
 
 
 def _c(*parts: object) -> st.SearchStrategy[list[str]]:
@@ -55,6 +57,15 @@ COMMANDS = st.one_of(
     _c("XADD", _k, "*", "f", _v), _c("SETBIT", _k, _n, "1"), _c("PFADD", _k, _v),
     _c("SELECT", st.sampled_from(["0", "1"])), _c("MOVE", _k, st.sampled_from(["0", "1"])),
     _c("COPY", _k, _k, "DB", st.sampled_from(["0", "1"])), _c("SWAPDB", "0", "1"),
+    # stream consumer groups (t_stream.c's xgroup-* events)
+    _c("XADD", _k, "1-1", "f", _v),
+    _c("XGROUP", "CREATE", _k, _g, st.sampled_from(["0", "$"])),
+    _c("XGROUP", "CREATE", _k, _g, "0", "MKSTREAM"),
+    _c("XGROUP", "CREATECONSUMER", _k, _g, _cn), _c("XGROUP", "DELCONSUMER", _k, _g, _cn),
+    _c("XGROUP", "DESTROY", _k, _g), _c("XGROUP", "SETID", _k, _g, st.sampled_from(["0", "$"])),
+    _c("XREADGROUP", "GROUP", _g, _cn, "COUNT", "1", "STREAMS", _k, ">"),
+    _c("XCLAIM", _k, _g, _cn, "0", "1-1"), _c("XAUTOCLAIM", _k, _g, _cn, "0", "0"),
+    _c("XACK", _k, _g, "1-1"),
 )
 
 
@@ -89,30 +100,46 @@ _COUNTER = [0]
 
 @settings(max_examples=scaled_examples(60), deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(flags=st.sampled_from(["KEA", "KA", "EA", "Kg$", "El", "Ksz", "KEh", "KEAn", "Et", "KEx"]),
+@given(flags=st.sampled_from(["KEA", "KA", "EA", "Kg$", "El", "Ksz", "KEh", "KEAn", "Et", "KEx",
+                              "Ktn"]),
        commands=st.lists(COMMANDS, min_size=1, max_size=12))
 def test_same_notifications_as_redis(redis_port: int, aspen_port: int, flags: str,
                                      commands: list[list[str]]) -> None:
-    streams = []
-    for port in (redis_port, aspen_port):
-        r, sub = _subscriber(port)
-        try:
-            r.flushall()
-            assert r.config_set("notify-keyspace-events", flags)
-            for cmd in commands:
-                try:
-                    r.execute_command(*cmd)
-                except redis.ResponseError:
-                    pass
-            _COUNTER[0] += 1
-            marker = f"end{_COUNTER[0]}"
-            r.publish("sentinel", marker)
-            streams.append(drain(sub, marker))
-        finally:
-            r.config_set("notify-keyspace-events", "")
-            sub.close()
-            r.close()
-    assert streams[1] == streams[0], commands
+    want, got = (events(port, flags, commands) for port in (redis_port, aspen_port))
+    assert got == want, commands
+
+
+def events(port: int, flags: str, commands: list[list[str]]) -> list[tuple[bytes, bytes]]:
+    """The notifications `commands` cause on the server at `port` under `flags`."""
+    r, sub = _subscriber(port)
+    try:
+        r.flushall()
+        assert r.config_set("notify-keyspace-events", flags)
+        for cmd in commands:
+            try:
+                r.execute_command(*cmd)
+            except redis.ResponseError:
+                pass
+        _COUNTER[0] += 1
+        marker = f"end{_COUNTER[0]}"
+        r.publish("sentinel", marker)
+        return drain(sub, marker)
+    finally:
+        r.config_set("notify-keyspace-events", "")
+        sub.close()
+        r.close()
+
+
+def test_stream_group_events(redis_port: int, aspen_port: int) -> None:
+    commands = [c.split() for c in (
+        "XGROUP CREATE s g 0 MKSTREAM", "XADD s 1-1 f v", "XGROUP CREATECONSUMER s g c1",
+        "XGROUP CREATECONSUMER s g c1", "XREADGROUP GROUP g c2 STREAMS s >",
+        "XCLAIM s g c3 0 1-1", "XAUTOCLAIM s g c4 0 0", "XGROUP SETID s g 0",
+        "XGROUP DELCONSUMER s g c1", "XGROUP DELCONSUMER s g nobody", "XGROUP DESTROY s g",
+        "XGROUP DESTROY s g")]
+    want = events(redis_port, "KEtn", commands)
+    assert (b"__keyevent@0__:xgroup-createconsumer", b"s") in want
+    assert events(aspen_port, "KEtn", commands) == want
 
 
 def test_expired_event(aspen_port: int) -> None:
@@ -152,5 +179,39 @@ def test_follower_subscriber_sees_leader_writes(cluster: DaemonCluster) -> None:
         assert cluster.client(leader).config_get("notify-keyspace-events") == {
             "notify-keyspace-events": ""}
     finally:
+        sub.close()
+        r.close()
+
+
+def test_follower_subscriber_sees_evictions(cluster: DaemonCluster) -> None:
+    """maxmemory on the leader (which decides evictions and logs them as ASPEN.EVICT): a
+    subscriber on a follower gets `evicted` for exactly the keys gone there."""
+    leader = cluster.wait_leader()
+    follower = next(i for i in cluster.voters if i != leader)
+    r, sub = _subscriber(cluster.resp_port(follower))
+    try:
+        assert r.config_set("notify-keyspace-events", "Ee")
+        writer = cluster.client(leader)
+        for node in cluster.voters:
+            c = cluster.client(node)
+            assert c.config_set("maxmemory-policy", "allkeys-lru")
+            assert c.config_set("maxmemory", "2mb")
+        value = b"v" * 1000
+        names = [b"key:%05d" % i for i in range(6000)]
+        pipe = writer.pipeline(transaction=False)
+        for name in names:
+            pipe.set(name, value)
+        assert all(pipe.execute())
+        writer.set("last", "1")
+        wait_until("the follower applied", lambda: r.exists("last") == 1, timeout=20)
+        r.publish("sentinel", "ev1")
+        seen = drain(sub, "ev1")
+        gone = {n for n in names if not r.exists(n)}
+        assert gone  # 6 MB of values into 2 MB: most were evicted
+        assert {ch for ch, _ in seen} == {b"__keyevent@0__:evicted"}
+        assert {key for _, key in seen} == gone and len(seen) == len(gone)
+    finally:
+        for node in cluster.voters:
+            cluster.client(node).config_set("maxmemory", "0")
         sub.close()
         r.close()
