@@ -34,7 +34,8 @@ NOTES: dict[str, str] = {
     "latency": "per node: the command / fast-command events (durations include the commit)",
     "monitor": "per node: the commands this node's clients send (not what it applies from "
     "the log)",
-    "client": "PAUSE and KILL per node; CLIENT LIST fields Aspen cannot know are fixed",
+    "client": "PAUSE and KILL per node; CLIENT LIST fields Aspen cannot know are fixed; "
+    "NO-TOUCH is 7.2's (unknown subcommand, as in 7.0.15)",
     "spop": "random picks seeded by the log position (same on every replica)",
     "srandmember": "random picks seeded by the log position",
     "hrandfield": "random picks seeded by the log position",
@@ -52,6 +53,7 @@ NOTES: dict[str, str] = {
     "hello": "reports role master on every node", "pubsub": "messages cross the cluster mesh",
     "publish": "delivered on every node of the cluster",
     "spublish": "one Raft group serves every shard channel: delivered on every node",
+    "lolwut": "VERSION 5 and 6 draw Aspen's own picture (and Redis's version line)",
 }
 
 _NOT_SUPPORTED = {
@@ -65,7 +67,7 @@ _NOT_SUPPORTED = {
     "module": "no modules", "debug": "not implemented (a debugging aid)",
     "bgrewriteaof": "the Raft log is compacted by snapshots",
     "shutdown": "stop a node with SIGTERM (it hands leadership over first)",
-    "lolwut": "not implemented", "migrate": "not implemented (optional in issue 16)",
+    "migrate": "not implemented (optional in issue 16)",
     "pfdebug": "not implemented (a debugging aid)", "pfselftest": "not implemented",
     "sentinel": "no Sentinel: failover is Raft's",
 }

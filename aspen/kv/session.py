@@ -72,6 +72,7 @@ from aspen.resp.values import (
     SimpleString,
     Verbatim,
 )
+from aspen.server.lolwut import lolwut
 from aspen.server.reply_mode import NOTHING, ReplyMode
 
 if TYPE_CHECKING:
@@ -319,6 +320,9 @@ class Session:
 
             return Deferred(wait, inner._abandon)
         return NOTHING
+
+    def cmd_lolwut(self, argv: list[bytes]) -> Reply:
+        return lolwut(argv)
 
     def cmd_client_reply(self, argv: list[bytes]) -> Reply:
         return self.reply_mode.apply(argv)

@@ -16,7 +16,8 @@ import trio
 
 from aspen.kv.session import Session
 from aspen.resp.server import Deferred
-from aspen.resp.values import OK, Error, SimpleString
+from aspen.resp.values import OK, Error, SimpleString, Verbatim
+from aspen.server.latency_report import doctor, histograms
 
 __all__ = ["ServerCommands"]
 
@@ -184,6 +185,10 @@ class ServerCommands:
             return latency.history(argv[2])
         if sub == b"reset":
             return latency.reset(argv[2:])
+        if sub == b"histogram":
+            return histograms(self._node.command_stats, argv[2:])
+        if sub == b"doctor":
+            return Verbatim(doctor(latency, self._node.slowlog.slower_than).encode())
         return [SimpleString(line) for line in _LATENCY_HELP]
 
     # -- MONITOR --------------------------------------------------------------------------

@@ -26,7 +26,7 @@ def _bucket(n: int) -> int:
     return (b << _SUB_BITS) | ((n >> (b - _SUB_BITS - 1)) & ((1 << _SUB_BITS) - 1))
 
 
-def _upper(bucket: int) -> float:
+def bucket_upper(bucket: int) -> float:
     """The largest microseconds value in `bucket` (+1: its upper edge)."""
     if bucket < (1 << (_SUB_BITS + 1)) and bucket <= 16:
         return float(bucket + 1)
@@ -126,5 +126,5 @@ def _percentile(histogram: dict[int, int], total: int, pct: float) -> float:
     for bucket in sorted(histogram):
         seen += histogram[bucket]
         if seen >= want:
-            return _upper(bucket)
+            return bucket_upper(bucket)
     return 0.0

@@ -40,6 +40,10 @@ def both(redis_port: int, aspen_port: int, *cmds: list[bytes]) -> list[tuple[obj
     [b"CLIENT", b"GETREDIR"], [b"LATENCY", b"HELP"], [b"LATENCY", b"LATEST"],
     [b"LATENCY", b"HISTORY"], [b"LATENCY", b"HISTORY", b"command"], [b"LATENCY", b"RESET"],
     [b"LATENCY", b"RESET", b"command", b"foo"], [b"LATENCY", b"NOPE"],
+    [b"LATENCY", b"HISTOGRAM", b"nosuch"], [b"LATENCY", b"DOCTOR", b"x"], [b"LOLWUT"],
+    [b"LOLWUT", b"VERSION", b"x"], [b"LOLWUT", b"VERSION", b"1"], [b"LOLWUT", b"foo"],
+    [b"LOLWUT", b"VERSION"], [b"LOLWUT", b"VERSION", b"-1", b"x"],
+    [b"LOLWUT", b"VERSION", b"5", b"x"], [b"LOLWUT", b"VERSION", b"6", b"1", b"y"],
     [b"CLIENT", b"KILL", b"LADDR", b"1.1.1.1:1"], [b"CLIENT", b"KILL", b"USER", b"default",
                                                     b"MAXAGE", b"100000"],
 ])
@@ -163,6 +167,65 @@ def test_latency_events(aspen_port: int) -> None:
         finally:
             c.call([b"CONFIG", b"SET", b"latency-monitor-threshold", b"0"])
             c.call([b"DEL", b"big"])
+
+
+def test_latency_doctor_matches_redis(redis_port: int, aspen_port: int) -> None:
+    """Off (threshold 0, no events), then on without spikes: Redis's texts exactly; with
+    spikes (Aspen only: a slow RPUSH) the report names the event and its advice."""
+    doctor = [b"LATENCY", b"DOCTOR"]
+    assert len({bytes(got) for got in (r for pair in both(redis_port, aspen_port, doctor)
+                                       for r in pair)}) == 1  # type: ignore[arg-type]
+    threshold = [b"CONFIG", b"SET", b"latency-monitor-threshold"]
+    try:
+        [(_, _), (want, got)] = both(redis_port, aspen_port, [*threshold, b"100"], doctor)
+        assert got == want and b"no latency spike" in want  # type: ignore[operator]
+        with clients(aspen_port) as (c,):
+            c.call([*threshold, b"1"])
+            c.call([b"RPUSH", b"big", *[b"%d" % i for i in range(200_000)]])
+            report = c.call(doctor)
+            assert isinstance(report, bytes)
+            assert report.startswith(b"Dave, I have observed latency spikes")
+            assert b"1. fast-command: 1 latency spikes (average " in report
+            assert b"I have a few advices for you:" in report
+            assert b"- The system is slow to execute Redis code paths" in report
+    finally:
+        both(redis_port, aspen_port, [*threshold, b"0"], [b"LATENCY", b"RESET"], [b"DEL", b"big"])
+
+
+# Redis's LATENCY HISTOGRAM bucket names (us): HDR's highest equivalent of 1024 ns << k
+_BUCKETS = [1, 2, 4, 8, 16, 33, 66, 132, 264, 528, 1056, 2113, 4227, 8454, 16909, 33818,
+            67637, 135274, 270549, 541098, 1082196]
+
+
+def _histograms(reply: object) -> list[tuple[bytes, int, list[int], list[int]]]:
+    """(name, calls, bucket names, cumulative counts) from a RESP2 reply."""
+    assert isinstance(reply, list)
+    out = []
+    for name, body in zip(reply[::2], reply[1::2], strict=True):
+        assert body[0] == b"calls" and body[2] == b"histogram_usec"
+        hist = body[3]
+        out.append((name, body[1], hist[::2], hist[1::2]))
+    return out
+
+
+def test_latency_histogram_matches_redis(redis_port: int, aspen_port: int) -> None:
+    cmds = [[b"CONFIG", b"RESETSTAT"], *[[b"SET", b"h", b"%d" % i] for i in range(5)],
+            *[[b"GET", b"h"]] * 3, [b"CONFIG", b"GET", b"hz"],
+            [b"LATENCY", b"HISTOGRAM", b"set", b"GET", b"nosuch", b"get", b"config"]]
+    *_, (want, got) = both(redis_port, aspen_port, *cmds)
+    mine, theirs = _histograms(got), _histograms(want)
+    # names and calls: SET, GET, GET again (repeats repeat), CONFIG's subcommands that ran
+    assert [(n, c) for n, c, _, _ in mine[:3]] == [(n, c) for n, c, _, _ in theirs[:3]]
+    assert sorted((n, c) for n, c, _, _ in mine[3:]) == sorted((n, c) for n, c, _, _ in theirs[3:])
+    for name, calls, buckets, counts in mine:
+        assert buckets and set(buckets) <= set(_BUCKETS) and buckets == sorted(buckets), name
+        assert counts == sorted(set(counts)) and counts[-1] == calls, name
+    with clients(aspen_port) as (c,):
+        everything = _histograms(c.call([b"LATENCY", b"HISTOGRAM"]))
+        assert {n for n, *_ in everything} >= {b"set", b"get", b"config|get", b"config|resetstat"}
+        assert c.call([b"HELLO", b"3"])
+        reply = c.call([b"LATENCY", b"HISTOGRAM", b"set"])
+        assert type(reply).__name__ == "Map" and reply[0][0] == b"set"  # type: ignore[index]
 
 
 def test_wait_counts_raft_followers(cluster: DaemonCluster) -> None:
