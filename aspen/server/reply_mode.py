@@ -23,17 +23,17 @@ _SYNTAX = Error("ERR syntax error")
 class ReplyMode:
     """The CLIENT REPLY flags of one connection."""
 
-    __slots__ = ("off", "skip", "skip_next")
+    __slots__ = ("off", "quiet", "skip", "skip_next")
 
     def __init__(self) -> None:
         self.off = False
         self.skip = False  # this command's replies are dropped (the last one was SKIP)
         self.skip_next = False
+        self.quiet = False  # some reply may be dropped now or at the next command (a plain
+        # attribute: the session reads it for every command)
 
-    @property
-    def quiet(self) -> bool:
-        """Some reply may be dropped now or at the next command."""
-        return self.off or self.skip or self.skip_next
+    def _settle(self) -> None:
+        self.quiet = self.off or self.skip or self.skip_next
 
     @property
     def dropping(self) -> bool:
@@ -46,18 +46,21 @@ class ReplyMode:
 
     def end(self) -> None:
         self.skip = False
+        self._settle()
 
     def apply(self, argv: list[bytes]) -> object:
         """Run CLIENT REPLY `argv`: its own reply (NOTHING for OFF and SKIP)."""
         mode = argv[2].lower()
+        reply: object = _SYNTAX
         if mode == b"on":
             self.off = self.skip = False
-            return OK
-        if mode == b"off":
+            reply = OK
+        elif mode == b"off":
             self.off = True
-            return NOTHING
-        if mode == b"skip":
+            reply = NOTHING
+        elif mode == b"skip":
             if not self.off:
                 self.skip_next = True
-            return NOTHING
-        return _SYNTAX
+            reply = NOTHING
+        self._settle()
+        return reply
