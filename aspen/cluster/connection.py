@@ -264,7 +264,7 @@ class ClusterConnection:
             )
         if reply is SHUTTING_DOWN:
             self.session.should_close = True
-        return reply
+        return self.session.served(op, reply)
 
     async def _stream_blocking(self, op: ReadOp | WriteOp) -> object:
         """XREAD/XREADGROUP ... BLOCK: run once (XREAD as a read, XREADGROUP as a write); if
@@ -289,7 +289,7 @@ class ClusterConnection:
             )
         if reply is SHUTTING_DOWN:
             self.session.should_close = True
-        return reply
+        return self.session.served(op, reply)
 
     async def _read(self, op: ReadOp) -> object:
         return self.session.finish(op, await self.node.read(op, self.consistency))

@@ -321,6 +321,14 @@ class Session:
             return Deferred(wait, inner._abandon)
         return NOTHING
 
+    def served(self, op: Op, reply: object) -> object:
+        """The reply a blocked command got when served or timed out (not through `finish`):
+        dropped if CLIENT REPLY was OFF or skipping when the command came."""
+        if self._silent_ops and id(op) in self._silent_ops:
+            self._silent_ops.discard(id(op))
+            return NOTHING
+        return reply
+
     def cmd_lolwut(self, argv: list[bytes]) -> Reply:
         return lolwut(argv)
 

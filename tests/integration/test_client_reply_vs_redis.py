@@ -102,6 +102,12 @@ def test_pipelines_match_redis(ports: tuple[int, int], cmds: list[list[bytes]],
     [[b"MULTI"], [b"CLIENT", b"REPLY", b"OFF"], [b"GET", b"b"], [b"CLIENT", b"REPLY", b"ON"],
      [b"GET", b"b"], [b"EXEC"]],
     [[b"CLIENT", b"NO-TOUCH", b"ON"], [b"CLIENT", b"NO-TOUCH"]],
+    # a blocked command's reply (timed out, or served) follows the mode it came under
+    [[b"CLIENT", b"REPLY", b"SKIP"], [b"BLPOP", b"q", b"0.05"], [b"PING"]],
+    [[b"CLIENT", b"REPLY", b"OFF"], [b"BLPOP", b"q", b"0.05"], [b"CLIENT", b"REPLY", b"ON"],
+     [b"BLPOP", b"q", b"0.05"]],
+    [[b"CLIENT", b"REPLY", b"SKIP"], [b"XREAD", b"BLOCK", b"50", b"STREAMS", b"x", b"$"],
+     [b"PING"]],
 ])
 def test_known_sequences(ports: tuple[int, int], cmds: list[list[bytes]],
                          protocol: int) -> None:
