@@ -8,13 +8,10 @@ from __future__ import annotations
 import itertools
 import socket
 import time
-from collections.abc import Iterator
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_config_vs_redis import ASPEN, CONFIG_TOML, REDIS_SERVER
-from test_differential_wire import free_port, running
 
 from harness.hypothesis_budget import scaled_examples
 
@@ -22,16 +19,9 @@ pytestmark = [pytest.mark.slow, pytest.mark.differential]
 
 
 @pytest.fixture(scope="module")
-def ports(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, int]]:
-    assert REDIS_SERVER is not None
-    rport, aport = free_port(), free_port()
-    rdir, adir = tmp_path_factory.mktemp("redis"), tmp_path_factory.mktemp("aspen")
-    config = adir / "node.toml"
-    config.write_text(CONFIG_TOML.format(port=aport))
-    rargs = [REDIS_SERVER, "--port", str(rport), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(rdir)]
-    with running(rargs, rport), running([str(ASPEN), "node", "--config", str(config)], aport):
-        yield rport, aport
+def ports(redis_port: int, aspen_port: int) -> tuple[int, int]:
+    """The module's pair of servers (tests/integration/conftest.py)."""
+    return redis_port, aspen_port
 
 
 def _encode(argv: list[bytes]) -> bytes:
