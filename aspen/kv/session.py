@@ -60,7 +60,7 @@ from aspen.kv.glob import glob_match
 from aspen.kv.introspect import command_docs, command_info
 from aspen.kv.ops import Op, ReadOp, TxnOp, Watch, WriteOp
 from aspen.kv.spec import KEYSPACE_ROUTES, Route
-from aspen.resp.server import Deferred
+from aspen.resp.deferred import Deferred
 from aspen.resp.values import (
     OK,
     PONG,
