@@ -43,8 +43,6 @@ NOT_SET = DIFFERENT_VALUES | {
 } | {p.name for p in params.PARAMS if p.name.startswith("tls-")}
 
 
-
-
 def as_dict(reply: object) -> dict[bytes, bytes]:
     assert isinstance(reply, list), reply
     return dict(zip(reply[::2], reply[1::2], strict=True))

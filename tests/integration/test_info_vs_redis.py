@@ -16,8 +16,6 @@ from harness.resp_wire import RespClient
 pytestmark = [pytest.mark.slow, pytest.mark.differential]
 
 
-
-
 def parse(text: object) -> dict[str, dict[str, str]]:
     assert isinstance(text, bytes), text
     sections: dict[str, dict[str, str]] = {}

@@ -18,8 +18,6 @@ from harness.hypothesis_budget import scaled_examples
 pytestmark = [pytest.mark.slow, pytest.mark.differential]
 
 
-
-
 KEYS = ["s", "l", "h", "z", "t", "x"]
 _k = st.sampled_from(KEYS)
 _v = st.sampled_from(["a", "b", "1", "2", "10"])

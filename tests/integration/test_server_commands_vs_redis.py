@@ -14,8 +14,6 @@ from harness.resp_wire import Err, RespClient
 pytestmark = [pytest.mark.slow, pytest.mark.differential]
 
 
-
-
 def both(redis_port: int, aspen_port: int, *cmds: list[bytes]) -> list[tuple[object, object]]:
     with clients(redis_port, aspen_port) as (redis, aspen):
         return [(redis.call(c), aspen.call(c)) for c in cmds]

@@ -15,8 +15,6 @@ from harness.daemons import DaemonCluster
 pytestmark = [pytest.mark.slow, pytest.mark.differential]
 
 
-
-
 SCRIPT: list[tuple[str, list[bytes], int]] = [
     # (who, command, how many replies to read)
     ("sub", [b"SSUBSCRIBE", b"a", b"b", b"a"], 3),
