@@ -138,8 +138,9 @@ async def test_a_flood_of_refused_connections_is_counted_but_logs_only_a_burst(
 async def test_a_replayed_curve_handshake_is_refused_counted_and_logged(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """A captured CURVE conversation replayed on a new connection: the server's cookie key
-    was per-connection, so the replayed handshake fails as a ZMTP protocol error."""
+    """A captured CURVE conversation replayed on a new connection delivers nothing: the
+    server's cookie key was per-connection, so the replayed handshake fails as a ZMTP
+    protocol error, which is counted and logged."""
 
     keys = _keys(1, 2)
     recorded: list[bytes] = []
@@ -154,8 +155,10 @@ async def test_a_replayed_curve_handshake_is_refused_counted_and_logged(
             while mesh[1].stats.received < 1:
                 await mesh[2].send(1, b"pay 100 to mallory")
                 await trio.sleep(0.05)
+            assert await mesh.receive(1) == (2, b"pay 100 to mallory")
         await mesh.stop(2)
         received = mesh[1].stats.received
+        assert sum(map(len, recorded)) > 0
         refused = mesh[1].stats.handshakes_refused
         before = sum(refused.values())
         await _raw_tcp(mesh.addresses[1], b"".join(recorded))
