@@ -111,7 +111,8 @@ async def test_lru_evicts_the_keys_not_used_lately(autojump_clock: object) -> No
         print(f"kept hot {kept_hot}/{len(hot)}, cold {kept_cold}/{len(cold)}")
         assert kept_hot / len(hot) > 0.8
         assert kept_hot / len(hot) > kept_cold / len(cold) + 0.3  # (random: about equal)
-        assert await client.cmd("OBJECT", "IDLETIME", hot[0]) == 1
+        survivor = next(k for k in hot if k in ks._data)  # sampling evicts a few hot ones too
+        assert await client.cmd("OBJECT", "IDLETIME", survivor) == 1
 
 
 async def test_volatile_policies_evict_only_keys_with_a_ttl(autojump_clock: object) -> None:
