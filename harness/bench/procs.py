@@ -162,12 +162,15 @@ def redis_argv(port: int, workdir: Path, durable: bool) -> list[str]:
 
 
 class BenchCluster(DaemonCluster):
-    """`DaemonCluster` whose daemons run in their own process groups, in the registry."""
+    """`DaemonCluster` whose daemons run in their own process groups, in the registry;
+    `source_root`: run them from another source tree (an older commit, for before/after)."""
+
+    source_root: Path | None = None
 
     def start(self, i: int, *, wait: bool = True, timeout: float = 30.0) -> None:
         if i in self.procs and self.procs[i].poll() is None:
             raise RuntimeError(f"node {i} is already running")
-        env = env_with_path()
+        env = env_with_path(root=self.source_root)
         argv = [sys.executable, "-m", "aspen.cli", "node", "--config", str(self.config_path(i))]
         proc = REGISTRY.popen(argv, log=self.dir / f"n{i}.log", cwd=self.dir, env=env)
         self.procs[i] = proc
@@ -185,11 +188,13 @@ class BenchCluster(DaemonCluster):
             kill_group(proc)
 
 
-def env_with_path(extra: dict[str, Any] | None = None) -> dict[str, str]:
-    """The environment for Python children: this checkout first on sys.path."""
-    root = str(Path(__file__).resolve().parents[2])
+def env_with_path(extra: dict[str, Any] | None = None,
+                  root: Path | None = None) -> dict[str, str]:
+    """The environment for Python children: this checkout (or `root`, another source tree)
+    first on sys.path."""
+    first = str(root or Path(__file__).resolve().parents[2])
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    env["PYTHONPATH"] = first + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     for k, v in (extra or {}).items():
         env[k] = str(v)
     return env

@@ -93,6 +93,7 @@ def evaluate_targets(results: Results) -> list[dict[str, Any]]:
                      "met": fo["p99_s"] < 1.5 and not fo.get("failed")})
     else:
         rows.append({"id": "7.1", "target": text, "measured": "not measured", "met": None})
+    rows += round2_targets(results)
     mem = results.get("memory") or {}
     text = "memory per small key within 3x redis-server used_memory"
     aspen, redis = mem.get("aspen"), mem.get("redis")
@@ -105,6 +106,48 @@ def evaluate_targets(results: Results) -> list[dict[str, Any]]:
     else:
         rows.append({"id": "7.2", "target": text, "measured": "not measured", "met": None})
     return rows
+
+
+def round2_targets(results: Results) -> list[dict[str, Any]]:
+    """Issue 20's targets: against the baseline tree run in the same benchmark (`--baseline`,
+    targets `aspen-N-base`) and against durable redis."""
+    rows = []
+    if any(r["target"] == "aspen-3-base" for r in results.get("throughput", [])):
+        rows += [
+            _ratio_target(results, "20.1", "replicated SET -P 16 >= 2x the baseline tree's",
+                          ("aspen-3", "SET", 16), ("aspen-3-base", "SET", 16), 2.0),
+            _ratio_target(results, "20.2", "replicated SET -P 1 >= 1.5x the baseline tree's",
+                          ("aspen-3", "SET", 1), ("aspen-3-base", "SET", 1), 1.5),
+        ]
+    rows.append(_ratio_target(results, "20.3",
+                              "standalone node SET -P 1 >= 0.5x durable redis SET -P 1",
+                              ("aspen-1", "SET", 1), ("redis-durable", "SET", 1), 0.5))
+    return rows
+
+
+def before_after_lines(results: Results) -> list[str]:
+    """Each case of a target next to the same case of its baseline (`--baseline`)."""
+    rows = results.get("throughput", [])
+    pairs = []
+    for r in rows:
+        b = find_rb(results, r["target"] + "-base", r["test"], r["pipeline"], r["size"])
+        if b is not None and not r["target"].endswith("-base"):
+            pairs.append((r, b))
+    if not pairs:
+        return []
+    base = results.get("meta", {}).get("baseline", "the baseline")
+    out = ["", f"**Before / after** (the same cases from `{base}`, run just before this tree's, "
+           "case by case; server CPU us per request from /proc, all processes of the target):",
+           "", "| target | test | -P | before req/s | after req/s | after / before "
+           "| before p99 ms | after p99 ms | before CPU us/req | after CPU us/req |",
+           "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r, b in pairs:
+        out.append(f"| {r['label']} | {r['test']} | {r['pipeline']} | {b['rps']:,.0f} "
+                   f"| {r['rps']:,.0f} | {_ratio(r['rps'], b['rps'])} "
+                   f"| {_f(b.get('p99_ms'), '{:.2f}')} | {_f(r.get('p99_ms'), '{:.2f}')} "
+                   f"| {_f(b.get('server_cpu_us'), '{:.1f}')} "
+                   f"| {_f(r.get('server_cpu_us'), '{:.1f}')} |")
+    return out
 
 
 # -- Markdown -------------------------------------------------------------------------------
@@ -287,11 +330,13 @@ def render_markdown(results: Results, targets: list[dict[str, Any]] | None = Non
     ]
     if meta.get("subset"):
         out += [f"Subset: {meta['subset']}", ""]
-    out += ["**Targets** (issue 7; 3 Aspen nodes, 100 B values, this run):", "",
+    out += ["**Targets** (issues 7 and 20; 3 Aspen nodes unless said, 100 B values, this run):",
+            "",
             "| # | target | measured | met |", "|---|---|---|---|"]
     out += [f"| {t['id']} | {t['target']} | {t['measured']} | {_met(t['met'])} |"
             for t in targets]
     out += bound_lines(results)
+    out += before_after_lines(results)
     out += ["", "**redis-benchmark** (`-c 50`, keys `key:__rand_int__` without -r, i.e. one "
             "key; Aspen and PySyncObj driven on their leader; server CPU = user+system time of "
             "every process of the target, from /proc, per request):", ""]

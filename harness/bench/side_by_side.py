@@ -48,8 +48,10 @@ from harness.bench.report import (
 )
 from harness.bench.targets import (
     Running,
+    Source,
     aspen_cluster,
     aspen_standalone,
+    export_source,
     redis_target,
     syncobj_cluster,
 )
@@ -110,8 +112,10 @@ PLANS = {
 class Bench:
     """One run: the plan, the temp dir, the results dict and the progress line."""
 
-    def __init__(self, plan: Plan, workdir: Path, progress: Progress, errlog: Path) -> None:
+    def __init__(self, plan: Plan, workdir: Path, progress: Progress, errlog: Path,
+                 baseline: Source | None = None) -> None:
         self.plan = plan
+        self.baseline = baseline
         self.errlog = errlog
         self.workdir = workdir
         self.progress = progress
@@ -145,30 +149,57 @@ class Bench:
 
     # -- workloads ---------------------------------------------------------------------------
 
-    def throughput(self, target: Running, cases: list[tuple[str, int, int]]) -> None:
+    def throughput(self, target: Running, cases: list[tuple[str, int, int]],
+                   before: Running | None = None) -> None:
+        """redis-benchmark runs; with `before` (the same target from the baseline tree) each
+        case runs on it first, then on `target`: before/after interleaved, case by case."""
+        for case in cases:
+            if before is not None:
+                self.rb_case(before, case)
+            self.rb_case(target, case)
+
+    def paired_throughput(self, target: Running, cases: list[tuple[str, int, int]],
+                          start_before: Callable[[], contextlib.AbstractContextManager[Running]]
+                          | None) -> None:
+        """`throughput`, interleaved with the baseline tree's target if one is given (it runs
+        only for these cases and is stopped before anything else is measured)."""
+        if start_before is None:
+            self.throughput(target, cases)
+            return
+        self.progress.set(f"{target.name}: starting the baseline")
+        try:
+            with start_before() as before:
+                self.results["targets_info"][before.name] = {"label": before.label,
+                                                             **before.info}
+                self.throughput(target, cases, before)
+        except Exception as exc:
+            self.failed(f"{target.name}: baseline start/stop", exc)
+            self.throughput(target, cases)
+
+    def rb_case(self, target: Running, case: tuple[str, int, int]) -> None:
         p = self.plan
-        for test, pipeline, size in cases:
-            if self.over_budget(f"{target.name}: {test} -P {pipeline} -d {size}"):
-                continue
-            with self.phase(f"{target.name}: redis-benchmark {test} -P {pipeline} -d {size}"):
-                run = run_sized(
-                    target.port, test.lower(), clients=50, pipeline=pipeline, size=size,
-                    seconds=p.rb_seconds, min_requests=p.min_requests,
-                    max_requests=p.max_requests, timeout=p.rb_timeout,
-                    cpu=lambda: cpu_seconds(target.pids()),
-                )
-                r = run.result
-                rps = r.rps if math.isfinite(r.rps) else run.requests / run.wall_s
-                row = {"target": target.name, "label": target.label, "test": test,
-                       "pipeline": pipeline, "clients": 50, "size": size,
-                       "requests": run.requests, "wall_s": run.wall_s, "rps": rps,
-                       "p50_ms": r.p50_ms, "p99_ms": r.p99_ms, "avg_ms": r.avg_ms,
-                       "server_cpu_us": None if run.server_cpu_s is None
-                       else run.server_cpu_s * 1e6 / run.requests}
-                self.results["throughput"].append(row)
-                self.progress.result(
-                    f"{target.label:36} {test} -P {pipeline:<2} {size:>5} B  {rps:>10,.0f} "
-                    f"req/s  p50 {r.p50_ms:.2f} ms  p99 {r.p99_ms or 0:.2f} ms")
+        test, pipeline, size = case
+        if self.over_budget(f"{target.name}: {test} -P {pipeline} -d {size}"):
+            return
+        with self.phase(f"{target.name}: redis-benchmark {test} -P {pipeline} -d {size}"):
+            run = run_sized(
+                target.port, test.lower(), clients=50, pipeline=pipeline, size=size,
+                seconds=p.rb_seconds, min_requests=p.min_requests,
+                max_requests=p.max_requests, timeout=p.rb_timeout,
+                cpu=lambda: cpu_seconds(target.pids()),
+            )
+            r = run.result
+            rps = r.rps if math.isfinite(r.rps) else run.requests / run.wall_s
+            row = {"target": target.name, "label": target.label, "test": test,
+                   "pipeline": pipeline, "clients": 50, "size": size,
+                   "requests": run.requests, "wall_s": run.wall_s, "rps": rps,
+                   "p50_ms": r.p50_ms, "p99_ms": r.p99_ms, "avg_ms": r.avg_ms,
+                   "server_cpu_us": None if run.server_cpu_s is None
+                   else run.server_cpu_s * 1e6 / run.requests}
+            self.results["throughput"].append(row)
+            self.progress.result(
+                f"{target.label:36} {test} -P {pipeline:<2} {size:>5} B  {rps:>10,.0f} "
+                f"req/s  p50 {r.p50_ms:.2f} ms  p99 {r.p99_ms or 0:.2f} ms")
 
     def mixed(self, target: Running) -> None:
         p = self.plan
@@ -218,14 +249,19 @@ class Bench:
 
     def standalone(self, t: Running) -> None:
         """redis-benchmark only: the bound for the replicated figures (see targets 5.1/5.2)."""
-        self.throughput(t, [(test, pl, 100) for pl in self.plan.pipelines
-                            for test in self.plan.tests])
+        base = self.baseline
+        self.paired_throughput(t, [(test, pl, 100) for pl in self.plan.pipelines
+                                   for test in self.plan.tests],
+                               None if base is None
+                               else lambda: aspen_standalone(self.workdir, base))
 
     def aspen3(self, t: Running) -> None:
         p = self.plan
         assert t.cluster is not None
         cluster = t.cluster
-        self.throughput(t, self.cases())
+        base = self.baseline
+        self.paired_throughput(t, self.cases(), None if base is None
+                               else lambda: aspen_cluster(self.workdir, 3, source=base))
         self.mixed(t)
         trials: list[dict[str, Any]] = []
         for k in range(p.failover_trials):
@@ -349,6 +385,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--write-docs", action="store_true",
                         help="replace the generated section of docs/benchmarks.md")
     parser.add_argument("--docs", type=Path, default=ROOT / "docs" / "benchmarks.md")
+    parser.add_argument("--baseline", metavar="REF",
+                        help="also run Aspen 1 and 3 nodes from git REF (e.g. perf-base), "
+                             "interleaved case by case with this tree: before/after in one run")
     args = parser.parse_args(argv)
     plan = PLANS[args.mode or "quick"]
     for exe in ("redis-server", "redis-benchmark"):
@@ -373,7 +412,11 @@ def main(argv: list[str] | None = None) -> int:
     }
     interrupted = False
     with Progress() as progress:
-        bench = Bench(plan, workdir, progress, args.out / f"report-{stamp}.errors.log")
+        baseline = export_source(args.baseline, workdir) if args.baseline else None
+        if baseline is not None:
+            meta["baseline"] = baseline.label
+        bench = Bench(plan, workdir, progress, args.out / f"report-{stamp}.errors.log",
+                      baseline)
         try:
             bench.run()
         except KeyboardInterrupt:

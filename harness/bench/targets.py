@@ -10,6 +10,7 @@ and the pids whose CPU time counts as the server's.
 from __future__ import annotations
 
 import contextlib
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -23,7 +24,32 @@ from harness.bench.procs import BenchCluster, Server, env_with_path, redis_argv,
 from harness.daemons import free_ports, wait_until
 from harness.resp_wire import RespClient
 
-__all__ = ["Running", "aspen_cluster", "aspen_standalone", "redis_target", "syncobj_cluster"]
+__all__ = ["Running", "Source", "aspen_cluster", "aspen_standalone", "export_source",
+           "redis_target", "syncobj_cluster"]
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@attrs.frozen
+class Source:
+    """Another Aspen source tree to run daemons from: `label` names it in the report; its
+    targets are named `aspen-N-base`."""
+
+    label: str
+    root: Path
+
+
+def export_source(ref: str, into: Path) -> Source:
+    """The tree of git `ref` of this repository, exported (no build products, never the
+    working tree's) into `into`/<ref>: the "before" of a before/after comparison."""
+    commit = subprocess.run(["git", "rev-parse", "--short", f"{ref}^{{commit}}"], cwd=ROOT,
+                            check=True, capture_output=True, text=True).stdout.strip()
+    dest = into / f"src-{commit}"
+    dest.mkdir(parents=True, exist_ok=True)
+    archive = subprocess.run(["git", "archive", "--format=tar", commit], cwd=ROOT, check=True,
+                             capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
+    return Source(ref if ref == commit else f"{ref} ({commit})", dest)
 
 
 @attrs.define
@@ -104,12 +130,15 @@ def syncobj_cluster(workdir: Path, n: int = 3, timeout: float = 30.0) -> Iterato
 
 @contextlib.contextmanager
 def aspen_cluster(workdir: Path, n: int = 3, timeout: float = 60.0,
-                  raft: dict[str, Any] | None = None, name: str = "") -> Iterator[Running]:
-    """n real `aspen node` daemons (ZeroMQ, sqlite with fsync, default timing)."""
+                  raft: dict[str, Any] | None = None, name: str = "",
+                  source: Source | None = None) -> Iterator[Running]:
+    """n real `aspen node` daemons (ZeroMQ, sqlite with fsync, default timing); `source`: run
+    them from that tree instead of this checkout."""
     defaults = RaftSettings()
-    name = name or f"aspen-{n}"
+    name = name or f"aspen-{n}" + ("-base" if source else "")
     cluster = BenchCluster(n, workdir / name, tick_ms=defaults.tick_ms,
                            election_ticks=defaults.election_ticks, raft=raft)
+    cluster.source_root = source.root if source else None
     try:
         cluster.start_all(timeout)
         lead = cluster.wait_leader(timeout=timeout)
@@ -118,7 +147,8 @@ def aspen_cluster(workdir: Path, n: int = 3, timeout: float = 60.0,
         cluster.wait_applied(commit, cluster.voters, timeout)
         consistency = {i: cluster.status(i)["read_consistency"] for i in cluster.voters}
         yield Running(
-            name, f"Aspen {n} nodes", cluster.resp_port(lead), cluster.pids,
+            name, f"Aspen {n} nodes" + (f" @{source.label}" if source else ""),
+            cluster.resp_port(lead), cluster.pids,
             info={"nodes": n, "leader": lead, "tick_ms": defaults.tick_ms,
                   "election_ticks": defaults.election_ticks, "storage": defaults.storage,
                   "transport": defaults.transport, "read_consistency": consistency,
@@ -130,19 +160,23 @@ def aspen_cluster(workdir: Path, n: int = 3, timeout: float = 60.0,
 
 
 @contextlib.contextmanager
-def aspen_standalone(workdir: Path) -> Iterator[Running]:
+def aspen_standalone(workdir: Path, source: Source | None = None) -> Iterator[Running]:
     """One `aspen node` without --config: a Raft group of one (its own sqlite log, fsync on).
 
     Not a competitor but a bound: the leader of a 3-node cluster runs exactly this process's
     work (RESP front, sessions, keyspace, log, fsync) and also replicates every entry to two
     followers that apply it on the same cores, so it cannot do better than this."""
     (port,) = free_ports(1)
-    wd = workdir / "aspen-1"
+    name = "aspen-1" + ("-base" if source else "")
+    wd = workdir / name
     argv = [sys.executable, "-m", "aspen.cli", "node", "--port", str(port),
             "--dir", str(wd / "data")]
-    server = start_server("aspen-1", argv, port, wd, env=env_with_path())
+    server = start_server(name, argv, port, wd,
+                          env=env_with_path(root=source.root if source else None))
     try:
-        yield Running("aspen-1", "Aspen 1 node (no followers)", port, lambda: [server.pid],
+        yield Running(name, "Aspen 1 node (no followers)"
+                      + (f" @{source.label}" if source else ""),
+                      port, lambda: [server.pid],
                       info={"nodes": 1, "storage": "sqlite, fsync on",
                             "replication": "none (a Raft group of one)"})
     finally:

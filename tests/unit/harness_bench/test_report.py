@@ -15,7 +15,8 @@ from harness.bench.report import (
     summarize_failover,
 )
 
-LABELS = {"aspen-3": "Aspen 3 nodes", "redis-durable": "redis durable",
+LABELS = {"aspen-3": "Aspen 3 nodes", "aspen-3-base": "Aspen 3 nodes @base",
+          "aspen-1-base": "Aspen 1 node @base", "redis-durable": "redis durable",
           "redis-ceiling": "redis ceiling", "pysyncobj": "PySyncObj",
           "aspen-1": "Aspen 1 node"}
 
@@ -99,7 +100,7 @@ def test_failover_with_a_trial_without_write_is_not_met() -> None:
 def test_targets_without_figures_are_not_measured_not_failed() -> None:
     rows = evaluate_targets({"throughput": []})
     assert {r["id"] for r in rows} == {"5.1", "5.2", "5.3", "5.4", "5.5", "5.6", "6.1",
-                                       "6.2", "7.1", "7.2"}
+                                       "6.2", "7.1", "7.2", "20.3"}
     assert all(r["met"] is None and r["measured"] == "not measured" for r in rows)
 
 
@@ -163,3 +164,27 @@ def test_markdown_says_when_the_memory_baseline_follows_a_warm_up() -> None:
     md = render_markdown(r)
     assert "after a warm-up of 250 other keys" in md
     assert "from before the warm-up 321 B/key" in md
+
+
+def test_a_baseline_run_gives_round_two_targets_and_a_before_after_table() -> None:
+    r = results(aspen_set1=6000.0)  # aspen-3 SET -P 16 is 20,000; aspen-1 SET -P 1 7,500
+    r["meta"]["baseline"] = "perf-base (c5b7af4)"
+    r["throughput"] += [rb("aspen-3-base", "SET", 1, 4000.0, p99=7.5),
+                        rb("aspen-3-base", "SET", 16, 10001.0),
+                        rb("aspen-1-base", "SET", 1, 3000.0)]
+    t = by_id(evaluate_targets(r))
+    assert t["20.1"]["met"] is False and t["20.1"]["value"] == pytest.approx(20000 / 10001)
+    assert t["20.2"]["met"] is True and t["20.2"]["value"] == pytest.approx(1.5)
+    assert t["20.3"]["met"] is True and t["20.3"]["value"] == pytest.approx(0.75)
+    md = render_markdown(r)
+    assert "**Before / after** (the same cases from `perf-base (c5b7af4)`" in md
+    assert "| Aspen 3 nodes | SET | 1 | 4,000 | 6,000 | 1.50x | 7.50 | 5.00 |" in md
+    assert "| Aspen 1 node | SET | 1 | 3,000 | 7,500 | 2.50x |" in md
+    assert "| Aspen 3 nodes | GET | 1 |" not in md.split("**Before / after**")[1].split(
+        "**redis-benchmark**")[0]  # no baseline figure for it: no row
+
+
+def test_without_a_baseline_there_are_no_round_two_comparisons() -> None:
+    t = by_id(evaluate_targets(results()))
+    assert "20.1" not in t and "20.2" not in t
+    assert "Before / after" not in render_markdown(results())
