@@ -50,13 +50,17 @@ import contextlib
 import errno
 import logging
 import math
+import os
+import select
 import socket
 import ssl
-from collections.abc import Awaitable, Callable
+import types
+from collections.abc import Awaitable, Callable, Coroutine, Generator
 from time import perf_counter
-from typing import Protocol
+from typing import Any, Protocol
 
 import attrs
+import outcome
 import trio
 
 from aspen.resp.deferred import Deferred
@@ -112,6 +116,10 @@ class ServerOptions:
     normal_soft_limit: int = 0  # client-output-buffer-limit normal 0 0 0, i.e. no limit)
     normal_soft_seconds: float = 0.0
     tls_handshake_timeout: float = 10.0  # a TLS client must finish its handshake within this
+    # Serve idle plain-TCP clients from one reactor task (see `_Reactor`); False (or the
+    # environment's ASPEN_RESP_REACTOR=0): one wait per connection, as before issue 20.
+    reactor: bool = attrs.field(
+        factory=lambda: os.environ.get("ASPEN_RESP_REACTOR", "1") != "0")
 
 
 @attrs.define(eq=False)
@@ -130,6 +138,7 @@ class Connection:
     _output: _Output | None = None
     _batch: _Batch | None = None  # set while a batch runs: pushes go among its replies
     _closed: bool = False
+    _fast: bool = False  # a batch runs inside the reactor: anything that awaits hands over
     subscribed: Callable[[], bool] | None = None
     """True while the client has subscriptions (its output limits are the pub/sub ones)."""
 
@@ -196,6 +205,8 @@ class RespServer:
         self._closing = False
         self._hard_deadline = math.inf
         self._shutdown = trio.Event()
+        self._conns: trio.Nursery | None = None  # where the reactor task runs
+        self._reactor: _Reactor | None = None
 
     def reset_stats(self) -> None:
         """CONFIG RESETSTAT: the counters INFO stats shows start again from zero."""
@@ -222,6 +233,8 @@ class RespServer:
             return
         self._closing = True
         self._shutdown.set()
+        if self._reactor is not None:
+            self._reactor.stop()  # its connections drain on their own, as before
         now = trio.current_time()
         self._hard_deadline = now + self.options.shutdown_grace
         for conn in self.connections.values():
@@ -252,6 +265,7 @@ class RespServer:
         tls_listeners, context = tls if tls is not None else ([], None)
         self.tls_listeners = tls_listeners
         async with trio.open_nursery() as conns:
+            self._conns = conns
             try:
                 async with trio.open_nursery() as accepting:
                     for listener in listeners:
@@ -339,7 +353,7 @@ class RespServer:
                 output = _SocketOutput(sock, nursery, self.options.max_output_buffer)
                 output.limits, output.conn = _PushLimits.of(self.options), conn
                 conn._output = output
-                await self._drive(conn, recv, output.write)
+                await self._drive(conn, recv, output.write, sock)
                 await output.flush()  # e.g. the reply to QUIT behind a backlog
         finally:
             trio.lowlevel.notify_closing(sock)
@@ -396,12 +410,18 @@ class RespServer:
         conn: Connection,
         recv: Callable[[], Awaitable[bytes | bytearray]],
         send: Callable[[bytearray], Awaitable[None]],
+        sock: socket.socket | None = None,
     ) -> None:
         """Read, run, reply, until the client leaves, errs, idles out or we shut down.
 
         Cancellation only ever hits a connection blocked in `recv()` (shutdown and the idle
         timeout set the deadline of `conn._scope` only then), so replies of commands already
         read are never lost. If a deadline fired just as data arrived, the batch runs shielded.
+
+        With `sock` (a plain TCP client) and the reactor on, "blocked in recv()" is parked in
+        the reactor instead, which may serve whole batches while this task sleeps; it wakes
+        the task with data, b"" (close), `_AGAIN` (look at the loop's conditions again) or an
+        `_Adopt` (a batch it started that must await: this task finishes it).
         """
         opts = self.options
         idle_timeout = opts.idle_timeout
@@ -413,6 +433,19 @@ class RespServer:
         try:
             conn.handler = handler = self.factory(conn)
             batch = _Batch(self, handler, send, conn)
+            read: Callable[[], Awaitable[object]] = recv
+            if (sock is not None and detach and opts.reactor and self._conns is not None
+                    and not self._closing):
+                reactor = self._reactor
+                if reactor is None:
+                    self._reactor = reactor = _Reactor(self, self._conns)
+                entry = _Parked(conn, batch, sock)
+
+                async def read() -> object:
+                    if reactor.stopped:
+                        return await recv()
+                    return await reactor.park(entry)
+
             with trio.CancelScope() as scope:
                 conn._scope = scope
                 while True:
@@ -421,8 +454,14 @@ class RespServer:
                     elif idle_timeout > 0 and not conn.is_pubsub():
                         scope.deadline = trio.current_time() + idle_timeout
                     conn._waiting = True
-                    data = await recv()
+                    data: Any = await read()
                     conn._waiting = False
+                    if type(data) is _Adopt:  # (the reactor's; see the docstring)
+                        if await _adopt(data.coro):
+                            return
+                        continue
+                    if data is _AGAIN:
+                        continue
                     if not data:
                         return
                     self.stats_reads += 1
@@ -545,6 +584,8 @@ class _Batch:
                             for item in reply.items:
                                 encode_into(out, item, handler.protocol)
                         elif type(reply) is list and len(reply) > BIG_REPLY:
+                            if conn._fast:
+                                await _HANDOVER
                             out += await encode_big(reply, handler.protocol)
                         else:
                             encode_into(out, reply, handler.protocol)
@@ -624,6 +665,8 @@ class _Batch:
 
     async def _settle(self, pending: list[tuple[list[bytes], object]], out: bytearray) -> None:
         """Await the pending replies in order, encode them into `out`, empty `pending`."""
+        if pending and self.conn._fast:
+            await _HANDOVER  # (an await: not inside the reactor)
         protocol = self.handler.protocol
         done = 0
         try:
@@ -684,6 +727,182 @@ class _Batch:
         if reply is not None:
             reply.abandon()
             self.pending = []
+
+
+class _HandOver:
+    """Awaited by a batch the reactor runs, just before it would really await: the reactor
+    sees this object come out of `coro.send`, and the connection's own task resumes the
+    coroutine from here (`_adopt`), so the await happens in that task."""
+
+    __slots__ = ()
+
+    def __await__(self) -> Generator[Any, None, None]:
+        yield self
+
+
+_HANDOVER = _HandOver()
+_AGAIN = object()  # the reactor's wake-up meaning "look at the loop's conditions again"
+
+
+class _Adopt:
+    """A batch the reactor started, for the connection's task to finish."""
+
+    __slots__ = ("coro",)
+
+    def __init__(self, coro: Coroutine[Any, Any, bool]) -> None:
+        self.coro = coro
+
+
+@types.coroutine
+def _adopt(coro: Coroutine[Any, Any, bool]) -> Generator[Any, Any, bool]:
+    """Resume `coro` (suspended at `_HANDOVER`) in the calling task, to its end."""
+    return (yield from coro)  # type: ignore[no-any-return]
+
+
+class _Parked:
+    """A connection as the reactor knows it."""
+
+    __slots__ = ("batch", "conn", "fd", "sock", "task")
+
+    def __init__(self, conn: Connection, batch: _Batch, sock: socket.socket) -> None:
+        self.conn = conn
+        self.batch = batch
+        self.sock = sock
+        self.fd = sock.fileno()
+        self.task: trio.lowlevel.Task | None = None
+
+
+class _Reactor:
+    """One task that serves every idle plain-TCP connection (issue 20).
+
+    A connection task with nothing to do parks here (`park`): its socket goes into a private
+    level-triggered epoll, and the task sleeps in `wait_task_rescheduled`. The reactor task
+    waits on that epoll's fd (ONE trio wait for any number of ready clients), then, per ready
+    socket, does what the connection task would: recv, run the batch, reply. As long as a
+    batch completes without awaiting (plain replies, a detached write) the connection stays
+    parked: no task switch, no epoll_ctl, no coroutine resume per request. Whatever must
+    await (a lazy Deferred, a write still in flight, a full output buffer, a big reply) is
+    handed over: the batch's coroutine yields `_HANDOVER`, the socket leaves the epoll and
+    the connection's task is woken to finish that batch itself (`_Adopt`); it parks again
+    when it next reads. EOF, a batch that closes, an error, or shutdown also wake the task,
+    which then runs exactly the code it runs without a reactor. Cancellation of a parked
+    task (kill, shutdown's deadlines, the nursery's) unparks it through the abort callback.
+    """
+
+    def __init__(self, server: RespServer, nursery: trio.Nursery) -> None:
+        self.server = server
+        self.epoll = select.epoll()
+        self.parked: dict[int, _Parked] = {}
+        self.stopped = False
+        self.serving: _Parked | None = None
+        self.scope = trio.CancelScope()
+        nursery.start_soon(self.run)
+
+    async def park(self, entry: _Parked) -> object:
+        """Sleep until the reactor hands this connection something to do (see `_drive`)."""
+        entry.task = trio.lowlevel.current_task()
+        self.epoll.register(entry.fd, select.EPOLLIN)
+        self.parked[entry.fd] = entry
+
+        def abort(_: Any) -> trio.lowlevel.Abort:
+            self._unpark(entry)
+            return trio.lowlevel.Abort.SUCCEEDED
+
+        return await trio.lowlevel.wait_task_rescheduled(abort)
+
+    def _unpark(self, entry: _Parked) -> None:
+        if self.parked.get(entry.fd) is entry:
+            del self.parked[entry.fd]
+            with contextlib.suppress(OSError, ValueError):
+                self.epoll.unregister(entry.fd)
+
+    def _wake(self, entry: _Parked, value: object) -> None:
+        self._unpark(entry)
+        assert entry.task is not None
+        trio.lowlevel.reschedule(entry.task, outcome.Value(value))
+
+    def stop(self) -> None:
+        """Shutdown: every parked connection goes back to its own task (which drains as
+        before); the one being served does when its batch is done."""
+        if self.stopped:
+            return
+        self.stopped = True
+        for entry in list(self.parked.values()):
+            if entry is not self.serving:
+                self._wake(entry, _AGAIN)
+        self.scope.cancel()
+
+    async def run(self) -> None:
+        epoll = self.epoll
+        epfd = epoll.fileno()
+        parked = self.parked
+        wait_readable = trio.lowlevel.wait_readable
+        try:
+            with self.scope:
+                while not self.stopped:
+                    await wait_readable(epfd)
+                    for fd, _ in epoll.poll(0):
+                        entry = parked.get(fd)
+                        if entry is not None:
+                            self._serve(entry)
+        finally:
+            self.stopped = True
+            for entry in list(parked.values()):  # (cancelled: the tasks are too, or will be)
+                self._wake(entry, _AGAIN)
+            epoll.close()
+
+    def _serve(self, entry: _Parked) -> None:
+        """One read of a parked connection, as `_drive` would do it."""
+        server = self.server
+        try:
+            data = entry.sock.recv(server.options.recv_size)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""  # reset by the peer: the same as a close
+        if not data or server._closing:
+            self._wake(entry, data)
+            return
+        conn = entry.conn
+        server.stats_reads += 1
+        conn.last_active = trio.current_time()
+        conn._waiting = False
+        conn._fast = True
+        self.serving = entry
+        coro = entry.batch.run(data, True)
+        try:
+            signal = coro.send(None)
+        except StopIteration as stop:
+            conn._fast = False
+            self.serving = None
+            if self.parked.get(entry.fd) is entry:
+                if stop.value:
+                    self._wake(entry, b"")  # close (QUIT, a protocol error, ...)
+                elif server._closing or self.stopped:
+                    self._wake(entry, _AGAIN)
+                else:
+                    conn._waiting = True
+            return
+        except Exception as exc:
+            conn._fast = False
+            self.serving = None
+            if self.parked.get(entry.fd) is entry:
+                self._unpark(entry)
+                assert entry.task is not None
+                trio.lowlevel.reschedule(entry.task, outcome.Error(exc))
+            elif not isinstance(exc, trio.BrokenResourceError | trio.ClosedResourceError):
+                log.exception("connection %d failed", conn.client_id)
+            return
+        conn._fast = False
+        self.serving = None
+        if signal is not _HANDOVER:  # a bug: something awaited without handing over
+            log.error("connection %d: a batch awaited inside the reactor", conn.client_id)
+            coro.close()
+            conn.kill("internal error")
+        elif self.parked.get(entry.fd) is entry:
+            self._wake(entry, _Adopt(coro))
+        else:
+            coro.close()  # killed meanwhile: as a cancelled await would end it
 
 
 BIG_REPLY = 20_000
@@ -847,6 +1066,8 @@ class _SocketOutput:
             self._pending += memoryview(data)[sent:]
             self.writing = True
             self.nursery.start_soon(self._writer)
+        if self.backlog > self.high_water and self.conn is not None and self.conn._fast:
+            await _HANDOVER
         while self.backlog > self.high_water and not self.broken:
             self._drained = trio.Event()
             await self._drained.wait()
