@@ -26,12 +26,13 @@ one runs, other connections' commands wait, then get BUSY (`_after_script`).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Protocol
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Protocol
 
 import trio
 
 from aspen.cluster.blocking import SHUTTING_DOWN, Hangup
+from aspen.cluster.errors import CLUSTERDOWN
 from aspen.cluster.scriptrun import allowed_while_busy
 from aspen.cluster.settings import READ_CONSISTENCIES, ReadConsistency
 from aspen.kv.commands import Route, lookup
@@ -70,6 +71,9 @@ class ClientNode(Protocol):
     def forget_write(self, w: WriteRequest) -> None: ...
     def execute_local(self, op: ReadOp) -> object: ...
     def start_read(self) -> ReadIndexWaiter | None: ...
+    def start_task(self, fn: Callable[..., Awaitable[Any]], *args: Any) -> None: ...
+    @property
+    def cut_off(self) -> bool: ...
     async def finish_read(self, op: ReadOp, waiter: ReadIndexWaiter) -> object: ...
     async def read(self, op: ReadOp, consistency: ReadConsistency | None = None) -> object: ...
 
@@ -200,7 +204,8 @@ class ClusterConnection:
                 if waiter is not None:
                     self.reads_in_flight += 1
                     pending = _PendingRead(self, out, waiter)  # type: ignore[arg-type]
-                    return Deferred(pending.reply, pending.settle)
+                    return Deferred(pending.reply, pending.settle, pending.detach,
+                                    pending.result)
             return Deferred(lambda: self._read(out))  # type: ignore[arg-type]
         if t is WriteOp:
             if spec is not None and spec.blocking is not None and not stream_read:
@@ -406,26 +411,83 @@ class _PendingWrite:
         return self.conn.session.finish(self.op, self.conn.node.write_reply(w))
 
 
+_UNSET = object()
+
+
 class _PendingRead:
     """One started linearizable read of a connection: its read index is already asked for
     (together with the other reads of the same driver pass); it is served when awaited."""
 
-    __slots__ = ("conn", "op", "open", "waiter")
+    __slots__ = ("callback", "conn", "op", "open", "value", "waiter")
 
     def __init__(self, conn: ClusterConnection, op: ReadOp, waiter: ReadIndexWaiter) -> None:
         self.conn = conn
         self.op = op
         self.waiter = waiter
         self.open = True
+        self.callback: Callable[[], None] | None = None  # the server's, when detached
+        self.value: object = _UNSET  # the reply, once served without the connection's task
 
     def settle(self) -> None:
         if self.open:
             self.open = False
             self.conn.reads_in_flight -= 1
+            self.waiter.callback = None
+            self.callback = None
+
+    def detach(self, callback: Callable[[], None]) -> bool:
+        """Have `callback()` called once the reply is ready, instead of being awaited (the
+        server then takes it from `result`): served right where the read index comes in if
+        this replica has applied that far, else by a task of the node (`_serve_late`)."""
+        waiter = self.waiter
+        if not self.open or waiter.event.is_set() or self.conn.node.cut_off:
+            return False  # (the awaited path answers at once)
+        self.callback = callback
+        waiter.callback = self._confirmed
+        return True
+
+    def _confirmed(self) -> None:
+        """The read index came in (called by the driver)."""
+        if not self.open:
+            return
+        node = self.conn.node
+        index = self.waiter.index
+        if index is not None and not node.cut_off and node.state.applied_index >= index:
+            self.value = node.execute_local(self.op)
+            self._ready()
+            return
+        try:  # not applied that far yet, no index, ...: the full read path, in a task
+            node.start_task(self._serve_late)
+        except AssertionError:  # the node is stopping (no nursery any more)
+            self.value = CLUSTERDOWN
+            self._ready()
+
+    async def _serve_late(self) -> None:
+        try:
+            value = await self.conn.node.finish_read(self.op, self.waiter)
+        except Exception as exc:  # served as the awaited path would fail it
+            value = Error(f"ERR internal error: {exc!r}")
+        if self.open:
+            self.value = value
+            self._ready()
+
+    def _ready(self) -> None:
+        callback, self.callback = self.callback, None
+        if callback is not None:
+            callback()
+
+    def result(self) -> object:
+        """The reply of a detached read, once `callback` was called."""
+        self.settle()
+        return self.conn.session.finish(self.op, self.value)
 
     async def reply(self) -> object:
+        self.waiter.callback = self.callback = None  # (awaited after all: no detached serve)
         try:
-            result = await self.conn.node.finish_read(self.op, self.waiter)
+            if self.value is not _UNSET:
+                result = self.value
+            else:
+                result = await self.conn.node.finish_read(self.op, self.waiter)
         finally:
             self.settle()
         return self.conn.session.finish(self.op, result)

@@ -189,7 +189,7 @@ class ReadPath:
                     self.lease_until, self.lease_term = lease_end, term
             for w in waiters:
                 w.index = rs.index
-                w.event.set()
+                w.fire()
 
     def wake_applied(self) -> None:
         applied = self.host.state.applied_index
@@ -243,9 +243,10 @@ class ReadPath:
     def release(self) -> None:
         """The node stops: wake every read waiting for an index (None: the reader's bounded
         retry loop takes over)."""
-        for waiter in self.queue:
-            waiter.event.set()
-        for waiters, _, _ in self.tokens.values():
-            for waiter in waiters:
-                waiter.event.set()
+        queue, tokens = self.queue, self.tokens
         self.queue, self.tokens = [], {}
+        for waiter in queue:
+            waiter.fire()
+        for waiters, _, _ in tokens.values():
+            for waiter in waiters:
+                waiter.fire()

@@ -71,8 +71,19 @@ class ReadIndexWaiter:
     """A linearizable read waiting for its read index (`ClusterNode.start_read`): `index` is
     set (None: not confirmed) and `event` fired by the driver when the core answers."""
 
-    __slots__ = ("event", "index")
+    __slots__ = ("callback", "event", "index")
 
     def __init__(self) -> None:
         self.event = trio.Event()
         self.index: int | None = None
+        # Called once, right after `event` is set, instead of waking a task: a connection's
+        # detached read (`aspen.cluster.connection._PendingRead.detach`).
+        self.callback: Callable[[], None] | None = None
+
+    def fire(self) -> None:
+        """The answer is in (`index`, or None): wake the waiter and call the callback once."""
+        self.event.set()
+        callback = self.callback
+        if callback is not None:
+            self.callback = None
+            callback()
