@@ -795,6 +795,8 @@ class _Reactor:
         self.parked: dict[int, _Parked] = {}
         self.stopped = False
         self.serving: _Parked | None = None
+        self.served = 0  # batches run here (tests; the console may show it)
+        self.handed_over = 0  # ... of which a connection's task finished
         self.scope = trio.CancelScope()
         nursery.start_soon(self.run)
 
@@ -869,6 +871,7 @@ class _Reactor:
         conn._waiting = False
         conn._fast = True
         self.serving = entry
+        self.served += 1
         coro = entry.batch.run(data, True)
         try:
             signal = coro.send(None)
@@ -900,6 +903,7 @@ class _Reactor:
             coro.close()
             conn.kill("internal error")
         elif self.parked.get(entry.fd) is entry:
+            self.handed_over += 1
             self._wake(entry, _Adopt(coro))
         else:
             coro.close()  # killed meanwhile: as a cancelled await would end it
