@@ -499,8 +499,8 @@ class _Batch:
     """Runs everything one read completed and sends all the replies in one write."""
 
     __slots__ = ("auth_aware", "conn", "detached", "handle", "handler", "held",
-                 "max_query_buffer", "on_ready", "out", "parser", "pending", "send", "server",
-                 "started")
+                 "max_query_buffer", "on_ready", "out", "owing", "parser", "pending", "send",
+                 "server", "started")
 
     def __init__(
         self,
@@ -523,20 +523,22 @@ class _Batch:
         self.auth_aware = hasattr(handler, "authenticated")
         if self.auth_aware:
             self.parser.authenticated = bool(handler.authenticated)  # type: ignore[attr-defined]
-        self.detached: Deferred | None = None  # the reply this batch left to `_on_ready`
+        self.detached: Deferred | None = None  # the first reply left to `_on_ready`
+        self.owing = 0  # ... and how many of them have not called it yet
         self.on_ready = self._on_ready  # (bound once)
         self.started = 0.0  # perf_counter() when the current batch's data arrived
 
     async def run(self, data: bytes | bytearray, detach: bool = True) -> bool:
         """Execute the commands `data` completes and write their replies; True: close now.
 
-        Detached replies: when everything a batch owes is ONE started Deferred that can be
-        detached (a replicated write at -P 1), the batch does not wait for it: it returns at
-        once (the connection goes back to reading) and whoever settles the write calls
-        `_on_ready`, which encodes and sends the reply right there. That saves the
-        connection task a wake-up and a trip through the scheduler per request. Until then
-        the batch stays the connection's current one (pushes queue behind the reply), and
-        the next `run` first takes the owed reply back as its first pending one."""
+        Detached replies: when everything a batch owes comes behind started Deferreds that
+        can all be detached (replicated writes or linearizable reads, one at -P 1 or a whole
+        pipeline), the batch does not wait for them: it returns at once (the connection goes
+        back to reading) and whoever settles each calls `_on_ready`; the last call encodes
+        and sends all the replies right there, in one send. That saves the connection task a
+        wake-up and a trip through the scheduler per request (and, under the reactor, the
+        hand-over). Until then the batch stays the connection's current one (pushes queue
+        behind the replies), and the next `run` first takes the owed replies back."""
         handler = self.handler
         handle = self.handle
         parser = self.parser
@@ -615,21 +617,15 @@ class _Batch:
                         commands, error = exc.commands, exc
             if (
                 detach
-                and len(pending) == 1
+                and pending
                 and not out
                 and error is None
                 and not handler.should_close
                 and not self.held
+                and self._detach_all(pending)
             ):
-                reply = pending[0][1]
-                if (
-                    type(reply) is Deferred
-                    and reply._detach is not None
-                    and reply._detach(self.on_ready)
-                ):
-                    self.detached = reply
-                    detached = True
-                    return False
+                detached = True
+                return False
             await self._settle(pending, out)
         finally:
             if not detached:
@@ -689,12 +685,30 @@ class _Batch:
         finally:
             del pending[:done]
 
+    def _detach_all(self, pending: list[tuple[list[bytes], object]]) -> bool:
+        """Detach every Deferred in `pending` (the first entry is one), or none: True if
+        the batch may return now and leave the replies to `_on_ready`."""
+        on_ready = self.on_ready
+        owing = 0
+        for _, reply in pending:
+            if type(reply) is Deferred:
+                if reply._detach is None or not reply._detach(on_ready):
+                    # (those detached already call `_on_ready` in vain: `detached` is None,
+                    # and the batch awaits them all before any later one may detach)
+                    return False
+                owing += 1
+        self.owing = owing
+        self.detached = pending[0][1]  # type: ignore[assignment]
+        return True
+
     def _on_ready(self) -> None:
-        """The detached reply is settled (called by whoever settled it, synchronously):
-        encode it and what queued behind it (pushes), and send them now."""
-        reply = self.detached
-        if reply is None:
-            return  # the next batch took it back already
+        """A detached reply is settled (called by whoever settled it, synchronously): once
+        the last one is, encode them and what queued behind them (pushes), and send that."""
+        if self.detached is None:
+            return  # the next batch took them back already
+        self.owing -= 1
+        if self.owing:
+            return
         self.detached = None
         conn = self.conn
         conn._batch = None
@@ -723,9 +737,11 @@ class _Batch:
 
     def abandon_detached(self) -> None:
         """The connection ends with a reply still owed: let its handler go of it."""
-        reply, self.detached = self.detached, None
-        if reply is not None:
-            reply.abandon()
+        if self.detached is not None:
+            self.detached = None
+            for _, reply in self.pending:
+                if type(reply) is Deferred:
+                    reply.abandon()
             self.pending = []
 
 

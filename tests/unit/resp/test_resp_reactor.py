@@ -200,18 +200,51 @@ async def test_a_detached_reply_is_sent_while_the_connection_stays_parked() -> N
                 f.owed[i].settle(b"v%d" % i)
                 assert await read_exactly(c, 8) == b"$2\r\nv%d\r\n" % i
             assert f.reactor.handed_over == 0
-            # a pipeline behind an owed reply: the next batch takes it back (hand-over: it
-            # must await it), and the order holds
+            # a command behind an owed reply: the next batch takes it back and detaches it
+            # again with the new reply behind it; the order holds
             await c.send_all(cmd(b"OWE"))
             while len(f.owed) < 6:
                 await trio.sleep(0.001)
             await c.send_all(cmd(b"ECHO", b"after"))
-            await trio.sleep(0.02)
-            assert f.reactor.handed_over == 1
+            while len(f.tasks) < 7:
+                await trio.sleep(0.001)
+            assert f.reactor.handed_over == 0
             f.owed[5].settle(b"first")
             expected = b"$5\r\nfirst\r\n$5\r\nafter\r\n"
             assert await read_exactly(c, len(expected)) == expected
             assert not any(o.abandoned for o in f.owed)
+            f.server.shutdown()
+
+
+async def test_a_pipeline_of_detached_replies_is_sent_once_when_the_last_settles() -> None:
+    f = Fixture()
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            await nursery.start(f.server.serve, "127.0.0.1", 0)
+            c = await f.connect()
+            await c.send_all(cmd(b"OWE") + cmd(b"OWE") + cmd(b"ECHO", b"x") + cmd(b"OWE"))
+            while len(f.owed) < 3:
+                await trio.sleep(0.001)
+            writes = f.server.stats_writes
+            f.owed[2].settle(b"c")  # out of order: nothing is sent before the first
+            f.owed[0].settle(b"a")
+            with trio.move_on_after(0.05):
+                assert not await c.receive_some()
+            assert f.server.stats_writes == writes
+            f.owed[1].settle(b"b")
+            expected = b"$1\r\na\r\n$1\r\nb\r\n$1\r\nx\r\n$1\r\nc\r\n"
+            assert await read_exactly(c, len(expected)) == expected
+            assert f.server.stats_writes == writes + 1  # one send for the four replies
+            assert f.reactor.handed_over == 0  # and the connection never woke
+            # a connection that goes away owing several: every one is abandoned
+            await c.send_all(cmd(b"OWE") + cmd(b"OWE"))
+            while len(f.owed) < 5:
+                await trio.sleep(0.001)
+            await c.aclose()
+            while f.server.connections:
+                await trio.sleep(0.005)
+            assert f.owed[3].abandoned and f.owed[4].abandoned
+            assert not any(o.abandoned for o in f.owed[:3])
             f.server.shutdown()
 
 
@@ -254,8 +287,8 @@ async def test_kill_while_parked_closes_the_connection() -> None:
             await f.settled_down()
             f.server.connections[1].kill("CLIENT KILL")
             assert await read_until_eof(a) == b""
-            assert 1 not in f.server.connections and list(f.reactor.parked.values())[0].conn \
-                is f.server.connections[2]
+            assert 1 not in f.server.connections
+            assert [e.conn for e in f.reactor.parked.values()] == [f.server.connections[2]]
             await b.send_all(cmd(b"PING"))  # the other one is still served by the reactor
             assert await read_exactly(b, 7) == b"+PONG\r\n"
             f.server.shutdown()
@@ -299,7 +332,7 @@ async def test_shutdown_while_parked_still_drains_bytes_in_flight() -> None:
             assert await read_exactly(busy, 10) == b"$4\r\nlate\r\n"
             assert await read_until_eof(idle) == b""
             assert await read_until_eof(busy) == b""
-    assert f.server.connections == {} and f.closed == [1, 2] or sorted(f.closed) == [1, 2]
+    assert f.server.connections == {} and sorted(f.closed) == [1, 2]
 
 
 async def test_a_batch_that_closes_and_a_full_output_buffer_hand_over() -> None:
