@@ -34,6 +34,10 @@ reading) is also exempt from the idle `timeout`, as in Redis.
 A reply value of type `Replies` is several replies written back to back. Callbacks in
 `Connection.on_close` run when the connection ends (e.g. to drop its subscriptions).
 
+Idle plain-TCP clients park in one reactor task (`_Reactor`): one trio wait for every
+ready client, and whole batches served there without waking the connection's task; whatever
+must await is handed back to that task. See `_Reactor` and docs/architecture.md.
+
 Shutdown (`shutdown()`): stop accepting, let every connection finish the commands it has
 read and write their replies, keep serving bytes that are already on their way (a pipeline
 in flight) until the connection goes quiet for `drain_idle` seconds, then close; whatever
