@@ -19,8 +19,14 @@ _MAX_STRING = 128
 
 
 class SlowLog:
+    """Entries are kept raw (the argv as it came) and cut for display only when read: under
+    load every replicated write may pass the threshold (its duration includes the commit),
+    and all but the newest `max_len` are dropped unread."""
+
     def __init__(self) -> None:
-        self.entries: collections.deque[list[object]] = collections.deque()
+        # (id, unix time, usec, argv, addr, client name), newest first
+        self.entries: collections.deque[tuple[int, int, int, tuple[bytes, ...], str, bytes]] = (
+            collections.deque())
         self.next_id = 0
         self.slower_than = 10000  # microseconds; -1: never, 0: every command
         self.max_len = 128
@@ -29,8 +35,11 @@ class SlowLog:
         """Log a command that took `usec` (the session checked it is slow enough)."""
         if self.slower_than < 0 or self.max_len == 0 or usec < self.slower_than:
             return
-        self._add(argv, usec, addr, name)
-        self.trim()
+        entries = self.entries
+        entries.appendleft((self.next_id, int(time.time()), int(usec), tuple(argv), addr, name))
+        self.next_id += 1
+        if len(entries) > self.max_len:
+            self.trim()
 
     def set_max_len(self, value: int) -> None:
         """slowlog-max-len: Redis trims on the next command; here at once (the same LEN)."""
@@ -42,23 +51,25 @@ class SlowLog:
         while len(self.entries) > self.max_len:
             self.entries.pop()
 
-    def _add(self, argv: list[bytes], usec: float, addr: str, name: bytes) -> None:
-        shown: list[bytes] = []
-        for i, arg in enumerate(argv):
-            if i == _MAX_ARGC - 1 and len(argv) > _MAX_ARGC:
-                shown.append(b"... (%d more arguments)" % (len(argv) - _MAX_ARGC + 1))
-                break
-            if len(arg) > _MAX_STRING:
-                arg = arg[:_MAX_STRING] + b"... (%d more bytes)" % (len(arg) - _MAX_STRING)
-            shown.append(arg)
-        self.entries.appendleft(
-            [self.next_id, int(time.time()), int(usec), shown, addr.encode(), name]
-        )
-        self.next_id += 1
-
     def get(self, count: int) -> list[list[object]]:
         items = list(self.entries)
-        return items if count < 0 else items[:count]
+        if count >= 0:
+            items = items[:count]
+        return [[id_, when, usec, _shown(argv), addr.encode(), name]
+                for id_, when, usec, argv, addr, name in items]
 
     def reset(self) -> None:
         self.entries.clear()
+
+
+def _shown(argv: tuple[bytes, ...]) -> list[bytes]:
+    """The arguments as Redis shows them: at most 32, each at most 128 bytes."""
+    shown: list[bytes] = []
+    for i, arg in enumerate(argv):
+        if i == _MAX_ARGC - 1 and len(argv) > _MAX_ARGC:
+            shown.append(b"... (%d more arguments)" % (len(argv) - _MAX_ARGC + 1))
+            break
+        if len(arg) > _MAX_STRING:
+            arg = arg[:_MAX_STRING] + b"... (%d more bytes)" % (len(arg) - _MAX_STRING)
+        shown.append(arg)
+    return shown
