@@ -58,8 +58,7 @@ import os
 import select
 import socket
 import ssl
-import types
-from collections.abc import Awaitable, Callable, Coroutine, Generator
+from collections.abc import Awaitable, Callable
 from time import perf_counter
 from typing import Any, Protocol
 
@@ -68,6 +67,10 @@ import outcome
 import trio
 
 from aspen.resp.deferred import Deferred
+from aspen.resp.handover import AGAIN as _AGAIN
+from aspen.resp.handover import HANDOVER as _HANDOVER
+from aspen.resp.handover import Adopt as _Adopt
+from aspen.resp.handover import adopt as _adopt
 from aspen.resp.protocol import (
     DEFAULT_MAX_ARGV,
     DEFAULT_MAX_BULK_LEN,
@@ -747,36 +750,6 @@ class _Batch:
                 if type(reply) is Deferred:
                     reply.abandon()
             self.pending = []
-
-
-class _HandOver:
-    """Awaited by a batch the reactor runs, just before it would really await: the reactor
-    sees this object come out of `coro.send`, and the connection's own task resumes the
-    coroutine from here (`_adopt`), so the await happens in that task."""
-
-    __slots__ = ()
-
-    def __await__(self) -> Generator[Any, None, None]:
-        yield self
-
-
-_HANDOVER = _HandOver()
-_AGAIN = object()  # the reactor's wake-up meaning "look at the loop's conditions again"
-
-
-class _Adopt:
-    """A batch the reactor started, for the connection's task to finish."""
-
-    __slots__ = ("coro",)
-
-    def __init__(self, coro: Coroutine[Any, Any, bool]) -> None:
-        self.coro = coro
-
-
-@types.coroutine
-def _adopt(coro: Coroutine[Any, Any, bool]) -> Generator[Any, Any, bool]:
-    """Resume `coro` (suspended at `_HANDOVER`) in the calling task, to its end."""
-    return (yield from coro)  # type: ignore[no-any-return]
 
 
 class _Parked:
