@@ -25,7 +25,7 @@ that origin below it (the origin will never retry those).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import attrs
 import cbor2
@@ -84,18 +84,26 @@ class PeerItem(NamedTuple):
 
 Item = OpItem | ExpireItem | PeerItem
 
+WireWrite = list[Any]
+"""A KIND_WRITE item as CBOR decoded it, checked by `decode_for_apply`:
+``[KIND_WRITE, origin, incarnation, seq, floor, argv(, db)]``: origin, incarnation and seq
+ints >= 0, floor an int, argv a list of bytes, db (only if not 0) an int > 0."""
+
 
 @attrs.frozen
 class Batch:
     leader_time_ms: int
-    items: tuple[Item, ...]
+    items: tuple[Item | WireWrite, ...]
+    """Objects (`Item`s), except KIND_WRITE items from `decode_for_apply` (`WireWrite`s)."""
 
 
-def encode_items(leader_time_ms: int, items: Sequence[Item]) -> bytes:
+def encode_items(leader_time_ms: int, items: Sequence[Item | WireWrite]) -> bytes:
     wire: list[object] = []
     append = wire.append
     for item in items:
-        if type(item) is OpItem:
+        if type(item) is list:
+            append(item)  # already in its wire form
+        elif type(item) is OpItem:
             rid, op = item.rid, item.op
             if type(op) is WriteOp:
                 if op.db:
@@ -121,6 +129,24 @@ def encode_items(leader_time_ms: int, items: Sequence[Item]) -> bytes:
 
 
 def decode(data: bytes) -> Batch:
+    """The batch of an entry, every item an object (`OpItem`, `ExpireItem`, `PeerItem`)."""
+    batch = decode_for_apply(data)
+    items = batch.items
+    for item in items:
+        if type(item) is list:
+            break
+    else:
+        return batch
+    return Batch(batch.leader_time_ms, tuple([_expand(i) for i in items]))
+
+
+def decode_for_apply(data: bytes) -> Batch:
+    """The batch of an entry as a replica applies it: like `decode` (the same entries are
+    refused, with the same error), except that a KIND_WRITE item stays the list CBOR decoded
+    it as (a `WireWrite`, checked): `ReplicatedState.apply_batch` takes its fields as they
+    are, with no three objects (OpItem, RequestId, WriteOp) built per op and dropped at once.
+    That was about half of what a follower spent on a replicated SET (docs/benchmarks.md,
+    "Issue 20: the replication path")."""
     try:
         obj = cbor2.loads(data)
     except Exception as exc:  # cbor2 raises several types on garbage
@@ -130,7 +156,7 @@ def decode(data: bytes) -> Batch:
     version, time_ms, wire = obj
     if type(time_ms) is not int or type(wire) is not list:
         raise EntryDecodeError("bad entry header")
-    items: list[Item] = []
+    items: list[Item | WireWrite] = []
     append = items.append
     for raw in wire:
         if type(raw) is not list or not raw:
@@ -154,8 +180,9 @@ def decode(data: bytes) -> Batch:
                 for a in argv:
                     if type(a) is not bytes:
                         raise EntryDecodeError(f"bad argv in batch item {raw!r}")
-                db = db_from_wire(raw[6]) if n == 7 else 0
-                append(OpItem(RequestId(origin, inc, seq), floor, WriteOp(tuple(argv), db)))
+                if n == 7:
+                    db_from_wire(raw[6])
+                append(raw)
             elif kind == KIND_TXN and (n == 7 or n == 8) and version >= 2:
                 op = txn_from_wire(raw[5], raw[6], db_from_wire(raw[7]) if n == 8 else 0)
                 append(OpItem(_rid(raw[1], raw[2], raw[3]), _u(raw[4]), op))
@@ -170,6 +197,14 @@ def decode(data: bytes) -> Batch:
         except OpDecodeError as exc:
             raise EntryDecodeError(f"bad op in batch item {raw!r}: {exc}") from None
     return Batch(time_ms, tuple(items))
+
+
+def _expand(item: Item | WireWrite) -> Item:
+    """A checked KIND_WRITE list as its OpItem (what `decode` gives)."""
+    if type(item) is not list:
+        return item  # type: ignore[return-value]
+    db = item[6] if len(item) == 7 else 0
+    return OpItem(RequestId(item[1], item[2], item[3]), item[4], WriteOp(tuple(item[5]), db))
 
 
 def _rid(origin: object, incarnation: object, seq: object) -> RequestId:

@@ -449,7 +449,7 @@ class ClusterNode:
                     # out an entry replaced by another leader's at this index).
                     batch = mine[1]
                 else:
-                    batch = entry_codec.decode(e.data)
+                    batch = entry_codec.decode_for_apply(e.data)
             except entry_codec.EntryDecodeError:
                 log.error("node %d: undecodable entry %d skipped", self.id, e.index)
                 state.skip(e.index)

@@ -13,7 +13,7 @@ replies below it are forgotten, which keeps the table bounded without any clock.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import attrs
 import cbor2
@@ -37,6 +37,26 @@ DUPLICATE_FORGOTTEN = Error("ERR duplicate request whose reply was already disca
 class _Session:
     floor: int = 0
     replies: dict[int, object] = attrs.Factory(dict)
+
+
+def _prune(session: _Session) -> None:
+    """Forget the replies below the session's floor, oldest first.
+
+    Replies are inserted in about seq order, so the stale ones are at the front: stop at
+    the first one still wanted instead of scanning all. A reply stranded behind it (a retry
+    applied late) is dropped on a later pass; until then nothing can return it (`seq <
+    floor` is checked first) and snapshots leave it out. The floor only grows, and a reply
+    is only added at or above the floor of its time: pruning once after a run of ops
+    removes what pruning after each op of the run would have (the same prefix)."""
+    floor = session.floor
+    done = session.replies
+    stale = []
+    for seq in done:
+        if seq >= floor:
+            break
+        stale.append(seq)
+    for seq in stale:
+        del done[seq]
 
 
 class Applied(NamedTuple):
@@ -68,46 +88,97 @@ class ReplicatedState:
 
         With `mine` = (origin, incarnation) only the ops of that origin are reported (a
         node waits only for its own; the others' outcomes are not worth an object each);
-        without it every op is. `duplicates` counts the requests found applied already."""
+        without it every op is. `duplicates` counts the requests found applied already.
+
+        A write is an `OpItem` (the leader's own batch, `entry.decode`) or a `WireWrite`
+        (`entry.decode_for_apply`, a follower): the same fields, the same outcome. The
+        session of a run of ops of one (origin, incarnation) is looked up once (a batch is
+        mostly one node's clients), and the replies below a raised floor are dropped when
+        the run ends (`_prune`), not at every op: nothing can read them meanwhile (`seq <
+        floor` is checked first) and the table ends the same (docs/architecture.md)."""
         now = max(batch.leader_time_ms, self.last_time_ms)  # monotonic even if a leader erred
         self.last_time_ms = now
         out: list[Applied] = []
         keyspace = self.keyspace
         sessions = self.sessions
         seed = index * 65536
-        for pos, item in enumerate(batch.items):
-            if type(item) is OpItem:
-                rid = item.rid
-                key = (rid[0], rid[1])
-                session = sessions.get(key)
-                if session is None:
-                    session = self._session(key)
-                seq = rid[2]
-                done = session.replies
+        origin: int | None = None  # the run's session: none yet
+        incarnation: int | None = None
+        session = _Session()
+        done = session.replies
+        report = stale = False
+        items: Any = batch.items  # typed per kind below (no cast() call per op)
+        o: int
+        i: int
+        seq: int
+        floor: int
+        rid: RequestId | None
+        op: Op | bytes | None
+        try:
+            for pos, item in enumerate(items):
+                kind = type(item)
+                if kind is list:  # [KIND_WRITE, origin, incarnation, seq, floor, argv(, db)]
+                    o, i, seq, floor = item[1], item[2], item[3], item[4]
+                    rid = op = None
+                elif kind is OpItem:
+                    rid, floor, op = item
+                    o, i, seq = rid
+                elif kind is ExpireItem:
+                    keyspace.expire_some(now, item.limit)
+                    continue
+                elif kind is PeerItem:
+                    self.peers[item.node_id] = item.address
+                    continue
+                else:
+                    continue
+                if o != origin or i != incarnation:
+                    if stale:
+                        _prune(session)
+                        stale = False
+                    origin, incarnation = o, i
+                    key = (o, i)
+                    found = sessions.get(key)
+                    if found is not None:
+                        session = found
+                    else:
+                        session = self._session(key)
+                        if key not in sessions:
+                            # An incarnation older than the ones kept: dropped at once, so
+                            # its next op gets a new session again (as it always did).
+                            origin = None
+                    done = session.replies
+                    report = mine is None or key == mine
                 if seq < session.floor or seq in done:
                     reply = DUPLICATE_FORGOTTEN if seq < session.floor else done[seq]
                     self.duplicates += 1
-                    if item.floor > session.floor:
-                        self._advance_floor(session, item.floor)
-                    if mine is None or key == mine:
-                        out.append(Applied(rid, reply, True))
+                    if floor > session.floor:
+                        session.floor = floor
+                        stale = True
+                    if report:
+                        out.append(Applied(rid or RequestId(o, i, seq), reply, True))
                     continue
-                op: Op | bytes = item.op
-                if isinstance(op, bytes):
+                if op is None:
+                    db = item[6] if len(item) == 7 else 0
+                    reply = keyspace.execute_write(tuple(item[5]), db, now, seed + pos)
+                elif isinstance(op, bytes):
                     reply = self._apply_encoded(op, now, seed + pos)
                 else:
                     reply = keyspace.execute(op, now, seed + pos)
                 done[seq] = reply
-                if item.floor > session.floor:
-                    self._advance_floor(session, item.floor)
+                if floor > session.floor:
+                    session.floor = floor
+                    stale = True
                 if len(done) > MAX_REPLIES_PER_SESSION:
-                    self._trim(session)
-                if mine is None or key == mine:
-                    out.append(Applied(rid, reply, False))
-            elif type(item) is ExpireItem:
-                keyspace.expire_some(now, item.limit)
-            elif type(item) is PeerItem:
-                self.peers[item.node_id] = item.address
+                    if stale:
+                        _prune(session)
+                        stale = False
+                    if len(done) > MAX_REPLIES_PER_SESSION:
+                        self._trim(session)
+                if report:
+                    out.append(Applied(rid or RequestId(o, i, seq), reply, False))
+        finally:
+            if stale:
+                _prune(session)
         self.applied_index = index
         return out
 
@@ -139,26 +210,6 @@ class ReplicatedState:
         for inc in same_origin[: max(0, len(same_origin) - MAX_INCARNATIONS_PER_ORIGIN)]:
             del self.sessions[(origin, inc)]
         return session
-
-    @staticmethod
-    def _advance_floor(session: _Session, floor: int) -> None:
-        """Forget the replies below `floor`, oldest first.
-
-        Replies are inserted in about seq order, so the stale ones are at the front: stop at
-        the first one still wanted instead of scanning all (~one per client in flight, at
-        every op). A reply stranded behind it (a retry applied late) is dropped on a later
-        pass; until then nothing can return it (`seq < floor` is checked first) and
-        snapshots leave it out."""
-        if floor > session.floor:
-            session.floor = floor
-            done = session.replies
-            stale = []
-            for seq in done:
-                if seq >= floor:
-                    break
-                stale.append(seq)
-            for seq in stale:
-                del done[seq]
 
     # -- snapshots --------------------------------------------------------------------------
 

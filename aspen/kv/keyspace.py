@@ -159,6 +159,18 @@ class Keyspace:
             return self._execute_txn(op, now_ms)
         return self.run_command(op.argv, type(op) is WriteOp, now_ms)
 
+    def execute_write(self, argv: tuple[bytes, ...], db: int, now_ms: int, seed: int) -> object:
+        """`execute(WriteOp(argv, db), now_ms, seed)`, without the op object (a follower
+        applies the writes of an entry as they were decoded: `aspen.cluster.entry`)."""
+        self.seed = seed
+        if self._garbage:
+            self._free_some()
+        if db != self.db:
+            if not 0 <= db < self.databases:
+                return Error(DB_RANGE)
+            self.select(db)
+        return self.run_command(argv, True, now_ms)
+
     # ------------------------------------------------------------ databases
 
     def valid_db(self, index: int) -> bool:
