@@ -59,6 +59,9 @@ def _prune(session: _Session) -> None:
         del done[seq]
 
 
+_NO_SESSION = _Session()
+
+
 class Applied(NamedTuple):
     """One client write's outcome, as the apply loop reports it to the origin (a NamedTuple:
     one is built per reported op)."""
@@ -104,7 +107,7 @@ class ReplicatedState:
         seed = index * 65536
         origin: int | None = None  # the run's session: none yet
         incarnation: int | None = None
-        session = _Session()
+        session = _NO_SESSION  # (replaced before its first use: `origin` is None)
         done = session.replies
         report = stale = False
         items: Any = batch.items  # typed per kind below (no cast() call per op)
