@@ -60,6 +60,7 @@ def _prune(session: _Session) -> None:
 
 
 _NO_SESSION = _Session()
+_new = tuple.__new__
 
 
 class Applied(NamedTuple):
@@ -158,7 +159,8 @@ class ReplicatedState:
                         session.floor = floor
                         stale = True
                     if report:
-                        out.append(Applied(rid or RequestId(o, i, seq), reply, True))
+                        rid = rid or _new(RequestId, (o, i, seq))
+                        out.append(_new(Applied, (rid, reply, True)))
                     continue
                 if op is None:
                     db = item[6] if len(item) == 7 else 0
@@ -177,8 +179,9 @@ class ReplicatedState:
                         stale = False
                     if len(done) > MAX_REPLIES_PER_SESSION:
                         self._trim(session)
-                if report:
-                    out.append(Applied(rid or RequestId(o, i, seq), reply, False))
+                if report:  # (tuple.__new__: a NamedTuple's own __new__ is a Python function)
+                    rid = rid or _new(RequestId, (o, i, seq))
+                    out.append(_new(Applied, (rid, reply, False)))
         finally:
             if stale:
                 _prune(session)
