@@ -8,9 +8,11 @@ Every mode ends in `execute_local` on this replica once it has applied far enoug
 
 from __future__ import annotations
 
+import collections
 import heapq
 import itertools
 import math
+from time import perf_counter
 
 import trio
 
@@ -23,6 +25,9 @@ from aspen.kv.ops import ReadOp
 from aspen.kv.ops import decode as decode_op
 from aspen.raft import ReadState, Role
 from transports import MessageKind
+
+INLINE_READS_BUDGET = 0.005
+"""Seconds of detached reads served per driver pass (the rest wait for the next)."""
 
 
 class ReadPath:
@@ -37,6 +42,8 @@ class ReadPath:
         self.tokens: dict[bytes, tuple[list[ReadIndexWaiter], float, int]] = {}
         self._token_seq = itertools.count(1)
         self.applied_waiters: list[tuple[int, int, trio.Event]] = []
+        # answered reads whose detached serve waits for a later pass (serve_read_states)
+        self.backlog: collections.deque[ReadIndexWaiter] = collections.deque()
         self._applied_seq = itertools.count()
         self.forwarded: dict[bytes, tuple[trio.Event, list[object]]] = {}
         self._read_seed = 0
@@ -163,7 +170,10 @@ class ReadPath:
     # -- the driver's side ------------------------------------------------------------------
 
     def request_read_index(self) -> None:
-        """One `read_index` call for every read queued since the last."""
+        """One `read_index` call for every read queued since the last (and, first, the
+        detached reads still in the backlog)."""
+        if self.backlog:
+            self.serve_backlog()
         if not self.queue:
             return
         host = self.host
@@ -187,9 +197,30 @@ class ReadPath:
                 lease_end = issued_at + self.host.settings.lease_duration
                 if self.lease_term != term or lease_end > self.lease_until:
                     self.lease_until, self.lease_term = lease_end, term
+            # A detached read is served inside `fire` (`_PendingRead._confirmed`): past a
+            # budget the rest wait for the next driver passes (`backlog`), so a pipeline of
+            # slow reads (KEYS) cannot hold the event loop (heartbeats, signals, shutdown)
+            # for its whole length; the awaited path checkpoints between reads likewise.
+            budget_end = perf_counter() + INLINE_READS_BUDGET
+            backlog = self.backlog
             for w in waiters:
                 w.index = rs.index
-                w.fire()
+                if w.callback is not None and (backlog or perf_counter() > budget_end):
+                    backlog.append(w)
+                else:
+                    w.fire()
+        if self.backlog:
+            self.host.kick()
+
+    def serve_backlog(self) -> None:
+        """Detached reads left over by the last passes, within the budget (in order)."""
+        budget_end = perf_counter() + INLINE_READS_BUDGET
+        backlog = self.backlog
+        backlog.popleft().fire()  # (at least one per pass, whatever the budget)
+        while backlog and perf_counter() <= budget_end:
+            backlog.popleft().fire()
+        if backlog:
+            self.host.kick()
 
     def wake_applied(self) -> None:
         applied = self.host.state.applied_index
@@ -243,8 +274,10 @@ class ReadPath:
     def release(self) -> None:
         """The node stops: wake every read waiting for an index (None: the reader's bounded
         retry loop takes over)."""
-        queue, tokens = self.queue, self.tokens
-        self.queue, self.tokens = [], {}
+        queue, tokens, backlog = self.queue, self.tokens, self.backlog
+        self.queue, self.tokens, self.backlog = [], {}, collections.deque()
+        for waiter in backlog:
+            waiter.fire()
         for waiter in queue:
             waiter.fire()
         for waiters, _, _ in tokens.values():

@@ -506,8 +506,8 @@ class _Batch:
     """Runs everything one read completed and sends all the replies in one write."""
 
     __slots__ = ("auth_aware", "conn", "detached", "handle", "handler", "held",
-                 "max_query_buffer", "on_ready", "out", "owing", "parser", "pending", "send",
-                 "server", "started")
+                 "late", "max_query_buffer", "on_ready", "out", "owing", "parser", "pending",
+                 "send", "server", "started")
 
     def __init__(
         self,
@@ -532,6 +532,7 @@ class _Batch:
             self.parser.authenticated = bool(handler.authenticated)  # type: ignore[attr-defined]
         self.detached: Deferred | None = None  # the first reply left to `_on_ready`
         self.owing = 0  # ... and how many of them have not called it yet
+        self.late: trio.Event | None = None  # set while `_send_late` encodes them
         self.on_ready = self._on_ready  # (bound once)
         self.started = 0.0  # perf_counter() when the current batch's data arrived
 
@@ -546,6 +547,10 @@ class _Batch:
         wake-up and a trip through the scheduler per request (and, under the reactor, the
         hand-over). Until then the batch stays the connection's current one (pushes queue
         behind the replies), and the next `run` first takes the owed replies back."""
+        if self.late is not None:  # the owed replies are being encoded: they go first
+            if self.conn._fast:
+                await _HANDOVER
+            await self.late.wait()
         handler = self.handler
         handle = self.handle
         parser = self.parser
@@ -716,31 +721,85 @@ class _Batch:
         self.owing -= 1
         if self.owing:
             return
-        self.detached = None
         conn = self.conn
-        conn._batch = None
-        out = bytearray()
+        output = conn._output
+        values: list[tuple[list[bytes], object]] = []
+        big = False
         for argv, value in self.pending:
-            mark = len(out)
-            try:
-                if type(value) is Deferred:
+            if type(value) is Deferred:
+                try:
                     assert value._result is not None
                     value = value._result()
-                _encode_reply(out, value, self.handler.protocol)
+                except Exception as exc:  # a bug must not take the node down
+                    log.exception("command %r failed", argv[:1])
+                    value = Error(f"ERR internal error: {exc!r}")
+            values.append((argv, value))
+            if type(value) is list and len(value) > BIG_REPLY:
+                big = True
+        if big and output is not None:
+            # Encoding it here would hold the event loop (heartbeats) as long as `encode_big`
+            # exists to avoid: a task of the connection does it in slices; the batch stays
+            # current (pushes queue behind) and the next `run` waits for it (`late`).
+            self.pending = values
+            self.late = trio.Event()
+            output.nursery.start_soon(self._send_late)
+            return
+        self.detached = None
+        conn._batch = None
+        out = bytearray()
+        protocol = self.handler.protocol
+        for argv, value in values:
+            mark = len(out)
+            try:
+                _encode_reply(out, value, protocol)
             except Exception as exc:  # a bug must not take the node down
                 log.exception("command %r failed", argv[:1])
                 del out[mark:]
                 encode_into(out, Error(f"ERR internal error: {exc!r}"), 2)
         self.pending = []
         self.held = 0
+        if out and output is not None:
+            self._sent(out, output)
+
+    def _sent(self, out: bytearray, output: _Output) -> None:
+        server = self.server
+        server.stats_writes += 1
+        server.latency_ring[server.latency_count & (LATENCY_RING - 1)] = (
+            perf_counter() - self.started)
+        server.latency_count += 1
+        output.write_nowait(out)
+
+    async def _send_late(self) -> None:
+        """`_on_ready` for replies with a big array: encoded in slices (see `encode_big`)."""
+        conn = self.conn
+        protocol = self.handler.protocol
+        out = bytearray()
+        try:
+            i = 0
+            while i < len(self.pending):  # (pushes may join while this yields)
+                argv, value = self.pending[i]
+                i += 1
+                mark = len(out)
+                try:
+                    if type(value) is list and len(value) > BIG_REPLY:
+                        out += await encode_big(value, protocol)
+                    else:
+                        _encode_reply(out, value, protocol)
+                except Exception as exc:  # a bug must not take the node down
+                    log.exception("command %r failed", argv[:1])
+                    del out[mark:]
+                    encode_into(out, Error(f"ERR internal error: {exc!r}"), 2)
+        finally:
+            self.detached = None
+            conn._batch = None
+            self.pending = []
+            self.held = 0
+            late, self.late = self.late, None
+            if late is not None:
+                late.set()
         output = conn._output
         if out and output is not None:
-            server = self.server
-            server.stats_writes += 1
-            server.latency_ring[server.latency_count & (LATENCY_RING - 1)] = (
-                perf_counter() - self.started)
-            server.latency_count += 1
-            output.write_nowait(out)
+            self._sent(out, output)
 
     def abandon_detached(self) -> None:
         """The connection ends with a reply still owed: let its handler go of it."""
@@ -978,6 +1037,7 @@ class _Output(Protocol):
     limits: _PushLimits
     broken: bool
     conn: Connection | None
+    nursery: trio.Nursery
 
     @property
     def backlog(self) -> int: ...

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import pytest
 import trio
 
 from aspen.cluster.connection import _PendingRead
@@ -124,3 +125,67 @@ async def test_not_detachable_once_answered_or_cut_off() -> None:
     node.cut_off = False
     waiter.fire()
     assert not read.detach(lambda: None)
+
+
+class FakeHost:
+    """What ReadPath.serve_read_states / serve_backlog / release use of a node."""
+
+    def __init__(self) -> None:
+        from aspen.cluster.settings import ClusterSettings
+        from aspen.raft import Role
+
+        self.settings = ClusterSettings(node_id=1)
+        self.raft = type("Core", (), {"role": Role.FOLLOWER, "term": 1})()
+        self.kicks = 0
+
+    def kick(self) -> None:
+        self.kicks += 1
+
+
+def test_a_pipeline_of_slow_detached_reads_is_spread_over_driver_passes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from aspen.cluster import reads as reads_module
+    from aspen.raft import ReadState
+
+    host = FakeHost()
+    path = reads_module.ReadPath(host)  # type: ignore[arg-type]
+    monkeypatch.setattr(reads_module, "INLINE_READS_BUDGET", 0.02)
+    clock = [100.0]  # each read takes 12 ms of this clock
+    monkeypatch.setattr(reads_module, "perf_counter", lambda: clock[0])
+    served: list[int] = []
+    plain = ReadIndexWaiter()  # an awaited read among them: never held back
+
+    def slow(i: int) -> None:
+        clock[0] += 0.012
+        served.append(i)
+
+    waiters = [ReadIndexWaiter() for _ in range(5)]
+    for i, w in enumerate(waiters):
+        w.callback = lambda i=i: slow(i)
+    path.tokens[b"t"] = ([*waiters[:3], plain, *waiters[3:]], 0.0, 1)
+    path.serve_read_states([ReadState(b"t", 9)])
+    assert served == [0, 1] and plain.event.is_set() and host.kicks == 1
+    assert all(w.index == 9 for w in waiters)
+    path.request_read_index()  # the next pass: the next ones, in order
+    assert served == [0, 1, 2, 3]
+    path.release()  # a stopping node answers the rest at once
+    assert served == [0, 1, 2, 3, 4] and not path.backlog
+
+
+def test_the_backlog_serves_at_least_one_per_pass(monkeypatch: pytest.MonkeyPatch) -> None:
+    from aspen.cluster import reads as reads_module
+    from aspen.raft import ReadState
+
+    path = reads_module.ReadPath(FakeHost())  # type: ignore[arg-type]
+    monkeypatch.setattr(reads_module, "INLINE_READS_BUDGET", 0.0)
+    served: list[int] = []
+    waiters = [ReadIndexWaiter() for _ in range(3)]
+    for i, w in enumerate(waiters):
+        w.callback = lambda i=i: served.append(i)
+    path.tokens[b"t"] = (waiters, 0.0, 1)
+    path.serve_read_states([ReadState(b"t", 1)])
+    for expected in ([0], [0, 1], [0, 1, 2]):
+        if len(served) < len(expected):
+            path.request_read_index()
+        assert served == expected

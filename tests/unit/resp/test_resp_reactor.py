@@ -11,7 +11,14 @@ from __future__ import annotations
 import pytest
 import trio
 
-from aspen.resp.server import Connection, Deferred, RespServer, ServerOptions, _Reactor
+from aspen.resp.server import (
+    BIG_REPLY,
+    Connection,
+    Deferred,
+    RespServer,
+    ServerOptions,
+    _Reactor,
+)
 from aspen.resp.values import OK, PONG
 from harness.resp_wire import command as cmd
 
@@ -246,6 +253,41 @@ async def test_a_pipeline_of_detached_replies_is_sent_once_when_the_last_settles
             assert f.owed[3].abandoned and f.owed[4].abandoned
             assert not any(o.abandoned for o in f.owed[:3])
             f.server.shutdown()
+
+
+async def test_a_detached_big_array_is_encoded_in_slices_by_a_task_then_the_rest_follows(
+) -> None:
+    """A settled reply longer than BIG_REPLY is not encoded by whoever settled it (the
+    driver): a task does it in slices; a command arriving meanwhile waits its turn."""
+    f = Fixture()
+    n = BIG_REPLY + 5
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await trio.sleep(0)
+
+    with trio.fail_after(20):
+        async with trio.open_nursery() as nursery:
+            await nursery.start(f.server.serve, "127.0.0.1", 0)
+            c = await f.connect()
+            await c.send_all(cmd(b"OWE") + cmd(b"OWE"))
+            while len(f.owed) < 2:
+                await trio.sleep(0.001)
+            nursery.start_soon(ticker)
+            f.owed[0].settle(b"small")
+            batch = next(iter(f.reactor.parked.values())).batch
+            before = ticks
+            f.owed[1].settle(list(range(n)))  # (synchronously: the encode must not be here)
+            assert ticks == before and batch.late is not None
+            await c.send_all(cmd(b"ECHO", b"next"))
+            expected = (b"$5\r\nsmall\r\n*%d\r\n" % n
+                        + b"".join(b":%d\r\n" % i for i in range(n)) + b"$4\r\nnext\r\n")
+            assert await read_exactly(c, len(expected)) == expected
+            assert batch.late is None and ticks > before + 1
+            nursery.cancel_scope.cancel()
 
 
 async def test_a_client_that_goes_away_while_parked_is_cleaned_up() -> None:
