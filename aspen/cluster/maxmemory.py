@@ -46,6 +46,11 @@ def denied(op: object) -> bool:
     return False
 
 
+MAX_SAMPLES = 64
+"""Keys sampled per victim at most, whatever `maxmemory-samples` says (Redis 7.0 accepts up to
+2^31-1 there; sampling that many keys per eviction would stall the leader)."""
+
+
 class MemoryGuard:
     """The leader's maxmemory decisions (see the module docstring)."""
 
@@ -72,8 +77,8 @@ class MemoryGuard:
                 raise ValueError("maxmemory must be >= 0")
             self.maxmemory = maxmemory
         if samples is not None:
-            if not 1 <= samples <= 64:
-                raise ValueError("maxmemory-samples must be 1-64")
+            if not 1 <= samples <= 2**31 - 1:  # Redis 7.0's range (7.2 narrowed it to 1-64)
+                raise ValueError("maxmemory-samples must be 1-2147483647")
             self.samples = samples
         if self._keyspace is not None:
             self.attach(self._keyspace)
@@ -118,7 +123,7 @@ class MemoryGuard:
             ks.select(db)  # a swap of references; restored before anything else runs
             try:
                 victims = choose_victims(ks, self.policy, excess, now_ms, self.rng, pending,
-                                         self.samples, MAX_EVICT_PER_PASS)
+                                         min(self.samples, MAX_SAMPLES), MAX_EVICT_PER_PASS)
             finally:
                 ks.select(selected)
             if victims:
