@@ -1,9 +1,15 @@
 #!/usr/bin/env python3
 """Bootstrap and run Aspen from a fresh checkout, needing nothing but python3.
 
-`python3 scripts/dev.py run`   sets up .venv and runs the main job (a local node/cluster).
-`python3 scripts/dev.py test`  sets up .venv, installs redis-server/redis-tools when missing,
-                               then runs ruff, mypy and the whole pytest suite.
+`python3 scripts/dev.py run`   sets up .venv, builds, and runs the main job (a local node/cluster).
+`python3 scripts/dev.py build` sets up .venv and compiles the hot modules with mypyc in place
+                               (installing gcc and the Python headers when missing); without a
+                               compiler Aspen runs as pure Python, with a one-line notice.
+                               Up to date: nothing is rebuilt. ASPEN_PURE=1 runs pure Python
+                               even when the build is there.
+`python3 scripts/dev.py test`  sets up .venv, builds, installs redis-server/redis-tools when
+                               missing, then runs ruff, mypy and the whole pytest suite (against
+                               the compiled build; ASPEN_PURE=1 for the pure-Python one).
 `python3 scripts/dev.py bench [args]`  sets up .venv (with the bench extra), installs
                                redis-server/redis-tools when missing, then runs
                                `python -m harness.bench args` (e.g. --quick, --full, --write-docs).
@@ -106,8 +112,58 @@ def ensure_redis() -> None:
         apt_install(missing)
 
 
+def ensure_compiler() -> bool:
+    """A C compiler and the venv interpreter's headers, from apt-get when missing; False when
+    they cannot be had (no apt-get, no matching -dev package: pyenv or a custom build)."""
+    probe = subprocess.run(
+        [str(BIN / "python"), "-c",
+         "import sysconfig; print(sysconfig.get_paths()['include']);"
+         "print((sysconfig.get_config_var('CC') or 'cc').split()[0])"],
+        check=True, capture_output=True, text=True,
+    ).stdout.split("\n")
+    include, cc = Path(probe[0]), probe[1]
+
+    def missing() -> list[str]:
+        wanted = []
+        if shutil.which(cc) is None and shutil.which("gcc") is None:
+            wanted.append("gcc")
+        if not (include / "Python.h").exists():
+            wanted.append(f"python{sys.version_info.major}.{sys.version_info.minor}-dev")
+        return wanted
+
+    if not missing():
+        return True
+    try:
+        apt_install(missing())
+    except (SystemExit, subprocess.CalledProcessError) as exc:
+        say(f"could not install {' '.join(missing())}: {exc}")
+    return not missing()
+
+
+def build(extras: str) -> bool:
+    """Compile the hot modules in place (scripts/native_build.py: nothing when up to date);
+    False, after a one-line notice, when Aspen will run as pure Python instead."""
+    ensure_venv(extras if "dev" in extras else f"{extras},dev")  # (mypyc comes with mypy)
+    if os.environ.get("ASPEN_PURE", "") not in ("", "0"):
+        say("ASPEN_PURE is set: not building; Aspen runs as pure Python")
+        return False
+    if not ensure_compiler():
+        say("NOTICE: no C compiler or Python headers: Aspen runs as pure Python (slower)")
+        return False
+    code = subprocess.call([str(BIN / "python"), str(ROOT / "scripts" / "native_build.py")],
+                           cwd=ROOT)
+    if code != 0:
+        say("NOTICE: compilation failed (see above): Aspen runs as pure Python (slower)")
+        return False
+    return True
+
+
+def cmd_build(args: list[str]) -> int:
+    return 0 if build("test") else 1
+
+
 def cmd_run(args: list[str]) -> int:
-    ensure_venv("test")
+    build("test")
     argv = [str(BIN / "aspen"), "up", *args]
     say(" ".join(argv))
     try:
@@ -117,7 +173,7 @@ def cmd_run(args: list[str]) -> int:
 
 
 def cmd_test(args: list[str]) -> int:
-    ensure_venv("test,dev,bench")  # the bench smoke test runs PySyncObj too
+    built = build("test,dev,bench")  # the bench smoke test runs PySyncObj too
     ensure_redis()
     for step in (
         [str(BIN / "ruff"), "check", "."],
@@ -128,8 +184,10 @@ def cmd_test(args: list[str]) -> int:
             say(f"FAILED: {step[0]}")
             return 1
     argv = [str(BIN / "pytest"), *args]
-    say(" ".join(argv))
-    code = subprocess.call(argv, cwd=ROOT)
+    # tests/unit/test_native_build.py fails unless the compiled build is what runs
+    env = dict(os.environ, ASPEN_EXPECT_BUILD="compiled" if built else "pure")
+    say(f"ASPEN_EXPECT_BUILD={env['ASPEN_EXPECT_BUILD']} " + " ".join(argv))
+    code = subprocess.call(argv, cwd=ROOT, env=env)
     if code == PYTEST_NO_TESTS:
         say("FAILED: pytest collected no tests; an empty selection is an error here")
         return 1
@@ -137,7 +195,7 @@ def cmd_test(args: list[str]) -> int:
 
 
 def cmd_bench(args: list[str]) -> int:
-    ensure_venv("test,dev,bench")
+    build("test,dev,bench")
     ensure_redis()
     argv = [str(BIN / "python"), "-m", "harness.bench", *args]
     say(" ".join(argv))
@@ -188,8 +246,8 @@ def cmd_lock(args: list[str]) -> int:
 
 
 def main() -> int:
-    commands = {"run": cmd_run, "test": cmd_test, "bench": cmd_bench, "explore": cmd_explore,
-                "lock": cmd_lock}
+    commands = {"run": cmd_run, "build": cmd_build, "test": cmd_test, "bench": cmd_bench,
+                "explore": cmd_explore, "lock": cmd_lock}
     if len(sys.argv) < 2 or sys.argv[1] not in commands:
         print(__doc__)
         return 2

@@ -68,7 +68,7 @@ class Applied(NamedTuple):
     one is built per reported op)."""
 
     rid: RequestId
-    reply: object
+    reply: "object"  # noqa: UP037 (quoted: mypyc looks an unquoted `object` up in the module)
     duplicate: bool
 
 

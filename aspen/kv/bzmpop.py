@@ -50,5 +50,5 @@ def _give_back(argv: Argv, reply: object) -> list[bytes] | None:
     return back
 
 
-BZMPOP = Blocking(_call, _serve, ZSet, _give_back)
+BZMPOP: Blocking = Blocking(_call, _serve, ZSet, _give_back)
 """How the node parks a BZMPOP and serves it from a sorted set (`aspen.cluster.blocking`)."""

@@ -343,7 +343,7 @@ class Session:
         before = self.last_spec
         self.last_spec = None
         out = self._handle(argv)
-        spec = self.last_spec
+        spec: CommandSpec | None = self.last_spec  # (re-read: _handle set it)
         monitors = self.monitors
         if monitors is not None and monitors.sinks and spec is not None and not (
             spec.flags & _NOT_MONITORED

@@ -879,4 +879,4 @@ def _bzpop_back(argv: Argv, reply: object) -> list[bytes] | None:
     return [b"zadd", key, score_arg(score), member]
 
 
-BZPOP = Blocking(keys_then_timeout, _serve_bzpop, ZSet, _bzpop_back)
+BZPOP: Blocking = Blocking(keys_then_timeout, _serve_bzpop, ZSet, _bzpop_back)

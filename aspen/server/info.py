@@ -26,6 +26,8 @@ import sys
 import time
 from typing import Any
 
+from aspen import _native
+
 __all__ = ["node_sections"]
 
 _RUN_ID = secrets.token_hex(20)
@@ -92,6 +94,7 @@ def node_sections(node: Any, rss: int, peak: int) -> dict[str, list[tuple[str, s
         io_threads_active=0,
         aspen_version=node.aspen_version,
         aspen_server="aspen",
+        aspen_build=_native.MODE,
     )
     sections["clients"] = _pairs(
         connected_clients=len(server.connections),
