@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+from importlib.machinery import EXTENSION_SUFFIXES
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -55,6 +56,12 @@ def main() -> int:
         print("[build] compiled build is up to date", flush=True)
         return 0
     _native.STAMP.unlink(missing_ok=True)
+    wanted = {*_native.COMPILED, GROUP + "__mypyc"}
+    for suffix in EXTENSION_SUFFIXES:
+        for old in _native.PACKAGE.rglob("*" + suffix):
+            parts = old.relative_to(_native.PACKAGE.parent).parts
+            if ".".join((*parts[:-1], old.name.removesuffix(suffix))) not in wanted:
+                old.unlink()  # (a module dropped from the list must not load its old build)
     started = time.monotonic()
     try:
         build(digest)

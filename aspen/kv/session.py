@@ -341,9 +341,9 @@ class Session:
             return self._handle(argv)
         start = perf_counter()
         before = self.last_spec
-        self.last_spec = None
+        self.last_spec = _NO_SPEC  # (not None: mypy would take it as still None below, mypyc too)
         out = self._handle(argv)
-        spec: CommandSpec | None = self.last_spec  # (re-read: _handle set it)
+        spec = self.last_spec
         monitors = self.monitors
         if monitors is not None and monitors.sinks and spec is not None and not (
             spec.flags & _NOT_MONITORED
@@ -1037,6 +1037,7 @@ class Session:
 
 
 _OPS = frozenset({ReadOp, WriteOp, TxnOp})
+_NO_SPEC: CommandSpec | None = None
 _NOT_MONITORED = frozenset({"admin", "skip_monitor"})
 """Commands MONITOR does not show (Redis: admin commands and those flagged skip_monitor)."""
 _SENSITIVE_CONFIG = frozenset({b"requirepass", b"masterauth", b"masteruser"})

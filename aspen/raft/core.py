@@ -975,7 +975,7 @@ class RaftCore:
             elif self.id not in m.voters:
                 # We are not part of the committed configuration: hand over and step down.
                 best = max(
-                    sorted(set(m.voters) & self._progress.keys()),
+                    sorted(m.voters & self._progress.keys()),
                     key=lambda p: self._progress[p].match,
                     default=None,
                 )
@@ -1111,8 +1111,7 @@ class RaftCore:
         for peer in list(self._progress):
             if peer not in wanted:
                 del self._progress[peer]
-        # (set(): frozenset - keys() is a set at run time, which typeshed calls a frozenset)
-        for peer in set(wanted) - self._progress.keys():
+        for peer in wanted - self._progress.keys():
             self._progress[peer] = Progress(next=self.log.last_index() + 1, recent_active=True)
         if self._transferee is not None and self._transferee not in self.membership.voters:
             self._transferee = None
