@@ -347,7 +347,12 @@ class Keyspace:
         scripting, budget, acl, hints = self.scripting, self.script_budget, self.acl, self.hints
         databases, current = self.databases, self.db
         notifier = self.notifier
-        self.__dict__.update(other.__dict__)
+        names = getattr(type(other), "__mypyc_attrs__", None)  # compiled: no __dict__
+        if names is None:
+            self.__dict__.update(other.__dict__)
+        else:
+            for name in names:
+                setattr(self, name, getattr(other, name))
         self.scripting, self.script_budget, self.acl, self.hints = scripting, budget, acl, hints
         self.notifier = notifier
         self.databases = databases

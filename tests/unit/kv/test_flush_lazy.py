@@ -64,7 +64,9 @@ def test_flushed_keys_are_freed_in_slices() -> None:
     assert held >= slice_ * 5 // 2
     ks.execute(WriteOp((b"SET", b"a", b"1")), NOW, 0)
     assert sum(len(box) for box in ks._garbage) == held - slice_  # one slice per command
-    for _ in range(3):
+    for _ in range((held - slice_) // slice_):
         ks.execute(WriteOp((b"SET", b"a", b"2")), NOW, 0)
+    assert ks._garbage != []
+    ks.execute(WriteOp((b"SET", b"a", b"2")), NOW, 0)
     assert ks._garbage == []
     assert ks.key_count() == 1
