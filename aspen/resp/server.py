@@ -603,11 +603,10 @@ class _Batch:
                             out += await encode_big(reply, handler.protocol)
                         else:
                             encode_into(out, reply, handler.protocol)
-                    except Exception as failure:  # a bug must not take the node down
-                        # (not `exc`: mypyc gives a name one type per function, ProtocolError)
+                    except Exception as exc:  # a bug must not take the node down
                         log.exception("command %r failed", argv[:1])
                         del out[mark:]
-                        encode_into(out, Error(f"ERR internal error: {failure!r}"), 2)
+                        encode_into(out, Error(f"ERR internal error: {exc!r}"), 2)
                     if handler.should_close:
                         break
                 self.server.stats_commands_processed += len(commands)
