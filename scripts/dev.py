@@ -10,7 +10,7 @@
 `python3 scripts/dev.py test`  sets up .venv, builds, installs redis-server/redis-tools when
                                missing, then runs ruff, mypy and the whole pytest suite (against
                                the compiled build; ASPEN_PURE=1 for the pure-Python one).
-`python3 scripts/dev.py bench [args]`  sets up .venv (with the bench extra), installs
+`python3 scripts/dev.py bench [args]`  sets up .venv (with the bench extra), builds, installs
                                redis-server/redis-tools when missing, then runs
                                `python -m harness.bench args` (e.g. --quick, --full, --write-docs).
 `python3 scripts/dev.py explore [N]`  the long randomized search of the differential tests
