@@ -221,6 +221,9 @@ def last_expiry_only(argv: list[bytes], start: int) -> list[bytes]:
         if word in _EXPIRY_OPTIONS and any(o.lower() == word for o in options[i + 2 :]):
             i += 2
             continue
+        if word == b"persist" and any(o.lower() == word for o in options[i + 1 :]):
+            i += 1  # (GETEX k PERSIST PERSIST is OK in Redis; fakeredis calls it a syntax error)
+            continue
         kept.append(options[i])
         i += 1
     return argv[:start] + kept
