@@ -604,9 +604,7 @@ class _Batch:
                         else:
                             encode_into(out, reply, handler.protocol)
                     except Exception as exc:  # a bug must not take the node down
-                        log.exception("command %r failed", argv[:1])
-                        del out[mark:]
-                        encode_into(out, Error(f"ERR internal error: {exc!r}"), 2)
+                        _internal_error(out, mark, argv, exc)
                     if handler.should_close:
                         break
                 self.server.stats_commands_processed += len(commands)
@@ -678,21 +676,16 @@ class _Batch:
         protocol = self.handler.protocol
         done = 0
         try:
-            for argv, reply in pending:
-                mark = len(out)
-                try:
-                    value = reply
-                    if type(value) is Deferred:
+            for argv, value in pending:
+                if type(value) is Deferred:
+                    try:
                         value = await value._wait()  # (not through wait(): one frame less)
-                        protocol = self.handler.protocol
-                    if type(value) is list and len(value) > BIG_REPLY:
-                        out += await encode_big(value, protocol)
-                    else:
-                        _encode_reply(out, value, protocol)
-                except Exception as exc:  # a bug must not take the node down
-                    log.exception("command %r failed", argv[:1])
-                    del out[mark:]
-                    encode_into(out, Error(f"ERR internal error: {exc!r}"), 2)
+                    except Exception as exc:  # a bug must not take the node down
+                        _internal_error(out, len(out), argv, exc)
+                        done += 1
+                        continue
+                    protocol = self.handler.protocol
+                await _encode_owed(out, argv, value, protocol)
                 done += 1
         finally:
             del pending[:done]
@@ -749,13 +742,7 @@ class _Batch:
         out = bytearray()
         protocol = self.handler.protocol
         for argv, value in values:
-            mark = len(out)
-            try:
-                _encode_reply(out, value, protocol)
-            except Exception as exc:  # a bug must not take the node down
-                log.exception("command %r failed", argv[:1])
-                del out[mark:]
-                encode_into(out, Error(f"ERR internal error: {exc!r}"), 2)
+            _encode_or_error(out, argv, value, protocol)
         self.pending = []
         self.held = 0
         if out and output is not None:
@@ -779,16 +766,7 @@ class _Batch:
             while i < len(self.pending):  # (pushes may join while this yields)
                 argv, value = self.pending[i]
                 i += 1
-                mark = len(out)
-                try:
-                    if type(value) is list and len(value) > BIG_REPLY:
-                        out += await encode_big(value, protocol)
-                    else:
-                        _encode_reply(out, value, protocol)
-                except Exception as exc:  # a bug must not take the node down
-                    log.exception("command %r failed", argv[:1])
-                    del out[mark:]
-                    encode_into(out, Error(f"ERR internal error: {exc!r}"), 2)
+                await _encode_owed(out, argv, value, protocol)
         finally:
             self.detached = None
             conn._batch = None
@@ -986,6 +964,34 @@ def _encode_reply(out: bytearray, value: object, protocol: int) -> None:
             encode_into(out, item, protocol)
     else:
         encode_into(out, value, protocol)
+
+
+def _internal_error(out: bytearray, mark: int, argv: list[bytes], exc: Exception) -> None:
+    """A reply that failed (a bug): logged, and answered as an error from `mark` on, so it
+    costs that reply and never the node or the connection."""
+    log.exception("command %r failed", argv[:1], exc_info=exc)
+    del out[mark:]
+    encode_into(out, Error(f"ERR internal error: {exc!r}"), 2)
+
+
+def _encode_or_error(out: bytearray, argv: list[bytes], value: object, protocol: int) -> None:
+    mark = len(out)
+    try:
+        _encode_reply(out, value, protocol)
+    except Exception as exc:  # a bug must not take the node down
+        _internal_error(out, mark, argv, exc)
+
+
+async def _encode_owed(out: bytearray, argv: list[bytes], value: object, protocol: int) -> None:
+    """`_encode_or_error`, in slices that yield to the event loop for a big array."""
+    if type(value) is list and len(value) > BIG_REPLY:
+        mark = len(out)
+        try:
+            out += await encode_big(value, protocol)
+        except Exception as exc:  # a bug must not take the node down
+            _internal_error(out, mark, argv, exc)
+    else:
+        _encode_or_error(out, argv, value, protocol)
 
 
 class _Pushed:
