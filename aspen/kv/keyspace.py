@@ -148,13 +148,9 @@ class Keyspace:
 
     def execute(self, op: Op, now_ms: int, seed: int = 0) -> object:
         """Run one op, in its database, and return its reply value."""
-        self.seed = seed
-        if self._garbage:
-            self._free_some()
-        if op.db != self.db:
-            if not 0 <= op.db < self.databases:
-                return Error(DB_RANGE)
-            self.select(op.db)
+        refused = self._enter(op.db, seed)
+        if refused is not None:
+            return refused
         if isinstance(op, TxnOp):
             return self._execute_txn(op, now_ms)
         return self.run_command(op.argv, type(op) is WriteOp, now_ms)
@@ -162,6 +158,14 @@ class Keyspace:
     def execute_write(self, argv: tuple[bytes, ...], db: int, now_ms: int, seed: int) -> object:
         """`execute(WriteOp(argv, db), now_ms, seed)`, without the op object (a follower
         applies the writes of an entry as they were decoded: `aspen.cluster.entry`)."""
+        refused = self._enter(db, seed)
+        if refused is not None:
+            return refused
+        return self.run_command(argv, True, now_ms)
+
+    def _enter(self, db: int, seed: int) -> Error | None:
+        """Before an op: its seed, some lazy freeing, its database (or the error for a
+        database out of range)."""
         self.seed = seed
         if self._garbage:
             self._free_some()
@@ -169,7 +173,7 @@ class Keyspace:
             if not 0 <= db < self.databases:
                 return Error(DB_RANGE)
             self.select(db)
-        return self.run_command(argv, True, now_ms)
+        return None
 
     # ------------------------------------------------------------ databases
 
