@@ -55,6 +55,6 @@ class NodeHost(Protocol):
         """The wall clock entries are stamped with."""
         ...
 
-    def start_task(self, fn: Callable[..., Awaitable[Any]], *args: Any) -> None:
-        """Run `fn(*args)` as a task of the node's nursery."""
+    def start_task(self, fn: Callable[..., Awaitable[Any]], *args: Any) -> bool:
+        """Run `fn(*args)` as a task of the node's nursery; False once it takes no more."""
         ...

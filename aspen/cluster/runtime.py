@@ -166,9 +166,16 @@ class ClusterNode:
     def clock_ms(self) -> int:
         return self._clock_ms()
 
-    def start_task(self, fn: Callable[..., Awaitable[Any]], *args: Any) -> None:
-        assert self._nursery is not None
-        self._nursery.start_soon(fn, *args)
+    def start_task(self, fn: Callable[..., Awaitable[Any]], *args: Any) -> bool:
+        """Run `fn(*args)` as a task of the node; False (nothing started) once the node is
+        stopping and takes no new tasks."""
+        if self._nursery is None:
+            return False
+        try:
+            self._nursery.start_soon(fn, *args)
+        except RuntimeError:  # the nursery is closed to new arrivals
+            return False
+        return True
 
     # =========================================================================================
     # lifecycle

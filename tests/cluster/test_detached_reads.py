@@ -33,9 +33,11 @@ class FakeNode:
         self.executed.append(op)
         return b"value@%d" % self.applied
 
-    def start_task(self, fn: Callable[..., Awaitable[Any]], *args: Any) -> None:
-        assert self.nursery is not None
+    def start_task(self, fn: Callable[..., Awaitable[Any]], *args: Any) -> bool:
+        if self.nursery is None:
+            return False
         self.nursery.start_soon(fn, *args)
+        return True
 
     async def finish_read(self, op: ReadOp, waiter: ReadIndexWaiter) -> object:
         await waiter.event.wait()
