@@ -99,6 +99,7 @@ class ClusterNode:
             election_tick=settings.election_ticks,
             heartbeat_tick=settings.heartbeat_ticks,
             max_inflight=settings.max_inflight,
+            linger_commit=settings.commit_linger > 0,
             snapshot_chunk_size=settings.snapshot_chunk_size,
             log_window_entries=settings.log_window_entries,
             log_window_bytes=settings.log_window_bytes,
@@ -279,8 +280,17 @@ class ClusterNode:
     async def _driver(self) -> None:
         """The driver task: each kick runs one pass of the shared sequence
         (`aspen.raft.driver`), carrying out its I/O steps here."""
+        linger = self.settings.commit_linger
         while True:
-            await self._wakeup.wait()
+            if self.raft.commit_owed:
+                # Wait a little for a new entry to carry the commit index to the followers;
+                # if none comes, an append tells them (RaftConfig.linger_commit).
+                with trio.move_on_after(linger):
+                    await self._wakeup.wait()
+                if not self._wakeup.is_set():
+                    self.raft.flush_commit()
+            else:
+                await self._wakeup.wait()
             # One scheduler round before draining lets every task that is runnable now (clients,
             # the receiver) add its work: bigger batches for the price of one checkpoint.
             await trio.lowlevel.checkpoint()

@@ -25,6 +25,11 @@ def _positive(_inst: object, attribute: attrs.Attribute[Any], value: object) -> 
         raise ValueError(f"cluster: {attribute.name} must be positive, got {value!r}")
 
 
+def _not_negative(_inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise ValueError(f"cluster: {attribute.name} must be 0 or more, got {value!r}")
+
+
 def _consistency(_inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
     if value not in READ_CONSISTENCIES:
         raise ValueError(
@@ -45,6 +50,9 @@ class ClusterSettings:
     request_timeout: a client command waits at most this long for a leader / a commit.
     snapshot_entries / snapshot_log_bytes: take a snapshot when this many entries (or bytes
         of entries) were applied since the last one.
+    commit_linger: a leader whose commit index advanced waits this long for a new entry to
+        carry the index to the followers before it sends them an append of its own just for
+        that (RaftConfig.linger_commit); 0 sends it at once.
     log_window_entries / log_window_bytes: the Raft core keeps at most this tail of applied,
         durable entries in memory; older ones are read back from storage for a lagging
         follower (RaftConfig.log_window_*).
@@ -78,6 +86,7 @@ class ClusterSettings:
     max_batch_bytes: int = attrs.field(default=512 << 10, validator=_positive)
     snapshot_chunk_size: int = attrs.field(default=1 << 20, validator=_positive)
     max_inflight: int = attrs.field(default=256, validator=_positive)
+    commit_linger: float = attrs.field(default=0.002, validator=_not_negative)
     log_window_entries: int = attrs.field(default=1024, validator=_positive)
     log_window_bytes: int = attrs.field(default=1 << 20, validator=_positive)
     databases: int = attrs.field(default=16, validator=_positive)

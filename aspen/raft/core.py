@@ -114,6 +114,7 @@ class RaftCore:
         self._progress: dict[NodeId, Progress] = {}
         self._need_broadcast = False
         self._commit_dirty = False
+        self._commit_owed: set[NodeId] = set()  # followers not yet told the commit index
         self._transferee: NodeId | None = None
         self._transfer_elapsed = 0
 
@@ -544,6 +545,7 @@ class RaftCore:
         self._progress = {}
         self._need_broadcast = False
         self._commit_dirty = False
+        self._commit_owed = set()
         self._transferee = None
         self._read_acks = {}
         self._open_round = None
@@ -826,6 +828,22 @@ class RaftCore:
         for peer in sorted(self._progress):
             self._replicate_to(peer, allow_empty=allow_empty)
 
+    @property
+    def commit_owed(self) -> bool:
+        """Is a follower owed the commit index (`RaftConfig.linger_commit`)? The runtime
+        then calls `flush_commit` after a short linger unless an append told it first."""
+        return bool(self._commit_owed)
+
+    def flush_commit(self) -> None:
+        """Tell every follower still owed the commit index, with an append (with no entries
+        if it has none to get): the runtime's linger expired with no new entry proposed."""
+        owed, self._commit_owed = self._commit_owed, set()
+        if self.role is not Role.LEADER:
+            return
+        for peer in sorted(owed):
+            if peer in self._progress:
+                self._replicate_to(peer, allow_empty=True)
+
     def _replicate_to(self, peer: NodeId, *, allow_empty: bool) -> None:
         pr = self._progress[peer]
         sent = self._send_append(peer, pr, allow_empty=allow_empty)
@@ -854,6 +872,7 @@ class RaftCore:
                 self.id, peer, self.term, prev, prev_term, tuple(entries), self.commit_index
             )
         )
+        self._commit_owed.discard(peer)
         if pr.state is ProgressState.PROBE:
             pr.probe_sent = True
         elif entries:
@@ -957,7 +976,11 @@ class RaftCore:
         return True
 
     def _on_commit_advanced(self) -> None:
-        self._need_broadcast = self._commit_dirty = True
+        self._need_broadcast = True
+        if self.config.linger_commit:
+            self._commit_owed.update(self._progress)  # told by the next append, or flush_commit
+        else:
+            self._commit_dirty = True
         if self._reads_awaiting_commit and self.log.term(self.commit_index) == self.term:
             waiting, self._reads_awaiting_commit = self._reads_awaiting_commit, []
             for token, requester, _ in waiting:

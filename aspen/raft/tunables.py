@@ -25,6 +25,11 @@ class RaftConfig:
         entries that are applied and durable are dropped from memory once the in-memory tail
         exceeds either cap (payload bytes); older entries are read back from storage for
         lagging followers. Without a reader the whole log after the snapshot stays in memory.
+    linger_commit: a leader whose commit index advanced does not send followers an append
+        with no entries just to tell them: the index rides on the next append with entries,
+        and the runtime calls `RaftCore.flush_commit()` when its own short linger expires
+        with none sent (`commit_owed`). Under load that is a message each way per follower
+        and per entry fewer; off, the empty append goes out at once (etcd's behaviour).
     pre_vote: campaign only after a pre-vote round shows a win is possible (thesis 9.6).
     check_quorum: a leader steps down if it has not heard from a quorum within election_tick
         ticks. Independently of it, followers ignore vote requests for election_tick ticks
@@ -37,6 +42,7 @@ class RaftConfig:
     heartbeat_tick: int = attrs.field(default=1, validator=_positive)
     pre_vote: bool = True
     check_quorum: bool = True
+    linger_commit: bool = False
     max_inflight: int = attrs.field(default=256, validator=_positive)
     max_entries_per_msg: int = attrs.field(default=1024, validator=_positive)
     max_msg_bytes: int = attrs.field(default=1 << 20, validator=_positive)

@@ -48,6 +48,7 @@ class SimParams:
     quiet_max_ms: int = 800
     stable_first_leader_bound_ms: int = 1000  # stable network: a leader within 100 ticks
     liveness_bound_ms: int = 2000  # after a full heal, a client write must succeed within this
+    commit_linger_ms: int = 1  # the runtime's commit_linger (0: the empty append at once)
     disk_min_ms: int = 0
     disk_max_ms: int = 2
     snapshot_every: int = 40  # entries applied between state machine snapshots
@@ -195,6 +196,7 @@ class Simulation:
         kw["snapshot_chunk_size"] = p.snapshot_chunk_size
         kw["log_window_entries"] = p.log_window_entries
         kw["log_window_bytes"] = p.log_window_bytes
+        kw["linger_commit"] = p.commit_linger_ms > 0
         self.raft_config = RaftConfig(**kw)
         self.net = Network(self.clock, self.rng, self._deliver, attrs.evolve(p.net))
         factory = core_factory or default_core_factory()

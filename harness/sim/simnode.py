@@ -45,6 +45,7 @@ class SimNode:
         self.driver: Driver | None = None
         self.steps: Iterator[Step] | None = None  # the driver's pass in progress
         self.kicked = False  # inputs arrived: the driver owes a pass
+        self.lingering = False  # a commit linger timer is set (`_maybe_linger`)
         # client requests for the driver's next drain (as the runtime queues its writes)
         self.requests: list[tuple[int, tuple[int, int], str, str, str | None, str | None]] = []
         self.durable = DurableLog()
@@ -84,6 +85,7 @@ class SimNode:
         self.driver = self.make_driver(self.core, self, d.hard_state)
         self.steps = None
         self.kicked = False
+        self.lingering = False
         self.requests = []
         self.alive = True
         self.persisting = False
@@ -220,6 +222,27 @@ class SimNode:
                 self.steps = None
                 continue
             self._carry_out(step)
+        self._maybe_linger()
+
+    def _maybe_linger(self) -> None:
+        """The runtime's commit linger (`RaftConfig.linger_commit`): a commit index the
+        followers are owed goes out `commit_linger_ms` after the driver went idle, unless an
+        append with new entries carried it first."""
+        if (self.alive and self.steps is None and not self.persisting and not self.lingering
+                and self.core.commit_owed):
+            self.lingering = True
+            self.sim.clock.after(self.sim.params.commit_linger_ms, self._linger_expired,
+                                 self.incarnation)
+
+    def _linger_expired(self, inc: int) -> None:
+        if inc != self.incarnation:
+            return
+        if self.paused:
+            self.backlog.append((self._linger_expired, (inc,)))
+            return
+        self.lingering = False
+        self.core.flush_commit()
+        self.pump()
 
     def _carry_out(self, step: Step) -> None:
         kind = type(step)
