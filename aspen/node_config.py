@@ -30,6 +30,7 @@
     tick_ms = 50                  # one Raft tick
     election_ticks = 10           # election timeout (randomised up to twice this): 0.5-1 s
     heartbeat_ticks = 1           # (why these: docs/runtime.md, "Timing defaults")
+    commit_linger_ms = 2          # a new commit index waits this long for the next append
     request_timeout = 5.0         # seconds a client command waits for a leader/commit
     read_consistency = "linearizable"   # linearizable | lease | stale
     snapshot_entries = 20000      # snapshot after this many applied entries ...
@@ -326,6 +327,9 @@ class RaftSettings:
     tick_ms: int = _setting(50, _int_range(1, 60_000), "one Raft tick, in ms")
     election_ticks: int = _setting(10, _int_range(2, 10_000), "election timeout in ticks")
     heartbeat_ticks: int = _setting(1, _int_range(1, 10_000), "heartbeat interval in ticks")
+    commit_linger_ms: int = _setting(
+        2, _int_range(0, 1000), "ms a new commit index waits to ride on the next append"
+    )
     request_timeout: float = _setting(5.0, _positive_number,
                                       "seconds a command waits for a leader / commit")
     read_consistency: str = _setting(
@@ -452,6 +456,7 @@ class Config:
                 tick_interval=r.tick_ms / 1000,
                 election_ticks=r.election_ticks,
                 heartbeat_ticks=r.heartbeat_ticks,
+                commit_linger=r.commit_linger_ms / 1000,
                 read_consistency=r.read_consistency,  # type: ignore[arg-type]
                 request_timeout=r.request_timeout,
                 snapshot_entries=r.snapshot_entries,
