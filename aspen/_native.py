@@ -29,8 +29,8 @@ from types import ModuleType
 # The modules the build compiles (docs/benchmarks.md, issue 20). Not aspen.raft.core or
 # .driver: the tests' planted bugs subclass RaftCore and Driver, which a compiled (native)
 # class forbids; not aspen.resp.server: mypyc checks ServerOptions' `attrs.field(factory=)`
-# default against its `bool` at import (and the module is being reworked, issue 20); not
-# aspen.cluster.connection: tests drive its _PendingRead with a duck-typed fake connection.
+# default against its `bool` at import (and the module is being reworked, issue 20).
+# aspen.cluster.connection is (its _PendingRead takes a Protocol: the tests' fake connection).
 COMPILED = (
     "aspen.resp.protocol",
     "aspen.resp.deferred",
@@ -39,9 +39,12 @@ COMPILED = (
     "aspen.cluster.entry",
     "aspen.cluster.state",
     "aspen.kv.session",
+    "aspen.cluster.connection",
     "aspen.kv.keyspace",
     "aspen.kv.strings",
     "aspen.kv.ops",
+    "aspen.server.stats",
+    "aspen.server.slowlog",
     "aspen.storage.records",
 )
 

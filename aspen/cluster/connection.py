@@ -112,7 +112,8 @@ class ClusterConnection:
 
     def handle(self, argv: list[bytes]) -> object:
         pause = self.pause
-        if pause is not None and (self.held or pause.holds(self._may_replicate(argv))):
+        if pause is not None and (self.held or (
+                pause.mode is not None and pause.holds(self._may_replicate(argv)))):
             self.held += 1
             return Deferred(lambda: self._after_pause(argv))
         if (
@@ -414,13 +415,43 @@ class _PendingWrite:
 _UNSET = object()
 
 
+class _ReadFinisher(Protocol):
+    def finish(self, op: ReadOp, result: object) -> object: ...
+
+
+class _Applied(Protocol):
+    @property
+    def applied_index(self) -> int: ...
+
+
+class _ReadNode(Protocol):
+    @property
+    def cut_off(self) -> bool: ...
+    @property
+    def state(self) -> _Applied: ...
+    def execute_local(self, op: ReadOp) -> object: ...
+    def start_task(self, fn: Callable[..., Awaitable[Any]], *args: Any) -> bool: ...
+    async def finish_read(self, op: ReadOp, waiter: ReadIndexWaiter) -> object: ...
+
+
+class _ReadOwner(Protocol):
+    """What a `_PendingRead` uses of its connection and node (Protocols only: the tests
+    drive one with fakes, which the compiled build's check of a concrete class refuses)."""
+
+    @property
+    def node(self) -> _ReadNode: ...
+    @property
+    def session(self) -> _ReadFinisher: ...
+    reads_in_flight: int
+
+
 class _PendingRead:
     """One started linearizable read of a connection: its read index is already asked for
     (together with the other reads of the same driver pass); it is served when awaited."""
 
     __slots__ = ("callback", "conn", "op", "open", "value", "waiter")
 
-    def __init__(self, conn: ClusterConnection, op: ReadOp, waiter: ReadIndexWaiter) -> None:
+    def __init__(self, conn: _ReadOwner, op: ReadOp, waiter: ReadIndexWaiter) -> None:
         self.conn = conn
         self.op = op
         self.waiter = waiter

@@ -61,7 +61,7 @@ class FakeConn:
 
 def pending(node: FakeNode) -> tuple[_PendingRead, ReadIndexWaiter, list[int]]:
     waiter = ReadIndexWaiter()
-    read = _PendingRead(FakeConn(node), ReadOp([b"GET", b"k"]), waiter)  # type: ignore[arg-type]
+    read = _PendingRead(FakeConn(node), ReadOp([b"GET", b"k"]), waiter)
     calls: list[int] = []
     assert read.detach(lambda: calls.append(1))
     return read, waiter, calls
@@ -121,7 +121,7 @@ async def test_awaited_after_all_it_is_served_once_and_calls_back_nobody() -> No
 async def test_not_detachable_once_answered_or_cut_off() -> None:
     node = FakeNode(None)
     waiter = ReadIndexWaiter()
-    read = _PendingRead(FakeConn(node), ReadOp([b"GET", b"k"]), waiter)  # type: ignore[arg-type]
+    read = _PendingRead(FakeConn(node), ReadOp([b"GET", b"k"]), waiter)
     node.cut_off = True
     assert not read.detach(lambda: None)
     node.cut_off = False
