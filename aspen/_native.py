@@ -28,9 +28,9 @@ from types import ModuleType
 
 # The modules the build compiles (docs/benchmarks.md, issue 20). Not aspen.raft.core or
 # .driver: the tests' planted bugs subclass RaftCore and Driver, which a compiled (native)
-# class forbids; not aspen.resp.server: mypyc checks ServerOptions' `attrs.field(factory=)`
-# default against its `bool` at import (and the module is being reworked, issue 20).
-# aspen.cluster.connection is (its _PendingRead takes a Protocol: the tests' fake connection).
+# class forbids. aspen.resp.server is (its ServerOptions lives in aspen.resp.options: mypyc
+# checks an attrs `field(factory=)` default against the field's type at import), and so is
+# aspen.cluster.connection (its _PendingRead takes Protocols: the tests' fake connection).
 COMPILED = (
     "aspen.resp.protocol",
     "aspen.resp.deferred",
@@ -39,6 +39,7 @@ COMPILED = (
     "aspen.cluster.entry",
     "aspen.cluster.state",
     "aspen.kv.session",
+    "aspen.resp.server",
     "aspen.cluster.connection",
     "aspen.kv.keyspace",
     "aspen.kv.strings",

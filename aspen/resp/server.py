@@ -54,7 +54,6 @@ import contextlib
 import errno
 import logging
 import math
-import os
 import select
 import socket
 import ssl
@@ -62,7 +61,6 @@ from collections.abc import Awaitable, Callable
 from time import perf_counter
 from typing import Any, Protocol
 
-import attrs
 import outcome
 import trio
 
@@ -71,10 +69,8 @@ from aspen.resp.handover import AGAIN as _AGAIN
 from aspen.resp.handover import HANDOVER as _HANDOVER
 from aspen.resp.handover import Adopt as _Adopt
 from aspen.resp.handover import adopt as _adopt
+from aspen.resp.options import ServerOptions
 from aspen.resp.protocol import (
-    DEFAULT_MAX_ARGV,
-    DEFAULT_MAX_BULK_LEN,
-    INLINE_MAX_SIZE,
     ProtocolError,
     RequestParser,
     encode_into,
@@ -102,52 +98,41 @@ class ConnectionHandler(Protocol):
     def handle(self, argv: list[bytes]) -> object: ...
 
 
-@attrs.frozen
-class ServerOptions:
-    """Per-server limits and timings (the node builds this from its config)."""
-
-    max_bulk_len: int = DEFAULT_MAX_BULK_LEN
-    max_argv: int = DEFAULT_MAX_ARGV
-    max_inline_len: int = INLINE_MAX_SIZE
-    max_clients: int = 10000
-    max_query_buffer: int = 1024**3  # a partial command larger than this closes the client
-    max_output_buffer: int = 1024**3  # unsent replies beyond this pause reading the client
-    idle_timeout: float = 0.0  # close after this long without a request; 0 = never (`timeout`)
-    shutdown_grace: float = 5.0  # hard cap on a graceful shutdown
-    drain_idle: float = 0.5  # during shutdown, close a connection once quiet this long
-    recv_size: int = 64 * 1024
-    pubsub_output_limit: int = 32 * 1024**2  # unsent output reaching this disconnects
-    pubsub_soft_limit: int = 8 * 1024**2  # ... and so does staying at or above this for
-    pubsub_soft_seconds: float = 60.0  # longer than this (0 in a limit: none)
-    normal_output_limit: int = 0  # the same for clients without subscriptions (Redis:
-    normal_soft_limit: int = 0  # client-output-buffer-limit normal 0 0 0, i.e. no limit)
-    normal_soft_seconds: float = 0.0
-    tls_handshake_timeout: float = 10.0  # a TLS client must finish its handshake within this
-    # Serve idle plain-TCP clients from one reactor task (see `_Reactor`); False (or the
-    # environment's ASPEN_RESP_REACTOR=0): one wait per connection, as before issue 20.
-    reactor: bool = attrs.field(
-        factory=lambda: os.environ.get("ASPEN_RESP_REACTOR", "1") != "0")
-
-
-@attrs.define(eq=False)
 class Connection:
-    """One client connection's bookkeeping (CLIENT LIST reads it through the node)."""
+    """One client connection's bookkeeping (CLIENT LIST reads it through the node).
 
-    client_id: int
-    addr: str
-    laddr: str
-    created: float  # trio.current_time() at accept
-    last_active: float
-    handler: ConnectionHandler | None = None
-    on_close: list[Callable[[], None]] = attrs.Factory(list)
-    _scope: trio.CancelScope | None = None  # cancels the connection; see RespServer._drive
-    _waiting: bool = False  # blocked in recv: the only moment a deadline may be set
-    _output: _Output | None = None
-    _batch: _Batch | None = None  # set while a batch runs: pushes go among its replies
-    _closed: bool = False
-    _fast: bool = False  # a batch runs inside the reactor: anything that awaits hands over
-    subscribed: Callable[[], bool] | None = None
-    """True while the client has subscriptions (its output limits are the pub/sub ones)."""
+    A plain class (not attrs): the compiled build makes it native, and the server reads and
+    writes its fields on every request."""
+
+    __slots__ = ("_batch", "_closed", "_fast", "_output", "_scope", "_waiting", "addr",
+                 "client_id", "created", "handler", "laddr", "last_active", "on_close", "sock",
+                 "subscribed")
+
+    def __init__(self, client_id: int, addr: str, laddr: str, created: float,
+                 last_active: float, handler: ConnectionHandler | None = None,
+                 on_close: list[Callable[[], None]] | None = None) -> None:
+        self.client_id = client_id
+        self.addr = addr
+        self.laddr = laddr
+        self.created = created  # trio.current_time() at accept
+        self.last_active = last_active
+        self.handler = handler
+        self.on_close: list[Callable[[], None]] = [] if on_close is None else on_close
+        self._scope: trio.CancelScope | None = None  # cancels the connection; see _drive
+        self._waiting = False  # blocked in recv: the only moment a deadline may be set
+        self._output: _Output | None = None
+        self._batch: _Batch | None = None  # set while a batch runs: pushes go among replies
+        self._closed = False
+        self._fast = False  # a batch runs inside the reactor: anything that awaits hands over
+        # True while the client has subscriptions (its output limits are the pub/sub ones).
+        self.subscribed: Callable[[], bool] | None = None
+        # The raw socket (TCP clients only). While a lazy Deferred is awaited nothing reads
+        # it, so its handler may watch it for a hangup (a client parked in BLPOP that goes
+        # away).
+        self.sock: socket.socket | trio.socket.SocketType | None = None
+
+    def __repr__(self) -> str:
+        return f"Connection(client_id={self.client_id!r}, addr={self.addr!r})"
 
     def is_pubsub(self) -> bool:
         return self.subscribed is not None and self.subscribed()
@@ -173,10 +158,6 @@ class Connection:
             self._output.abort()
         if self._scope is not None:
             self._scope.cancel()
-    # The raw socket (TCP clients only). While a lazy Deferred is awaited nothing reads it, so
-    # its handler may watch it for a hangup (a client parked in BLPOP that goes away).
-    sock: socket.socket | trio.socket.SocketType | None = None
-    """The client's socket, for noticing a hangup while its connection is not read."""
 
 
 HandlerFactory = Callable[[Connection], ConnectionHandler]
@@ -559,8 +540,8 @@ class _Batch:
             self.started = perf_counter()
         try:
             commands = parser.feed(data)
-        except ProtocolError as exc:
-            commands, error = exc.commands, exc
+        except ProtocolError as bad:  # (not `exc`: mypyc types a name once per function)
+            commands, error = bad.commands, bad
         if parser.buffered > self.max_query_buffer:
             # Redis's client-query-buffer-limit: close without a reply, and say why in the log.
             log.warning("closing client that reached max query buffer length (%d bytes)",
@@ -623,8 +604,8 @@ class _Batch:
                     parser.authenticated = bool(handler.authenticated)  # type: ignore[attr-defined]
                     try:
                         commands = parser.feed(b"")
-                    except ProtocolError as exc:
-                        commands, error = exc.commands, exc
+                    except ProtocolError as bad:
+                        commands, error = bad.commands, bad
             if (
                 detach
                 and pending

@@ -10,10 +10,10 @@ of a socketpair, and hands the batch `depth` commands at a time, then waits for 
 replies. What is measured is the thread CPU time (`time.thread_time`) of the event-loop
 thread per request, best and median of `--rounds`; the disk thread's CPU is not in it.
 
-What it leaves out: accept, the reactor's epoll wait and recv (one per batch), the client's
-own wake-up (an Event and a recv per batch: the same in every tree, so it dilutes a change,
-never flatters it). A figure, never a pass/fail test: compare trees by running this with
-PYTHONPATH pointing at each, alternately.
+What it leaves out: accept, the reactor's epoll wait and recv (one per batch). What it adds:
+the client's own wait on its end of the socketpair and a recv per batch (the same in every
+tree, so it dilutes a change, never flatters it). A figure, never a pass/fail test: compare
+trees by running this with PYTHONPATH pointing at each, alternately.
 """
 
 from __future__ import annotations
@@ -56,21 +56,6 @@ def _payloads(test: str, depth: int, n: int) -> list[bytes]:
     return out
 
 
-class _Output(_SocketOutput):
-    """The server's socket output, telling the client when its replies went out."""
-
-    __slots__ = ("client",)
-    client: _Client
-
-    def write_nowait(self, data: bytearray) -> None:
-        super().write_nowait(data)
-        self.client.replied.set()
-
-    async def write(self, data: bytearray) -> None:
-        await super().write(data)
-        self.client.replied.set()
-
-
 class _Client:
     """One simulated connection: its batch, and the far end of its socket."""
 
@@ -84,14 +69,12 @@ class _Client:
         conn.sock = theirs
         node.server.connections[client_id] = conn
         self.conn = conn
-        self.replied = trio.Event()
         self.handler = node._new_connection(conn)
         conn.handler = self.handler
 
     def start(self, nursery: trio.Nursery, node: Node) -> None:
-        output = _Output(self.theirs, nursery, node.server.options.max_output_buffer)
+        output = _SocketOutput(self.theirs, nursery, node.server.options.max_output_buffer)
         output.conn = self.conn
-        output.client = self
         self.conn._output = output
         self.batch = _Batch(node.server, self.handler, output.write, self.conn)
 
@@ -100,9 +83,7 @@ class _Client:
         mine = self.mine
         buf = bytearray(1 << 16)
         for i in range(rounds):
-            self.replied = trio.Event()
             await batch.run(payloads[i % len(payloads)], True)
-            await self.replied.wait()
             got = 0
             while got < reply_bytes:
                 try:
