@@ -433,3 +433,21 @@ async def test_write_everything_then_read_pipelines_do_not_deadlock(high_water: 
             await client.aclose()
             server.shutdown()
     assert received == expected
+
+
+def test_connection_bookkeeping_starts_empty_and_unshared() -> None:
+    # (a plain class since issue 20 round 3: each connection gets its own on_close list)
+    a = Connection(1, "127.0.0.1:1", "127.0.0.1:2", 0.0, 0.0)
+    b = Connection(2, "127.0.0.1:3", "127.0.0.1:2", 0.0, 0.0)
+    a.on_close.append(lambda: None)
+    assert b.on_close == [] and b.handler is None and b.sock is None
+    assert not b.is_pubsub() and a != b and a == a
+    b.subscribed = lambda: True
+    assert b.is_pubsub()
+
+
+def test_server_options_are_still_importable_from_the_server_module() -> None:
+    from aspen.resp.options import ServerOptions as Options
+
+    assert ServerOptions is Options
+    assert ServerOptions(reactor=False).reactor is False
