@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import socket
 import statistics
 import sys
@@ -121,25 +122,28 @@ async def _main(args: argparse.Namespace) -> None:
     data_dir = Path(tempfile.mkdtemp(prefix="aspen-client-path-"))
     config = parse_config({"node": {"port": 0, "dir": str(data_dir)}, "raft": {"tick_ms": 100}})
     node = Node(config)
-    async with trio.open_nursery() as nursery:
-        await nursery.start(lambda task_status: node.run(handle_signals=False,
-                                                          task_status=task_status))
-        with trio.fail_after(20):
-            while node.cluster.leader_id != 1:
-                await trio.sleep(0.02)
-        await _measure(node, "set", 16, args.clients, KEYS * 4)  # the keys exist for GET
-        print(f"build: {_native.MODE}; {args.clients} clients; {args.ops} requests per run; "
-              f"load {os.getloadavg()[0]:.2f}", file=sys.stderr)
-        print("| test | -P | best us/req | median | max |")
-        print("|---|---:|---:|---:|---:|")
-        for depth in args.pipeline or [1, 16]:
-            for test in args.tests.split(","):
-                await _measure(node, test, depth, args.clients, args.ops // 4)  # warm
-                runs = [await _measure(node, test, depth, args.clients, args.ops)
-                        for _ in range(args.rounds)]
-                print(f"| {test.upper()} | {depth} | {min(runs):.2f} | "
-                      f"{statistics.median(runs):.2f} | {max(runs):.2f} |", flush=True)
-        node.server.shutdown()
+    try:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(lambda task_status: node.run(handle_signals=False,
+                                                              task_status=task_status))
+            with trio.fail_after(20):
+                while node.cluster.leader_id != 1:
+                    await trio.sleep(0.02)
+            await _measure(node, "set", 16, args.clients, KEYS * 4)  # the keys exist for GET
+            print(f"build: {_native.MODE}; {args.clients} clients; {args.ops} requests per run; "
+                  f"load {os.getloadavg()[0]:.2f}", file=sys.stderr)
+            print("| test | -P | best us/req | median | max |")
+            print("|---|---:|---:|---:|---:|")
+            for depth in args.pipeline or [1, 16]:
+                for test in args.tests.split(","):
+                    await _measure(node, test, depth, args.clients, args.ops // 4)  # warm
+                    runs = [await _measure(node, test, depth, args.clients, args.ops)
+                            for _ in range(args.rounds)]
+                    print(f"| {test.upper()} | {depth} | {min(runs):.2f} | "
+                          f"{statistics.median(runs):.2f} | {max(runs):.2f} |", flush=True)
+            node.server.shutdown()
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 def main(argv: list[str] | None = None) -> int:
