@@ -471,7 +471,7 @@ class _PendingRead:
         server then takes it from `result`): served right where the read index comes in if
         this replica has applied that far, else by a task of the node (`_serve_late`)."""
         waiter = self.waiter
-        if not self.open or waiter.event.is_set() or self.conn.node.cut_off:
+        if not self.open or waiter.fired or self.conn.node.cut_off:
             return False  # (the awaited path answers at once)
         self.callback = callback
         waiter.callback = self._confirmed

@@ -69,20 +69,34 @@ class WriteRequest:
 
 class ReadIndexWaiter:
     """A linearizable read waiting for its read index (`ClusterNode.start_read`): `index` is
-    set (None: not confirmed) and `event` fired by the driver when the core answers."""
+    set (None: not confirmed) and `fired` (and `event`) by the driver when the core answers."""
 
-    __slots__ = ("callback", "event", "index")
+    __slots__ = ("_event", "callback", "fired", "index")
 
     def __init__(self) -> None:
-        self.event = trio.Event()
+        self._event: trio.Event | None = None
+        self.fired = False  # the answer is in
         self.index: int | None = None
-        # Called once, right after `event` is set, instead of waking a task: a connection's
+        # Called once, right after `fired` is set, instead of waking a task: a connection's
         # detached read (`aspen.cluster.connection._PendingRead.detach`).
         self.callback: Callable[[], None] | None = None
 
+    @property
+    def event(self) -> trio.Event:
+        """Set once the answer is in. Made by its first user: a detached read (most reads of
+        a pipeline) never waits, and a trio.Event per read was a visible share of a GET."""
+        event = self._event
+        if event is None:
+            event = self._event = trio.Event()
+            if self.fired:
+                event.set()
+        return event
+
     def fire(self) -> None:
         """The answer is in (`index`, or None): wake the waiter and call the callback once."""
-        self.event.set()
+        self.fired = True
+        if self._event is not None:
+            self._event.set()
         callback = self.callback
         if callback is not None:
             self.callback = None
