@@ -142,7 +142,12 @@ def bench_keyspace(n: int) -> None:
     parts: dict[str, float] = {
         "key bytes": sys.getsizeof(some_key), "value bytes": sys.getsizeof(some_value)
     }
-    for name, obj in vars(ks).items():
+    # (a compiled Keyspace is a native class: no __dict__, its fields are slots)
+    fields = vars(ks) if hasattr(ks, "__dict__") else {
+        name: getattr(ks, name) for name in dir(ks) if name.startswith("_") and
+        not name.startswith("__") and not callable(getattr(ks, name, None))
+    }
+    for name, obj in fields.items():
         if isinstance(obj, dict | list):
             parts[f"{name} ({type(obj).__name__} container)"] = sys.getsizeof(obj) / n
     for name, size in parts.items():
