@@ -34,6 +34,7 @@ from aspen import _native
 from aspen.daemon import Node, tune_gc
 from aspen.node_config import parse_config
 from aspen.resp.server import Connection, _Batch, _SocketOutput
+from harness.standalone import start_leading
 
 KEYS = 1000
 VALUE = b"x" * 100
@@ -124,11 +125,7 @@ async def _main(args: argparse.Namespace) -> None:
     node = Node(config)
     try:
         async with trio.open_nursery() as nursery:
-            await nursery.start(lambda task_status: node.run(handle_signals=False,
-                                                              task_status=task_status))
-            with trio.fail_after(20):
-                while node.cluster.leader_id != 1:
-                    await trio.sleep(0.02)
+            await start_leading(nursery, node)
             # every key a GET payload names exists (each client goes through all 64 payloads)
             await _measure(node, "set", 16, args.clients, args.clients * 16 * 64)
             print(f"build: {_native.MODE}; {args.clients} clients; {args.ops} requests per run; "

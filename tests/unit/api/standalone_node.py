@@ -15,6 +15,7 @@ import trio
 
 from aspen.daemon import Node
 from aspen.node_config import parse_config
+from harness.standalone import start_leading
 
 
 @contextlib.asynccontextmanager
@@ -27,11 +28,7 @@ async def running_node(data_dir: Path, **node: Any) -> AsyncIterator[Node]:
     })
     n = Node(config)
     async with trio.open_nursery() as nursery:
-        await nursery.start(lambda task_status: n.run(handle_signals=False,
-                                                       task_status=task_status))
-        with trio.fail_after(10):
-            while n.cluster.leader_id != 1:
-                await trio.sleep(0.02)
+        await start_leading(nursery, n, timeout=10)
         yield n
         n.server.shutdown()
 
