@@ -395,10 +395,19 @@ class ClusterNode:
         follower whose clients wait on a write or a read, keeps its event loop free during
         the fsync: client requests are read and batched meanwhile. Ticks that pile up while
         blocked are handled before the next message (`Driver.drain`), as after any stall.
+
+        Yes also on a node alone in its group (a standalone node: no peer to send to while
+        the disk works): like Redis's appendfsync always, the clients' requests wait in
+        their sockets meanwhile and the next entry takes them all. The hand-off cost more
+        than it hid there: the disk thread's GIL round trips (one per sqlite call) met the
+        event loop's every recv and send, and a third of the CPU per SET at -P 1 went to
+        them (docs/benchmarks.md, "Issue 20, round 4").
         """
-        return (
-            self.raft.role is not Role.LEADER and not self.writes.pending and not self.reads.busy
-        )
+        core = self.raft
+        if core.role is not Role.LEADER:
+            return not self.writes.pending and not self.reads.busy
+        m = core.membership
+        return not m.learners and not m.voters_outgoing and m.voters == {self.id}
 
     async def _send_raft(self, messages: list[Message]) -> None:
         transport = self.transport

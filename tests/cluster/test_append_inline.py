@@ -54,3 +54,19 @@ async def test_followers_append_inline_unless_their_clients_wait(tmp_path: Path)
     assert idle and all(s[3] == main for s in idle)
     # the follower that forwarded writes appended their entries while they were in flight
     assert busy and all(s[0] == follower.id and s[3] != main for s in busy)
+
+
+async def test_a_node_alone_in_its_group_appends_inline(tmp_path: Path) -> None:
+    """A standalone node (a group of one) has no peer to serve while the disk works: it
+    appends in the driver, its own clients' writes in flight or not."""
+    main = threading.current_thread().name
+    async with open_cluster(1, seed=5, data_dir=tmp_path) as cluster:
+        leader = await cluster.wait_leader()
+        seen: Seen = []
+        _record_appends(cluster, seen)
+        client = cluster.client(leader.id)
+        for i in range(5):
+            assert await client.cmd("SET", f"k{i}", f"v{i}") == OK
+        assert await client.cmd("GET", "k4") == b"v4"
+    assert seen and all(s[1] is Role.LEADER and s[3] == main for s in seen)
+    assert any(s[2] for s in seen)  # (appended while its client's write was in flight)
