@@ -45,6 +45,8 @@ class WritePath:
     # -- the client's side ------------------------------------------------------------------
 
     def submit(self, op: WriteOp | TxnOp) -> WriteRequest:
+        """Queue a client write for the driver's next pass; only the first write since the
+        driver last took them kicks it (it takes them all: `submit_pending`)."""
         host = self.host
         self.seq += 1
         held = normalised(op)
@@ -54,8 +56,9 @@ class WritePath:
             trio.current_time() + host.settings.request_timeout,
         )
         self.pending[self.seq] = w
+        if not self.to_submit:
+            host.kick()
         self.to_submit.append(w)
-        host.kick()
         return w
 
     async def wait(self, w: WriteRequest) -> object:
