@@ -100,7 +100,7 @@ class Client:
     async def cmd(self, *args: str | bytes | int) -> object:
         argv = [a if isinstance(a, bytes) else str(a).encode() for a in args]
         reply = self.handler.handle(argv)
-        if type(reply) is Deferred:
+        if isinstance(reply, Deferred):
             reply = await reply.wait()
         return reply
 

@@ -176,7 +176,7 @@ class ClusterConnection:
 
     async def _handle_later(self, argv: list[bytes]) -> object:
         reply = self._handle_now(argv)
-        if type(reply) is Deferred:
+        if isinstance(reply, Deferred):
             reply = await reply.wait()
         return reply
 
@@ -204,9 +204,7 @@ class ClusterConnection:
                 waiter = self.node.start_read()
                 if waiter is not None:
                     self.reads_in_flight += 1
-                    pending = _PendingRead(self, out, waiter)  # type: ignore[arg-type]
-                    return Deferred(pending.reply, pending.settle, pending.detach,
-                                    pending.result)
+                    return _PendingRead(self, out, waiter)  # type: ignore[arg-type]
             return Deferred(lambda: self._read(out))  # type: ignore[arg-type]
         if t is WriteOp:
             if spec is not None and spec.blocking is not None and not stream_read:
@@ -253,8 +251,7 @@ class ClusterConnection:
 
     def _submit(self, op: WriteOp | TxnOp) -> Deferred:
         self.writes_in_flight += 1
-        pending = _PendingWrite(self, op, self.node.submit_write(op))
-        return Deferred(pending.reply, pending.settle, pending.detach, pending.result)
+        return _PendingWrite(self, op, self.node.submit_write(op))
 
     async def _blocking(self, op: WriteOp) -> object:
         """BLPOP & co.: a lazy Deferred (nothing behind it runs first). Replicated once as
@@ -371,17 +368,24 @@ def op_keys(op: WriteOp | TxnOp) -> tuple[bytes, ...]:
     return tuple(dict.fromkeys(keys))
 
 
-class _PendingWrite:
-    """One submitted write of a connection (bound methods instead of three closures per
-    write: this is on every write's path)."""
+class _PendingWrite(Deferred):
+    """One submitted write of a connection, and its started `Deferred` (one object per write:
+    this is on every write's path)."""
 
     __slots__ = ("conn", "op", "open", "write")
 
     def __init__(self, conn: ClusterConnection, op: WriteOp | TxnOp, write: WriteRequest) -> None:
+        self.started = True  # (the base's callables are not used: the methods are overridden)
         self.conn = conn
         self.op = op
         self.write = write
         self.open = True  # settled exactly once, by the reply or by abandon
+
+    def wait_for(self) -> Awaitable[object]:
+        return self.reply()
+
+    def abandon(self) -> None:
+        self.settle()
 
     def settle(self) -> None:
         if self.open:
@@ -445,19 +449,27 @@ class _ReadOwner(Protocol):
     reads_in_flight: int
 
 
-class _PendingRead:
-    """One started linearizable read of a connection: its read index is already asked for
-    (together with the other reads of the same driver pass); it is served when awaited."""
+class _PendingRead(Deferred):
+    """One started linearizable read of a connection, and its started `Deferred`: its read
+    index is already asked for (together with the other reads of the same driver pass); it
+    is served when awaited, or detached."""
 
     __slots__ = ("callback", "conn", "op", "open", "value", "waiter")
 
     def __init__(self, conn: _ReadOwner, op: ReadOp, waiter: ReadIndexWaiter) -> None:
+        self.started = True  # (the base's callables are not used: the methods are overridden)
         self.conn = conn
         self.op = op
         self.waiter = waiter
         self.open = True
         self.callback: Callable[[], None] | None = None  # the server's, when detached
         self.value: object = _UNSET  # the reply, once served without the connection's task
+
+    def wait_for(self) -> Awaitable[object]:
+        return self.reply()
+
+    def abandon(self) -> None:
+        self.settle()
 
     def settle(self) -> None:
         if self.open:

@@ -311,14 +311,14 @@ class Session:
         if type(out) in _OPS:
             self._silent_ops.add(id(out))
             return out
-        if type(out) is Deferred:
+        if isinstance(out, Deferred):
             inner = out
 
             async def wait() -> object:
-                await inner._wait()
+                await inner.wait_for()
                 return NOTHING
 
-            return Deferred(wait, inner._abandon)
+            return Deferred(wait, inner.abandon if inner.started else None)
         return NOTHING
 
     def served(self, op: Op, reply: object) -> object:

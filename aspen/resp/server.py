@@ -57,7 +57,7 @@ import math
 import select
 import socket
 import ssl
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Generator
 from time import perf_counter
 from typing import Any, Protocol
 
@@ -486,7 +486,7 @@ class RespServer:
 class _Batch:
     """Runs everything one read completed and sends all the replies in one write."""
 
-    __slots__ = ("auth_aware", "conn", "detached", "handle", "handler", "held",
+    __slots__ = ("auth_aware", "conn", "detached", "done", "handle", "handler", "held",
                  "late", "max_query_buffer", "on_ready", "out", "owing", "parser", "pending",
                  "send", "server", "started")
 
@@ -516,8 +516,18 @@ class _Batch:
         self.late: trio.Event | None = None  # set while `_send_late` encodes them
         self.on_ready = self._on_ready  # (bound once)
         self.started = 0.0  # perf_counter() when the current batch's data arrived
+        self.done = False  # the result of a batch the reactor ran (see `run`)
 
     async def run(self, data: bytes | bytearray, detach: bool = True) -> bool:
+        """`_run`; inside the reactor, its result goes to `done` and the coroutine stops at
+        `_FINISHED` instead of returning (see `_Finished`)."""
+        done = await self._run(data, detach)
+        if self.conn._fast:
+            self.done = done
+            await _FINISHED
+        return done
+
+    async def _run(self, data: bytes | bytearray, detach: bool) -> bool:
         """Execute the commands `data` completes and write their replies; True: close now.
 
         Detached replies: when everything a batch owes comes behind started Deferreds that
@@ -566,9 +576,9 @@ class _Batch:
                     mark = len(out)
                     try:
                         reply = handle(argv)
-                        if pending or type(reply) is Deferred:
+                        if pending or isinstance(reply, Deferred):
                             pending.append((argv, reply))
-                            if type(reply) is Deferred and not reply.started:
+                            if isinstance(reply, Deferred) and not reply.started:
                                 # Lazy: nothing after it may run before it has.
                                 await self._settle(pending, out)
                         elif reply is OK:  # the commonest replies, without a call
@@ -622,7 +632,7 @@ class _Batch:
             if not detached:
                 conn._batch = None
                 for _, reply in pending:  # only when cancelled or failed mid-way
-                    if type(reply) is Deferred:
+                    if isinstance(reply, Deferred):
                         reply.abandon()
         if error is not None:
             out += error.reply_line()
@@ -658,9 +668,9 @@ class _Batch:
         done = 0
         try:
             for argv, value in pending:
-                if type(value) is Deferred:
+                if isinstance(value, Deferred):
                     try:
-                        value = await value._wait()  # (not through wait(): one frame less)
+                        value = await value.wait_for()  # (not through wait(): one frame less)
                     except Exception as exc:  # a bug must not take the node down
                         _internal_error(out, len(out), argv, exc)
                         done += 1
@@ -677,8 +687,8 @@ class _Batch:
         on_ready = self.on_ready
         owing = 0
         for _, reply in pending:
-            if type(reply) is Deferred:
-                if reply._detach is None or not reply._detach(on_ready):
+            if isinstance(reply, Deferred):
+                if not reply.detach(on_ready):
                     # (those detached already call `_on_ready` in vain: `detached` is None,
                     # and the batch awaits them all before any later one may detach)
                     return False
@@ -700,10 +710,9 @@ class _Batch:
         values: list[tuple[list[bytes], object]] = []
         big = False
         for argv, value in self.pending:
-            if type(value) is Deferred:
+            if isinstance(value, Deferred):
                 try:
-                    assert value._result is not None
-                    value = value._result()
+                    value = value.result()
                 except Exception as exc:  # a bug must not take the node down
                     log.exception("command %r failed", argv[:1])
                     value = Error(f"ERR internal error: {exc!r}")
@@ -765,7 +774,7 @@ class _Batch:
         if self.detached is not None:
             self.detached = None
             for _, reply in self.pending:
-                if type(reply) is Deferred:
+                if isinstance(reply, Deferred):
                     reply.abandon()
             self.pending = []
 
@@ -883,20 +892,12 @@ class _Reactor:
         conn._fast = True
         self.serving = entry
         self.served += 1
-        coro = entry.batch.run(data, True)
+        batch = entry.batch
+        coro = batch.run(data, True)
         try:
             signal = coro.send(None)
-        except StopIteration as stop:
-            conn._fast = False
-            self.serving = None
-            if self.parked.get(entry.fd) is entry:
-                if stop.value:
-                    self._wake(entry, b"")  # close (QUIT, a protocol error, ...)
-                elif server._closing or self.stopped:
-                    self._wake(entry, _AGAIN)
-                else:
-                    conn._waiting = True
-            return
+        except StopIteration as stop:  # (`run` yields `_FINISHED` instead; kept for safety)
+            batch.done, signal = bool(stop.value), _FINISHED
         except Exception as exc:
             conn._fast = False
             self.serving = None
@@ -909,6 +910,15 @@ class _Reactor:
             return
         conn._fast = False
         self.serving = None
+        if signal is _FINISHED:  # (the coroutine is dropped where it stopped: see _Finished)
+            if self.parked.get(entry.fd) is entry:
+                if batch.done:
+                    self._wake(entry, b"")  # close (QUIT, a protocol error, ...)
+                elif server._closing or self.stopped:
+                    self._wake(entry, _AGAIN)
+                else:
+                    conn._waiting = True
+            return
         if signal is not _HANDOVER:  # a bug: something awaited without handing over
             log.error("connection %d: a batch awaited inside the reactor", conn.client_id)
             coro.close()
@@ -984,17 +994,39 @@ class _Pushed:
         self.data = data
 
 
+class _Finished:
+    """What a batch the reactor runs yields at its very end instead of returning (`_Batch.run`).
+
+    The reactor steps the batch's coroutine by hand (`coro.send`), and a coroutine that
+    returns raises StopIteration there: in compiled code catching it costs a traceback
+    entry (a code object and a frame), ~0.5 us per read. The batch leaves its result in
+    `_Batch.done` and stops at this await; the reactor drops the coroutine there (nothing
+    is left to run in it: no `finally` is open at that point)."""
+
+    __slots__ = ()
+
+    def __await__(self) -> Generator[Any, None, None]:
+        yield self
+
+
+_FINISHED = _Finished()
+
+
 class _PushLimits:
     """The output buffer limits of one connection, by class (Redis's checkClientOutputBuffer
     Limits: a hard limit, and a soft one for so many seconds; 0: that limit is off)."""
 
-    __slots__ = ("normal", "over_since", "pubsub")
+    __slots__ = ("floor", "normal", "over_since", "pubsub")
 
     def __init__(self, pubsub: tuple[int, int, float],
                  normal: tuple[int, int, float] = (0, 0, 0.0)) -> None:
         self.pubsub = pubsub
         self.normal = normal
         self.over_since: float | None = None
+        # Below the smallest limit of either class nothing is over, whatever the class: the
+        # check of every reply needs no class then (`_over_limit`).
+        limits = [float(x) for x in (pubsub[0], pubsub[1], normal[0], normal[1]) if x > 0]
+        self.floor: float = min(limits) if limits else math.inf
 
     @classmethod
     def of(cls, options: ServerOptions) -> _PushLimits:
@@ -1047,9 +1079,13 @@ def _refuse_push(out: _Output, size: int) -> bool:
 def _over_limit(out: _Output, size: int, push: bool = False) -> bool:
     """Close the connection if `size` bytes of unsent output pass its class's limits (a
     connection whose subscriptions the server is not told of is pub/sub once pushed to)."""
+    limits = out.limits
+    if size < limits.floor:  # (what `exceeded` would say for either class)
+        limits.over_since = None
+        return False
     conn = out.conn
     pubsub = conn is None or conn.is_pubsub() or (push and conn.subscribed is None)
-    over = out.limits.exceeded(size, pubsub)
+    over = limits.exceeded(size, pubsub)
     if over is None:
         return False
     if conn is not None:
