@@ -35,6 +35,7 @@ from aspen.cluster.blocking import SHUTTING_DOWN, Hangup
 from aspen.cluster.errors import CLUSTERDOWN
 from aspen.cluster.scriptrun import allowed_while_busy
 from aspen.cluster.settings import READ_CONSISTENCIES, ReadConsistency
+from aspen.cluster.writes import WritePath
 from aspen.kv.commands import Route, lookup
 from aspen.kv.numbers import parse_int
 from aspen.kv.ops import ReadOp, TxnOp, WriteOp
@@ -47,6 +48,7 @@ from aspen.scripting.local import ScriptCall, read_form, script_call
 
 if TYPE_CHECKING:
     from aspen.cluster.blocking import BlockingService
+    from aspen.cluster.keygate import KeyGate
     from aspen.cluster.requests import ReadIndexWaiter, WriteRequest
     from aspen.cluster.scriptrun import ScriptRunner
     from aspen.cluster.settings import ClusterSettings
@@ -65,6 +67,8 @@ class ClientNode(Protocol):
     def state(self) -> ReplicatedState: ...
     @property
     def scripts(self) -> ScriptRunner: ...
+    @property
+    def writes(self) -> WritePath: ...
     def submit_write(self, op: WriteOp | TxnOp) -> WriteRequest: ...
     async def write(self, op: WriteOp | TxnOp) -> object: ...
     def write_reply(self, w: WriteRequest) -> object: ...
@@ -79,12 +83,17 @@ class ClientNode(Protocol):
 
 
 class ClusterConnection:
-    __slots__ = ("consistency", "gated", "hangup", "held", "node", "pause", "reads_in_flight",
-                 "session", "writes_in_flight")
+    __slots__ = ("consistency", "gate", "gated", "hangup", "held", "node", "pause",
+                 "reads_in_flight", "scripts", "session", "writes", "writes_in_flight")
 
     def __init__(self, node: ClientNode, session: Session) -> None:
         self.node = node
         self.session = session
+        # The node's parts every request looks at, held here: the compiled write path is
+        # then called directly (the node's `submit_write` & co. are interpreted hops to it).
+        self.writes: WritePath = node.writes
+        self.scripts: ScriptRunner = node.scripts
+        self.gate: KeyGate = node.blocking.gate
         self.consistency: ReadConsistency = node.settings.read_consistency
         self.writes_in_flight = 0
         # Returns when the client disconnects (set by whoever owns the socket): a client
@@ -117,7 +126,7 @@ class ClusterConnection:
             self.held += 1
             return Deferred(lambda: self._after_pause(argv))
         if (
-            self.node.scripts.running is not None
+            self.scripts.running is not None
             and self.session.authenticated
             and not allowed_while_busy(argv)
         ):
@@ -215,7 +224,7 @@ class ClusterConnection:
         return out
 
     def _submit_write(self, op: WriteOp | TxnOp) -> Deferred:
-        gate = self.node.blocking.gate
+        gate = self.gate
         if gate.active:
             keys = op_keys(op)
             if gate.must_queue(keys):
@@ -251,7 +260,7 @@ class ClusterConnection:
 
     def _submit(self, op: WriteOp | TxnOp) -> Deferred:
         self.writes_in_flight += 1
-        return _PendingWrite(self, op, self.node.submit_write(op))
+        return _PendingWrite(self, op, self.writes.submit(op))
 
     async def _blocking(self, op: WriteOp) -> object:
         """BLPOP & co.: a lazy Deferred (nothing behind it runs first). Replicated once as
@@ -392,7 +401,7 @@ class _PendingWrite(Deferred):
             self.open = False
             self.conn.writes_in_flight -= 1
             self.write.callback = None
-            self.conn.node.forget_write(self.write)
+            self.conn.writes.forget(self.write)
 
     def detach(self, callback: Callable[[], None]) -> bool:
         """Have `callback()` called when the write settles, instead of being awaited."""
@@ -405,7 +414,7 @@ class _PendingWrite(Deferred):
     def result(self) -> object:
         """The reply, once the write settled (no waiting: see `detach`)."""
         self.settle()
-        return self.conn.session.finish(self.op, self.conn.node.write_reply(self.write))
+        return self.conn.session.finish(self.op, WritePath.reply(self.write))
 
     async def reply(self) -> object:
         w = self.write
@@ -413,7 +422,7 @@ class _PendingWrite(Deferred):
             await w.wait()
         finally:
             self.settle()
-        return self.conn.session.finish(self.op, self.conn.node.write_reply(w))
+        return self.conn.session.finish(self.op, WritePath.reply(w))
 
 
 _UNSET = object()
