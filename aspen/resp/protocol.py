@@ -356,6 +356,8 @@ def _parse_whole(buf: bytes, out: list[list[bytes]]) -> int:
         break
     if i == 0:
         return 0
+    if i == ntok:  # the whole read but its unterminated tail (the commonest case)
+        return len(buf) - len(tokens[ntok])
     return sum(map(len, tokens[:i])) + 2 * i
 
 
