@@ -33,6 +33,11 @@ class WritePath:
 
     def __init__(self, host: NodeHost) -> None:
         self.host = host
+        # Fixed for the node's life, read by every client write (the host is interpreted:
+        # each attribute of it is a dictionary lookup)
+        self.node_id = host.id
+        self.incarnation = host.incarnation
+        self.timeout = host.settings.request_timeout
         self.pending: dict[int, WriteRequest] = {}  # seq -> write, in submission order
         self.seq = 0
         self.to_submit: list[WriteRequest] = []
@@ -51,9 +56,9 @@ class WritePath:
         self.seq += 1
         held = normalised(op)
         w = WriteRequest(
-            _tuple_new(RequestId, (host.id, host.incarnation, self.seq)),
+            _tuple_new(RequestId, (self.node_id, self.incarnation, self.seq)),
             held if held is not None else op.encode(),
-            trio.current_time() + host.settings.request_timeout,
+            trio.current_time() + self.timeout,
         )
         self.pending[self.seq] = w
         if not self.to_submit:
