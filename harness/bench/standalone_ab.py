@@ -9,8 +9,8 @@ every test and depth, and reads the node's CPU from /proc around each run: the w
 (user + system, every thread) and its main thread (the event loop) alone; `--redis` adds a
 durable redis-server (appendfsync always) to every round, the target 20.3 compares with. On a
 shared machine requests/s move with the neighbours' load; CPU per request is the steadier
-figure, and its spread over rounds is printed with the median. INFO's `aspen_build` of each node is printed
-too: a stale compiled build silently runs pure Python.
+figure, and its spread over rounds is printed with the median. INFO's `aspen_build` of each
+node is printed too: a stale compiled build silently runs pure Python.
 """
 
 from __future__ import annotations
