@@ -11,7 +11,8 @@ the message on that peer's bounded queue, or drops and counts it when the queue 
 Received messages wait in a bounded inbox; when the node does not keep up, the receiving side
 stops reading, which pushes back over the wire onto the senders' queues (where drops are counted).
 
-Receiving: `receive()` gives ``(sender, payload)``; `receive_message()` adds the envelope's
+Receiving: a `sink` set by the node gets each message as it arrives, in the receiving task;
+without one, `receive()` gives ``(sender, payload)``; `receive_message()` adds the envelope's
 `MessageKind` (Raft, or forwarded client request/reply); `receive_batch()` takes everything
 already waiting in one wakeup, which is what a batching driver loop wants. Membership changes
 call `add_peer()` / `remove_peer()`; a message from a node that is not a current peer is
@@ -144,6 +145,10 @@ class TransportBase:
             dict(config.curve.peer_keys) if config.curve is not None else {}
         )
         self._inbox_in, self._inbox_out = trio.open_memory_channel[Message](config.inbox_size)
+        self.sink: Callable[[Message], None] | None = None
+        """Where received messages go instead of the inbox, called in the receiving task (a
+        node sets it: a channel hop and a task switch less per message). It must not block;
+        with a sink, push-back comes from the sink's caller sharing the event loop with it."""
         self._nursery: trio.Nursery | None = None
         self._closed = False
         self._address = config.bind
@@ -351,6 +356,11 @@ class TransportBase:
         message = self._check(data, link_sender)
         if message is None:
             return
+        sink = self.sink
+        if sink is not None:
+            self._stats.received += 1
+            sink(message)
+            return
         try:
             self._inbox_in.send_nowait(message)
         except trio.WouldBlock:
@@ -400,6 +410,7 @@ class TransportBase:
     def _close(self) -> None:
         """Mark closed and wake receivers; called after the nursery has exited."""
         self._closed = True
+        self.sink = None  # late frames (the memory hub's) meet the closed inbox instead
         self._nursery = None
         for peer in list(self._peers):
             self.remove_peer(peer)

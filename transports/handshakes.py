@@ -32,7 +32,7 @@ import zmq
 
 from transports.refusals import RefusalLog
 from transports.stats import TransportStats
-from transports.zmq_io import POLLIN, close_socket, wait_for
+from transports.zmq_io import POLLIN, close_socket, int_option, wait_for
 
 _EVENTS = (
     zmq.EVENT_ACCEPTED
@@ -175,9 +175,10 @@ class OutgoingHandshakes:
         """Count the failures since the last poll; a description of the newest one if it
         differs from the one before (to log once per change, not once per retry)."""
         news = None
-        while True:
+        monitor = self._monitor
+        while int_option(monitor, zmq.EVENTS) & POLLIN:  # (cheaper than a recv raising Again)
             try:
-                frames = self._monitor.recv_multipart(zmq.NOBLOCK)
+                frames = monitor.recv_multipart(zmq.NOBLOCK)
             except zmq.Again:
                 return news
             if len(frames) != 2 or len(frames[0]) != 6:
@@ -192,6 +193,7 @@ class OutgoingHandshakes:
                 if failure != self.last_failure:
                     news = failure
                 self.last_failure = failure
+        return news
 
     def close(self) -> None:
         close_socket(self._monitor)

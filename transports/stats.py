@@ -36,6 +36,7 @@ class TransportStats:
     hellos_received: int = 0  # protocol announcements from peers
     cluster_protocol: int = 1  # the peer protocol every member speaks (transports.protocol)
     auth_refused: int = 0  # CURVE connections the ZAP handler turned away
+    missed_edges: int = 0  # ZeroMQ: waits on a socket's FD that messages waited behind
     # Refused handshakes seen by the ROUTER's monitor, by reason: auth (ZAP said no: the
     # same connections as auth_refused), protocol (plaintext on a CURVE port, a replayed or
     # corrupt CURVE handshake), no_detail, no_handshake (closed before any handshake event).

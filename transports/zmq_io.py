@@ -28,14 +28,14 @@ async def wait_for(sock: zmq.Socket[bytes], event: int, fd: int | None = None) -
     if the caller keeps it (one ``getsockopt`` less per wait). One cancel scope per wait,
     not one per wake-up of the FD.
     """
-    if _int_option(sock, zmq.EVENTS) & event:
+    if int_option(sock, zmq.EVENTS) & event:
         return
     if fd is None:
-        fd = _int_option(sock, zmq.FD)
+        fd = int_option(sock, zmq.FD)
     with trio.move_on_after(WAIT_CAP):
         while True:
             await trio.lowlevel.wait_readable(fd)
-            if _int_option(sock, zmq.EVENTS) & event:
+            if int_option(sock, zmq.EVENTS) & event:
                 return
 
 
@@ -44,13 +44,13 @@ def close_socket(sock: zmq.Socket[bytes]) -> None:
     if sock.closed:
         return
     try:
-        trio.lowlevel.notify_closing(_int_option(sock, zmq.FD))
+        trio.lowlevel.notify_closing(int_option(sock, zmq.FD))
     except (zmq.ZMQError, RuntimeError):
         pass  # no trio run (e.g. cleanup after a failed start), or socket already gone
     sock.close(linger=0)
 
 
-def _int_option(sock: zmq.Socket[bytes], option: int) -> int:
+def int_option(sock: zmq.Socket[bytes], option: int) -> int:
     value = sock.getsockopt(option)
     assert isinstance(value, int)
     return value

@@ -56,6 +56,7 @@ from aspen.raft import (
 from aspen.raft.driver import Compact, Driver, Flush, Persist, Send
 from aspen.storage import MemoryStorage, Storage, open_storage
 from transports import MemoryHub, MessageKind, TransportConfig, open_transport
+from transports.base import Message as TransportMessage
 from transports.base import TransportBase
 
 log = logging.getLogger("aspen.cluster")
@@ -216,6 +217,7 @@ class ClusterNode:
             )
             async with open_transport(s.transport, tconf, hub=self._hub) as transport:
                 self.transport = transport
+                transport.sink = self._on_peer_message
                 # The cluster protocol is the minimum over the Raft members (not over every
                 # address ever learned: a removed node or a spare must not hold it back).
                 transport.members_source = lambda: (
@@ -224,7 +226,6 @@ class ClusterNode:
                 async with trio.open_nursery() as nursery:
                     self._nursery = nursery
                     nursery.start_soon(self._driver)
-                    nursery.start_soon(self._receiver)
                     nursery.start_soon(self._ticker)
                     nursery.start_soon(self._expiry_loop)
                     nursery.start_soon(self.writes.deadlines)
@@ -549,36 +550,29 @@ class ClusterNode:
     # background tasks
     # =========================================================================================
 
-    async def _receiver(self) -> None:
-        transport = self.transport
-        assert transport is not None
-        while True:
-            # Everything already received in one wakeup (one task switch per batch).
-            for msg in await transport.receive_batch():
-                if msg.kind is MessageKind.RAFT:
-                    try:
-                        self.driver.add_message(decode_message(msg.payload))
-                    except RaftDecodeError as exc:
-                        self.stats.peer_messages_dropped += 1
-                        log.warning(
-                            "node %d: bad raft message from %d: %s", self.id, msg.sender, exc
-                        )
-                        continue
-                    self.kick()
-                elif msg.kind is MessageKind.PUBSUB:
-                    sink = self.pubsub_sink
-                    if sink is not None:
-                        sink(msg.sender, msg.payload)
-                else:
-                    try:
-                        fwd = forward.decode(msg.payload)
-                    except forward.ForwardDecodeError as exc:
-                        self.stats.peer_messages_dropped += 1
-                        log.warning(
-                            "node %d: bad client message from %d: %s", self.id, msg.sender, exc
-                        )
-                        continue
-                    self._on_forwarded(msg.sender, fwd)
+    def _on_peer_message(self, msg: TransportMessage) -> None:
+        """The transport's sink: each message as it arrives, in the transport's receiving
+        task (no channel and no receiver task between the socket and the driver's inbox)."""
+        if msg.kind is MessageKind.RAFT:
+            try:
+                self.driver.add_message(decode_message(msg.payload))
+            except RaftDecodeError as exc:
+                self.stats.peer_messages_dropped += 1
+                log.warning("node %d: bad raft message from %d: %s", self.id, msg.sender, exc)
+                return
+            self.kick()
+        elif msg.kind is MessageKind.PUBSUB:
+            sink = self.pubsub_sink
+            if sink is not None:
+                sink(msg.sender, msg.payload)
+        else:
+            try:
+                fwd = forward.decode(msg.payload)
+            except forward.ForwardDecodeError as exc:
+                self.stats.peer_messages_dropped += 1
+                log.warning("node %d: bad client message from %d: %s", self.id, msg.sender, exc)
+                return
+            self._on_forwarded(msg.sender, fwd)
 
     def _on_forwarded(self, sender: int, msg: forward.Forwarded) -> None:
         if type(msg) is forward.ForwardWrites:

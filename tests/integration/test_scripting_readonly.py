@@ -17,6 +17,7 @@ from aspen.cluster import ClusterNode
 from aspen.raft import Role
 from aspen.resp.values import OK, Error, Map
 from harness.cluster import Client, InProcessCluster, open_cluster
+from transports.base import Message
 
 SPIN = "while true do end"
 KILLED = "ERR Script killed by user with SCRIPT KILL..."
@@ -237,15 +238,15 @@ class _HeartbeatGaps:
         self._on = False
         transport = node.transport
         assert transport is not None
-        inner = transport.receive_batch
+        inner = transport.sink
+        assert inner is not None
 
-        async def receive_batch(max_messages: int = 256) -> list[object]:
-            batch = await inner(max_messages)
-            if self._on and any(m.sender == leader for m in batch):
+        def sink(message: Message) -> None:
+            if self._on and message.sender == leader:
                 self.times.append(time.perf_counter())
-            return batch
+            inner(message)
 
-        transport.receive_batch = receive_batch  # type: ignore[method-assign,assignment]
+        transport.sink = sink
 
     def start(self) -> None:
         self.times = [time.perf_counter()]
