@@ -68,6 +68,7 @@ class ZmqTransport(TransportBase):
         self._ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context(io_threads=1)
         self._router: zmq.Socket[bytes] | None = None
         self._receive_wait: trio.CancelScope | None = None  # the receive loop's, while parked
+        self._idle_dealers: dict[NodeId, zmq.Socket[bytes]] = {}  # see `_queue`
 
     async def _open(self, nursery: trio.Nursery) -> None:
         curve = self.config.curve
@@ -192,13 +193,39 @@ class ZmqTransport(TransportBase):
 
     # -- sending -------------------------------------------------------------------------------
 
+    def _queue(self, peer: NodeId, kind: MessageKind, payload: bytes) -> None:
+        """Send at once when the peer's sender task sits idle on its empty queue (no task
+        switch per message); else queue as usual. The sender task owns the DEALER's waits,
+        and a non-blocking send here never waits; it re-reads EVENTS before any wait."""
+        sock = self._idle_dealers.get(peer)
+        if sock is not None and len(payload) <= self.config.max_message_size:
+            p = self._peers.get(peer)
+            if p is not None and p.queue_in.statistics().tasks_waiting_receive:
+                try:
+                    sock.send(self._encode(kind, payload), zmq.NOBLOCK)
+                except zmq.ZMQError:
+                    pass  # (Again or worse) the sender task deals with it, in order
+                else:
+                    self._stats.sent += 1
+                    return
+        super()._queue(peer, kind, payload)
+
     async def _run_peer(self, peer: NodeId, address: str, queue: OutgoingQueue) -> None:
         sock = self._dealer(peer, address)
         handshakes = OutgoingHandshakes(sock)
         try:
             unreachable = False
             last_fresh = trio.current_time()
-            while batch := await self._next_batch(queue):
+            while True:
+                if not unreachable:
+                    self._idle_dealers[peer] = sock  # while waiting in `_next_batch` only
+                try:
+                    batch = await self._next_batch(queue)
+                finally:
+                    if self._idle_dealers.get(peer) is sock:
+                        del self._idle_dealers[peer]
+                if not batch:
+                    break
                 for kind, payload in batch:
                     unreachable = await self._send_one(sock, kind, payload, unreachable)
                 failure = handshakes.poll(self._stats)

@@ -61,9 +61,12 @@ async def test_stopped_then_killed_peer_process(kind: str) -> None:
             t.add_peer(2, address)
             assert await _echoes(t, b"up", 15)
             os.kill(child.pid, signal.SIGSTOP)
-            with trio.fail_after(2):  # 20k sends to a frozen peer never wait on it
+            # 20k sends to a frozen peer never wait on it. 4 KB each (80 MB): an idle sender's
+            # messages go straight into ZeroMQ, so its pipe (SNDHWM) and the kernel's socket
+            # buffers must fill before the bounded queue does and drops.
+            with trio.fail_after(2):
                 for _ in range(20_000):
-                    await t.send(2, b"x" * 100)
+                    await t.send(2, b"x" * 4096)
             assert t.stats.dropped[DropReason.QUEUE_FULL] > 0
             assert not await _echoes(t, b"frozen", 1)
             os.kill(child.pid, signal.SIGCONT)
