@@ -356,15 +356,22 @@ class TransportBase:
         message = self._check(data, link_sender)
         if message is None:
             return
-        sink = self.sink
-        if sink is not None:
-            self._stats.received += 1
-            sink(message)
+        if self.sink is not None:
+            self._hand_over_nowait(message)
             return
         try:
             self._inbox_in.send_nowait(message)
         except trio.WouldBlock:
             await self._inbox_in.send(message)
+        self._stats.received += 1
+
+    def _hand_over_nowait(self, message: Message) -> None:
+        """To the sink, or into the inbox (raises `trio.WouldBlock` when it is full)."""
+        sink = self.sink
+        if sink is not None:
+            sink(message)
+        else:
+            self._inbox_in.send_nowait(message)
         self._stats.received += 1
 
     @staticmethod

@@ -134,8 +134,7 @@ class MemoryHub:
             return False
         message = target._check(data, link_sender)
         if message is not None:
-            target._inbox_in.send_nowait(message)
-            target._stats.received += 1
+            target._hand_over_nowait(message)
         return True
 
     def _register(self, transport: MemoryTransport) -> None:
