@@ -292,6 +292,10 @@ def _other_db(name: str, argv: list[bytes], current: int) -> int | None:
     return db if db != current or name == "move" else None
 
 
+_READDED = {"rename": 2, "copy": 2, "restore": 1}
+"""Commands that replace a key by deleting it and adding it anew, and where that key is."""
+
+
 def around(ks: Keyspace, argv: list[bytes], handler: Callable[[Keyspace, list[bytes], int],
            object], now_ms: int, notifier: Notifier) -> object:
     """Run a write's handler and emit the events of what it changed."""
@@ -340,6 +344,12 @@ def around(ks: Keyspace, argv: list[bytes], handler: Callable[[Keyspace, list[by
     events = rule(list(argv), changes, reply)
     db = ks.db
     created = {key for key, was, now, _ in changes if now and not was}
+    readded = _READDED.get(spec.name)
+    if readded is not None and len(argv) > readded:
+        # Redis deletes the key these replace and adds it anew (dbDelete + dbAdd): `new`
+        # even though the key existed before.
+        created.update(key for key, _, now, changed in changes
+                       if key == argv[readded] and now and changed)
     if created and notifier.flags & NEW:
         # `new` when the key is added: just before its first event (RENAME adds the
         # destination before either of its events)

@@ -213,3 +213,23 @@ def test_follower_subscriber_sees_evictions(cluster: DaemonCluster) -> None:
             cluster.client(node).config_set("maxmemory", "0")
         sub.close()
         r.close()
+
+
+def test_a_replaced_key_is_new_again(redis_port: int, aspen_port: int) -> None:
+    """RENAME onto a key, COPY ... REPLACE and RESTORE ... REPLACE delete the key they replace
+    and add it anew: Redis says `new` for it even though it existed."""
+    r = redis.Redis(port=redis_port)
+    try:
+        r.flushall()
+        r.set("src", "v")
+        dumped = r.dump("src")
+        assert dumped is not None
+    finally:
+        r.close()
+    commands = [["SET", "a", "1"], ["SET", "b", "2"], ["RENAME", "a", "b"],
+                ["SET", "d", "x"], ["COPY", "b", "d", "REPLACE"], ["COPY", "b", "d"],
+                ["RESTORE", "d", "0", dumped, "REPLACE"], ["RENAME", "d", "d"]]
+    want = events(redis_port, "KEAn", commands)
+    assert want.count((b"__keyevent@0__:new", b"b")) == 2
+    assert want.count((b"__keyevent@0__:new", b"d")) == 3
+    assert events(aspen_port, "KEAn", commands) == want
