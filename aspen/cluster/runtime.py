@@ -68,6 +68,12 @@ def wall_clock_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
+FAST_PERSIST = 0.002
+"""Seconds: appends (with their fsync) faster than this on average run in the driver itself
+(`ClusterNode._append_inline`)."""
+_PERSIST_EWMA_WEIGHT = 0.2
+
+
 class ClusterNode:
     """One node of a replicated Aspen cluster (a standalone node is a one-node group).
 
@@ -139,6 +145,7 @@ class ClusterNode:
         self._bytes_since_snap = 0
         self._entries_since_snap = 0
         self._inline_disk = False
+        self._persist_ewma = 0.0  # seconds: the moving average of an append's duration
         self._disk_thread = DiskThread(f"aspen-disk-{self.id}")
         # Fail fast when cut off: no leader known for `_cutoff_after` (trio time) means this
         # node is on the wrong side of a partition, not in an election (which takes one
@@ -384,7 +391,9 @@ class ClusterNode:
             storage.append(step.entries, step.hard_state)
         else:
             await self._disk(storage.append, step.entries, step.hard_state)
-        self.stats.note_fsync(time.perf_counter() - started)
+        spent = time.perf_counter() - started
+        self.stats.note_fsync(spent)
+        self._persist_ewma += (spent - self._persist_ewma) * _PERSIST_EWMA_WEIGHT
 
     def _append_inline(self) -> bool:
         """Append (and fsync) in the driver itself, the event loop blocked meanwhile?
@@ -398,12 +407,19 @@ class ClusterNode:
         blocked are handled before the next message (`Driver.drain`), as after any stall.
 
         Yes also on a node alone in its group (a standalone node: no peer to send to while
-        the disk works): like Redis's appendfsync always, the clients' requests wait in
-        their sockets meanwhile and the next entry takes them all. The hand-off cost more
-        than it hid there: the disk thread's GIL round trips (one per sqlite call) met the
-        event loop's every recv and send, and a third of the CPU per SET at -P 1 went to
-        them (docs/benchmarks.md, "Issue 20, round 4").
+        the disk works), whatever the disk: like Redis's appendfsync always, the clients'
+        requests wait in their sockets meanwhile and the next entry takes them all.
+
+        And yes on every node while its appends are fast (their moving average under
+        `FAST_PERSIST`): the event loop then stalls for a millisecond or two at most, and the
+        disk thread's hand-off costs more than it frees: each sqlite call in that thread takes
+        the GIL back from the event loop, whose every recv and send then waits for it (a third
+        of a standalone node's CPU per SET at -P 1, ~15% of a 3-node leader's; docs/
+        benchmarks.md, "Issue 20, round 4"). A disk that turns slow sends the appends of a
+        node with peers back to the thread.
         """
+        if self._persist_ewma <= FAST_PERSIST:
+            return True
         core = self.raft
         if core.role is not Role.LEADER:
             return not self.writes.pending and not self.reads.busy
