@@ -202,6 +202,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--peer", help=argparse.SUPPRESS)
     parser.add_argument("--count", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.processes and args.window < ACK_EVERY:
+        # The child acknowledges every ACK_EVERY messages: a smaller window would wait for
+        # an acknowledgement that never comes.
+        parser.error(f"--processes needs --window {ACK_EVERY} or more")
     if args.serve:
         trio.run(serve, args.serve, args.peer, args.count)
         return 0
