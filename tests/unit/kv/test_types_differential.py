@@ -346,6 +346,8 @@ def _without_rank_limit(argv: list[bytes]) -> list[bytes]:
     out, limits, i = argv[:first], [], first
     while i < len(argv):
         if argv[i].lower() == b"limit" and i + 2 < len(argv):
+            if not all(_is_int(a) for a in argv[i + 1:i + 3]):
+                return argv  # Redis parses LIMIT's numbers first: both say "not an integer"
             limits.append(argv[i + 2])
             i += 3
             continue
@@ -354,6 +356,14 @@ def _without_rank_limit(argv: list[bytes]) -> list[bytes]:
     if limits and limits[-1] == b"-1":
         return out  # the last LIMIT wins; with count -1 Redis lets a rank range pass
     return argv
+
+
+def _is_int(arg: bytes) -> bool:
+    try:
+        int(arg)
+    except ValueError:
+        return False
+    return True
 
 
 class FakeMachine(Machine):
