@@ -6,7 +6,8 @@ way."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ import trio
 from aspen.cluster import runtime
 from aspen.raft import Role
 from aspen.resp.values import OK
-from harness.cluster import InProcessCluster, open_cluster
+from harness.cluster import Client, InProcessCluster, open_cluster
 
 Seen = list[tuple[int, Role, bool, str]]  # node, role, a write of its own in flight, thread
 
@@ -35,6 +36,20 @@ def _record_appends(cluster: InProcessCluster, seen: Seen) -> None:
         storage.append = append  # type: ignore[method-assign,assignment]
 
 
+@asynccontextmanager
+async def _written(n: int, tmp_path: Path) -> AsyncIterator[tuple[InProcessCluster, Seen, Client]]:
+    """A cluster of `n` with its appends recorded, after five SETs through its leader; yields
+    the cluster, the record and the leader's client."""
+    async with open_cluster(n, seed=5, data_dir=tmp_path) as cluster:
+        leader = await cluster.wait_leader()
+        seen: Seen = []
+        _record_appends(cluster, seen)
+        client = cluster.client(leader.id)
+        for i in range(5):
+            assert await client.cmd("SET", f"k{i}", f"v{i}") == OK
+        yield cluster, seen, client
+
+
 async def test_followers_append_inline_unless_their_clients_wait(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -42,13 +57,8 @@ async def test_followers_append_inline_unless_their_clients_wait(
     mix with an autojump clock."""
     monkeypatch.setattr(runtime, "FAST_PERSIST", -1.0)
     main = threading.current_thread().name
-    async with open_cluster(3, seed=5, data_dir=tmp_path) as cluster:
+    async with _written(3, tmp_path) as (cluster, seen, _):
         leader = await cluster.wait_leader()
-        seen: Seen = []
-        _record_appends(cluster, seen)
-        on_leader = cluster.client(leader.id)
-        for i in range(5):
-            assert await on_leader.cmd("SET", f"k{i}", f"v{i}") == OK
         follower = next(n for n in cluster.running() if n.id != leader.id)
         on_follower = cluster.client(follower.id)
         for i in range(5):
@@ -72,13 +82,7 @@ async def test_a_node_alone_in_its_group_appends_inline(
     appends in the driver, its own clients' writes in flight or not, even on a slow disk."""
     monkeypatch.setattr(runtime, "FAST_PERSIST", -1.0)
     main = threading.current_thread().name
-    async with open_cluster(1, seed=5, data_dir=tmp_path) as cluster:
-        leader = await cluster.wait_leader()
-        seen: Seen = []
-        _record_appends(cluster, seen)
-        client = cluster.client(leader.id)
-        for i in range(5):
-            assert await client.cmd("SET", f"k{i}", f"v{i}") == OK
+    async with _written(1, tmp_path) as (_, seen, client):
         assert await client.cmd("GET", "k4") == b"v4"
     assert seen and all(s[1] is Role.LEADER and s[3] == main for s in seen)
     assert any(s[2] for s in seen)  # (appended while its client's write was in flight)
@@ -91,13 +95,8 @@ async def test_every_node_appends_inline_while_appends_are_fast_and_not_once_slo
     than `FAST_PERSIST` on average they go to the disk thread, and back when fast again."""
     monkeypatch.setattr(runtime, "FAST_PERSIST", 0.05)  # a generous "fast" for a busy CI disk
     main = threading.current_thread().name
-    async with open_cluster(3, seed=5, data_dir=tmp_path) as cluster:
+    async with _written(3, tmp_path) as (cluster, seen, on_leader):
         leader = await cluster.wait_leader()
-        seen: Seen = []
-        _record_appends(cluster, seen)
-        on_leader = cluster.client(leader.id)
-        for i in range(5):
-            assert await on_leader.cmd("SET", f"k{i}", f"v{i}") == OK
         await cluster.wait_converged()
         assert seen and all(s[3] == main for s in seen)
 
