@@ -17,7 +17,7 @@ compiled build a native class costs a fraction of an attrs `__init__`.
 
 from __future__ import annotations
 
-from typing import Final
+from typing import ClassVar, Final
 
 import cbor2
 
@@ -25,52 +25,45 @@ _VERSION = 1
 _READ, _WRITE, _TXN = 0, 1, 2
 
 
-class ReadOp:
+class _CommandOp:
+    """One command and its database: what `ReadOp` and `WriteOp` share (they differ only by
+    their tag in the encoding). Equal only to an op of the very same class."""
+
+    __slots__ = ("argv", "db")
+    _TAG: ClassVar[int]
+
+    def __init__(self, argv: tuple[bytes, ...] | list[bytes], db: int = 0) -> None:
+        self.argv: Final = argv
+        self.db: Final = db
+
+    def encode(self) -> bytes:
+        return cbor2.dumps(_with_db([_VERSION, self._TAG, list(self.argv)], self.db))
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        assert isinstance(other, _CommandOp)
+        return self.argv == other.argv and self.db == other.db
+
+    def __hash__(self) -> int:
+        return hash((self._TAG, tuple(self.argv), self.db))
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(argv={self.argv!r}, db={self.db!r})"
+
+
+class ReadOp(_CommandOp):
     """A read-only command; never mutates the keyspace (it may run after ReadIndex)."""
 
-    __slots__ = ("argv", "db")
-
-    def __init__(self, argv: tuple[bytes, ...] | list[bytes], db: int = 0) -> None:
-        self.argv: Final = argv
-        self.db: Final = db
-
-    def encode(self) -> bytes:
-        return cbor2.dumps(_with_db([_VERSION, _READ, list(self.argv)], self.db))
-
-    def __eq__(self, other: object) -> bool:
-        if type(other) is not ReadOp:
-            return NotImplemented
-        return self.argv == other.argv and self.db == other.db
-
-    def __hash__(self) -> int:
-        return hash((_READ, tuple(self.argv), self.db))
-
-    def __repr__(self) -> str:
-        return f"ReadOp(argv={self.argv!r}, db={self.db!r})"
+    __slots__ = ()
+    _TAG = _READ
 
 
-class WriteOp:
+class WriteOp(_CommandOp):
     """One write command; applied on every replica in log order."""
 
-    __slots__ = ("argv", "db")
-
-    def __init__(self, argv: tuple[bytes, ...] | list[bytes], db: int = 0) -> None:
-        self.argv: Final = argv
-        self.db: Final = db
-
-    def encode(self) -> bytes:
-        return cbor2.dumps(_with_db([_VERSION, _WRITE, list(self.argv)], self.db))
-
-    def __eq__(self, other: object) -> bool:
-        if type(other) is not WriteOp:
-            return NotImplemented
-        return self.argv == other.argv and self.db == other.db
-
-    def __hash__(self) -> int:
-        return hash((_WRITE, tuple(self.argv), self.db))
-
-    def __repr__(self) -> str:
-        return f"WriteOp(argv={self.argv!r}, db={self.db!r})"
+    __slots__ = ()
+    _TAG = _WRITE
 
 
 class TxnOp:
