@@ -16,10 +16,11 @@ The sequence (the Ready contract of `ready.py`, with the runtime's refinements):
 3. for each `ready()`: `host.on_ready`; `Send(messages)`; `InstallSnapshot`; apply the
    committed entries that are already durable here and serve read states BEFORE this Ready's
    fsync (all of them on a leader: it counts itself in a quorum only once its copy is
-   stored), so their replies do not wait for the disk; `Persist(entries, hard_state)` (a
-   hard state that changes only the commit index is not worth an fsync: it is written with
-   the next entries); `Send(persisted_messages)`; apply the rest; `advance`; `Compact`;
-   then drain and `Flush` again.
+   stored), so their replies do not wait for the disk, unless acknowledgements wait on that
+   fsync (`apply_before_persist`: a follower acknowledges first); `Persist(entries,
+   hard_state)` (a hard state that changes only the commit index is not worth an fsync: it
+   is written with the next entries); `Send(persisted_messages)`; apply the rest;
+   `advance`; `Compact`; then drain and `Flush` again.
 
 The methods named `split_committed`, `outgoing` and `persist_step` are the seams the
 simulator's planted bugs override (tests/sim/plants.py).
@@ -162,10 +163,12 @@ class Driver:
         if rd.snapshot is not None:
             yield InstallSnapshot(*rd.snapshot)
         early, later = self.split_committed(rd)
-        host.apply(early)
-        host.serve_reads(rd.read_states)
-        host.after_apply()
         persist = self.persist_step(rd)
+        deferred = not self.apply_before_persist(persist, after_persist)
+        if not deferred:
+            host.apply(early)
+            host.serve_reads(rd.read_states)
+            host.after_apply()
         if persist is not None:
             yield persist
             if persist.hard_state is not None:  # durable now
@@ -173,7 +176,11 @@ class Driver:
                 self.lazy_hs = None
         if after_persist:
             yield Send(after_persist)
-        if later:
+        if deferred:
+            host.apply(early + later)
+            host.serve_reads(rd.read_states)
+            host.after_apply()
+        elif later:
             host.apply(later)
             host.after_apply()
         self.core.advance(rd)
@@ -195,6 +202,16 @@ class Driver:
             cut = next(i for i, e in enumerate(committed) if e.index >= first_unstable)
             return committed[:cut], committed[cut:]
         return committed, []
+
+    def apply_before_persist(self, persist: Persist | None, after_persist: list[Message]) -> bool:
+        """Apply the entries already durable here (and serve read states) before this
+        Ready's fsync? Yes, so that the replies waiting on them do not wait for the disk
+        (a leader's clients); but not when messages wait on this fsync (a follower's append
+        acknowledgements): the leader commits only once they arrive, and applying first
+        would put this node's apply of the previous batch (milliseconds, for a batch of
+        hundreds of ops) on every write's path. Applied just after the acknowledgement, it
+        overlaps the leader's next round (docs/benchmarks.md, "Issue 20, round 5")."""
+        return persist is None or not after_persist
 
     def persist_step(self, rd: Ready) -> Persist | None:
         """Write `rd.entries` and the hard state with one fsync, or not at all.
