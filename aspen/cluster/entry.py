@@ -25,7 +25,7 @@ that origin below it (the origin will never retry those).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, NamedTuple
+from typing import Any, Final, NamedTuple, cast
 
 import attrs
 import cbor2
@@ -98,34 +98,135 @@ class Batch:
 
 
 def encode_items(leader_time_ms: int, items: Sequence[Item | WireWrite]) -> bytes:
-    wire: list[object] = []
-    append = wire.append
+    """The entry payload: exactly the bytes of ``cbor2.dumps([VERSION, leader_time_ms, wire])``
+    with `wire` the items' wire forms (`_wire`), written here for a KIND_WRITE item (nearly
+    every item) and by cbor2 for any other item, or value of unusual type or size."""
+    parts: list[bytes] = [_ENTRY_HEAD, _int(leader_time_ms), _head(_ARRAY, len(items))]
+    # The array heads of 6 and 7 items and [KIND_WRITE, origin, incarnation: one origin per
+    # life of a node, so nearly every item of an entry starts the same.
+    cached, origin, incarnation = False, 0, 0
+    prefix6 = prefix7 = b""
     for item in items:
-        if type(item) is list:
-            append(item)  # already in its wire form
-        elif type(item) is OpItem:
-            rid, op = item.rid, item.op
-            if type(op) is WriteOp:
-                if op.db:
-                    append([KIND_WRITE, rid[0], rid[1], rid[2], item.floor, op.argv, op.db])
+        if type(item) is _OP_ITEM:
+            # Fields read as objects: a field typed int would be unboxed by the compiled build,
+            # a bool turned into an int, and cbor2 writes True as a simple value, not 1.
+            t = cast("tuple[object, ...]", item)
+            rid, op = t[0], t[2]
+            if type(op) is WriteOp and type(rid) is _REQUEST_ID:
+                r = cast("tuple[object, ...]", rid)
+                o, i = r[0], r[1]
+                db = op.db
+                if type(o) is int and type(i) is int:
+                    if not cached or o != origin or i != incarnation:
+                        body = _KIND_WRITE_HEAD + _head_int(o) + _head_int(i)
+                        cached, origin, incarnation = True, o, i
+                        prefix6, prefix7 = _ARRAY6 + body, _ARRAY7 + body
+                    parts.append(prefix7 if db else prefix6)
                 else:
-                    append([KIND_WRITE, rid[0], rid[1], rid[2], item.floor, op.argv])
-            elif type(op) is TxnOp:
-                txn = [KIND_TXN, rid[0], rid[1], rid[2], item.floor, op.commands, op.watches]
-                if op.db:
-                    txn.append(op.db)
-                append(txn)
-            elif type(op) is bytes:
-                append([KIND_OP, [rid[0], rid[1], rid[2]], item.floor, op])
+                    parts.append(_ARRAY7 if db else _ARRAY6)
+                    parts.append(_KIND_WRITE_HEAD)
+                    parts.append(_int(o))
+                    parts.append(_int(i))
+                parts.append(_int(r[2]))
+                parts.append(_int(t[1]))
+                _args(parts, op.argv)
+                if db:
+                    parts.append(_int(db))
+                continue
+        parts.append(cbor2.dumps(_wire(item)))
+    return b"".join(parts)
+
+
+def _wire(item: Item | WireWrite) -> list[Any]:
+    """An item in its wire form (a list for cbor2: its encoding is what `encode_items` writes).
+    The fields are read untyped (`Any`): the compiled build would unbox a field typed int,
+    a bool becoming 1, which cbor2 does not write as True."""
+    x: Any = item
+    if type(item) is list:
+        return item  # already in its wire form
+    if type(item) is OpItem:
+        rid, op, floor = x.rid, x.op, x.floor
+        if type(op) is WriteOp:
+            if op.db:
+                return [KIND_WRITE, rid[0], rid[1], rid[2], floor, op.argv, op.db]
+            return [KIND_WRITE, rid[0], rid[1], rid[2], floor, op.argv]
+        if type(op) is TxnOp:
+            txn = [KIND_TXN, rid[0], rid[1], rid[2], floor, op.commands, op.watches]
+            if op.db:
+                txn.append(op.db)
+            return txn
+        if type(op) is bytes:
+            return [KIND_OP, [rid[0], rid[1], rid[2]], floor, op]
+        raise TypeError(f"not a replicated op: {op!r}")
+    if type(item) is ExpireItem:
+        return [KIND_EXPIRE, x.limit]
+    if type(item) is PeerItem:
+        return [KIND_PEER, x.node_id, x.address]
+    raise TypeError(f"not a batch item: {item!r}")
+
+
+# CBOR (RFC 8949) by hand: an item starts with a head, its major type in the top 3 bits and
+# its argument (an int, a length) in the shortest form: in the low 5 bits if under 24, else
+# in the 1, 2, 4 or 8 bytes after (low bits 24..27). cbor2 writes the shortest form too.
+_UINT: Final = 0
+_NEGINT: Final = 1
+_BYTES: Final = 2
+_ARRAY: Final = 4
+_TINY: Final = tuple([bytes([major << 5 | n]) for major in range(8) for n in range(24)])
+_ONE: Final = tuple([bytes([major << 5 | 24, n]) for major in range(8) for n in range(256)])
+_ENTRY_HEAD: Final = _TINY[_ARRAY * 24 + 3] + _TINY[_UINT * 24 + VERSION]
+_KIND_WRITE_HEAD: Final = _TINY[_UINT * 24 + KIND_WRITE]
+_ARRAY6: Final = _TINY[_ARRAY * 24 + 6]
+_ARRAY7: Final = _TINY[_ARRAY * 24 + 7]
+_OP_ITEM: Final = OpItem  # (a module constant: the class name is a dict lookup per use)
+_REQUEST_ID: Final = RequestId
+
+
+def _head(major: int, n: int) -> bytes:
+    """The head of an item of type `major` with argument `n` (0 <= n < 2**64)."""
+    if n < 24:
+        return _TINY[major * 24 + n]
+    if n < 256:
+        return _ONE[major * 256 + n]
+    # the head byte and the argument as one int, turned into bytes at once
+    if n < 65536:
+        return ((major << 5 | 25) << 16 | n).to_bytes(3, "big")
+    if n < 4294967296:
+        return ((major << 5 | 26) << 32 | n).to_bytes(5, "big")
+    return ((major << 5 | 27) << 64 | n).to_bytes(9, "big")
+
+
+def _head_int(n: int) -> bytes:
+    """An int (exactly an int, not a bool) as cbor2 writes it."""
+    if n >= 0:
+        if n < 4294967296 or n <= 18446744073709551615:
+            return _head(_UINT, n)
+    elif n >= -18446744073709551616:
+        return _head(_NEGINT, -1 - n)
+    return cbor2.dumps(n)  # a bignum (a tag and bytes)
+
+
+def _int(value: object) -> bytes:
+    """`value` as cbor2 writes it: by hand if an int, by cbor2 if anything else (a bool, an
+    int subclass)."""
+    if type(value) is int:
+        return _head_int(value)
+    return cbor2.dumps(value)
+
+
+def _args(parts: list[bytes], argv: object) -> None:
+    """An argv (a tuple or list: both are CBOR arrays) of bytes; an element of another type,
+    or another container, by cbor2."""
+    if type(argv) is tuple or type(argv) is list:
+        parts.append(_head(_ARRAY, len(argv)))
+        for a in argv:
+            if type(a) is bytes:
+                parts.append(_head(_BYTES, len(a)))
+                parts.append(a)
             else:
-                raise TypeError(f"not a replicated op: {op!r}")
-        elif type(item) is ExpireItem:
-            append([KIND_EXPIRE, item.limit])
-        elif type(item) is PeerItem:
-            append([KIND_PEER, item.node_id, item.address])
-        else:
-            raise TypeError(f"not a batch item: {item!r}")
-    return cbor2.dumps([VERSION, leader_time_ms, wire])
+                parts.append(cbor2.dumps(a))
+    else:
+        parts.append(cbor2.dumps(argv))
 
 
 def decode(data: bytes) -> Batch:
