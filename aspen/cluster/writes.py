@@ -11,7 +11,7 @@ per peer.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import trio
 
@@ -46,6 +46,9 @@ class WritePath:
         self.batch_has_expire = False
         self.proposed: dict[int, tuple[bytes, entry_codec.Batch]] = {}  # index -> (data, batch)
         self.last_proposed_ms = 0
+        # The running trio clock's own `current_time` (one C-speed call; `trio.current_time`
+        # finds it through three interpreted frames, ~0.3 us, on every client write).
+        self._now: Callable[[], float] | None = None
 
     # -- the client's side ------------------------------------------------------------------
 
@@ -55,10 +58,13 @@ class WritePath:
         host = self.host
         self.seq += 1
         held = normalised(op)
+        now = self._now
+        if now is None:
+            now = self._now = trio.lowlevel.current_clock().current_time
         w = WriteRequest(
             _tuple_new(RequestId, (self.node_id, self.incarnation, self.seq)),
             held if held is not None else op.encode(),
-            trio.current_time() + self.timeout,
+            now() + self.timeout,
         )
         self.pending[self.seq] = w
         if not self.to_submit:
@@ -257,6 +263,7 @@ class WritePath:
         so `pending` (in submission order) is also in deadline order: only its head is looked
         at, and the task sleeps until the next deadline."""
         timeout = self.host.settings.request_timeout
+        self._now = trio.lowlevel.current_clock().current_time  # this run's clock
         while True:
             now = trio.current_time()
             wake = now + timeout  # a write submitted later has a later deadline than this
@@ -289,7 +296,10 @@ def _held(data: bytes) -> WriteOp | TxnOp | bytes:
 def _op_size(op: WriteOp | TxnOp | bytes) -> int:
     """About the bytes `op` adds to an entry (the batch size bound)."""
     if isinstance(op, WriteOp):
-        return sum(map(len, op.argv)) + 2 * len(op.argv) + 16
+        size = 16
+        for arg in op.argv:  # compiled, a plain loop: no map object, no generic sum
+            size += len(arg) + 2
+        return size
     if isinstance(op, TxnOp):
         return sum(sum(map(len, c)) + 2 * len(c) for c in op.commands) + 24 * len(op.watches) + 16
     return len(op) + 32
