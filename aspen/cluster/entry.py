@@ -112,7 +112,13 @@ def encode_items(leader_time_ms: int, items: Sequence[Item | WireWrite]) -> byte
     # life of a node, so nearly every item of an entry starts the same.
     cached, origin, incarnation = False, 0, 0
     prefix6 = prefix7 = b""
+    # Joined every _CHUNK items: the parts list (about nine per item) stays small instead of
+    # growing to megabytes per big entry, which left the leader's heap ~2.5 MB bigger.
+    chunks: list[bytes] = []
     for item in items:
+        if len(parts) >= _CHUNK:
+            chunks.append(b"".join(parts))
+            parts.clear()
         if type(item) is _OP_ITEM:
             # Fields read as objects: a field typed int would be unboxed by the compiled build,
             # a bool turned into an int, and cbor2 writes True as a simple value, not 1.
@@ -140,7 +146,10 @@ def encode_items(leader_time_ms: int, items: Sequence[Item | WireWrite]) -> byte
                     parts.append(_int(db))
                 continue
         parts.append(cbor2.dumps(_wire(item)))
-    return b"".join(parts)
+    if not chunks:
+        return b"".join(parts)
+    chunks.append(b"".join(parts))
+    return b"".join(chunks)
 
 
 def _wire(item: Item | WireWrite) -> list[Any]:
@@ -184,6 +193,7 @@ _ENTRY_HEAD: Final = _TINY[_ARRAY * 24 + 3] + _TINY[_UINT * 24 + VERSION]
 _KIND_WRITE_HEAD: Final = _TINY[_UINT * 24 + KIND_WRITE]
 _ARRAY6: Final = _TINY[_ARRAY * 24 + 6]
 _ARRAY7: Final = _TINY[_ARRAY * 24 + 7]
+_CHUNK: Final = 2048  # parts per joined chunk of an entry (`encode_items`)
 _OP_ITEM: Final = OpItem  # (a module constant: the class name is a dict lookup per use)
 _REQUEST_ID: Final = RequestId
 
