@@ -215,6 +215,9 @@ def _head(major: int, n: int) -> bytes:
 def _head_int(n: int) -> bytes:
     """An int (exactly an int, not a bool) as cbor2 writes it."""
     if n >= 0:
+        # (The first test is implied by the second, and there for speed: compiled, 2**64 - 1
+        # is no machine int, so comparing with it is a generic call; nearly every n passes
+        # the first.)
         if n < 4294967296 or n <= 18446744073709551615:
             return _head(_UINT, n)
     elif n >= -18446744073709551616:
